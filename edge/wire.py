@@ -1,0 +1,365 @@
+"""The wire format between an edge agent and the collector.
+
+This is the only edge module the collector imports, so it uses the standard library alone
+(no numpy, cv2 or onnxruntime).
+
+A frame message is two ZeroMQ frames: a UTF-8 JSON header and the JPEG bytes. The header is
+versioned (``"v"``), names its sender and sequence number (the idempotency key), the capture time,
+the image size, the model that produced the labels, the boxes (columnar: pixel ``xyxy``, score,
+class id, track id), why the frame was selected, and a 64-bit perceptual hash in hex.
+
+The collector answers every message with one JSON reply: an ack (``stored`` or ``duplicate``) or a
+typed rejection whose ``code`` is one of :data:`REJECTION_CODES`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+MAX_HEADER_BYTES = 256 * 1024
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
+MAX_IMAGE_SIDE = 16384
+MAX_IMAGE_PIXELS = 50_000_000
+"""An 8K frame is 33 MP; the cap keeps the collector's full decode of one image under ~150 MB."""
+MAX_BOXES = 2000
+MAX_CLASSES = 4096
+MAX_NAME_CHARS = 128
+MAX_REASONS = 32
+
+NO_TRACK = -1
+"""Track id of a box that no tracker has assigned."""
+
+REJECTION_CODES = (
+    "bad_parts",  # wrong number of message parts
+    "too_large",  # header or image over the limits above
+    "bad_header",  # not JSON, missing or mistyped fields
+    "unsupported_version",  # schema version this side does not speak
+    "bad_image",  # not a JPEG, truncated, or its size differs from the header's
+    "bad_boxes",  # non-finite, outside the image, inconsistent columns, unknown class ids
+    "unknown_device",  # the sending key is not allowed (or missing in secure mode)
+    "device_mismatch",  # the header names another device than the key that sent it
+    "internal",  # the collector failed to store an otherwise valid frame
+)
+
+_HEX64 = re.compile(r"^[0-9a-f]{16}$")
+
+
+class WireError(ValueError):
+    """A message that breaks the wire contract. ``code`` is one of :data:`REJECTION_CODES`."""
+
+    def __init__(self, code: str, detail: str):
+        if code not in REJECTION_CODES:
+            raise ValueError(f"unknown rejection code {code!r}")
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Boxes of one frame as parallel columns (pixel coordinates of the full frame)."""
+
+    xyxy: tuple[tuple[float, float, float, float], ...] = ()
+    score: tuple[float, ...] = ()
+    class_id: tuple[int, ...] = ()
+    track_id: tuple[int, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    device: str
+    seq: int
+    capture_ts: float
+    """Wall-clock capture time, Unix seconds."""
+    width: int
+    height: int
+    model_id: str
+    class_names: tuple[str, ...]
+    labels: Labels = field(default_factory=Labels)
+    reasons: tuple[str, ...] = ()
+    priority: float = 0.0
+    phash: str = "0" * 16
+    frame_index: int = 0
+    """Index of the frame in its source (0-based)."""
+    source_ts: float = 0.0
+    """Position of the frame in its source, seconds (stream time for files, since start for live)."""
+
+    def to_json(self) -> dict:
+        return {
+            "v": SCHEMA_VERSION,
+            "type": "frame",
+            "device": self.device,
+            "seq": self.seq,
+            "capture_ts": self.capture_ts,
+            "source_ts": self.source_ts,
+            "frame_index": self.frame_index,
+            "width": self.width,
+            "height": self.height,
+            "model": {"id": self.model_id, "classes": list(self.class_names)},
+            "boxes": {
+                # A tenth of a pixel is finer than any label needs and keeps headers short.
+                "xyxy": [[round(v, 1) for v in row] for row in self.labels.xyxy],
+                "score": [round(v, 4) for v in self.labels.score],
+                "class_id": list(self.labels.class_id),
+                "track_id": list(self.labels.track_id),
+            },
+            "reasons": list(self.reasons),
+            "priority": self.priority,
+            "phash": self.phash,
+        }
+
+
+def encode_frame(header: FrameHeader, jpeg: bytes) -> list[bytes]:
+    """Serialise a frame message into its ZeroMQ parts."""
+    raw = json.dumps(header.to_json(), separators=(",", ":"), allow_nan=False).encode()
+    return [raw, jpeg]
+
+
+def decode_frame(parts: list[bytes]) -> tuple[FrameHeader, bytes]:
+    """Parse and validate a frame message; raises :class:`WireError` on anything off-contract."""
+    if len(parts) != 2:
+        raise WireError("bad_parts", f"expected 2 message parts (header, jpeg), got {len(parts)}")
+    raw_header, jpeg = bytes(parts[0]), bytes(parts[1])
+    if len(raw_header) > MAX_HEADER_BYTES:
+        raise WireError("too_large", f"header is {len(raw_header)} bytes, limit {MAX_HEADER_BYTES}")
+    if len(jpeg) > MAX_IMAGE_BYTES:
+        raise WireError("too_large", f"image is {len(jpeg)} bytes, limit {MAX_IMAGE_BYTES}")
+    try:
+        doc = json.loads(raw_header.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WireError("bad_header", f"header is not UTF-8 JSON ({exc})") from None
+    header = parse_header(doc)
+    check_jpeg(jpeg, header.width, header.height)
+    return header, jpeg
+
+
+def parse_header(doc: object) -> FrameHeader:
+    if not isinstance(doc, dict):
+        raise WireError("bad_header", f"header must be a JSON object, got {type(doc).__name__}")
+    version = doc.get("v")
+    if version != SCHEMA_VERSION:
+        raise WireError("unsupported_version", f"schema version {version!r}, this side speaks {SCHEMA_VERSION}")
+    if doc.get("type") != "frame":
+        raise WireError("bad_header", f"message type {doc.get('type')!r}, expected 'frame'")
+    device = _name(doc, "device")
+    seq = _int(doc, "seq", 0, 2**63 - 1)
+    width = _int(doc, "width", 1, MAX_IMAGE_SIDE)
+    height = _int(doc, "height", 1, MAX_IMAGE_SIDE)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise WireError("too_large", f"image is {width}x{height}, limit {MAX_IMAGE_PIXELS} pixels")
+    capture_ts = _number(doc, "capture_ts")
+    source_ts = _number(doc, "source_ts")
+    frame_index = _int(doc, "frame_index", 0, 2**63 - 1)
+    model = doc.get("model")
+    if not isinstance(model, dict):
+        raise WireError("bad_header", "'model' must be an object with 'id' and 'classes'")
+    model_id = _name(model, "id")
+    classes = model.get("classes")
+    if not isinstance(classes, list) or not 0 < len(classes) <= MAX_CLASSES:
+        raise WireError("bad_header", f"'model.classes' must be a list of 1..{MAX_CLASSES} names")
+    if not all(isinstance(c, str) and 0 < len(c) <= MAX_NAME_CHARS for c in classes):
+        raise WireError("bad_header", f"every class name must be a string of 1..{MAX_NAME_CHARS} characters")
+    reasons = doc.get("reasons")
+    if not isinstance(reasons, list) or len(reasons) > MAX_REASONS:
+        raise WireError("bad_header", f"'reasons' must be a list of at most {MAX_REASONS} strings")
+    if not all(isinstance(r, str) and 0 < len(r) <= MAX_NAME_CHARS for r in reasons):
+        raise WireError("bad_header", "every reason must be a short non-empty string")
+    priority = _number(doc, "priority")
+    phash = doc.get("phash")
+    if not isinstance(phash, str) or not _HEX64.match(phash):
+        raise WireError("bad_header", f"'phash' must be 16 lowercase hex digits, got {phash!r}")
+    labels = _parse_labels(doc.get("boxes"), width, height, len(classes))
+    return FrameHeader(
+        device=device,
+        seq=seq,
+        capture_ts=capture_ts,
+        width=width,
+        height=height,
+        model_id=model_id,
+        class_names=tuple(classes),
+        labels=labels,
+        reasons=tuple(reasons),
+        priority=priority,
+        phash=phash,
+        frame_index=frame_index,
+        source_ts=source_ts,
+    )
+
+
+def _parse_labels(boxes: object, width: int, height: int, num_classes: int) -> Labels:
+    if not isinstance(boxes, dict):
+        raise WireError("bad_boxes", "'boxes' must be an object of columns xyxy/score/class_id/track_id")
+    columns = {}
+    for key in ("xyxy", "score", "class_id", "track_id"):
+        column = boxes.get(key)
+        if not isinstance(column, list):
+            raise WireError("bad_boxes", f"'boxes.{key}' must be a list")
+        columns[key] = column
+    count = len(columns["xyxy"])
+    if count > MAX_BOXES:
+        raise WireError("bad_boxes", f"{count} boxes, limit {MAX_BOXES}")
+    if any(len(c) != count for c in columns.values()):
+        lengths = {k: len(v) for k, v in columns.items()}
+        raise WireError("bad_boxes", f"box columns differ in length: {lengths}")
+    xyxy = []
+    for i, row in enumerate(columns["xyxy"]):
+        if not (isinstance(row, list) and len(row) == 4 and all(_is_finite(v) for v in row)):
+            raise WireError("bad_boxes", f"box {i}: xyxy must be 4 finite numbers, got {row!r}")
+        x1, y1, x2, y2 = (float(v) for v in row)
+        if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
+            raise WireError("bad_boxes", f"box {i}: xyxy {row} is empty or outside the {width}x{height} image")
+        xyxy.append((x1, y1, x2, y2))
+    scores = []
+    for i, s in enumerate(columns["score"]):
+        if not (_is_finite(s) and 0.0 <= s <= 1.0):
+            raise WireError("bad_boxes", f"box {i}: score must be in [0, 1], got {s!r}")
+        scores.append(float(s))
+    class_ids = []
+    for i, c in enumerate(columns["class_id"]):
+        if not (_is_int(c) and 0 <= c < num_classes):
+            raise WireError("bad_boxes", f"box {i}: class_id must be in [0, {num_classes}), got {c!r}")
+        class_ids.append(c)
+    track_ids = []
+    for i, t in enumerate(columns["track_id"]):
+        if not (_is_int(t) and NO_TRACK <= t < 2**63):
+            raise WireError("bad_boxes", f"box {i}: track_id must be an integer >= {NO_TRACK}, got {t!r}")
+        track_ids.append(t)
+    return Labels(tuple(xyxy), tuple(scores), tuple(class_ids), tuple(track_ids))
+
+
+def jpeg_size(jpeg: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame marker, without decoding the image.
+
+    Raises :class:`WireError` (``bad_image``) when the bytes are not a complete baseline or
+    progressive JPEG: no SOI, no SOF before the scan, or no EOI at the end (a truncated upload).
+    """
+    if len(jpeg) < 4 or jpeg[:2] != b"\xff\xd8":
+        raise WireError("bad_image", "not a JPEG (no start-of-image marker)")
+    if jpeg[-2:] != b"\xff\xd9":
+        raise WireError("bad_image", "JPEG is truncated (no end-of-image marker)")
+    pos = 2
+    end = len(jpeg)
+    while pos + 4 <= end:
+        if jpeg[pos] != 0xFF:
+            raise WireError("bad_image", f"corrupt JPEG marker at byte {pos}")
+        marker = jpeg[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", jpeg[pos + 2 : pos + 4])
+        if length < 2:
+            raise WireError("bad_image", f"corrupt JPEG segment length at byte {pos}")
+        # SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if pos + 9 > end:
+                break
+            height, width = struct.unpack(">HH", jpeg[pos + 5 : pos + 9])
+            return width, height
+        if marker == 0xDA:  # start of scan before any frame header
+            break
+        pos += 2 + length
+    raise WireError("bad_image", "JPEG has no frame header (SOF) before its scan data")
+
+
+def check_jpeg(jpeg: bytes, width: int, height: int) -> None:
+    actual = jpeg_size(jpeg)
+    if actual != (width, height):
+        raise WireError("bad_image", f"JPEG is {actual[0]}x{actual[1]}, header says {width}x{height}")
+
+
+# --- replies -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The collector's answer to one message: an ack (``ok``) or a typed rejection."""
+
+    seq: int | None
+    ok: bool
+    status: str
+    """``stored`` or ``duplicate`` for an ack; a :data:`REJECTION_CODES` entry for a rejection."""
+    detail: str = ""
+
+    @classmethod
+    def ack(cls, seq: int, duplicate: bool = False) -> "Reply":
+        return cls(seq=seq, ok=True, status="duplicate" if duplicate else "stored")
+
+    @classmethod
+    def reject(cls, seq: int | None, error: WireError) -> "Reply":
+        return cls(seq=seq, ok=False, status=error.code, detail=error.detail[:500])
+
+
+def encode_reply(reply: Reply) -> bytes:
+    doc = {"v": SCHEMA_VERSION, "type": "ack" if reply.ok else "reject", "seq": reply.seq, "status": reply.status}
+    if reply.detail:
+        doc["detail"] = reply.detail
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def decode_reply(raw: bytes) -> Reply:
+    try:
+        doc = json.loads(raw)
+        kind = doc["type"]
+        seq = doc["seq"]
+        if kind not in ("ack", "reject") or not (seq is None or _is_int(seq)):
+            raise ValueError(f"type {kind!r}, seq {seq!r}")
+        return Reply(seq=seq, ok=kind == "ack", status=str(doc["status"]), detail=str(doc.get("detail", "")))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WireError("bad_header", f"unreadable reply from collector ({exc})") from None
+
+
+def peek_seq(raw_header: bytes) -> int | None:
+    """Best-effort sequence number of a message that failed validation, so its rejection can name it."""
+    try:
+        seq = json.loads(raw_header).get("seq")
+    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
+        return None
+    return seq if _is_int(seq) and seq >= 0 else None
+
+
+# --- field helpers -------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+
+
+def _int(doc: dict, key: str, low: int, high: int) -> int:
+    value = doc.get(key)
+    if not (_is_int(value) and low <= value <= high):
+        raise WireError("bad_header", f"'{key}' must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _number(doc: dict, key: str) -> float:
+    value = doc.get(key)
+    if not _is_finite(value):
+        raise WireError("bad_header", f"'{key}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _name(doc: dict, key: str) -> str:
+    value = doc.get(key)
+    if not (isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS and value.isprintable()):
+        raise WireError("bad_header", f"'{key}' must be a printable string of 1..{MAX_NAME_CHARS} characters")
+    return value
