@@ -1,0 +1,134 @@
+"""``edgelabel-agent detect``: run the detector on still images and print what it finds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.detection import OnnxDetector
+from edge.detections import Detections
+from edge.models import resolve_model
+
+EPILOG = """\
+example:
+  edgelabel-agent detect --model yolox-nano photo.jpg frames/*.png
+  edgelabel-agent detect --model ./yolox_nano.onnx dog.jpg --json --score-threshold 0.5
+
+--model takes a path to an .onnx file, or a known name (yolox-nano) that is downloaded once
+into $EDGELABEL_CACHE (default ~/.cache/edgelabel). Images that cannot be read are reported
+on stderr and skipped; the exit code is then 1.
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``detect`` subcommand on an ``add_subparsers()`` object."""
+    parser = subparsers.add_parser(
+        "detect",
+        help="detect objects in images and print the boxes",
+        description="Run the detector on each image and print its boxes (pixel xyxy), scores and classes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, metavar="MODEL", help="an .onnx file or a known model name")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", type=Path, help="image files (JPEG, PNG, ...)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=0.3,
+        metavar="S",
+        help="minimum score of a box, 0-1 (default 0.3); lower finds more objects and more false alarms",
+    )
+    parser.add_argument(
+        "--iou-threshold",
+        type=float,
+        default=0.45,
+        metavar="T",
+        help="overlap above which a weaker same-class box is dropped (default 0.45)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="inference threads (default: one per core)"
+    )
+    parser.add_argument(
+        "--provider",
+        action="append",
+        dest="providers",
+        metavar="NAME",
+        help="ONNX Runtime execution provider, most preferred first; repeatable (default CPUExecutionProvider)",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Detect on every image; 0 if all were read, 1 if any could not be (those are named on stderr)."""
+    detector = OnnxDetector(
+        resolve_model(args.model),
+        score_threshold=args.score_threshold,
+        iou_threshold=args.iou_threshold,
+        intra_op_threads=args.threads,
+        providers=tuple(args.providers or ("CPUExecutionProvider",)),
+    )
+    results = []
+    failed = 0
+    for path in args.images:
+        image = _read_image(path)
+        if image is None:
+            failed += 1
+            continue
+        results.append(_image_result(path, image, detector.detect(image), detector.class_names))
+    if args.json:
+        doc = {"model": detector.model_id, "classes": list(detector.class_names), "images": results}
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_table(detector.model_id, results)
+    return 1 if failed else 0
+
+
+def _read_image(path: Path) -> np.ndarray | None:
+    """The image as BGR, or None after naming the file on stderr."""
+    # Read bytes ourselves: cv2.imread cannot say why it failed and logs its own warnings.
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"error: cannot read image {path}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if image is None:
+        print(f"error: cannot read image {path}: not a decodable image", file=sys.stderr)
+    return image
+
+
+def _image_result(path: Path, image: np.ndarray, detections: Detections, class_names) -> dict:
+    height, width = image.shape[:2]
+    boxes = [
+        {
+            "class_id": int(class_id),
+            "class_name": class_names[class_id],
+            "score": round(float(score), 4),
+            # A tenth of a pixel, as on the wire.
+            "xyxy": [round(float(v), 1) for v in xyxy],
+        }
+        for xyxy, score, class_id in zip(detections.xyxy, detections.confidence, detections.class_id)
+    ]
+    return {"path": str(path), "width": width, "height": height, "detections": boxes}
+
+
+def _print_table(model_id: str, results: list[dict]) -> None:
+    print(f"model {model_id}")
+    for result in results:
+        count = len(result["detections"])
+        plural = "s" if count != 1 else ""
+        print(f"\n{result['path']}  {result['width']}x{result['height']}  {count} detection{plural}")
+        if not count:
+            continue
+        name_width = max(5, *(len(d["class_name"]) for d in result["detections"]))
+        print(f"  {'class':<{name_width}}  score  {'x1':>7} {'y1':>7} {'x2':>7} {'y2':>7}")
+        for d in result["detections"]:
+            corners = " ".join(f"{v:7.1f}" for v in d["xyxy"])
+            print(f"  {d['class_name']:<{name_width}}  {d['score']:.3f}  {corners}")
