@@ -1,0 +1,604 @@
+"""The collector's database: frames, their detections, devices, models and rejection counts.
+
+Everything lives in the data directory: ``edgelabel.db`` (SQLite in WAL mode) and ``media/``
+(the JPEGs, see :mod:`server.media`). The schema is built by the ordered :data:`MIGRATIONS`; each
+runs once, in its own transaction, and is recorded in the ``migrations`` table.
+
+Threads and connections: the receiver thread is the single writer. ``serve`` opens the store with
+:meth:`Store.open` (so a bad data dir fails before anything starts) and hands it to the receiver
+thread, which is then its only regular user. A lock around every use of the connection keeps a
+stray call from another thread (e.g. ``stats()``) from interleaving with a write transaction. Each
+write is one ``BEGIN IMMEDIATE`` transaction, so any other writer (another process, the review UI)
+waits up to ``busy_timeout`` for the lock instead of failing halfway. Readers such as
+``edgelabel-collector stats`` or exports open their own connection with :meth:`Store.open_readonly`;
+WAL lets them read a consistent snapshot while ``serve`` keeps writing.
+
+Durability: with WAL and ``synchronous=FULL`` every commit is fsynced, and the JPEGs of a batch are
+fsynced before the commit that references them. So once :meth:`Store.store_frames` returns, the
+frames survive a power cut and the ack may go out to the edge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from edge.wire import NO_TRACK, REJECTION_CODES, FrameHeader
+from server.errors import StoreError
+from server.media import MediaStore
+
+DB_FILENAME = "edgelabel.db"
+MEDIA_DIRNAME = "media"
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a write waits for another writer's lock before it fails with a StoreError."""
+
+UNKNOWN_DEVICE = ""
+"""Device column of a rejection whose sender could not be named (unreadable header, unknown key)."""
+
+MAX_DETAIL_CHARS = 500
+
+REJECTION_FLUSH_SECONDS = 1.0
+"""Rejection counts are buffered in memory at most this long (or until the next stored batch).
+A flood of malformed messages then costs one commit per second, not one fsync per message; a
+crash can lose at most this window of counts, never a frame."""
+
+MAX_PENDING_REJECTIONS = 1000
+"""Flush earlier when this many (device, code) pairs are waiting."""
+
+
+# --- schema ---------------------------------------------------------------------------------------
+
+
+def _create_initial_schema(db: Database) -> None:
+    # Times are Unix seconds (float) throughout, like the wire header's capture_ts.
+    db["devices"].create(
+        {"name": str, "first_seen": float, "last_seen": float, "frames_stored": int},
+        pk="name",
+        not_null=["first_seen", "last_seen", "frames_stored"],
+        defaults={"frames_stored": 0},
+        strict=True,
+    )
+    db["models"].create(
+        {"id": str, "class_names": str},  # class_names: JSON list, index = class id
+        pk="id",
+        not_null=["class_names"],
+        strict=True,
+    )
+    db["frames"].create(
+        {
+            "id": int,
+            "device": str,
+            "seq": int,
+            "capture_ts": float,
+            "source_ts": float,
+            "frame_index": int,
+            "received_at": float,
+            "width": int,
+            "height": int,
+            "model_id": str,
+            "media_sha256": str,
+            "media_bytes": int,
+            "phash": str,  # 16 hex digits (64-bit perceptual hash)
+            "reasons": str,  # JSON list of why the edge selected the frame
+            "priority": float,
+            "status": str,
+        },
+        pk="id",
+        foreign_keys=[("device", "devices", "name"), ("model_id", "models", "id")],
+        not_null=[
+            "device", "seq", "capture_ts", "source_ts", "frame_index", "received_at", "width", "height",
+            "model_id", "media_sha256", "media_bytes", "phash", "reasons", "priority", "status",
+        ],
+        defaults={"status": "pending"},
+        strict=True,
+    )
+    # (device, seq) is the idempotency key of the wire protocol.
+    db["frames"].create_index(["device", "seq"], index_name="frames_device_seq", unique=True)
+    db["frames"].create_index(["status", "priority"], index_name="frames_status_priority")  # review queue
+    db["frames"].create_index(["media_sha256"], index_name="frames_media_sha256")  # exact dedup
+    db["frames"].create_index(["model_id"], index_name="frames_model_id")
+    db["detections"].create(
+        {
+            "id": int,
+            "frame_id": int,
+            "x1": float,
+            "y1": float,
+            "x2": float,
+            "y2": float,
+            "score": float,
+            "class_id": int,
+            "class_name": str,
+            "track_id": int,  # NULL when no tracker assigned one (NO_TRACK on the wire)
+        },
+        pk="id",
+        foreign_keys=[("frame_id", "frames", "id")],
+        not_null=["frame_id", "x1", "y1", "x2", "y2", "score", "class_id", "class_name"],
+        strict=True,
+    )
+    db["detections"].create_index(["frame_id"], index_name="detections_frame_id")
+    db["rejections"].create(
+        {"device": str, "code": str, "count": int, "last_detail": str, "last_at": float},
+        pk=("device", "code"),
+        not_null=["device", "code", "count", "last_detail", "last_at"],
+        strict=True,
+    )
+
+
+Migration = tuple[str, Callable[[Database], None]]
+
+MIGRATIONS: list[Migration] = [
+    ("0001_initial", _create_initial_schema),
+]
+"""Applied in order, each once. Append new ones; never edit or reorder applied ones."""
+
+
+# --- the store -------------------------------------------------------------------------------------
+
+
+class Store:
+    """Frames, detections, devices, models and rejection counts of one data directory.
+
+    Open it with :meth:`open` (the single writer) or :meth:`open_readonly` (any number of readers).
+    """
+
+    def __init__(self, db: Database, data_dir: Path, writable: bool):
+        """Use :meth:`open` or :meth:`open_readonly`; they check the schema first."""
+        self.db = db
+        self.data_dir = data_dir
+        self.db_path = data_dir / DB_FILENAME
+        self.media = MediaStore(data_dir / MEDIA_DIRNAME)
+        self.writable = writable
+        self._closed = False
+        # Serialises use of the one connection; sqlite3's own thread check is off so the store can
+        # be opened in one thread and handed to the receiver thread.
+        self._lock = threading.RLock()
+        # (device, code) -> [count, last_detail, last_at] not yet written; see REJECTION_FLUSH_SECONDS.
+        self._pending_rejections: dict[tuple[str, str], list] = {}
+        self._last_rejection_flush = time.monotonic()
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Store:
+        """Open (creating it if needed) the data directory's database for writing and migrate it."""
+        data_dir = Path(data_dir)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create data directory {data_dir}: {exc.strerror or exc}") from None
+        if not os.access(data_dir, os.W_OK | os.X_OK):
+            raise StoreError(f"data directory {data_dir} is not writable")
+        db_path = data_dir / DB_FILENAME
+        conn = None
+        try:
+            with _sql_errors("cannot open database", db_path):
+                conn = sqlite3.connect(db_path, check_same_thread=False)
+                db = Database(conn)
+                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                # Check whose file it is before WAL mode changes it.
+                _check_known_schema(db, db_path)
+                db.enable_wal()
+                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA foreign_keys = ON")
+                _migrate(db)
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return cls(db, data_dir, writable=True)
+
+    @classmethod
+    def open_readonly(cls, data_dir: Path) -> Store:
+        """Open an existing database for reading; works while a writer (``serve``) is running."""
+        data_dir = Path(data_dir)
+        db_path = data_dir / DB_FILENAME
+        if not db_path.is_file():
+            raise StoreError(f"no edgelabel database in {data_dir} (expected {db_path})")
+        uri = f"file:{urllib.parse.quote(str(db_path.absolute()))}?mode=ro"
+        conn = None
+        try:
+            with _sql_errors("cannot open database", db_path):
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                db = Database(conn)
+                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                db.execute("PRAGMA query_only = ON")
+                applied = _check_known_schema(db, db_path)
+            missing = [name for name, _ in MIGRATIONS if name not in applied]
+            if missing:
+                raise StoreError(
+                    f"database {db_path} has an older schema (missing {', '.join(missing)}); "
+                    "open it for writing once (start the collector) to upgrade it"
+                )
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return cls(db, data_dir, writable=False)
+
+    # --- writing (the single writer only) --------------------------------------------------------
+
+    def store_frames(self, batch: list[tuple[FrameHeader, bytes]]) -> list[bool]:
+        """Store validated frames in one transaction; per item, True if new, False if a duplicate.
+
+        A duplicate is a (device, seq) already stored, or repeated earlier in ``batch``; nothing of
+        it is written again. JPEGs are written durably before the commit, so when this returns
+        every frame of the batch is on disk; on any error none of the batch's rows is stored and
+        :class:`StoreError` is raised (media files already written stay, unreferenced and harmless).
+        """
+        self._require_writer()
+        if not batch:
+            return []
+        with self._lock:
+            try:
+                with _immediate_transaction(self.db):
+                    self._write_pending_rejections()
+                    stored = self._insert_batch(batch, received_at=time.time())
+            except sqlite3.ProgrammingError:
+                raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot store {len(batch)} frame(s) in {self.db_path}: {exc}") from exc
+            self._rejections_flushed()
+            return stored
+
+    def count_rejection(self, device: str | None, code: str, detail: str) -> None:
+        """Count one rejected message. ``device`` is None when the sender could not be named.
+
+        Cheap: counts are buffered and written with the next batch, by :meth:`flush_rejections`
+        (call it on the receiver's idle tick), or here once the buffer is older than
+        :data:`REJECTION_FLUSH_SECONDS`.
+        """
+        self._require_writer()
+        if code not in REJECTION_CODES:
+            raise ValueError(f"unknown rejection code {code!r}, expected one of {REJECTION_CODES}")
+        key = (device or UNKNOWN_DEVICE, code)
+        detail = detail[:MAX_DETAIL_CHARS]
+        with self._lock:
+            pending = self._pending_rejections.get(key)
+            if pending is None:
+                self._pending_rejections[key] = [1, detail, time.time()]
+            else:
+                pending[0] += 1
+                pending[1:] = [detail, time.time()]
+            if (
+                time.monotonic() - self._last_rejection_flush >= REJECTION_FLUSH_SECONDS
+                or len(self._pending_rejections) >= MAX_PENDING_REJECTIONS
+            ):
+                self.flush_rejections()
+
+    def flush_rejections(self) -> None:
+        """Write buffered rejection counts now (one transaction, nothing to do if none)."""
+        self._require_writer()
+        with self._lock:
+            if not self._pending_rejections:
+                self._last_rejection_flush = time.monotonic()
+                return
+            try:
+                with _immediate_transaction(self.db):
+                    self._write_pending_rejections()
+            except sqlite3.ProgrammingError:
+                raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot record rejections in {self.db_path}: {exc}") from exc
+            self._rejections_flushed()
+
+    # --- reading (writer or reader) ----------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """Counts for ``edgelabel-collector stats``; JSON-ready, from one consistent snapshot."""
+        with self._lock:
+            if self.writable:
+                self.flush_rejections()
+            with _sql_errors("cannot read database", self.db_path), _read_transaction(self.db):
+                return self._read_stats()
+
+    def frame_rows(self, status: str | None = None) -> list[dict]:
+        """Rows of the ``frames`` table (``reasons`` decoded), oldest first, optionally of one status."""
+        where, params = ("WHERE status = ?", [status]) if status is not None else ("", [])
+        with self._lock, _sql_errors("cannot read database", self.db_path):
+            return [_decode_frame_row(row) for row in self._rows(f"SELECT * FROM frames {where} ORDER BY id", params)]
+
+    def iter_frames(self, status: str | None = None, page_size: int = 256) -> Iterator[dict]:
+        """Frame rows as :meth:`frame_rows`, each with its ``detections`` list; streamed, for exports.
+
+        Reads ``page_size`` frames per query and holds no cursor or snapshot between pages, so a
+        long export neither blocks the writer's WAL checkpoints nor loads the whole table.
+        """
+        status_filter, status_params = ("AND status = ?", [status]) if status is not None else ("", [])
+        last_id = 0
+        while True:
+            with self._lock, _sql_errors("cannot read database", self.db_path):
+                frames = [
+                    _decode_frame_row(row)
+                    for row in self._rows(
+                        f"SELECT * FROM frames WHERE id > ? {status_filter} ORDER BY id LIMIT ?",
+                        [last_id, *status_params, page_size],
+                    )
+                ]
+                if not frames:
+                    return
+                detections_by_frame = self._detections_of([frame["id"] for frame in frames])
+            for frame in frames:
+                frame["detections"] = detections_by_frame.get(frame["id"], [])
+                yield frame
+            last_id = frames[-1]["id"]
+
+    def close(self) -> None:
+        """Write buffered rejection counts (writer) and close the connection. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self.writable:
+                    self.flush_rejections()
+            finally:
+                self._closed = True
+                self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _insert_batch(self, batch: list[tuple[FrameHeader, bytes]], received_at: float) -> list[bool]:
+        """The body of :meth:`store_frames`; runs inside its transaction."""
+        self._upsert_models(batch)
+        self._touch_devices(batch, received_at)
+        stored: list[bool] = []
+        seen: set[tuple[str, int]] = set()
+        new_per_device: Counter[str] = Counter()
+        detection_rows: list[dict] = []
+        for header, jpeg in batch:
+            key = (header.device, header.seq)
+            is_new = key not in seen and not self._frame_exists(key)
+            seen.add(key)
+            stored.append(is_new)
+            if not is_new:
+                continue
+            sha256 = self.media.put(jpeg)
+            frame_id = self.db["frames"].insert(_frame_row(header, sha256, len(jpeg), received_at)).last_pk
+            detection_rows.extend(_detection_rows(frame_id, header))
+            new_per_device[header.device] += 1
+        if detection_rows:
+            self.db["detections"].insert_all(detection_rows)
+        for device, count in new_per_device.items():
+            self.db.execute("UPDATE devices SET frames_stored = frames_stored + ? WHERE name = ?", [count, device])
+        return stored
+
+    def _read_stats(self) -> dict:
+        rows, scalar = self._rows, self._scalar
+        devices = {
+            row["name"]: {
+                "frames": row["frames_stored"],
+                "first_seen": row["first_seen"],
+                "last_seen": row["last_seen"],
+                "last_seq": row["last_seq"],
+            }
+            for row in rows(
+                "SELECT name, frames_stored, first_seen, last_seen,"
+                " (SELECT MAX(seq) FROM frames WHERE frames.device = devices.name) AS last_seq"
+                " FROM devices ORDER BY name"
+            )
+        }
+        # Media are content-addressed: identical JPEGs share one file, so count distinct digests.
+        media = rows(
+            "SELECT COUNT(*) AS files, COALESCE(SUM(bytes), 0) AS bytes FROM"
+            " (SELECT MAX(media_bytes) AS bytes FROM frames GROUP BY media_sha256)"
+        )[0]
+        rejection_rows = rows("SELECT device, code, count, last_detail, last_at FROM rejections ORDER BY device, code")
+        return {
+            "database": str(self.db_path),
+            "totals": {
+                "frames": scalar("SELECT COUNT(*) FROM frames"),
+                "detections": scalar("SELECT COUNT(*) FROM detections"),
+                "devices": len(devices),
+                "media_files": media["files"],
+                "media_bytes": media["bytes"],
+                "rejections": sum(row["count"] for row in rejection_rows),
+            },
+            "devices": devices,
+            "frames_by_status": {
+                row["status"]: row["n"]
+                for row in rows("SELECT status, COUNT(*) AS n FROM frames GROUP BY status ORDER BY status")
+            },
+            "detections_by_class": {
+                row["class_name"]: row["n"]
+                for row in rows(
+                    "SELECT class_name, COUNT(*) AS n FROM detections GROUP BY class_name ORDER BY n DESC, class_name"
+                )
+            },
+            "rejections": {
+                "by_code": {
+                    row["code"]: row["n"]
+                    for row in rows("SELECT code, SUM(count) AS n FROM rejections GROUP BY code ORDER BY code")
+                },
+                "by_device": [
+                    {**row, "device": None if row["device"] == UNKNOWN_DEVICE else row["device"]}
+                    for row in rejection_rows
+                ],
+            },
+        }
+
+    def _detections_of(self, frame_ids: list[int]) -> dict[int, list[dict]]:
+        by_frame: dict[int, list[dict]] = {}
+        placeholders = ", ".join("?" * len(frame_ids))
+        for row in self._rows(
+            "SELECT frame_id, id, x1, y1, x2, y2, score, class_id, class_name, track_id"
+            f" FROM detections WHERE frame_id IN ({placeholders}) ORDER BY frame_id, id",
+            frame_ids,
+        ):
+            by_frame.setdefault(row.pop("frame_id"), []).append(row)
+        return by_frame
+
+    def _require_writer(self) -> None:
+        if not self.writable:
+            raise StoreError(f"database {self.db_path} was opened read-only")
+
+    def _rows(self, sql: str, params: list | None = None) -> list[dict]:
+        return list(self.db.query(sql, params or []))
+
+    def _scalar(self, sql: str, params: list | None = None):
+        return self.db.execute(sql, params or []).fetchone()[0]
+
+    def _frame_exists(self, key: tuple[str, int]) -> bool:
+        # Inside BEGIN IMMEDIATE nobody else can insert between this check and our insert.
+        return self.db.execute("SELECT 1 FROM frames WHERE device = ? AND seq = ?", list(key)).fetchone() is not None
+
+    def _upsert_models(self, batch: list[tuple[FrameHeader, bytes]]) -> None:
+        # Latest class list wins; every detection row also keeps its own class_name.
+        models = {header.model_id: list(header.class_names) for header, _ in batch}
+        self.db["models"].upsert_all(
+            [{"id": model_id, "class_names": json.dumps(names)} for model_id, names in models.items()], pk="id"
+        )
+
+    def _touch_devices(self, batch: list[tuple[FrameHeader, bytes]], now: float) -> None:
+        for device in dict.fromkeys(header.device for header, _ in batch):
+            self.db.execute(
+                "INSERT INTO devices (name, first_seen, last_seen, frames_stored) VALUES (?, ?, ?, 0)"
+                " ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen",
+                [device, now, now],
+            )
+
+    def _write_pending_rejections(self) -> None:
+        if not self._pending_rejections:
+            return
+        self.db.conn.executemany(
+            "INSERT INTO rejections (device, code, count, last_detail, last_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (device, code) DO UPDATE SET count = count + excluded.count,"
+            " last_detail = excluded.last_detail, last_at = excluded.last_at",
+            [(device, code, *pending) for (device, code), pending in self._pending_rejections.items()],
+        )
+
+    def _rejections_flushed(self) -> None:
+        """Forget the buffer once the transaction that wrote it has committed."""
+        self._pending_rejections.clear()
+        self._last_rejection_flush = time.monotonic()
+
+
+# --- rows ------------------------------------------------------------------------------------------
+
+
+def _frame_row(header: FrameHeader, media_sha256: str, media_bytes: int, received_at: float) -> dict:
+    return {
+        "device": header.device,
+        "seq": header.seq,
+        "capture_ts": header.capture_ts,
+        "source_ts": header.source_ts,
+        "frame_index": header.frame_index,
+        "received_at": received_at,
+        "width": header.width,
+        "height": header.height,
+        "model_id": header.model_id,
+        "media_sha256": media_sha256,
+        "media_bytes": media_bytes,
+        "phash": header.phash,
+        "reasons": json.dumps(list(header.reasons)),
+        "priority": header.priority,
+    }
+
+
+def _detection_rows(frame_id: int, header: FrameHeader) -> list[dict]:
+    labels = header.labels
+    return [
+        {
+            "frame_id": frame_id,
+            "x1": x1,
+            "y1": y1,
+            "x2": x2,
+            "y2": y2,
+            "score": score,
+            "class_id": class_id,
+            "class_name": header.class_names[class_id],
+            "track_id": None if track_id == NO_TRACK else track_id,
+        }
+        for (x1, y1, x2, y2), score, class_id, track_id in zip(
+            labels.xyxy, labels.score, labels.class_id, labels.track_id, strict=True
+        )
+    ]
+
+
+def _decode_frame_row(row: dict) -> dict:
+    return {**row, "reasons": json.loads(row["reasons"])}
+
+
+# --- transactions and schema checks ----------------------------------------------------------------
+
+
+@contextmanager
+def _immediate_transaction(db: Database) -> Iterator[None]:
+    """One write transaction that takes the write lock up front (waits busy_timeout if held)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        db.rollback()
+        raise
+
+
+@contextmanager
+def _read_transaction(db: Database) -> Iterator[None]:
+    """Several SELECTs that see one snapshot, even while the writer commits."""
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.rollback()
+
+
+@contextmanager
+def _sql_errors(action: str, db_path: Path) -> Iterator[None]:
+    """Turn SQLite failures into one-line StoreErrors; misuse of the connection stays a bug."""
+    try:
+        yield
+    except sqlite3.ProgrammingError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            raise StoreError(f"{db_path} is not an edgelabel database (not an SQLite file)") from None
+        raise StoreError(f"{action} {db_path}: {exc}") from exc
+
+
+def _check_known_schema(db: Database, db_path: Path) -> set[str]:
+    """Names of the applied migrations; refuses foreign databases and newer schemas."""
+    tables = set(db.table_names())
+    if "migrations" not in tables:
+        if tables:
+            raise StoreError(f"{db_path} is not an edgelabel database (it has tables but no migrations record)")
+        return set()
+    try:
+        applied = {row["name"] for row in db.query("SELECT name FROM migrations")}
+    except sqlite3.OperationalError:
+        raise StoreError(f"{db_path} is not an edgelabel database (unexpected migrations table)") from None
+    known = [name for name, _ in MIGRATIONS]
+    if applied and known[0] not in applied:
+        raise StoreError(f"{db_path} is not an edgelabel database (unknown migrations record)")
+    newer = sorted(applied - set(known))
+    if newer:
+        raise StoreError(
+            f"database {db_path} was written by a newer edgelabel (unknown migrations: {', '.join(newer)}); "
+            "upgrade this collector"
+        )
+    return applied
+
+
+def _migrate(db: Database) -> None:
+    db["migrations"].create({"name": str, "applied_at": float}, pk="name", not_null=["applied_at"], if_not_exists=True)
+    for name, apply in MIGRATIONS:
+        with _immediate_transaction(db):
+            # Re-checked under the write lock: another process may have applied it meanwhile.
+            if db["migrations"].count_where("name = ?", [name]):
+                continue
+            apply(db)
+            db["migrations"].insert({"name": name, "applied_at": time.time()})
