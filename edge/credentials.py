@@ -1,0 +1,75 @@
+"""Device credentials: the file `edgelabel-collector keys add-device` writes and the agent reads.
+
+Standard library only: the collector imports this module to write the file, the agent to read it.
+The file is TOML and holds the device's CURVE key pair, the collector's public key and the ingest
+endpoint. It is a secret (it holds the device's secret key) and is written with mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.errors import ConfigError
+
+# Z85-encoded 32-byte CURVE keys are 40 characters from this alphabet (none needs TOML escaping).
+_Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
+_FIELDS = ("device", "endpoint", "device_public_key", "device_secret_key", "collector_public_key")
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    device: str
+    endpoint: str
+    device_public_key: str
+    device_secret_key: str
+    collector_public_key: str
+
+
+def read_credentials(path: str | Path) -> DeviceCredentials:
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"credentials file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read credentials file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"credentials file {path} is not valid TOML: {exc}") from None
+    missing = [key for key in _FIELDS if not isinstance(doc.get(key), str) or not doc.get(key)]
+    if missing:
+        raise ConfigError(f"credentials file {path} lacks {', '.join(missing)} (expected the file from 'keys add-device')")
+    unknown = sorted(set(doc) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"credentials file {path} has unknown keys: {', '.join(unknown)}")
+    for key in ("device_public_key", "device_secret_key", "collector_public_key"):
+        if not _Z85_KEY.match(doc[key]):
+            raise ConfigError(f"credentials file {path}: {key} is not a 40-character Z85 CURVE key")
+    return DeviceCredentials(**{key: doc[key] for key in _FIELDS})
+
+
+def write_credentials(path: str | Path, credentials: DeviceCredentials) -> None:
+    """Write the file atomically with mode 0600 (it holds the device's secret key)."""
+    path = Path(path)
+    text = (
+        f"# edgelabel device credentials for {_toml_string(credentials.device)}.\n"
+        "# Secret: anyone holding this file can send frames as this device. Revoke with\n"
+        "# 'edgelabel-collector keys remove-device NAME'.\n"
+        + "".join(f"{key} = {_toml_string(getattr(credentials, key))}\n" for key in _FIELDS)
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in escaped)
+    return f'"{escaped}"'

@@ -1,0 +1,152 @@
+"""CURVE keys of the collector and the allowlist of device keys, under ``<data_dir>/keys/``.
+
+``collector.json`` holds the collector's key pair (mode 0600). ``devices.json`` maps each device
+name to its public key; a device exists exactly as long as it is in that file, so removing it
+revokes the device for every new connection. The ZAP authenticator re-reads the file when it
+changes, so `keys add-device` / `keys remove-device` take effect on a running collector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+import zmq.auth.thread
+
+from edge.credentials import DeviceCredentials, write_credentials
+from server.errors import CollectorError
+
+log = logging.getLogger("server.keys")
+
+
+class KeyStoreError(CollectorError):
+    """A key operation the user asked for cannot be done (unknown device, existing name...)."""
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    public: str
+    secret: str
+
+
+class KeyStore:
+    def __init__(self, data_dir: Path):
+        self.dir = Path(data_dir) / "keys"
+        self.collector_file = self.dir / "collector.json"
+        self.devices_file = self.dir / "devices.json"
+
+    def collector_keys(self, create: bool = True) -> KeyPair:
+        """The collector's key pair, created on first use."""
+        if self.collector_file.exists():
+            doc = _read_json(self.collector_file)
+            return KeyPair(public=doc["public"], secret=doc["secret"])
+        if not create:
+            raise KeyStoreError(f"no collector keys in {self.dir} (run 'edgelabel-collector serve' or 'keys add-device' first)")
+        public, secret = (k.decode() for k in zmq.curve_keypair())
+        _write_json(self.collector_file, {"public": public, "secret": secret})
+        log.info("created collector key pair in %s", self.collector_file)
+        return KeyPair(public=public, secret=secret)
+
+    def devices(self) -> dict[str, dict]:
+        """Device name → {"public_key", "added_at"}."""
+        if not self.devices_file.exists():
+            return {}
+        return _read_json(self.devices_file).get("devices", {})
+
+    def add_device(self, name: str, endpoint: str, out: Path) -> DeviceCredentials:
+        if not name or not name.isprintable() or len(name) > 128:
+            raise KeyStoreError("device name must be 1..128 printable characters")
+        devices = self.devices()
+        if name in devices:
+            raise KeyStoreError(f"device {name!r} already exists; remove it first to issue a new key")
+        collector = self.collector_keys()
+        public, secret = (k.decode() for k in zmq.curve_keypair())
+        credentials = DeviceCredentials(
+            device=name,
+            endpoint=endpoint,
+            device_public_key=public,
+            device_secret_key=secret,
+            collector_public_key=collector.public,
+        )
+        # Write the device's file first: an allowlisted key nobody holds is harmless, a lost file is not.
+        write_credentials(out, credentials)
+        devices[name] = {"public_key": public, "added_at": time.time()}
+        _write_json(self.devices_file, {"devices": devices})
+        log.info("added device %r", name)
+        return credentials
+
+    def remove_device(self, name: str) -> None:
+        devices = self.devices()
+        if name not in devices:
+            raise KeyStoreError(f"no device named {name!r} (known: {', '.join(sorted(devices)) or 'none'})")
+        del devices[name]
+        _write_json(self.devices_file, {"devices": devices})
+        log.info("removed device %r; its key can no longer connect", name)
+
+
+class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
+    """ZAP handler: admits only allowlisted device keys and names each connection by its device.
+
+    The device name becomes the ZeroMQ ``User-Id`` of every message on that connection, which the
+    receiver compares with the device named in the header (no impersonation).
+    """
+
+    def __init__(self, context: zmq.Context, keys: KeyStore):
+        super().__init__(context=context, log=logging.getLogger("server.zap"))
+        self._keys = keys
+        self._lock = threading.Lock()
+        self._mtime: float | None = None
+        self._name_by_key: dict[bytes, str] = {}
+        self.denied = 0
+
+    def start(self) -> None:
+        super().start()
+        self.configure_curve_callback(domain="*", credentials_provider=self)
+
+    def _allowlist(self) -> dict[bytes, str]:
+        with self._lock:
+            try:
+                mtime = self._keys.devices_file.stat().st_mtime_ns
+            except FileNotFoundError:
+                mtime = None
+            if mtime != self._mtime:
+                self._mtime = mtime
+                self._name_by_key = {d["public_key"].encode(): name for name, d in self._keys.devices().items()}
+                log.info("device allowlist loaded: %d device(s)", len(self._name_by_key))
+            return self._name_by_key
+
+    # Called by the ZAP thread with the client's Z85 public key.
+    def callback(self, domain: str, z85_key: bytes) -> bool:
+        allowed = z85_key in self._allowlist()
+        if not allowed:
+            self.denied += 1
+            log.warning("refused a connection from an unknown device key %s", z85_key.decode(errors="replace"))
+        return allowed
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        return self._allowlist()[zmq.utils.z85.encode(client_public_key)]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KeyStoreError(f"cannot read {path}: {exc}") from None
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    """Atomic write with mode 0600: these files hold secrets or decide who may connect."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(doc, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

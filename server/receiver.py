@@ -1,0 +1,200 @@
+"""The ingest loop: a ROUTER socket that validates, stores and answers every frame message.
+
+This thread is the database's single writer. It takes the messages that are waiting (up to
+``batch_max``), validates each, stores the valid ones in one transaction, and only then sends
+their acks: an ack means the frame and its labels are committed. Invalid messages get a typed
+rejection at once and are counted per device and reason. Nothing a sender does can stop the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import zmq
+
+from edge import wire
+from edge.wire import FrameHeader, Reply, WireError
+from server.errors import CollectorError
+from server.images import verify_jpeg
+from server.keys import DeviceAuthenticator, KeyStore
+from server.store import Store
+
+log = logging.getLogger("server.receiver")
+
+# ZeroMQ drops (and disconnects) any single message part larger than this before it reaches us,
+# which bounds memory under a flood; parts between the wire limits and this get a typed rejection.
+MAX_PART_BYTES = 2 * wire.MAX_IMAGE_BYTES
+SUMMARY_EVERY_S = 30.0
+
+
+@dataclass
+class IngestCounts:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: Counter = field(default_factory=Counter)
+
+
+class Receiver:
+    def __init__(
+        self,
+        store: Store,
+        endpoint: str,
+        keys: KeyStore | None,
+        batch_max: int = 64,
+        context: zmq.Context | None = None,
+    ):
+        """
+        Args:
+            endpoint: where to bind, e.g. ``tcp://0.0.0.0:5555``.
+            keys: the key store for CURVE; ``None`` means insecure (plain TCP, device names unchecked).
+            batch_max: most frames committed in one transaction. Larger batches amortise the
+                fsync of a commit over more frames (more throughput) but delay the first ack.
+        """
+        self.store = store
+        self.endpoint = endpoint
+        self.secure = keys is not None
+        self.batch_max = batch_max
+        self.counts = IngestCounts()
+        self._stop = threading.Event()
+        self._own_context = context is None
+        self._context = context or zmq.Context()
+        self._auth: DeviceAuthenticator | None = None
+        self._socket = self._context.socket(zmq.ROUTER)
+        self._socket.linger = 0
+        self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
+        self._socket.setsockopt(zmq.RCVHWM, 1000)
+        if keys is not None:
+            self._auth = DeviceAuthenticator(self._context, keys)
+            self._auth.start()
+            collector = keys.collector_keys()
+            self._socket.curve_server = True
+            self._socket.curve_secretkey = collector.secret.encode()
+            self._socket.curve_publickey = collector.public.encode()
+        try:
+            self._socket.bind(endpoint)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise CollectorError(f"cannot listen on {endpoint}: {exc}") from None
+        self.bound_endpoint = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch at hand and return (safe from any thread or signal handler)."""
+        self._stop.set()
+
+    def serve_forever(self) -> None:
+        next_summary = time.monotonic() + SUMMARY_EVERY_S
+        last = IngestCounts()
+        while not self._stop.is_set():
+            if self._socket.poll(200, zmq.POLLIN):
+                self._handle_batch(self._read_batch())
+            else:
+                self._flush_rejections()  # idle: persist the rejection counts
+            if time.monotonic() >= next_summary:
+                next_summary += SUMMARY_EVERY_S
+                last = self._log_summary(last)
+        self._flush_rejections()
+        self._log_summary(last)
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
+        if self._own_context:
+            self._context.term()
+
+    # --- one batch ---------------------------------------------------------------------------------
+
+    def _read_batch(self) -> list[list[zmq.Frame]]:
+        messages = []
+        while len(messages) < self.batch_max:
+            try:
+                messages.append(self._socket.recv_multipart(zmq.NOBLOCK, copy=False))
+            except zmq.Again:
+                break
+        return messages
+
+    def _handle_batch(self, messages: list[list[zmq.Frame]]) -> None:
+        valid: list[tuple[bytes, FrameHeader, bytes]] = []
+        for message in messages:
+            self.counts.received += 1
+            identity, parts = message[0].bytes, message[1:]
+            try:
+                header, jpeg = self._validate(parts)
+            except WireError as exc:
+                self._reject(identity, parts, exc)
+                continue
+            valid.append((identity, header, jpeg))
+        if not valid:
+            return
+        try:
+            fresh = self.store.store_frames([(header, jpeg) for _, header, jpeg in valid])
+        except Exception as exc:  # a storage failure must not take the ingest loop down
+            log.exception("storing a batch of %d frames failed; rejecting them as 'internal'", len(valid))
+            error = WireError("internal", f"collector could not store the frame ({type(exc).__name__})")
+            for identity, header, _ in valid:
+                self.counts.rejected["internal"] += 1
+                self._reply(identity, Reply.reject(header.seq, error))
+            return
+        for (identity, header, _), is_new in zip(valid, fresh):
+            if is_new:
+                self.counts.stored += 1
+            else:
+                self.counts.duplicates += 1
+            self._reply(identity, Reply.ack(header.seq, duplicate=not is_new))
+
+    def _validate(self, parts: list[zmq.Frame]) -> tuple[FrameHeader, bytes]:
+        header, jpeg = wire.decode_frame([part.buffer for part in parts])
+        if self.secure:
+            device = parts[0].get("User-Id")
+            if not device:
+                raise WireError("unknown_device", "connection is not authenticated as a device")
+            if header.device != device:
+                raise WireError("device_mismatch", f"header names device {header.device!r}, the key belongs to {device!r}")
+        verify_jpeg(jpeg, header.width, header.height)
+        return header, jpeg
+
+    def _reject(self, identity: bytes, parts: list[zmq.Frame], error: WireError) -> None:
+        self.counts.rejected[error.code] += 1
+        seq = wire.peek_seq(parts[0].bytes) if parts and len(parts[0]) <= wire.MAX_HEADER_BYTES else None
+        device = parts[0].get("User-Id") if (parts and self.secure) else None
+        try:
+            self.store.count_rejection(device, error.code, error.detail)
+        except Exception:
+            log.exception("could not record a rejection")
+        if self.counts.rejected[error.code] <= 3 or self.counts.rejected[error.code] % 1000 == 0:
+            log.warning("rejected a message (%s, total %d): %s", error.code, self.counts.rejected[error.code], error.detail)
+        self._reply(identity, Reply.reject(seq, error))
+
+    def _flush_rejections(self) -> None:
+        try:
+            self.store.flush_rejections()
+        except Exception:
+            log.exception("could not record rejection counts; will retry")
+
+    def _reply(self, identity: bytes, reply: Reply) -> None:
+        try:
+            self._socket.send_multipart([identity, wire.encode_reply(reply)], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            # The peer is gone or not reading; it will retransmit and get its answer then.
+            pass
+
+    def _log_summary(self, last: IngestCounts) -> IngestCounts:
+        now = IngestCounts(
+            self.counts.received, self.counts.stored, self.counts.duplicates, Counter(self.counts.rejected)
+        )
+        if now.received != last.received:
+            rejected = now.rejected - last.rejected
+            log.info(
+                "ingest: %d messages, %d frames stored, %d duplicates, %d rejected%s",
+                now.received - last.received,
+                now.stored - last.stored,
+                now.duplicates - last.duplicates,
+                sum(rejected.values()),
+                f" ({', '.join(f'{k} {v}' for k, v in sorted(rejected.items()))})" if rejected else "",
+            )
+        return now

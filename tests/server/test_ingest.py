@@ -1,0 +1,162 @@
+"""The receiver and the sender over real ZeroMQ sockets on loopback, with and without CURVE."""
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+import zmq
+
+from edge.credentials import read_credentials
+from edge.sender import FrameSender
+from edge.wire import FrameHeader, Labels, decode_reply, encode_frame
+from server.keys import KeyStore
+from server.receiver import Receiver
+from server.store import Store
+from tests.conftest import DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def frame_jpeg() -> tuple[int, int, bytes]:
+    image = cv2.imread(str(DATA_DIR / "images" / "yolov5_zidane.jpg"))
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    return image.shape[1], image.shape[0], buffer.tobytes()
+
+
+def header(device: str, seq: int, width: int, height: int) -> FrameHeader:
+    return FrameHeader(
+        device=device, seq=seq, capture_ts=time.time(), width=width, height=height,
+        model_id="test-model", class_names=("person", "tie"),
+        labels=Labels(xyxy=((100.0, 50.0, 400.0, 700.0),), score=(0.9,), class_id=(0,), track_id=(-1,)),
+        reasons=("first",), phash="0123456789abcdef",
+    )
+
+
+class RunningReceiver:
+    def __init__(self, data_dir: Path, secure: bool):
+        self.store = Store.open(data_dir)
+        self.receiver = Receiver(self.store, "tcp://127.0.0.1:*", KeyStore(data_dir) if secure else None)
+        self.endpoint = self.receiver.bound_endpoint
+        self.thread = threading.Thread(target=self.receiver.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.receiver.stop()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+        self.receiver.close()
+        self.store.close()
+
+
+@pytest.fixture
+def insecure(tmp_path):
+    running = RunningReceiver(tmp_path / "data", secure=False)
+    yield running
+    running.close()
+
+
+def frames_in(data_dir: Path) -> list[dict]:
+    with Store.open_readonly(data_dir) as store:
+        return store.frame_rows()
+
+
+def test_sender_gets_every_frame_acked_once_even_when_resent(insecure, frame_jpeg, tmp_path):
+    width, height, jpeg = frame_jpeg
+    sender = FrameSender(insecure.endpoint, None, window=4, ack_timeout_s=5.0)
+    try:
+        for seq in range(10):
+            assert sender.send(header("cam-a", seq, width, height), jpeg)
+        assert sender.flush(timeout_s=10)
+        # The same (device, seq) again, as after an agent restart or a lost ack: acked, not stored again.
+        for seq in range(5):
+            sender.send(header("cam-a", seq, width, height), jpeg)
+        assert sender.flush(timeout_s=10)
+    finally:
+        sender.close()
+    assert sender.counts.sent == 15
+    assert sender.counts.acknowledged == 15
+    assert sender.counts.duplicates == 5
+    rows = frames_in(tmp_path / "data")
+    assert sorted(row["seq"] for row in rows) == list(range(10))
+
+
+def test_garbage_gets_typed_rejections_and_the_receiver_keeps_serving(insecure, frame_jpeg, tmp_path):
+    width, height, jpeg = frame_jpeg
+    context = zmq.Context.instance()
+    client = context.socket(zmq.DEALER)
+    client.linger = 0
+    client.connect(insecure.endpoint)
+    good = encode_frame(header("cam-b", 1, width, height), jpeg)
+    garbage = [
+        [b"only one part"],
+        [b"\x00\x01\x02", b"\xff\xd8 not really"],
+        [b'{"v": 1, "type": "frame", "seq": 5}', jpeg],
+        [good[0], jpeg[: len(jpeg) // 3]],
+        [good[0].replace(b"[[100.0", b"[[-100.0"), jpeg],
+    ]
+    try:
+        for parts in garbage:
+            client.send_multipart(parts)
+        replies = []
+        for _ in garbage:
+            assert client.poll(5000), "the receiver must answer every message"
+            replies.append(decode_reply(client.recv()))
+        assert [r.ok for r in replies] == [False] * len(garbage)
+        assert [r.status for r in replies] == ["bad_parts", "bad_header", "bad_header", "bad_image", "bad_boxes"]
+        assert replies[2].seq == 5  # the rejection names the message when it can
+        client.send_multipart(good)
+        assert client.poll(5000)
+        assert decode_reply(client.recv()).status == "stored"
+    finally:
+        client.close()
+    assert len(frames_in(tmp_path / "data")) == 1
+    with Store.open_readonly(tmp_path / "data") as store:
+        stats = store.stats()
+    assert sum(stats["rejections"]["by_code"].values()) == len(garbage)
+
+
+def test_curve_admits_known_devices_and_refuses_strangers_and_impostors(tmp_path, frame_jpeg):
+    width, height, jpeg = frame_jpeg
+    data_dir = tmp_path / "data"
+    keys = KeyStore(data_dir)
+    keys.add_device("cam-good", "tcp://127.0.0.1:0", tmp_path / "good.toml")
+    keys.add_device("cam-other", "tcp://127.0.0.1:0", tmp_path / "other.toml")
+    running = RunningReceiver(data_dir, secure=True)
+    try:
+        good = read_credentials(tmp_path / "good.toml")
+        sender = FrameSender(running.endpoint, good, ack_timeout_s=5.0)
+        sender.send(header("cam-good", 1, width, height), jpeg)
+        # A device that claims another device's name is refused with a typed rejection.
+        sender.send(header("cam-other", 2, width, height), jpeg)
+        assert sender.flush(timeout_s=10)
+        assert sender.counts.acknowledged == 1
+        assert dict(sender.counts.rejected) == {"device_mismatch": 1}
+        sender.close()
+
+        # A key the collector never issued cannot even connect: nothing is answered, nothing stored.
+        public, secret = zmq.curve_keypair()
+        stranger = FrameSender(running.endpoint, good.__class__(
+            device="cam-good", endpoint=running.endpoint, device_public_key=public.decode(),
+            device_secret_key=secret.decode(), collector_public_key=good.collector_public_key,
+        ), ack_timeout_s=0.5)
+        stranger.send(header("cam-good", 3, width, height), jpeg)
+        assert not stranger.flush(timeout_s=2)
+        stranger.close()
+
+        # A plain (non-CURVE) client gets nowhere either.
+        plain = FrameSender(running.endpoint, None, ack_timeout_s=0.5)
+        plain.send(header("cam-good", 4, width, height), jpeg)
+        assert not plain.flush(timeout_s=2)
+        plain.close()
+
+        # Revoking a device closes the door for new connections.
+        keys.remove_device("cam-good")
+        revoked = FrameSender(running.endpoint, good, ack_timeout_s=0.5)
+        revoked.send(header("cam-good", 5, width, height), jpeg)
+        assert not revoked.flush(timeout_s=2)
+        revoked.close()
+    finally:
+        running.close()
+    assert [(row["device"], row["seq"]) for row in frames_in(data_dir)] == [("cam-good", 1)]
