@@ -1,0 +1,54 @@
+"""``edgelabel-agent``: the edge agent's command line.
+
+Each subcommand lives in ``edge.commands.<name>`` with ``add_parser(subparsers)`` and
+``run(args) -> int``. Domain errors (``AgentError``) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge.errors import AgentError
+
+COMMANDS = ("run", "detect")
+
+DESCRIPTION = """\
+edgelabel edge agent: sample keyframes from a camera or a clip, pre-label them with an ONNX
+detector, and stream them to an edgelabel collector.
+
+examples:
+  edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx --credentials cam-01.toml
+  edgelabel-agent detect --model yolox_nano.onnx dog.jpg --json
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="edgelabel-agent", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"edge.commands.{name}")
+        module.add_parser(subparsers)
+        subparsers.choices[name].set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except AgentError as exc:
+        print(f"edgelabel-agent {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edgelabel-agent {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""``edgelabel-agent run``: the agent's main job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import socket
+import sys
+import time
+
+from edge import logs
+from edge.errors import ConfigError
+
+log = logging.getLogger("edge.run")
+
+EPILOG = """\
+examples:
+  # encrypted and authenticated (the default): a credentials file from 'keys add-device'
+  edgelabel-agent run --source rtsp://10.0.0.5/stream1 --model yolox-nano --credentials cam-01.toml
+
+  # a local experiment without encryption, replaying a clip
+  edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx \\
+      --collector tcp://127.0.0.1:5555 --insecure --device laptop
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "run",
+        help="detect, select keyframes and stream them to a collector",
+        description="Read a source, pre-label every frame with the detector, keep the frames worth labeling "
+        "and send them to the collector; ends by itself at the end of a file source.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--source", required=True, metavar="SRC",
+                        help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL")
+    parser.add_argument("--model", required=True, help="ONNX detector path, or a known name such as yolox-nano")
+    parser.add_argument("--collector", metavar="ENDPOINT",
+                        help="collector ingest endpoint, e.g. tcp://collector:5555 (default: the one in --credentials)")
+    security = parser.add_mutually_exclusive_group(required=True)
+    security.add_argument("--credentials", metavar="FILE", help="device credentials file from 'edgelabel-collector keys add-device'")
+    security.add_argument("--insecure", action="store_true",
+                          help="send unencrypted and unauthenticated (local experiments only)")
+    parser.add_argument("--device", help="device name (default: the credentials' device, or this host's name with --insecure)")
+
+    detection = parser.add_argument_group("detector")
+    detection.add_argument("--score-threshold", type=float, default=0.3,
+                           help="keep detections at or above this score (default: %(default)s)")
+    detection.add_argument("--threads", type=int, default=None, help="inference threads (default: onnxruntime's choice)")
+    detection.add_argument("--provider", action="append", default=None,
+                           help="execution provider by ONNX Runtime name, repeatable, in order of preference "
+                                "(default: CPUExecutionProvider)")
+
+    selection = parser.add_argument_group("keyframe selection")
+    selection.add_argument("--min-gap", type=float, default=1.0, metavar="SECONDS",
+                           help="never keep two frames closer than this in source time (default: %(default)s)")
+    selection.add_argument("--max-gap", type=float, default=30.0, metavar="SECONDS",
+                           help="keep a frame at least this often, even in a static scene (default: %(default)s)")
+    selection.add_argument("--scene-threshold", type=float, default=None,
+                           help="how different a frame must be from the recently kept ones to count as a scene change "
+                                "(default: the selector's)")
+    selection.add_argument("--image-fps", type=float, default=10.0,
+                           help="frame rate assumed for an image directory (default: %(default)s)")
+
+    uplink = parser.add_argument_group("uplink")
+    uplink.add_argument("--jpeg-quality", type=int, default=85, help="JPEG quality 1-100 (default: %(default)s)")
+    uplink.add_argument("--window", type=int, default=32, help="most frames in flight without an ack (default: %(default)s)")
+    uplink.add_argument("--ack-timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="resend a frame that has no ack after this long (default: %(default)s)")
+    uplink.add_argument("--flush-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="at the end of a file, wait this long for the last acks (default: %(default)s)")
+
+    parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.configure(-1 if args.quiet else args.verbose)
+    # Imported here so that `--help` stays fast and works without the heavy packages.
+    from edge.credentials import read_credentials
+    from edge.detection.runner import OnnxDetector
+    from edge.models import resolve_model
+    from edge.pipeline import Pipeline
+    from edge.selector import build_default_selector
+    from edge.sender import FrameSender
+    from edge.sources import open_source
+    from edge.uplink import Uplink
+
+    credentials = read_credentials(args.credentials) if args.credentials else None
+    endpoint = args.collector or (credentials.endpoint if credentials else None)
+    if not endpoint:
+        raise ConfigError("--collector is required with --insecure (e.g. --collector tcp://127.0.0.1:5555)")
+    if credentials is not None:
+        if args.device and args.device != credentials.device:
+            raise ConfigError(f"--device {args.device!r} differs from the credentials' device {credentials.device!r}")
+        device = credentials.device
+    else:
+        device = args.device or socket.gethostname()
+        log.warning("INSECURE: frames go to %s unencrypted and unauthenticated (--insecure)", endpoint)
+    if not 1 <= args.jpeg_quality <= 100:
+        raise ConfigError(f"--jpeg-quality must be 1..100, got {args.jpeg_quality}")
+
+    detector = OnnxDetector(
+        resolve_model(args.model),
+        score_threshold=args.score_threshold,
+        intra_op_threads=args.threads,
+        providers=tuple(args.provider or ("CPUExecutionProvider",)),
+    )
+    selector = build_default_selector(min_gap_s=args.min_gap, max_gap_s=args.max_gap, scene_threshold=args.scene_threshold)
+    source = open_source(args.source, image_fps=args.image_fps)
+    sender = FrameSender(endpoint, credentials, window=args.window, ack_timeout_s=args.ack_timeout)
+    uplink = Uplink(
+        sender,
+        device=device,
+        model_id=detector.model_id,
+        class_names=tuple(detector.class_names),
+        first_seq=first_sequence_number(),
+        jpeg_quality=args.jpeg_quality,
+        flush_timeout_s=args.flush_timeout,
+    )
+    pipeline = Pipeline(source, detector, selector, uplink)
+    log.info("device %r: %s → %s with %s", device, source.description, endpoint, detector.model_id)
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
+    try:
+        counts = pipeline.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        source.close()
+        sender.close()
+
+    sent = sender.counts
+    summary = {
+        "device": device,
+        "frames_read": counts.frames_read,
+        "frames_dropped": counts.frames_dropped,
+        "frames_detected": counts.frames_detected,
+        "selected": counts.frames_selected,
+        "sent": sent.sent,
+        "acknowledged": sent.acknowledged,
+        "duplicates": sent.duplicates,
+        "rejected": sum(sent.rejected.values()),
+        "rejected_by_code": dict(sent.rejected),
+        "unacknowledged": uplink.unacknowledged,
+        "retransmits": sent.retransmits,
+        "jpeg_bytes_sent": uplink.bytes_sent,
+        "seconds": round(counts.seconds, 3),
+        "fps": round(counts.frames_detected / counts.seconds, 2) if counts.seconds else 0.0,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"frames read {summary['frames_read']}, selected {summary['selected']}, sent {summary['sent']}, "
+            f"acknowledged {summary['acknowledged']}, rejected {summary['rejected']}, "
+            f"unacknowledged {summary['unacknowledged']}, dropped {summary['frames_dropped']} "
+            f"({summary['seconds']:.1f} s, {summary['fps']:.1f} fps)"
+        )
+    if summary["unacknowledged"] or summary["rejected"] or sent.sent < counts.frames_selected:
+        print(
+            "edgelabel-agent run: warning: not every selected frame was acknowledged by the collector",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def first_sequence_number() -> int:
+    """A sequence number above any this device used before: microseconds since the epoch.
+
+    The collector treats a repeated (device, seq) as a frame it already has, so a restarted agent
+    must never reuse one. Without an on-device record of the last number, the clock provides it:
+    a restart starts above every number of the previous run unless that run sent more than one
+    frame per microsecond of its life, or the clock went back.
+    """
+    return time.time_ns() // 1000

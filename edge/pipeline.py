@@ -1,0 +1,145 @@
+"""The edge pipeline: the one place that knows the order of the stages.
+
+    capture thread ─► detector (this thread) ─► keyframe selector ─► uplink thread
+
+Capture runs in its own thread so that decoding the next frame overlaps with inference (both
+release the GIL). A file source is never dropped from: when the detector falls behind, capture
+waits. A live source cannot wait, so when the queue is full its oldest frame is dropped on
+purpose, and the drops are counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from edge.detections import Detections
+from edge.selector import KeyframeSelector
+from edge.sources import Frame, FrameSource
+from edge.uplink import Keyframe, Uplink
+
+log = logging.getLogger("edge.pipeline")
+
+_END = object()
+
+
+class Detector:
+    """What the pipeline needs of a detector (see ``edge.detection.runner.OnnxDetector``)."""
+
+    def detect(self, image_bgr) -> Detections: ...
+
+
+@dataclass
+class PipelineCounts:
+    frames_read: int = 0
+    frames_dropped: int = 0
+    """Live frames dropped on purpose because the detector was busy."""
+    frames_detected: int = 0
+    frames_selected: int = 0
+    seconds: float = 0.0
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: FrameSource,
+        detector: Detector,
+        selector: KeyframeSelector,
+        uplink: Uplink,
+        capture_queue_size: int = 4,
+    ):
+        self.source = source
+        self.detector = detector
+        self.selector = selector
+        self.uplink = uplink
+        self.counts = PipelineCounts()
+        self._frames: queue.Queue = queue.Queue(maxsize=capture_queue_size)
+        self._stop = threading.Event()
+        self._capture_error: BaseException | None = None
+
+    def stop(self) -> None:
+        """Ask the pipeline to stop reading; safe from a signal handler or another thread."""
+        self._stop.set()
+        self.source.close()
+
+    def run(self) -> PipelineCounts:
+        started = time.monotonic()
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        self.uplink.start()
+        capture.start()
+        interrupted = False
+        try:
+            while True:
+                frame = self._frames.get()
+                if frame is _END:
+                    break
+                self._process(frame)
+        except KeyboardInterrupt:
+            interrupted = True
+            self.stop()
+            raise
+        finally:
+            self._stop.set()
+            capture.join(timeout=5)
+            if interrupted:
+                self.uplink.abort()
+            else:
+                self.uplink.finish()
+            self.counts.seconds = time.monotonic() - started
+        if self._capture_error is not None:
+            raise self._capture_error
+        return self.counts
+
+    def _process(self, frame: Frame) -> None:
+        detections = self.detector.detect(frame.image)
+        self.counts.frames_detected += 1
+        decision = self.selector.consider(frame, detections)
+        if decision.keep:
+            self.counts.frames_selected += 1
+            self.uplink.put(Keyframe(frame, detections, decision))
+
+    def _capture(self) -> None:
+        try:
+            for frame in self.source:
+                if self._stop.is_set():
+                    break
+                self.counts.frames_read += 1
+                if self.source.is_live:
+                    self._put_dropping_oldest(frame)
+                else:
+                    self._put_waiting(frame)
+        except BaseException as exc:  # re-raised in the pipeline thread
+            self._capture_error = exc
+        finally:
+            self._put_waiting(_END, even_if_stopped=True)
+
+    def _put_waiting(self, item, even_if_stopped: bool = False) -> None:
+        while even_if_stopped or not self._stop.is_set():
+            try:
+                self._frames.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if even_if_stopped and self._stop.is_set():
+                    # The consumer is gone; make room so the end marker gets through.
+                    self._drain_one()
+
+    def _put_dropping_oldest(self, frame: Frame) -> None:
+        while True:
+            try:
+                self._frames.put_nowait(frame)
+                return
+            except queue.Full:
+                if self._drain_one():
+                    self.counts.frames_dropped += 1
+                    if self.counts.frames_dropped in (1, 10, 100) or self.counts.frames_dropped % 1000 == 0:
+                        log.warning("detector is behind the live source: %d frame(s) dropped so far", self.counts.frames_dropped)
+
+    def _drain_one(self) -> bool:
+        try:
+            self._frames.get_nowait()
+            return True
+        except queue.Empty:
+            return False

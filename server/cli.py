@@ -1,0 +1,211 @@
+"""``edgelabel-collector``: the collector's command line.
+
+Domain errors (``CollectorError``) become one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from server.errors import CollectorError
+
+log = logging.getLogger("server.cli")
+
+DEFAULT_INGEST = "tcp://0.0.0.0:5555"
+
+DESCRIPTION = """\
+edgelabel collector: receive pre-labeled keyframes from edge agents, store them, and serve them
+for review and export.
+
+examples:
+  edgelabel-collector demo
+  edgelabel-collector serve --data-dir /var/lib/edgelabel
+  edgelabel-collector keys add-device cam-01 --data-dir /var/lib/edgelabel \\
+      --endpoint tcp://collector.example:5555 --out cam-01.toml
+  edgelabel-collector stats --data-dir /var/lib/edgelabel --json
+"""
+
+
+def _parser(subparsers, name: str, help: str, epilog: str, handler) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        name, help=help, description=help[0].upper() + help[1:] + ".", epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgelabel-collector", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = _parser(
+        commands, "serve", "receive frames from edge agents and store them",
+        "example:\n  edgelabel-collector serve --data-dir /var/lib/edgelabel --ingest tcp://0.0.0.0:5555\n",
+        cmd_serve,
+    )
+    serve.add_argument("--data-dir", required=True, type=Path, help="where the collector keeps everything it owns")
+    serve.add_argument("--ingest", default=DEFAULT_INGEST, metavar="tcp://HOST:PORT",
+                       help="address to receive frames on (default: %(default)s)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="accept unencrypted frames from any device (local experiments only)")
+    serve.add_argument("-v", "--verbose", action="count", default=0)
+
+    keys = _parser(commands, "keys", "manage device keys (CURVE)", "example:\n  edgelabel-collector keys list --data-dir DIR\n", None)
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
+    add = _parser(
+        key_commands, "add-device", "create a device's credentials file and allow its key",
+        "example:\n  edgelabel-collector keys add-device cam-01 --data-dir /var/lib/edgelabel \\\n"
+        "      --endpoint tcp://collector.example:5555 --out cam-01.toml\n"
+        "  # copy cam-01.toml to the device, then:\n"
+        "  edgelabel-agent run --source 0 --model yolox-nano --credentials cam-01.toml\n",
+        cmd_keys_add,
+    )
+    add.add_argument("name", help="device name (it must match the name the agent sends)")
+    add.add_argument("--data-dir", required=True, type=Path)
+    add.add_argument("--endpoint", required=True, metavar="tcp://HOST:PORT", help="address the device should connect to")
+    add.add_argument("--out", required=True, type=Path, help="credentials file to write (secret: give it to the device only)")
+    remove = _parser(
+        key_commands, "remove-device", "revoke a device: its key can no longer connect",
+        "example:\n  edgelabel-collector keys remove-device cam-01 --data-dir /var/lib/edgelabel\n",
+        cmd_keys_remove,
+    )
+    remove.add_argument("name")
+    remove.add_argument("--data-dir", required=True, type=Path)
+    listing = _parser(
+        key_commands, "list", "list the devices allowed to connect",
+        "example:\n  edgelabel-collector keys list --data-dir /var/lib/edgelabel --json\n", cmd_keys_list,
+    )
+    listing.add_argument("--data-dir", required=True, type=Path)
+    listing.add_argument("--json", action="store_true")
+
+    stats = _parser(
+        commands, "stats", "print what the collector has stored",
+        "example:\n  edgelabel-collector stats --data-dir /var/lib/edgelabel --json\n", cmd_stats,
+    )
+    stats.add_argument("--data-dir", required=True, type=Path)
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+
+    demo = _parser(
+        commands, "demo", "run a collector and an agent on a sample clip, end to end",
+        "examples:\n  edgelabel-collector demo\n"
+        "  edgelabel-collector demo --source my_clip.mp4 --model yolox_nano.onnx --data-dir ./demo-data\n",
+        cmd_demo,
+    )
+    demo.add_argument("--source", help="clip to use instead of the sample clip (downloaded once and cached)")
+    demo.add_argument("--model", help="ONNX model path instead of the pinned YOLOX-Nano download")
+    demo.add_argument("--data-dir", type=Path, default=Path("edgelabel-demo"),
+                      help="collector data directory for the demo (default: ./%(default)s)")
+    demo.add_argument("--port", type=int, default=0, help="ingest port on 127.0.0.1 (default: a free one)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CollectorError as exc:
+        print(f"edgelabel-collector {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edgelabel-collector {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _configure_logging(verbosity: int) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity > 0 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from server.keys import KeyStore
+    from server.receiver import Receiver
+    from server.store import Store
+
+    _configure_logging(args.verbose)
+    store = Store.open(args.data_dir)
+    keys = None if args.insecure else KeyStore(args.data_dir)
+    if keys is None:
+        log.warning("INSECURE: accepting unencrypted frames from any device on %s (--insecure)", args.ingest)
+    receiver = Receiver(store, args.ingest, keys)
+    signal.signal(signal.SIGTERM, lambda *_: receiver.stop())
+    signal.signal(signal.SIGINT, lambda *_: receiver.stop())
+    if keys is not None:
+        log.info("collector public key %s; %d device(s) allowed", keys.collector_keys().public, len(keys.devices()))
+    # Scripts and tests wait for this line to know the socket is bound.
+    print(f"listening on {receiver.bound_endpoint} ({'insecure' if keys is None else 'CURVE'}), data in {args.data_dir}",
+          flush=True)
+    try:
+        receiver.serve_forever()
+    finally:
+        receiver.close()
+        store.close()
+    log.info("stopped: %d frames stored, %d duplicates, %d rejected this run",
+             receiver.counts.stored, receiver.counts.duplicates, sum(receiver.counts.rejected.values()))
+    return 0
+
+
+def cmd_keys_add(args: argparse.Namespace) -> int:
+    from server.keys import KeyStore
+
+    credentials = KeyStore(args.data_dir).add_device(args.name, args.endpoint, args.out)
+    print(f"device {credentials.device!r} added; credentials written to {args.out} (keep it secret)")
+    return 0
+
+
+def cmd_keys_remove(args: argparse.Namespace) -> int:
+    from server.keys import KeyStore
+
+    KeyStore(args.data_dir).remove_device(args.name)
+    print(f"device {args.name!r} removed; its key can no longer connect")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from server.keys import KeyStore
+
+    devices = KeyStore(args.data_dir).devices()
+    if args.json:
+        print(json.dumps(devices, indent=2, sort_keys=True))
+    else:
+        for name, info in sorted(devices.items()):
+            print(f"{name}\t{info['public_key']}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from server.store import Store
+
+    with Store.open_readonly(args.data_dir) as store:
+        stats = store.stats()
+    if args.json:
+        print(json.dumps(stats, indent=2, sort_keys=True))
+    else:
+        print(format_stats(stats))
+    return 0
+
+
+def format_stats(stats: dict) -> str:
+    totals = stats["totals"]
+    lines = [f"{totals['frames']} frames, {totals['detections']} detections from {totals['devices']} device(s)"]
+    for name, device in sorted(stats["devices"].items()):
+        lines.append(f"  {name}: {device['frames']} frames, last seen {device['last_seen']}")
+    if stats["rejections"]["by_code"]:
+        lines.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["rejections"]["by_code"].items())))
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.demo import run_demo
+
+    return run_demo(source=args.source, model=args.model, data_dir=args.data_dir, port=args.port)

@@ -1,0 +1,146 @@
+"""Real processes: a collector (`python -m server serve`) and an agent (`python -m edge run`)."""
+
+import json
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+import zmq
+
+from edge.wire import decode_reply
+from server.store import Store
+from tests.conftest import DATA_DIR, MODEL_PATH
+
+PETS09 = DATA_DIR / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
+
+
+def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+class Collector:
+    """A collector process on a free loopback port; stopped with SIGTERM like a service manager would."""
+
+    def __init__(self, data_dir: Path, *extra: str):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", "tcp://127.0.0.1:*", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        ready, _, _ = select.select([self.process.stdout], [], [], 30)
+        line = self.process.stdout.readline() if ready else ""
+        assert line.startswith("listening on "), f"collector did not start: {line!r} {self.process.poll()}"
+        self.endpoint = line.split()[2]
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        _, stderr = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, stderr
+        return stderr
+
+
+@pytest.mark.slow
+def test_agent_streams_prelabeled_keyframes_of_a_real_clip_into_the_collector(tmp_path):
+    data_dir = tmp_path / "collector"
+    credentials = tmp_path / "cam.toml"
+    added = cli("-m", "server", "keys", "add-device", "pets-cam", "--data-dir", str(data_dir),
+                "--endpoint", "tcp://127.0.0.1:5555", "--out", str(credentials))
+    assert added.returncode == 0, added.stderr
+    collector = Collector(data_dir)
+    try:
+        agent = cli("-m", "edge", "run", "--source", str(PETS09), "--model", str(MODEL_PATH),
+                    "--credentials", str(credentials), "--collector", collector.endpoint, "--json")
+    finally:
+        collector_log = collector.stop()
+    assert agent.returncode == 0, agent.stderr
+    summary = json.loads(agent.stdout.strip().splitlines()[-1])
+    assert summary["frames_read"] == 795
+    assert summary["frames_detected"] == 795
+    assert 10 <= summary["selected"] < 795 // 2
+    assert summary["acknowledged"] == summary["sent"] == summary["selected"]
+    assert "stored" in collector_log
+
+    with Store.open_readonly(data_dir) as store:
+        frames = store.frame_rows()
+        stats = store.stats()
+    assert len(frames) == summary["acknowledged"]
+    assert {frame["device"] for frame in frames} == {"pets-cam"}
+    assert stats["detections_by_class"].get("person", 0) > len(frames), "people walk through every part of this clip"
+    for frame in frames:
+        image = cv2.imread(str(data_dir / "media" / frame["media_sha256"][:2] / frame["media_sha256"][2:4]
+                              / f"{frame['media_sha256']}.jpg"))
+        assert image is not None and image.shape[:2] == (frame["height"], frame["width"]) == (360, 480)
+
+    stats_cli = cli("-m", "server", "stats", "--data-dir", str(data_dir), "--json")
+    assert stats_cli.returncode == 0, stats_cli.stderr
+    assert json.loads(stats_cli.stdout)["totals"]["frames"] == len(frames)
+
+
+def test_garbage_on_the_ingest_socket_is_rejected_and_the_collector_keeps_serving(tmp_path):
+    data_dir = tmp_path / "collector"
+    collector = Collector(data_dir, "--insecure")
+    try:
+        context = zmq.Context.instance()
+        client = context.socket(zmq.DEALER)
+        client.linger = 0
+        client.connect(collector.endpoint)
+        client.send_multipart([b"\x00garbage", b"more garbage"])
+        assert client.poll(10_000)
+        reply = decode_reply(client.recv())
+        assert (reply.ok, reply.status) == (False, "bad_header")
+        client.close()
+        # A real agent afterwards is served normally.
+        agent = cli("-m", "edge", "run", "--source", str(DATA_DIR / "videos" / "street_night_crowd_mmtracking_demo_8frames.mp4"),
+                    "--model", str(MODEL_PATH), "--insecure", "--device", "night-cam",
+                    "--collector", collector.endpoint, "--json")
+        assert agent.returncode == 0, agent.stderr
+        assert json.loads(agent.stdout)["acknowledged"] >= 1
+    finally:
+        log = collector.stop()
+    assert "INSECURE" in log
+    with Store.open_readonly(data_dir) as store:
+        stats = store.stats()
+    assert stats["rejections"]["by_code"] == {"bad_header": 1}
+    assert stats["totals"]["frames"] == json.loads(agent.stdout)["acknowledged"]
+
+
+@pytest.mark.parametrize(
+    "make_source, expected",
+    [
+        (lambda tmp: tmp / "missing.mp4", "no such file or directory"),
+        (lambda tmp: _write(tmp / "corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40), "corrupt.mp4"),
+    ],
+)
+def test_bad_source_is_one_clear_line_and_a_nonzero_exit(tmp_path, make_source, expected):
+    result = cli("-m", "edge", "run", "--source", str(make_source(tmp_path)), "--model", str(MODEL_PATH),
+                 "--insecure", "--collector", "tcp://127.0.0.1:9")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(error_lines) == 1 and expected in error_lines[0]
+
+
+def test_non_detector_model_is_one_clear_line(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["logits"])],
+        "classifier",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])],
+    )
+    model_path = tmp_path / "classifier.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model_path)
+    result = cli("-m", "edge", "detect", "--model", str(model_path), str(DATA_DIR / "images" / "darknet_dog.jpg"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "expected" in result.stderr and "logits" in result.stderr
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
