@@ -1,9 +1,11 @@
 """The edge pipeline: the one place that knows the order of the stages.
 
-    capture thread ─► detector (this thread) ─► keyframe selector ─► uplink thread
+    capture thread ─► detector (this thread) ─► selection thread ─► uplink thread
 
-Capture runs in its own thread so that decoding the next frame overlaps with inference (both
-release the GIL). A file source is never dropped from: when the detector falls behind, capture
+The detector's thread does nothing but inference. Decoding the next frame (capture thread),
+judging the last one (selection thread) and encoding and sending the kept ones (uplink thread)
+overlap with it; OpenCV and ONNX Runtime release the GIL while they work. Every queue between
+stages is bounded. A file source is never dropped from: when the detector falls behind, capture
 waits. A live source cannot wait, so when the queue is full its oldest frame is dropped on
 purpose, and the drops are counted.
 """
@@ -57,8 +59,10 @@ class Pipeline:
         self.uplink = uplink
         self.counts = PipelineCounts()
         self._frames: queue.Queue = queue.Queue(maxsize=capture_queue_size)
+        self._detected: queue.Queue = queue.Queue(maxsize=capture_queue_size)
         self._stop = threading.Event()
         self._capture_error: BaseException | None = None
+        self._selection_error: BaseException | None = None
 
     def stop(self) -> None:
         """Ask the pipeline to stop reading; safe from a signal handler or another thread."""
@@ -68,7 +72,9 @@ class Pipeline:
     def run(self) -> PipelineCounts:
         started = time.monotonic()
         capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        selection = threading.Thread(target=self._select, name="selection", daemon=True)
         self.uplink.start()
+        selection.start()
         capture.start()
         interrupted = False
         try:
@@ -76,7 +82,9 @@ class Pipeline:
                 frame = self._frames.get()
                 if frame is _END:
                     break
-                self._process(frame)
+                detections = self.detector.detect(frame.image)
+                self.counts.frames_detected += 1
+                self._put_waiting(self._detected, (frame, detections))
         except KeyboardInterrupt:
             interrupted = True
             self.stop()
@@ -85,21 +93,34 @@ class Pipeline:
             self._stop.set()
             capture.join(timeout=5)
             if interrupted:
-                self.uplink.abort()
-            else:
+                self.uplink.abort()  # also unblocks a selection thread waiting to hand over a frame
+            self._put_waiting(self._detected, _END, even_if_stopped=True)
+            selection.join()
+            if not interrupted:
                 self.uplink.finish()
             self.counts.seconds = time.monotonic() - started
-        if self._capture_error is not None:
-            raise self._capture_error
+        for error in (self._capture_error, self._selection_error):
+            if error is not None:
+                raise error
         return self.counts
 
-    def _process(self, frame: Frame) -> None:
-        detections = self.detector.detect(frame.image)
-        self.counts.frames_detected += 1
-        decision = self.selector.consider(frame, detections)
-        if decision.keep:
-            self.counts.frames_selected += 1
-            self.uplink.put(Keyframe(frame, detections, decision))
+    def _select(self) -> None:
+        try:
+            while True:
+                item = self._detected.get()
+                if item is _END:
+                    return
+                frame, detections = item
+                decision = self.selector.consider(frame, detections)
+                if decision.keep:
+                    self.counts.frames_selected += 1
+                    self.uplink.put(Keyframe(frame, detections, decision))
+        except BaseException as exc:  # re-raised in the pipeline thread
+            self._selection_error = exc
+            self.stop()
+            # Keep draining so the detector thread never blocks on a full queue.
+            while self._detected.get() is not _END:
+                pass
 
     def _capture(self) -> None:
         try:
@@ -110,20 +131,20 @@ class Pipeline:
                 if self.source.is_live:
                     self._put_dropping_oldest(frame)
                 else:
-                    self._put_waiting(frame)
+                    self._put_waiting(self._frames, frame)
         except BaseException as exc:  # re-raised in the pipeline thread
             self._capture_error = exc
         finally:
-            self._put_waiting(_END, even_if_stopped=True)
+            self._put_waiting(self._frames, _END, even_if_stopped=True)
 
-    def _put_waiting(self, item, even_if_stopped: bool = False) -> None:
+    def _put_waiting(self, target: queue.Queue, item, even_if_stopped: bool = False) -> None:
         while even_if_stopped or not self._stop.is_set():
             try:
-                self._frames.put(item, timeout=0.2)
+                target.put(item, timeout=0.2)
                 return
             except queue.Full:
-                if even_if_stopped and self._stop.is_set():
-                    # The consumer is gone; make room so the end marker gets through.
+                if even_if_stopped and self._stop.is_set() and target is self._frames:
+                    # The detector has stopped reading; make room so the end marker gets through.
                     self._drain_one()
 
     def _put_dropping_oldest(self, frame: Frame) -> None:
