@@ -1,0 +1,158 @@
+"""The agent pipeline with the real detector, real frames and a real receiver on loopback."""
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from edge.detection.runner import OnnxDetector
+from edge.detections import Detections
+from edge.pipeline import Pipeline
+from edge.selector import build_default_selector
+from edge.sender import FrameSender
+from edge.sources import Frame, FrameSource, open_source
+from edge.uplink import Uplink
+from server.receiver import Receiver
+from server.store import Store
+from tests.conftest import DATA_DIR, MODEL_PATH
+
+TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus" / "img1"
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return OnnxDetector(MODEL_PATH, intra_op_threads=1)
+
+
+class ReceiverThread:
+    def __init__(self, data_dir, endpoint="tcp://127.0.0.1:*"):
+        self.data_dir = data_dir
+        self.store = Store.open(data_dir)
+        self.receiver = Receiver(self.store, endpoint, None)
+        self.endpoint = self.receiver.bound_endpoint
+        self.thread = threading.Thread(target=self.receiver.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.receiver.stop()
+        self.thread.join(timeout=10)
+        self.receiver.close()
+        self.store.close()
+
+    def frames(self):
+        with Store.open_readonly(self.data_dir) as store:
+            return store.frame_rows()
+
+
+def make_uplink(endpoint, detector, ack_timeout_s=5.0):
+    sender = FrameSender(endpoint, None, window=8, ack_timeout_s=ack_timeout_s)
+    return sender, Uplink(sender, device="test-cam", model_id=detector.model_id,
+                          class_names=detector.class_names, first_seq=1000, flush_timeout_s=30)
+
+
+def test_image_directory_flows_through_detector_selector_and_uplink(tmp_path, detector):
+    collector = ReceiverThread(tmp_path / "data")
+    sender, uplink = make_uplink(collector.endpoint, detector)
+    try:
+        source = open_source(str(TUD_CAMPUS), image_fps=25.0)
+        counts = Pipeline(source, detector, build_default_selector(min_gap_s=0.5, max_gap_s=30.0), uplink).run()
+    finally:
+        sender.close()
+        collector.close()
+    assert counts.frames_read == counts.frames_detected == 71
+    assert counts.frames_dropped == 0
+    assert 2 <= counts.frames_selected <= 6  # at most one per 0.5 s of a 2.84 s sequence
+    assert sender.counts.acknowledged == counts.frames_selected
+    frames = collector.frames()
+    assert [row["seq"] for row in frames] == list(range(1000, 1000 + counts.frames_selected))
+    assert sorted(row["frame_index"] for row in frames)[0] == 0  # the first frame is always kept
+    assert all(abs(row["source_ts"] - row["frame_index"] / 25.0) < 1e-6 for row in frames)
+
+
+def test_frames_wait_in_the_sender_until_the_collector_comes_up(tmp_path, detector):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"tcp://127.0.0.1:{port}"
+    sender, uplink = make_uplink(endpoint, detector, ack_timeout_s=0.5)
+    collector = None
+    try:
+        source = open_source(str(TUD_CAMPUS), image_fps=25.0)
+        pipeline = Pipeline(source, detector, build_default_selector(min_gap_s=0.5, max_gap_s=30.0), uplink)
+        result = {}
+        runner = threading.Thread(target=lambda: result.setdefault("counts", pipeline.run()))
+        runner.start()
+        time.sleep(2.0)  # the whole sequence is processed while nobody listens
+        collector = ReceiverThread(tmp_path / "data", endpoint)
+        runner.join(timeout=60)
+        assert not runner.is_alive()
+    finally:
+        sender.close()
+        if collector is not None:
+            collector.close()
+    counts = result["counts"]
+    assert sender.counts.acknowledged == counts.frames_selected > 0
+    assert len(collector.frames()) == counts.frames_selected
+
+
+class _EndlessLiveSource(FrameSource):
+    """A live camera stand-in that produces frames faster than any detector (the point is the drop rule)."""
+
+    def __init__(self, frames_to_produce: int):
+        self._frames_to_produce = frames_to_produce
+        self._closed = threading.Event()
+        self.produced = 0
+
+    fps = 1000.0
+    is_live = True
+    description = "synthetic live source"
+
+    def __iter__(self):
+        image = np.zeros((64, 64, 3), np.uint8)
+        for index in range(self._frames_to_produce):
+            if self._closed.is_set():
+                return
+            self.produced += 1
+            yield Frame(index, index / 1000.0, time.time(), image)
+
+    def close(self):
+        self._closed.set()
+
+
+class _SlowDetector:
+    def detect(self, image):
+        time.sleep(0.005)
+        return Detections.empty()
+
+
+def test_a_live_source_drops_its_oldest_frames_when_the_detector_is_behind_and_counts_them(tmp_path, detector):
+    collector = ReceiverThread(tmp_path / "data")
+    sender, uplink = make_uplink(collector.endpoint, detector)
+    source = _EndlessLiveSource(2000)
+    try:
+        counts = Pipeline(source, _SlowDetector(), build_default_selector(min_gap_s=0.1, max_gap_s=30.0), uplink).run()
+    finally:
+        sender.close()
+        collector.close()
+    assert counts.frames_read == source.produced == 2000
+    assert counts.frames_dropped > 0
+    assert counts.frames_detected + counts.frames_dropped == counts.frames_read
+    assert sender.counts.acknowledged == counts.frames_selected
+
+
+def test_stop_from_another_thread_ends_the_run_and_flushes_what_was_selected(tmp_path, detector):
+    collector = ReceiverThread(tmp_path / "data")
+    sender, uplink = make_uplink(collector.endpoint, detector)
+    source = _EndlessLiveSource(10**9)
+    pipeline = Pipeline(source, _SlowDetector(), build_default_selector(min_gap_s=0.1, max_gap_s=30.0), uplink)
+    threading.Timer(1.0, pipeline.stop).start()
+    try:
+        counts = pipeline.run()
+    finally:
+        sender.close()
+        collector.close()
+    assert counts.frames_selected >= 2
+    assert sender.counts.acknowledged == counts.frames_selected
+    assert len(collector.frames()) == counts.frames_selected
