@@ -14,9 +14,8 @@ from edge.selector import build_default_selector
 from edge.sender import FrameSender
 from edge.sources import Frame, FrameSource, open_source
 from edge.uplink import Uplink
-from server.receiver import Receiver
-from server.store import Store
 from tests.conftest import DATA_DIR, MODEL_PATH
+from tests.helpers import ReceiverThread
 
 TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus" / "img1"
 
@@ -24,26 +23,6 @@ TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus" / "img1"
 @pytest.fixture(scope="module")
 def detector():
     return OnnxDetector(MODEL_PATH, intra_op_threads=1)
-
-
-class ReceiverThread:
-    def __init__(self, data_dir, endpoint="tcp://127.0.0.1:*"):
-        self.data_dir = data_dir
-        self.store = Store.open(data_dir)
-        self.receiver = Receiver(self.store, endpoint, None)
-        self.endpoint = self.receiver.bound_endpoint
-        self.thread = threading.Thread(target=self.receiver.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.receiver.stop()
-        self.thread.join(timeout=10)
-        self.receiver.close()
-        self.store.close()
-
-    def frames(self):
-        with Store.open_readonly(self.data_dir) as store:
-            return store.frame_rows()
 
 
 def make_uplink(endpoint, detector, ack_timeout_s=5.0):

@@ -1,8 +1,6 @@
 """The receiver and the sender over real ZeroMQ sockets on loopback, with and without CURVE."""
 
-import threading
 import time
-from pathlib import Path
 
 import cv2
 import pytest
@@ -12,9 +10,9 @@ from edge.credentials import read_credentials
 from edge.sender import FrameSender
 from edge.wire import FrameHeader, Labels, decode_reply, encode_frame
 from server.keys import KeyStore
-from server.receiver import Receiver
 from server.store import Store
 from tests.conftest import DATA_DIR
+from tests.helpers import ReceiverThread
 
 
 @pytest.fixture(scope="module")
@@ -34,32 +32,11 @@ def header(device: str, seq: int, width: int, height: int) -> FrameHeader:
     )
 
 
-class RunningReceiver:
-    def __init__(self, data_dir: Path, secure: bool):
-        self.store = Store.open(data_dir)
-        self.receiver = Receiver(self.store, "tcp://127.0.0.1:*", KeyStore(data_dir) if secure else None)
-        self.endpoint = self.receiver.bound_endpoint
-        self.thread = threading.Thread(target=self.receiver.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.receiver.stop()
-        self.thread.join(timeout=10)
-        assert not self.thread.is_alive()
-        self.receiver.close()
-        self.store.close()
-
-
 @pytest.fixture
 def insecure(tmp_path):
-    running = RunningReceiver(tmp_path / "data", secure=False)
+    running = ReceiverThread(tmp_path / "data", secure=False)
     yield running
     running.close()
-
-
-def frames_in(data_dir: Path) -> list[dict]:
-    with Store.open_readonly(data_dir) as store:
-        return store.frame_rows()
 
 
 def test_sender_gets_every_frame_acked_once_even_when_resent(insecure, frame_jpeg, tmp_path):
@@ -78,7 +55,7 @@ def test_sender_gets_every_frame_acked_once_even_when_resent(insecure, frame_jpe
     assert sender.counts.sent == 15
     assert sender.counts.acknowledged == 15
     assert sender.counts.duplicates == 5
-    rows = frames_in(tmp_path / "data")
+    rows = insecure.frames()
     assert sorted(row["seq"] for row in rows) == list(range(10))
 
 
@@ -111,7 +88,7 @@ def test_garbage_gets_typed_rejections_and_the_receiver_keeps_serving(insecure, 
         assert decode_reply(client.recv()).status == "stored"
     finally:
         client.close()
-    assert len(frames_in(tmp_path / "data")) == 1
+    assert len(insecure.frames()) == 1
     with Store.open_readonly(tmp_path / "data") as store:
         stats = store.stats()
     assert sum(stats["rejections"]["by_code"].values()) == len(garbage)
@@ -123,7 +100,7 @@ def test_curve_admits_known_devices_and_refuses_strangers_and_impostors(tmp_path
     keys = KeyStore(data_dir)
     keys.add_device("cam-good", "tcp://127.0.0.1:0", tmp_path / "good.toml")
     keys.add_device("cam-other", "tcp://127.0.0.1:0", tmp_path / "other.toml")
-    running = RunningReceiver(data_dir, secure=True)
+    running = ReceiverThread(data_dir, secure=True)
     try:
         good = read_credentials(tmp_path / "good.toml")
         sender = FrameSender(running.endpoint, good, ack_timeout_s=5.0)
@@ -159,4 +136,4 @@ def test_curve_admits_known_devices_and_refuses_strangers_and_impostors(tmp_path
         revoked.close()
     finally:
         running.close()
-    assert [(row["device"], row["seq"]) for row in frames_in(data_dir)] == [("cam-good", 1)]
+    assert [(row["device"], row["seq"]) for row in running.frames()] == [("cam-good", 1)]
