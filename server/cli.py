@@ -141,7 +141,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: receiver.stop())
     signal.signal(signal.SIGINT, lambda *_: receiver.stop())
     if keys is not None:
-        log.info("collector public key %s; %d device(s) allowed", keys.collector_keys().public, len(keys.devices()))
+        devices = len(keys.devices())
+        log.info("collector public key %s; %d device(s) allowed", keys.collector_keys().public, devices)
+        if not devices:
+            log.warning("no device may connect yet: add one with 'edgelabel-collector keys add-device NAME "
+                        "--data-dir %s --endpoint tcp://HOST:PORT --out NAME.toml'", args.data_dir)
     # Scripts and tests wait for this line to know the socket is bound.
     print(f"listening on {receiver.bound_endpoint} ({'insecure' if keys is None else 'CURVE'}), data in {args.data_dir}",
           flush=True)
