@@ -8,8 +8,12 @@ versioned (``"v"``), names its sender and sequence number (the idempotency key),
 the image size, the model that produced the labels, the boxes (columnar: pixel ``xyxy``, score,
 class id, track id), why the frame was selected, and a 64-bit perceptual hash in hex.
 
-The collector answers every message with one JSON reply: an ack (``stored`` or ``duplicate``) or a
-typed rejection whose ``code`` is one of :data:`REJECTION_CODES`.
+A status message (heartbeat) is one ZeroMQ frame: a JSON header of type ``status`` with the
+device's counters (fps, frames selected, spooled, dropped...). The collector keeps the last one
+per device.
+
+The collector answers every message with one JSON reply: an ack (``stored`` or ``duplicate`` for a
+frame, ``noted`` for a status) or a typed rejection whose ``code`` is one of :data:`REJECTION_CODES`.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ REJECTION_CODES = (
     "bad_boxes",  # non-finite, outside the image, inconsistent columns, unknown class ids
     "unknown_device",  # the sending key is not allowed (or missing in secure mode)
     "device_mismatch",  # the header names another device than the key that sent it
-    "internal",  # the collector failed to store an otherwise valid frame
+    "internal",  # the collector failed to check or store the message (its fault, not the sender's)
 )
 
 _HEX64 = re.compile(r"^[0-9a-f]{16}$")
@@ -126,18 +130,35 @@ def encode_frame(header: FrameHeader, jpeg: bytes) -> list[bytes]:
 
 def decode_frame(parts: list[bytes]) -> tuple[FrameHeader, bytes]:
     """Parse and validate a frame message; raises :class:`WireError` on anything off-contract."""
-    if len(parts) != 2:
-        raise WireError("bad_parts", f"expected 2 message parts (header, jpeg), got {len(parts)}")
-    raw_header, jpeg = bytes(parts[0]), bytes(parts[1])
+    message = decode_message(parts)
+    if isinstance(message, DeviceStatus):
+        raise WireError("bad_header", "expected a frame message, got a status message")
+    return message
+
+
+def decode_message(parts: list[bytes]) -> tuple[FrameHeader, bytes] | DeviceStatus:
+    """Parse and validate any message: ``(header, jpeg)`` for a frame, or a :class:`DeviceStatus`."""
+    if not 1 <= len(parts) <= 2:
+        raise WireError("bad_parts", f"expected 1 (status) or 2 (frame: header, jpeg) message parts, got {len(parts)}")
+    raw_header = bytes(parts[0])
     if len(raw_header) > MAX_HEADER_BYTES:
         raise WireError("too_large", f"header is {len(raw_header)} bytes, limit {MAX_HEADER_BYTES}")
-    if len(jpeg) > MAX_IMAGE_BYTES:
-        raise WireError("too_large", f"image is {len(jpeg)} bytes, limit {MAX_IMAGE_BYTES}")
+    if len(parts) == 2 and len(parts[1]) > MAX_IMAGE_BYTES:
+        raise WireError("too_large", f"image is {len(parts[1])} bytes, limit {MAX_IMAGE_BYTES}")
     try:
         doc = json.loads(raw_header.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError("bad_header", f"header is not UTF-8 JSON ({exc})") from None
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    if not isinstance(kind, str):
+        kind = None  # parse_header names the problem
+    expected_parts = {"frame": 2, "status": 1}.get(kind)
+    if expected_parts is not None and len(parts) != expected_parts:
+        raise WireError("bad_parts", f"a {kind} message has {expected_parts} part(s), got {len(parts)}")
+    if kind == "status":
+        return parse_status(doc)
     header = parse_header(doc)
+    jpeg = bytes(parts[1])
     check_jpeg(jpeg, header.width, header.height)
     return header, jpeg
 
@@ -146,7 +167,7 @@ def parse_header(doc: object) -> FrameHeader:
     if not isinstance(doc, dict):
         raise WireError("bad_header", f"header must be a JSON object, got {type(doc).__name__}")
     version = doc.get("v")
-    if version != SCHEMA_VERSION:
+    if not _is_int(version) or version != SCHEMA_VERSION:  # True == 1 in Python
         raise WireError("unsupported_version", f"schema version {version!r}, this side speaks {SCHEMA_VERSION}")
     if doc.get("type") != "frame":
         raise WireError("bad_header", f"message type {doc.get('type')!r}, expected 'frame'")
@@ -279,6 +300,56 @@ def check_jpeg(jpeg: bytes, width: int, height: int) -> None:
         raise WireError("bad_image", f"JPEG is {actual[0]}x{actual[1]}, header says {width}x{height}")
 
 
+# --- device status (heartbeats) ------------------------------------------------------------------
+
+STATUS_COUNTERS = (
+    "fps",  # frames the detector processed per second since the last status
+    "frames_read",
+    "frames_dropped",  # live frames dropped because the detector was behind
+    "selected",
+    "spooled",  # frames waiting in the device's spool
+    "spool_bytes",
+    "evicted",  # frames the full spool had to drop
+    "sent",
+    "acknowledged",
+    "uptime_s",
+)
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    device: str
+    ts: float
+    """Wall-clock time of the status on the device, Unix seconds."""
+    model_id: str
+    counters: dict[str, float] = field(default_factory=dict)
+    """Any of :data:`STATUS_COUNTERS`, each a finite number >= 0."""
+
+    def to_json(self) -> dict:
+        return {"v": SCHEMA_VERSION, "type": "status", "device": self.device, "ts": self.ts,
+                "model_id": self.model_id, "counters": dict(self.counters)}
+
+
+def encode_status(status: DeviceStatus) -> list[bytes]:
+    return [json.dumps(status.to_json(), separators=(",", ":"), allow_nan=False).encode()]
+
+
+def parse_status(doc: dict) -> DeviceStatus:
+    if not _is_int(doc.get("v")) or doc.get("v") != SCHEMA_VERSION:
+        raise WireError("unsupported_version", f"schema version {doc.get('v')!r}, this side speaks {SCHEMA_VERSION}")
+    counters = doc.get("counters")
+    if not isinstance(counters, dict):
+        raise WireError("bad_header", "'counters' must be an object")
+    unknown = sorted(set(counters) - set(STATUS_COUNTERS))
+    if unknown:
+        raise WireError("bad_header", f"unknown status counters {unknown[:5]}; known: {', '.join(STATUS_COUNTERS)}")
+    for name, value in counters.items():
+        if not (_is_finite(value) and value >= 0):
+            raise WireError("bad_header", f"status counter {name!r} must be a finite number >= 0, got {value!r}")
+    return DeviceStatus(device=_name(doc, "device"), ts=_number(doc, "ts"), model_id=_name(doc, "model_id"),
+                        counters={k: float(v) for k, v in counters.items()})
+
+
 # --- replies -----------------------------------------------------------------------------------
 
 
@@ -289,12 +360,17 @@ class Reply:
     seq: int | None
     ok: bool
     status: str
-    """``stored`` or ``duplicate`` for an ack; a :data:`REJECTION_CODES` entry for a rejection."""
+    """``stored`` or ``duplicate`` for a frame's ack, ``noted`` for a status message's; a
+    :data:`REJECTION_CODES` entry for a rejection."""
     detail: str = ""
 
     @classmethod
     def ack(cls, seq: int, duplicate: bool = False) -> "Reply":
         return cls(seq=seq, ok=True, status="duplicate" if duplicate else "stored")
+
+    @classmethod
+    def noted(cls) -> "Reply":
+        return cls(seq=None, ok=True, status="noted")
 
     @classmethod
     def reject(cls, seq: int | None, error: WireError) -> "Reply":

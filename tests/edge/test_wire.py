@@ -78,6 +78,9 @@ def test_jpeg_size_reads_real_files():
         (lambda p: [p[0].replace(b'"priority":0.5', b'"priority":NaN'), p[1]], "bad_header"),
         (lambda p: tamper(p, width=16000, height=16000), "too_large"),
         (lambda p: tamper(p, v=2), "unsupported_version"),
+        (lambda p: tamper(p, v=True), "unsupported_version"),  # found by the fuzz test: True == 1
+        (lambda p: tamper(p, type={}), "bad_header"),  # found by the fuzz test: unhashable type
+        (lambda p: [b"[" * 100_000 + b"]" * 100_000, p[1]], "bad_header"),
         (lambda p: tamper(p, seq=-1), "bad_header"),
         (lambda p: tamper(p, seq="7"), "bad_header"),
         (lambda p: tamper(p, device=""), "bad_header"),
@@ -102,6 +105,21 @@ def test_off_contract_messages_get_typed_errors(dog_jpeg, make_parts, code):
         decode_frame(parts)
     assert caught.value.code == code
     assert caught.value.detail  # a reason a person can read
+
+
+def test_status_messages_round_trip_and_are_checked():
+    status = wire.DeviceStatus("cam-01", 1_700_000_000.0, "m", {"fps": 9.5, "spooled": 3})
+    assert wire.decode_message(wire.encode_status(status)) == status
+    for counters, code in [({"fps": -1}, "bad_header"), ({"made_up": 1}, "bad_header"), ({"fps": "x"}, "bad_header")]:
+        doc = status.to_json() | {"counters": counters}
+        with pytest.raises(WireError) as caught:
+            wire.decode_message([json.dumps(doc).encode()])
+        assert caught.value.code == code
+    with pytest.raises(WireError) as caught:
+        wire.decode_message(wire.encode_status(status) + [b"extra"])
+    assert caught.value.code == "bad_parts"
+    with pytest.raises(WireError):
+        decode_frame(wire.encode_status(status))
 
 
 def test_replies_round_trip():
