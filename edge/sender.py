@@ -1,10 +1,11 @@
 """ZeroMQ sender: frame messages to the collector, with a bounded window of unacknowledged ones.
 
 A DEALER socket sends ``[header, jpeg]`` and reads one reply per message. At most ``window``
-messages are in flight; ``send`` blocks (processing replies) while the window is full. A message
-that has no reply after ``ack_timeout_s`` is sent again with doubling back-off: the collector
-treats a repeated (device, seq) as a duplicate and acks it, so a retransmission never stores a
-frame twice. A typed rejection is final: the frame is counted and logged, not retried.
+messages are in flight (``has_room``). A message that has no reply after ``ack_timeout_s`` is sent
+again with doubling back-off: the collector treats a repeated (device, seq) as a duplicate and acks
+it, so a retransmission never stores a frame twice. A typed rejection is final: the frame is
+counted and logged, not retried. ``poll`` returns the sequence numbers that got their final answer,
+so the caller can drop them from its spool.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from edge.credentials import DeviceCredentials
-from edge.wire import FrameHeader, WireError, decode_reply, encode_frame
+from edge.wire import DeviceStatus, FrameHeader, WireError, decode_reply, encode_frame, encode_status
 
 log = logging.getLogger("edge.sender")
 
@@ -82,31 +84,61 @@ class FrameSender:
             self._socket.curve_secretkey = credentials.device_secret_key.encode()
             self._socket.curve_publickey = credentials.device_public_key.encode()
             self._socket.curve_serverkey = credentials.collector_public_key.encode()
+        # Connection events: resend at once after a reconnect instead of waiting out the back-off,
+        # and say clearly when the collector refuses this device's key.
+        self._monitor = self._socket.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        )
+        self.connected = False
+        self._ever_connected = False
+        self._handshake_failure_logged = False
         self._socket.connect(endpoint)
 
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
 
+    @property
+    def has_room(self) -> bool:
+        return len(self._in_flight) < self.window
+
+    def submit(self, seq: int, parts: list[bytes]) -> None:
+        """Send an encoded frame message now (the caller checks :attr:`has_room` first)."""
+        if seq in self._in_flight:
+            return
+        self._in_flight[seq] = _InFlight(parts, retry_delay_s=self.ack_timeout_s)
+        self._transmit(seq)
+        self.counts.sent += 1
+
     def send(self, header: FrameHeader, jpeg: bytes, stop: threading.Event | None = None) -> bool:
-        """Send one frame, first waiting (and handling replies) while the window is full.
+        """Encode and send one frame, first waiting (and handling replies) while the window is full.
 
         Returns False, without sending, if ``stop`` is set while waiting for room in the window.
         """
-        while len(self._in_flight) >= self.window:
+        while not self.has_room:
             if stop is not None and stop.is_set():
                 return False
             self.poll(timeout_s=0.2)
-        parts = encode_frame(header, jpeg)
-        self._in_flight[header.seq] = _InFlight(parts, retry_delay_s=self.ack_timeout_s)
-        self._transmit(header.seq)
-        self.counts.sent += 1
+        self.submit(header.seq, encode_frame(header, jpeg))
         self.poll(timeout_s=0)
         return True
 
-    def poll(self, timeout_s: float) -> None:
-        """Handle the replies that arrive within ``timeout_s``, then retransmit overdue messages."""
+    def send_status(self, status: DeviceStatus) -> None:
+        """Send a heartbeat; dropped quietly when the collector is not connected (the next one follows)."""
+        try:
+            self._socket.send_multipart(encode_status(status), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+    def poll(self, timeout_s: float) -> list[int]:
+        """Handle the replies that arrive within ``timeout_s``, then retransmit overdue messages.
+
+        Returns the sequence numbers answered for good (acked or rejected) in this call.
+        """
         deadline = time.monotonic() + timeout_s
+        answered: list[int] = []
+        self._handle_connection_events()
         while True:
             remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
             if not self._socket.poll(remaining_ms, zmq.POLLIN):
@@ -117,10 +149,13 @@ class FrameSender:
                     raw = self._socket.recv(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                self._handle_reply(raw)
+                seq = self._handle_reply(raw)
+                if seq is not None:
+                    answered.append(seq)
             if time.monotonic() >= deadline:
                 break
         self._retransmit_overdue()
+        return answered
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until every sent message is answered; False if some are still open at the deadline."""
@@ -130,19 +165,25 @@ class FrameSender:
         return not self._in_flight
 
     def close(self) -> None:
+        self._socket.disable_monitor()
+        self._monitor.close(linger=0)
         self._socket.close(linger=0)
         if self._own_context:
             self._context.term()
 
-    def _handle_reply(self, raw: bytes) -> None:
+    def _handle_reply(self, raw: bytes) -> int | None:
+        """Account for one reply; the sequence number it settles, if any."""
         try:
             reply = decode_reply(raw)
         except WireError as exc:
             log.warning("ignoring a reply the collector should not have sent: %s", exc)
-            return
-        if reply.seq is None or reply.seq not in self._in_flight:
-            # A late answer to a message already answered (e.g. the reply to a retransmission).
-            return
+            return None
+        if reply.seq is None:
+            if not reply.ok:
+                log.warning("collector rejected a message it could not attribute: %s %s", reply.status, reply.detail)
+            return None  # the answer to a status message
+        if reply.seq not in self._in_flight:
+            return None  # a late answer to a message already answered (the reply to a retransmission)
         del self._in_flight[reply.seq]
         if reply.ok:
             self.counts.acknowledged += 1
@@ -151,6 +192,38 @@ class FrameSender:
         else:
             self.counts.rejected[reply.status] += 1
             log.warning("collector rejected frame seq=%d: %s %s", reply.seq, reply.status, reply.detail)
+        return reply.seq
+
+    def _handle_connection_events(self) -> None:
+        while True:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                return
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.connected = True
+                self._handshake_failure_logged = False
+                log.info("%s %s", "reconnected to" if self._ever_connected else "connected to", self.endpoint)
+                self._ever_connected = True
+                # Whatever was in flight may have died with the old connection: send it again now.
+                for item in self._in_flight.values():
+                    if item.sent_at is not None:
+                        self.counts.retransmits += 1
+                    item.sent_at = None
+                    item.retry_delay_s = self.ack_timeout_s
+            elif event == zmq.EVENT_DISCONNECTED:
+                if self.connected:
+                    log.warning("lost the connection to %s; retrying (frames wait in the spool)", self.endpoint)
+                self.connected = False
+            elif not self._handshake_failure_logged:
+                # Logged once per failing streak: the socket retries every few seconds.
+                self._handshake_failure_logged = True
+                if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                    log.error("the collector at %s refused this device's key (unknown or revoked device?)",
+                              self.endpoint)
+                else:
+                    log.error("handshake with %s failed: wrong collector key or not an edgelabel collector "
+                              "(or one side runs --insecure and the other does not)", self.endpoint)
 
     def _retransmit_overdue(self) -> None:
         now = time.monotonic()

@@ -1,8 +1,11 @@
-"""The uplink stage: a thread that turns kept frames into wire messages and sends them.
+"""The uplink stage: a thread that spools kept frames and streams the spool to the collector.
 
-JPEG encoding, hashing and waiting for acks happen here, off the detector's thread, so they
-overlap with inference instead of adding to it. The queue in front of it is bounded: when the
-collector is slow the detector thread waits (file sources) rather than memory growing.
+For each kept frame it encodes the JPEG, hashes the picture and writes the message into the
+durable spool (which assigns the sequence number). Independently, it keeps the sender's window
+full with the oldest spooled frames and removes each frame from the spool once the collector has
+answered it for good. While the collector is unreachable, frames simply accumulate in the
+(bounded) spool; the detector never waits for the network. A heartbeat with the device's
+counters goes out every ``status_interval_s``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.detections import Detections
@@ -19,11 +23,14 @@ from edge.selector import Decision
 from edge.sender import FrameSender
 from edge.signature import phash64, phash_hex
 from edge.sources import Frame
-from edge.wire import FrameHeader
+from edge.spool import Spool
+from edge.wire import DeviceStatus, FrameHeader
 
 log = logging.getLogger("edge.uplink")
 
 _END = object()
+REMOVE_BATCH_S = 0.2
+"""How long answered frames wait to be removed from the spool together (one commit)."""
 
 
 @dataclass(frozen=True)
@@ -37,39 +44,55 @@ class Uplink:
     def __init__(
         self,
         sender: FrameSender,
-        device: str,
+        spool: Spool,
         model_id: str,
         class_names: tuple[str, ...],
-        first_seq: int,
         jpeg_quality: int = 85,
         queue_size: int = 8,
         flush_timeout_s: float = 60.0,
+        status_interval_s: float = 10.0,
+        status_counters: Callable[[], dict[str, float]] | None = None,
     ):
         """
         Args:
-            first_seq: sequence number of the first frame; each frame takes the next one.
-            flush_timeout_s: at the end, how long to wait for the collector to ack what was sent.
+            flush_timeout_s: at the end, how long to wait for the collector to ack the spool.
+            status_interval_s: seconds between heartbeats. Shorter shows a stalled device sooner
+                on the collector's dashboard, at a few hundred bytes each.
+            status_counters: the pipeline's counters (fps, frames read...) for the heartbeat.
         """
         self.sender = sender
-        self.device = device
+        self.spool = spool
+        self.device = spool.device
         self.model_id = model_id
         self.class_names = class_names
         self.jpeg_quality = jpeg_quality
         self.flush_timeout_s = flush_timeout_s
-        self.next_seq = first_seq
-        self.unacknowledged = 0
-        """Frames still without an answer when the uplink finished."""
-        self.bytes_sent = 0
+        self.status_interval_s = status_interval_s
+        self.status_counters = status_counters or dict
+        self.spooled = 0
+        """Frames written to the spool by this run."""
+        self.evicted = 0
+        """Frames this run had to evict from the full spool."""
+        self.bytes_spooled = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
         self._error: BaseException | None = None
+        self._loaded_up_to = 0  # highest spooled seq handed to the sender
+        self._answered: list[int] = []
+        self._started = time.monotonic()
+
+    @property
+    def unacknowledged(self) -> int:
+        """Frames still in the spool (they go out on the next run)."""
+        return self.spool.count
 
     def start(self) -> None:
+        self._started = time.monotonic()
         self._thread.start()
 
     def put(self, keyframe: Keyframe) -> None:
-        """Queue a kept frame; blocks while the queue is full (back-pressure on the detector)."""
+        """Queue a kept frame; blocks only while the spool writer is behind (not on the network)."""
         while not self._stop.is_set():
             if self._error is not None:
                 raise RuntimeError("uplink thread failed") from self._error
@@ -80,7 +103,7 @@ class Uplink:
                 continue
 
     def finish(self) -> None:
-        """Send what is queued, wait for the acks (up to ``flush_timeout_s``), and stop."""
+        """Spool what is queued, wait (up to ``flush_timeout_s``) for the spool to drain, and stop."""
         while self._thread.is_alive():
             try:
                 self._queue.put(_END, timeout=0.2)
@@ -92,40 +115,55 @@ class Uplink:
             raise RuntimeError("uplink thread failed") from self._error
 
     def abort(self) -> None:
-        """Stop without waiting for the queue or for acks (interrupt)."""
+        """Stop soon without waiting for acks; what is spooled stays spooled for the next run."""
         self._stop.set()
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
         try:
+            next_status = time.monotonic()
+            last_removal = time.monotonic()
+            ending = False
             while not self._stop.is_set():
-                try:
-                    item = self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    self.sender.poll(timeout_s=0)
-                    continue
-                if item is _END:
+                if not ending:
+                    try:
+                        item = self._queue.get(timeout=0.05)
+                    except queue.Empty:
+                        item = None
+                    if item is _END:
+                        ending = True
+                        flush_deadline = time.monotonic() + self.flush_timeout_s
+                    elif item is not None:
+                        self._spool(item)
+                self._fill_window()
+                self._answered.extend(self.sender.poll(timeout_s=0.05 if ending else 0))
+                now = time.monotonic()
+                if self._answered and (ending or now - last_removal >= REMOVE_BATCH_S):
+                    self.spool.remove(self._answered)
+                    self._answered = []
+                    last_removal = now
+                if now >= next_status:
+                    self._send_status()
+                    next_status = now + self.status_interval_s
+                if ending and (self.spool.count == 0 or now >= flush_deadline):
                     break
-                self._send(item)
-            if not self._stop.is_set():
-                started = time.monotonic()
-                if not self.sender.flush(self.flush_timeout_s):
-                    log.warning(
-                        "%d frame(s) still unacknowledged after waiting %.0f s for %s",
-                        self.sender.in_flight, time.monotonic() - started, self.sender.endpoint,
-                    )
-            self.unacknowledged = self.sender.in_flight
+            if self._answered:
+                self.spool.remove(self._answered)
+            self._send_status()
+            if self.spool.count:
+                log.warning("%d frame(s) remain in the spool %s; they will be sent on the next run",
+                            self.spool.count, self.spool.directory)
         except BaseException as exc:  # surfaced to the pipeline thread by put()/finish()
             self._error = exc
             log.exception("uplink failed")
 
-    def _send(self, keyframe: Keyframe) -> None:
+    def _spool(self, keyframe: Keyframe) -> None:
         frame = keyframe.frame
         jpeg = encode_jpeg(frame.image, self.jpeg_quality)
         height, width = frame.image.shape[:2]
         header = FrameHeader(
             device=self.device,
-            seq=self.next_seq,
+            seq=0,  # the spool assigns it
             capture_ts=frame.capture_ts,
             width=width,
             height=height,
@@ -138,6 +176,30 @@ class Uplink:
             frame_index=frame.index,
             source_ts=frame.source_ts,
         )
-        self.next_seq += 1
-        if self.sender.send(header, jpeg, stop=self._stop):
-            self.bytes_sent += len(jpeg)
+        _, evicted = self.spool.add(header, jpeg)
+        self.spooled += 1
+        self.evicted += len(evicted)
+        self.bytes_spooled += len(jpeg)
+
+    def _fill_window(self) -> None:
+        while self.sender.has_room:
+            batch = self.spool.after(self._loaded_up_to, limit=self.sender.window)
+            if not batch:
+                return
+            for seq, parts in batch:
+                if not self.sender.has_room:
+                    return
+                self.sender.submit(seq, parts)
+                self._loaded_up_to = seq
+
+    def _send_status(self) -> None:
+        counters = {
+            **self.status_counters(),
+            "spooled": self.spool.count,
+            "spool_bytes": self.spool.bytes,
+            "evicted": self.spool.evicted_total,
+            "sent": self.sender.counts.sent,
+            "acknowledged": self.sender.counts.acknowledged,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+        }
+        self.sender.send_status(DeviceStatus(self.device, time.time(), self.model_id, counters))

@@ -64,7 +64,8 @@ def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 
         print(f"[demo] collector listening on {bound} with CURVE; agent {DEMO_DEVICE!r} starts on {clip}", flush=True)
         agent = subprocess.run(
             [sys.executable, "-m", "edge", "run", "--source", clip, "--model", model,
-             "--credentials", str(credentials), "--collector", bound, "--json"],
+             "--credentials", str(credentials), "--collector", bound, "--json",
+             "--spool-dir", str(data_dir / "demo" / "spool")],
             stdout=subprocess.PIPE, text=True,
         )
     finally:

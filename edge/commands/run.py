@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
 import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 from edge import logs
 from edge.errors import ConfigError
@@ -64,6 +67,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                 "(default: the selector's)")
     selection.add_argument("--image-fps", type=float, default=10.0,
                            help="frame rate assumed for an image directory (default: %(default)s)")
+    selection.add_argument("--pace", type=float, default=None, metavar="SPEED",
+                           help="replay a file or image directory at SPEED x its recorded rate, like a live camera "
+                                "(1 = real time; default: as fast as the detector goes)")
 
     uplink = parser.add_argument_group("uplink")
     uplink.add_argument("--jpeg-quality", type=int, default=85, help="JPEG quality 1-100 (default: %(default)s)")
@@ -72,6 +78,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="resend a frame that has no ack after this long (default: %(default)s)")
     uplink.add_argument("--flush-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="at the end of a file, wait this long for the last acks (default: %(default)s)")
+    uplink.add_argument("--spool-dir", type=Path, default=None, metavar="DIR",
+                        help="durable spool of frames waiting for the collector's ack "
+                             "(default: $XDG_STATE_HOME/edgelabel/spool/DEVICE, or ~/.local/state/...)")
+    uplink.add_argument("--spool-max-mb", type=float, default=1024.0, metavar="MB",
+                        help="spool size bound; when full, the lowest-priority, oldest frames are evicted "
+                             "(default: %(default)s)")
+    uplink.add_argument("--status-interval", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds between heartbeats to the collector (default: %(default)s)")
 
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -85,10 +99,12 @@ def run(args: argparse.Namespace) -> int:
     from edge.credentials import read_credentials
     from edge.detection.runner import OnnxDetector
     from edge.models import resolve_model
+    from edge.pacing import PacedSource
     from edge.pipeline import Pipeline
     from edge.selector import build_default_selector
     from edge.sender import FrameSender
     from edge.sources import open_source
+    from edge.spool import Spool
     from edge.uplink import Uplink
 
     credentials = read_credentials(args.credentials) if args.credentials else None
@@ -112,19 +128,35 @@ def run(args: argparse.Namespace) -> int:
         providers=tuple(args.provider or ("CPUExecutionProvider",)),
     )
     selector = build_default_selector(min_gap_s=args.min_gap, max_gap_s=args.max_gap, scene_threshold=args.scene_threshold)
+    spool = Spool(args.spool_dir or default_spool_dir(device), device,
+                  max_bytes=int(args.spool_max_mb * 1024 * 1024), first_seq=first_sequence_number)
     source = open_source(args.source, image_fps=args.image_fps)
+    if args.pace is not None:
+        source = PacedSource(source, args.pace)
     sender = FrameSender(endpoint, credentials, window=args.window, ack_timeout_s=args.ack_timeout)
+    pipeline: Pipeline | None = None
+
+    def status_counters() -> dict[str, float]:
+        counts = pipeline.counts
+        elapsed = time.monotonic() - started
+        return {"fps": round(counts.frames_detected / elapsed, 2) if elapsed > 0 else 0.0,
+                "frames_read": counts.frames_read, "frames_dropped": counts.frames_dropped,
+                "selected": counts.frames_selected}
+
     uplink = Uplink(
         sender,
-        device=device,
+        spool,
         model_id=detector.model_id,
         class_names=tuple(detector.class_names),
-        first_seq=first_sequence_number(),
         jpeg_quality=args.jpeg_quality,
         flush_timeout_s=args.flush_timeout,
+        status_interval_s=args.status_interval,
+        status_counters=status_counters,
     )
     pipeline = Pipeline(source, detector, selector, uplink)
-    log.info("device %r: %s → %s with %s", device, source.description, endpoint, detector.model_id)
+    started = time.monotonic()
+    log.info("device %r: %s → %s with %s; spool %s", device, source.description, endpoint, detector.model_id,
+             spool.directory)
 
     previous = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
     try:
@@ -133,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         source.close()
         sender.close()
+        spool.close()
 
     sent = sender.counts
     summary = {
@@ -147,8 +180,10 @@ def run(args: argparse.Namespace) -> int:
         "rejected": sum(sent.rejected.values()),
         "rejected_by_code": dict(sent.rejected),
         "unacknowledged": uplink.unacknowledged,
+        "evicted": uplink.evicted,
         "retransmits": sent.retransmits,
-        "jpeg_bytes_sent": uplink.bytes_sent,
+        "jpeg_bytes_spooled": uplink.bytes_spooled,
+        "spool_dir": str(spool.directory),
         "seconds": round(counts.seconds, 3),
         "fps": round(counts.frames_detected / counts.seconds, 2) if counts.seconds else 0.0,
     }
@@ -158,24 +193,31 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"frames read {summary['frames_read']}, selected {summary['selected']}, sent {summary['sent']}, "
             f"acknowledged {summary['acknowledged']}, rejected {summary['rejected']}, "
-            f"unacknowledged {summary['unacknowledged']}, dropped {summary['frames_dropped']} "
+            f"still spooled {summary['unacknowledged']}, dropped {summary['frames_dropped']} "
             f"({summary['seconds']:.1f} s, {summary['fps']:.1f} fps)"
         )
-    if summary["unacknowledged"] or summary["rejected"] or sent.sent < counts.frames_selected:
+    if summary["unacknowledged"] or summary["rejected"] or summary["evicted"]:
         print(
-            "edgelabel-agent run: warning: not every selected frame was acknowledged by the collector",
+            "edgelabel-agent run: warning: not every selected frame reached the collector "
+            f"({summary['unacknowledged']} still spooled, {summary['rejected']} rejected, {summary['evicted']} evicted)",
             file=sys.stderr,
         )
         return 1
     return 0
 
 
-def first_sequence_number() -> int:
-    """A sequence number above any this device used before: microseconds since the epoch.
+def default_spool_dir(device: str) -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    # Device names may hold any printable character; a directory name may not.
+    return Path(state) / "edgelabel" / "spool" / re.sub(r"[^A-Za-z0-9._-]", "_", device)
 
-    The collector treats a repeated (device, seq) as a frame it already has, so a restarted agent
-    must never reuse one. Without an on-device record of the last number, the clock provides it:
-    a restart starts above every number of the previous run unless that run sent more than one
-    frame per microsecond of its life, or the clock went back.
+
+def first_sequence_number() -> int:
+    """The first sequence number of a new spool: microseconds since the epoch.
+
+    The spool continues its numbering across restarts. A new spool (first run, or the old one was
+    lost with its disk) starts from the clock, above every number an earlier spool of this device
+    used (unless that one sent more than one frame per microsecond of its life, or the clock went
+    back), so the collector never mistakes a new frame for one it already has.
     """
     return time.time_ns() // 1000

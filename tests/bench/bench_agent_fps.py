@@ -43,10 +43,10 @@ def detector_only_fps(detector, frames) -> float:
     return len(frames) / (time.perf_counter() - started)
 
 
-def agent_fps(endpoint: str, credentials: Path, threads: int) -> dict:
+def agent_fps(endpoint: str, credentials: Path, threads: int, spool_dir: Path) -> dict:
     command = [sys.executable, "-m", "edge", "run", "--source", str(CLIP), "--model", str(MODEL),
                "--credentials", str(credentials), "--collector", endpoint, "--json", "--quiet",
-               "--threads", str(threads)]
+               "--threads", str(threads), "--spool-dir", str(spool_dir)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -86,7 +86,7 @@ def main() -> int:
             for round_index in range(args.rounds):
                 for threads, detector in detectors.items():  # interleaved, so drifts in load hit both
                     reference = detector_only_fps(detector, frames)
-                    summary = agent_fps(endpoint, credentials, threads)
+                    summary = agent_fps(endpoint, credentials, threads, Path(tmp) / "spool")
                     rows.append((threads, round_index + 1, reference, summary["fps"], summary["selected"],
                                  summary["acknowledged"]))
         finally:

@@ -13,6 +13,7 @@ from edge.pipeline import Pipeline
 from edge.selector import build_default_selector
 from edge.sender import FrameSender
 from edge.sources import Frame, FrameSource, open_source
+from edge.spool import Spool
 from edge.uplink import Uplink
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import ReceiverThread
@@ -25,15 +26,16 @@ def detector():
     return OnnxDetector(MODEL_PATH, intra_op_threads=1)
 
 
-def make_uplink(endpoint, detector, ack_timeout_s=5.0):
+def make_uplink(endpoint, detector, spool_dir, ack_timeout_s=5.0):
     sender = FrameSender(endpoint, None, window=8, ack_timeout_s=ack_timeout_s)
-    return sender, Uplink(sender, device="test-cam", model_id=detector.model_id,
-                          class_names=detector.class_names, first_seq=1000, flush_timeout_s=30)
+    spool = Spool(spool_dir, "test-cam", max_bytes=64 * 2**20, first_seq=lambda: 1000)
+    return sender, Uplink(sender, spool, model_id=detector.model_id, class_names=detector.class_names,
+                          flush_timeout_s=30)
 
 
 def test_image_directory_flows_through_detector_selector_and_uplink(tmp_path, detector):
     collector = ReceiverThread(tmp_path / "data")
-    sender, uplink = make_uplink(collector.endpoint, detector)
+    sender, uplink = make_uplink(collector.endpoint, detector, tmp_path / "spool")
     try:
         source = open_source(str(TUD_CAMPUS), image_fps=25.0)
         counts = Pipeline(source, detector, build_default_selector(min_gap_s=0.5, max_gap_s=30.0), uplink).run()
@@ -55,7 +57,7 @@ def test_frames_wait_in_the_sender_until_the_collector_comes_up(tmp_path, detect
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     endpoint = f"tcp://127.0.0.1:{port}"
-    sender, uplink = make_uplink(endpoint, detector, ack_timeout_s=0.5)
+    sender, uplink = make_uplink(endpoint, detector, tmp_path / "spool", ack_timeout_s=0.5)
     collector = None
     try:
         source = open_source(str(TUD_CAMPUS), image_fps=25.0)
@@ -108,7 +110,7 @@ class _SlowDetector:
 
 def test_a_live_source_drops_its_oldest_frames_when_the_detector_is_behind_and_counts_them(tmp_path, detector):
     collector = ReceiverThread(tmp_path / "data")
-    sender, uplink = make_uplink(collector.endpoint, detector)
+    sender, uplink = make_uplink(collector.endpoint, detector, tmp_path / "spool")
     source = _EndlessLiveSource(2000)
     try:
         counts = Pipeline(source, _SlowDetector(), build_default_selector(min_gap_s=0.1, max_gap_s=30.0), uplink).run()
@@ -123,7 +125,7 @@ def test_a_live_source_drops_its_oldest_frames_when_the_detector_is_behind_and_c
 
 def test_stop_from_another_thread_ends_the_run_and_flushes_what_was_selected(tmp_path, detector):
     collector = ReceiverThread(tmp_path / "data")
-    sender, uplink = make_uplink(collector.endpoint, detector)
+    sender, uplink = make_uplink(collector.endpoint, detector, tmp_path / "spool")
     source = _EndlessLiveSource(10**9)
     pipeline = Pipeline(source, _SlowDetector(), build_default_selector(min_gap_s=0.1, max_gap_s=30.0), uplink)
     threading.Timer(1.0, pipeline.stop).start()
