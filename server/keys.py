@@ -104,6 +104,7 @@ class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
         self._mtime: float | None = None
         self._name_by_key: dict[bytes, str] = {}
         self.denied = 0
+        self._refused_keys: set[bytes] = set()
 
     def start(self) -> None:
         super().start()
@@ -126,7 +127,11 @@ class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
         allowed = z85_key in self._allowlist()
         if not allowed:
             self.denied += 1
-            log.warning("refused a connection from an unknown device key %s", z85_key.decode(errors="replace"))
+            # Once per key (a refused peer retries every few seconds), then every 1000th refusal.
+            if (z85_key not in self._refused_keys and len(self._refused_keys) < 1000) or self.denied % 1000 == 0:
+                self._refused_keys.add(z85_key)
+                log.warning("refused a connection from an unknown device key %s (%d refusals so far)",
+                            z85_key.decode(errors="replace"), self.denied)
         return allowed
 
     def curve_user_id(self, client_public_key: bytes) -> str:

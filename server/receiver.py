@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from edge import wire
-from edge.wire import FrameHeader, Reply, WireError
+from edge.wire import DeviceStatus, FrameHeader, Reply, WireError
 from server.errors import CollectorError
 from server.images import verify_jpeg
 from server.keys import DeviceAuthenticator, KeyStore
@@ -36,6 +36,7 @@ class IngestCounts:
     received: int = 0
     stored: int = 0
     duplicates: int = 0
+    statuses: int = 0
     rejected: Counter = field(default_factory=Counter)
 
 
@@ -124,11 +125,18 @@ class Receiver:
             self.counts.received += 1
             identity, parts = message[0].bytes, message[1:]
             try:
-                header, jpeg = self._validate(parts)
+                decoded = self._validate(parts)
             except WireError as exc:
                 self._reject(identity, parts, exc)
                 continue
-            valid.append((identity, header, jpeg))
+            except Exception as exc:  # a validation bug must cost one message, never the ingest loop
+                log.exception("validating a message failed unexpectedly")
+                self._reject(identity, parts, WireError("internal", f"collector could not check the message ({type(exc).__name__})"))
+                continue
+            if isinstance(decoded, DeviceStatus):
+                self._note_status(identity, decoded)
+            else:
+                valid.append((identity, *decoded))
         if not valid:
             return
         try:
@@ -147,16 +155,29 @@ class Receiver:
                 self.counts.duplicates += 1
             self._reply(identity, Reply.ack(header.seq, duplicate=not is_new))
 
-    def _validate(self, parts: list[zmq.Frame]) -> tuple[FrameHeader, bytes]:
-        header, jpeg = wire.decode_frame([part.buffer for part in parts])
+    def _validate(self, parts: list[zmq.Frame]) -> tuple[FrameHeader, bytes] | DeviceStatus:
+        decoded = wire.decode_message([part.buffer for part in parts])
+        claimed = decoded.device if isinstance(decoded, DeviceStatus) else decoded[0].device
         if self.secure:
             device = parts[0].get("User-Id")
             if not device:
                 raise WireError("unknown_device", "connection is not authenticated as a device")
-            if header.device != device:
-                raise WireError("device_mismatch", f"header names device {header.device!r}, the key belongs to {device!r}")
-        verify_jpeg(jpeg, header.width, header.height)
-        return header, jpeg
+            if claimed != device:
+                raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
+        if not isinstance(decoded, DeviceStatus):
+            header, jpeg = decoded
+            verify_jpeg(jpeg, header.width, header.height)
+        return decoded
+
+    def _note_status(self, identity: bytes, status: DeviceStatus) -> None:
+        self.counts.statuses += 1
+        try:
+            self.store.record_status(status)
+        except Exception:
+            log.exception("could not record the status of device %r", status.device)
+            self._reply(identity, Reply.reject(None, WireError("internal", "collector could not record the status")))
+            return
+        self._reply(identity, Reply.noted())
 
     def _reject(self, identity: bytes, parts: list[zmq.Frame], error: WireError) -> None:
         self.counts.rejected[error.code] += 1
@@ -185,7 +206,8 @@ class Receiver:
 
     def _log_summary(self, last: IngestCounts) -> IngestCounts:
         now = IngestCounts(
-            self.counts.received, self.counts.stored, self.counts.duplicates, Counter(self.counts.rejected)
+            self.counts.received, self.counts.stored, self.counts.duplicates, self.counts.statuses,
+            Counter(self.counts.rejected),
         )
         if now.received != last.received:
             rejected = now.rejected - last.rejected

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from edge.wire import NO_TRACK, REJECTION_CODES, FrameHeader
+from edge.wire import NO_TRACK, REJECTION_CODES, DeviceStatus, FrameHeader
 from server.errors import StoreError
 from server.media import MediaStore
 
@@ -135,10 +135,21 @@ def _create_initial_schema(db: Database) -> None:
     )
 
 
+def _create_device_status(db: Database) -> None:
+    # The last heartbeat of each device. Not tied to `devices`: a device reports before its first frame.
+    db["device_status"].create(
+        {"device": str, "received_at": float, "device_ts": float, "model_id": str, "counters": str},
+        pk="device",
+        not_null=["received_at", "device_ts", "model_id", "counters"],  # counters: JSON object
+        strict=True,
+    )
+
+
 Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _create_initial_schema),
+    ("0002_device_status", _create_device_status),
 ]
 """Applied in order, each once. Append new ones; never edit or reorder applied ones."""
 
@@ -248,6 +259,18 @@ class Store:
                 raise StoreError(f"cannot store {len(batch)} frame(s) in {self.db_path}: {exc}") from exc
             self._rejections_flushed()
             return stored
+
+    def record_status(self, status: DeviceStatus) -> None:
+        """Keep a device's latest heartbeat (one small transaction)."""
+        self._require_writer()
+        row = {"device": status.device, "received_at": time.time(), "device_ts": status.ts,
+               "model_id": status.model_id, "counters": json.dumps(status.counters, sort_keys=True)}
+        with self._lock:
+            try:
+                with _immediate_transaction(self.db):
+                    self.db["device_status"].upsert(row, pk="device")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot record the status of {status.device!r} in {self.db_path}: {exc}") from exc
 
     def count_rejection(self, device: str | None, code: str, detail: str) -> None:
         """Count one rejected message. ``device`` is None when the sender could not be named.
@@ -391,6 +414,12 @@ class Store:
                 " FROM devices ORDER BY name"
             )
         }
+        for row in rows("SELECT device, received_at, device_ts, model_id, counters FROM device_status"):
+            device = devices.setdefault(
+                row["device"], {"frames": 0, "first_seen": None, "last_seen": None, "last_seq": None}
+            )
+            device["status"] = {"received_at": row["received_at"], "device_ts": row["device_ts"],
+                                "model_id": row["model_id"], **json.loads(row["counters"])}
         # Media are content-addressed: identical JPEGs share one file, so count distinct digests.
         media = rows(
             "SELECT COUNT(*) AS files, COALESCE(SUM(bytes), 0) AS bytes FROM"

@@ -67,7 +67,7 @@ def test_garbage_gets_typed_rejections_and_the_receiver_keeps_serving(insecure, 
     client.connect(insecure.endpoint)
     good = encode_frame(header("cam-b", 1, width, height), jpeg)
     garbage = [
-        [b"only one part"],
+        [b"three", b"parts", b"here"],
         [b"\x00\x01\x02", b"\xff\xd8 not really"],
         [b'{"v": 1, "type": "frame", "seq": 5}', jpeg],
         [good[0], jpeg[: len(jpeg) // 3]],
@@ -137,3 +137,24 @@ def test_curve_admits_known_devices_and_refuses_strangers_and_impostors(tmp_path
     finally:
         running.close()
     assert [(row["device"], row["seq"]) for row in running.frames()] == [("cam-good", 1)]
+
+
+def test_heartbeats_keep_the_last_status_per_device(insecure):
+    from edge.wire import DeviceStatus
+
+    def latest_status():
+        with Store.open_readonly(insecure.data_dir) as store:
+            return store.stats()["devices"].get("cam-s", {}).get("status")
+
+    sender = FrameSender(insecure.endpoint, None)
+    try:
+        # Heartbeats are fire-and-forget (dropped while not connected), so repeat like the agent does.
+        for selected in (3, 7):
+            deadline = time.monotonic() + 10
+            while (latest_status() or {}).get("selected") != selected and time.monotonic() < deadline:
+                sender.send_status(DeviceStatus("cam-s", time.time(), "test-model", {"fps": 9.5, "selected": selected}))
+                sender.poll(timeout_s=0.2)
+    finally:
+        sender.close()
+    status = latest_status()
+    assert status["selected"] == 7 and status["fps"] == 9.5 and status["model_id"] == "test-model"
