@@ -9,8 +9,10 @@ rejection at once and are counted per device and reason. Nothing a sender does c
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -48,6 +50,7 @@ class Receiver:
         keys: KeyStore | None,
         batch_max: int = 64,
         context: zmq.Context | None = None,
+        decode_threads: int | None = None,
     ):
         """
         Args:
@@ -55,6 +58,7 @@ class Receiver:
             keys: the key store for CURVE; ``None`` means insecure (plain TCP, device names unchecked).
             batch_max: most frames committed in one transaction. Larger batches amortise the
                 fsync of a commit over more frames (more throughput) but delay the first ack.
+            decode_threads: threads that decode-check JPEGs (default: one per usable core).
         """
         self.store = store
         self.endpoint = endpoint
@@ -65,6 +69,7 @@ class Receiver:
         self._own_context = context is None
         self._context = context or zmq.Context()
         self._auth: DeviceAuthenticator | None = None
+        self._decoders = ThreadPoolExecutor(max_workers=decode_threads or len(os.sched_getaffinity(0)), thread_name_prefix="jpeg-check")
         self._socket = self._context.socket(zmq.ROUTER)
         self._socket.linger = 0
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
@@ -102,6 +107,7 @@ class Receiver:
         self._log_summary(last)
 
     def close(self) -> None:
+        self._decoders.shutdown(wait=True)
         self._socket.close(linger=0)
         if self._auth is not None:
             self._auth.stop()
@@ -120,12 +126,12 @@ class Receiver:
         return messages
 
     def _handle_batch(self, messages: list[list[zmq.Frame]]) -> None:
-        valid: list[tuple[bytes, FrameHeader, bytes]] = []
+        decoded_frames: list[tuple[bytes, list[zmq.Frame], FrameHeader, bytes]] = []
         for message in messages:
             self.counts.received += 1
             identity, parts = message[0].bytes, message[1:]
             try:
-                decoded = self._validate(parts)
+                decoded = self._check_message(parts)
             except WireError as exc:
                 self._reject(identity, parts, exc)
                 continue
@@ -136,7 +142,15 @@ class Receiver:
             if isinstance(decoded, DeviceStatus):
                 self._note_status(identity, decoded)
             else:
-                valid.append((identity, *decoded))
+                decoded_frames.append((identity, parts, *decoded))
+        # Decoding the JPEGs is the costly check; OpenCV releases the GIL, so decode them in parallel.
+        outcomes = self._decoders.map(_decode_check, [(header, jpeg) for _, _, header, jpeg in decoded_frames])
+        valid: list[tuple[bytes, FrameHeader, bytes]] = []
+        for (identity, parts, header, jpeg), error in zip(decoded_frames, outcomes):
+            if error is None:
+                valid.append((identity, header, jpeg))
+            else:
+                self._reject(identity, parts, error)
         if not valid:
             return
         try:
@@ -155,7 +169,8 @@ class Receiver:
                 self.counts.duplicates += 1
             self._reply(identity, Reply.ack(header.seq, duplicate=not is_new))
 
-    def _validate(self, parts: list[zmq.Frame]) -> tuple[FrameHeader, bytes] | DeviceStatus:
+    def _check_message(self, parts: list[zmq.Frame]) -> tuple[FrameHeader, bytes] | DeviceStatus:
+        """Everything but the JPEG decode: wire contract, and in secure mode the sender's identity."""
         decoded = wire.decode_message([part.buffer for part in parts])
         claimed = decoded.device if isinstance(decoded, DeviceStatus) else decoded[0].device
         if self.secure:
@@ -164,9 +179,6 @@ class Receiver:
                 raise WireError("unknown_device", "connection is not authenticated as a device")
             if claimed != device:
                 raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
-        if not isinstance(decoded, DeviceStatus):
-            header, jpeg = decoded
-            verify_jpeg(jpeg, header.width, header.height)
         return decoded
 
     def _note_status(self, identity: bytes, status: DeviceStatus) -> None:
@@ -220,3 +232,15 @@ class Receiver:
                 f" ({', '.join(f'{k} {v}' for k, v in sorted(rejected.items()))})" if rejected else "",
             )
         return now
+
+
+def _decode_check(item: tuple[FrameHeader, bytes]) -> WireError | None:
+    header, jpeg = item
+    try:
+        verify_jpeg(jpeg, header.width, header.height)
+    except WireError as exc:
+        return exc
+    except Exception as exc:  # see _handle_batch: a bug costs one message
+        log.exception("decoding a JPEG failed unexpectedly")
+        return WireError("internal", f"collector could not check the image ({type(exc).__name__})")
+    return None

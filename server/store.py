@@ -380,21 +380,28 @@ class Store:
         self._touch_devices(batch, received_at)
         stored: list[bool] = []
         seen: set[tuple[str, int]] = set()
-        new_per_device: Counter[str] = Counter()
-        detection_rows: list[dict] = []
+        new_frames: list[tuple[FrameHeader, bytes]] = []
         for header, jpeg in batch:
             key = (header.device, header.seq)
             is_new = key not in seen and not self._frame_exists(key)
             seen.add(key)
             stored.append(is_new)
-            if not is_new:
-                continue
-            sha256 = self.media.put(jpeg)
-            frame_id = self.db["frames"].insert(_frame_row(header, sha256, len(jpeg), received_at)).last_pk
-            detection_rows.extend(_detection_rows(frame_id, header))
+            if is_new:
+                new_frames.append((header, jpeg))
+        if not new_frames:
+            return stored
+        # Media first (durable before the commit that references them), all in one go.
+        digests = self.media.put_many([jpeg for _, jpeg in new_frames])
+        new_per_device: Counter[str] = Counter()
+        detection_rows: list[tuple] = []
+        cursor = self.db.conn.cursor()
+        # Plain executes: this is the ingest hot path, and sqlite-utils' per-call introspection costs more
+        # than the insert itself.
+        for (header, jpeg), sha256 in zip(new_frames, digests):
+            cursor.execute(_INSERT_FRAME, _frame_values(header, sha256, len(jpeg), received_at))
+            detection_rows.extend(_detection_values(cursor.lastrowid, header))
             new_per_device[header.device] += 1
-        if detection_rows:
-            self.db["detections"].insert_all(detection_rows)
+        cursor.executemany(_INSERT_DETECTION, detection_rows)
         for device, count in new_per_device.items():
             self.db.execute("UPDATE devices SET frames_stored = frames_stored + ? WHERE name = ?", [count, device])
         return stored
@@ -518,39 +525,27 @@ class Store:
 # --- rows ------------------------------------------------------------------------------------------
 
 
-def _frame_row(header: FrameHeader, media_sha256: str, media_bytes: int, received_at: float) -> dict:
-    return {
-        "device": header.device,
-        "seq": header.seq,
-        "capture_ts": header.capture_ts,
-        "source_ts": header.source_ts,
-        "frame_index": header.frame_index,
-        "received_at": received_at,
-        "width": header.width,
-        "height": header.height,
-        "model_id": header.model_id,
-        "media_sha256": media_sha256,
-        "media_bytes": media_bytes,
-        "phash": header.phash,
-        "reasons": json.dumps(list(header.reasons)),
-        "priority": header.priority,
-    }
+_FRAME_COLUMNS = ("device", "seq", "capture_ts", "source_ts", "frame_index", "received_at", "width", "height",
+                  "model_id", "media_sha256", "media_bytes", "phash", "reasons", "priority")
+_INSERT_FRAME = f"INSERT INTO frames ({', '.join(_FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(_FRAME_COLUMNS))})"
+_INSERT_DETECTION = (
+    "INSERT INTO detections (frame_id, x1, y1, x2, y2, score, class_id, class_name, track_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def _detection_rows(frame_id: int, header: FrameHeader) -> list[dict]:
+def _frame_values(header: FrameHeader, media_sha256: str, media_bytes: int, received_at: float) -> tuple:
+    """One frames row, in :data:`_FRAME_COLUMNS` order."""
+    return (header.device, header.seq, header.capture_ts, header.source_ts, header.frame_index, received_at,
+            header.width, header.height, header.model_id, media_sha256, media_bytes, header.phash,
+            json.dumps(list(header.reasons)), header.priority)
+
+
+def _detection_values(frame_id: int, header: FrameHeader) -> list[tuple]:
     labels = header.labels
     return [
-        {
-            "frame_id": frame_id,
-            "x1": x1,
-            "y1": y1,
-            "x2": x2,
-            "y2": y2,
-            "score": score,
-            "class_id": class_id,
-            "class_name": header.class_names[class_id],
-            "track_id": None if track_id == NO_TRACK else track_id,
-        }
+        (frame_id, x1, y1, x2, y2, score, class_id, header.class_names[class_id],
+         None if track_id == NO_TRACK else track_id)  # NULL: no tracker assigned one
         for (x1, y1, x2, y2), score, class_id, track_id in zip(
             labels.xyxy, labels.score, labels.class_id, labels.track_id, strict=True
         )

@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import sqlite3
@@ -12,6 +13,7 @@ import cv2
 import pytest
 
 from edge.wire import NO_TRACK, FrameHeader, Labels
+from server import media as media_module
 from server import store as store_module
 from server.errors import StoreError
 from server.media import MediaStore
@@ -181,8 +183,8 @@ def test_open_readonly_needs_an_existing_database(tmp_path):
 
 def test_store_then_duplicate(store, monkeypatch):
     puts = []
-    real_put = MediaStore.put
-    monkeypatch.setattr(MediaStore, "put", lambda self, jpeg: puts.append(1) or real_put(self, jpeg))
+    real_put_many = MediaStore.put_many
+    monkeypatch.setattr(MediaStore, "put_many", lambda self, jpegs: puts.extend(jpegs) or real_put_many(self, jpegs))
 
     assert store.store_frames([frame("cam-1", 1)]) == [True]
     assert store.store_frames([frame("cam-1", 1)]) == [False]
@@ -244,16 +246,16 @@ def test_a_frame_without_boxes_is_stored(store):
 
 def test_a_failed_media_write_stores_none_of_the_batch(store, monkeypatch):
     store.count_rejection("cam-9", "bad_boxes", "waiting in the buffer")
-    real_put = MediaStore.put
+    real_write_temp = media_module._write_temp
     calls = []
 
-    def put_failing_on_second(self, jpeg):
+    def write_failing_on_second(path, data):
         calls.append(1)
         if len(calls) == 2:
-            raise StoreError("cannot write media file: No space left on device")
-        return real_put(self, jpeg)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_temp(path, data)
 
-    monkeypatch.setattr(MediaStore, "put", put_failing_on_second)
+    monkeypatch.setattr(media_module, "_write_temp", write_failing_on_second)
     batch = [frame("cam-1", 1), frame("cam-1", 2, image="darknet_dog.jpg"), frame("cam-2", 1)]
 
     with pytest.raises(StoreError, match="No space left"):
@@ -262,7 +264,8 @@ def test_a_failed_media_write_stores_none_of_the_batch(store, monkeypatch):
     for table in ("frames", "detections", "devices", "models", "rejections"):
         assert raw_count(store.data_dir, table) == 0, table
     # Nothing half-stored: the retry (as the edge would send it) stores all of it, plus the buffered rejection.
-    monkeypatch.setattr(MediaStore, "put", real_put)
+    assert not list(store.media.root.rglob("*.tmp")), "temp files of the failed batch are cleaned up"
+    monkeypatch.setattr(media_module, "_write_temp", real_write_temp)
     assert store.store_frames(batch) == [True, True, True]
     assert raw_count(store.data_dir, "rejections") == 1
 
