@@ -5,6 +5,7 @@ import cv2
 import pytest
 
 from server.errors import StoreError
+from server import media as media_module
 from server.media import MediaStore
 from tests.server._paths import IMAGES_DIR
 
@@ -96,8 +97,22 @@ def test_a_failed_write_raises_store_error_and_leaves_no_temp_file(media, jpeg, 
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
+    monkeypatch.setattr(media_module, "_syncfs", lambda directory: disk_full(None))
 
     with pytest.raises(StoreError, match="No space left on device"):
         media.put(jpeg)
     assert not media.exists(hashlib.sha256(jpeg).hexdigest())
+    assert leftovers(media.root) == []
+
+
+def test_without_syncfs_each_file_and_directory_is_fsynced(media, jpeg, monkeypatch):
+    """Platforms without syncfs(2) take the per-file path; it must store the same way."""
+    monkeypatch.setattr(media_module, "_SYNCFS", None)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    digests = media.put_many([jpeg, jpeg + b"\x00", jpeg])
+    assert digests[0] == digests[2] == hashlib.sha256(jpeg).hexdigest()
+    assert all(media.path_for(d).read_bytes() in (jpeg, jpeg + b"\x00") for d in digests)
+    assert len(synced) >= 2 + 1  # both new files, and at least one directory
     assert leftovers(media.root) == []
