@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 from server.errors import CollectorError
@@ -201,12 +202,28 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def format_stats(stats: dict) -> str:
     totals = stats["totals"]
-    lines = [f"{totals['frames']} frames, {totals['detections']} detections from {totals['devices']} device(s)"]
+    lines = [f"{totals['frames']} frames, {totals['detections']} detections from {totals['devices']} device(s); "
+             f"{totals['media_bytes'] / 1e6:.1f} MB of images in {stats['database'].rsplit('/', 1)[0]}"]
+    now = time.time()
     for name, device in sorted(stats["devices"].items()):
-        lines.append(f"  {name}: {device['frames']} frames, last seen {device['last_seen']}")
+        seen = f"last frame {_ago(now, device['last_seen'])}" if device["last_seen"] else "no frames yet"
+        line = f"  {name}: {device['frames']} frames, {seen}"
+        status = device.get("status")
+        if status:
+            line += (f"; heartbeat {_ago(now, status['received_at'])}: {status.get('fps', 0):.1f} fps, "
+                     f"{int(status.get('spooled', 0))} spooled, {int(status.get('evicted', 0))} evicted")
+        lines.append(line)
     if stats["rejections"]["by_code"]:
         lines.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["rejections"]["by_code"].items())))
     return "\n".join(lines)
+
+
+def _ago(now: float, then: float) -> str:
+    seconds = max(0.0, now - then)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
