@@ -11,7 +11,8 @@ import sys
 
 from edge.errors import AgentError
 
-COMMANDS = ("run", "detect")
+COMMANDS = ("run", "detect", "track", "mot_eval")
+"""Modules under ``edge.commands``; each registers its own subcommand name (``mot_eval`` is ``mot-eval``)."""
 
 DESCRIPTION = """\
 edgelabel edge agent: sample keyframes from a camera or a clip, pre-label them with an ONNX
@@ -20,6 +21,8 @@ detector, and stream them to an edgelabel collector.
 examples:
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx --credentials cam-01.toml
   edgelabel-agent detect --model yolox_nano.onnx dog.jpg --json
+  edgelabel-agent track --source seq/img1 --model yolox_nano.onnx --mot-out seq.txt --classes person
+  edgelabel-agent mot-eval --gt seq/gt/gt.txt --results seq.txt
 """
 
 
@@ -32,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"edge.commands.{name}")
-        module.add_parser(subparsers)
-        subparsers.choices[name].set_defaults(handler=module.run)
+        module.add_parser(subparsers).set_defaults(handler=module.run)
     return parser
 
 

@@ -1,10 +1,14 @@
 """The edge pipeline: the one place that knows the order of the stages.
 
-    capture thread ─► detector (this thread) ─► selection thread ─► uplink thread
+    capture thread ─► detector (this thread) ─► selection thread: tracker, selector ─► uplink thread
 
-The detector's thread does nothing but inference. Decoding the next frame (capture thread),
-judging the last one (selection thread) and encoding and sending the kept ones (uplink thread)
-overlap with it; OpenCV and ONNX Runtime release the GIL while they work. Every queue between
+The detector's thread does nothing but inference, on every ``detect_every``-th frame (every
+frame by default). The selection thread runs the tracker on every frame, in order: it updates
+the tracks where the detector ran and predicts the boxes in between, so every box sent carries
+its track id; the selector then sees the boxes and the track events (started, confirmed, lost,
+recovered, ended) of the frame. Decoding the next frame (capture thread), tracking and judging
+the last one (selection thread) and encoding and sending the kept ones (uplink thread) overlap
+with inference; OpenCV and ONNX Runtime release the GIL while they work. Every queue between
 stages is bounded. A file source is never dropped from: when the detector falls behind, capture
 waits. A live source cannot wait, so when the queue is full its oldest frame is dropped on
 purpose, and the drops are counted.
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from edge.detections import Detections
 from edge.selector import KeyframeSelector
 from edge.sources import Frame, FrameSource
+from edge.tracking import ByteTracker, StridedTracker, Tracker, TrackEventKind
 from edge.uplink import Keyframe, Uplink
 
 log = logging.getLogger("edge.pipeline")
@@ -40,7 +45,10 @@ class PipelineCounts:
     frames_dropped: int = 0
     """Live frames dropped on purpose because the detector was busy."""
     frames_detected: int = 0
+    """Frames the detector ran on (all of them unless ``detect_every`` > 1)."""
     frames_selected: int = 0
+    tracks_confirmed: int = 0
+    """Tracks that became confirmed (objects followed long enough to carry an id)."""
     seconds: float = 0.0
 
 
@@ -52,11 +60,22 @@ class Pipeline:
         selector: KeyframeSelector,
         uplink: Uplink,
         capture_queue_size: int = 4,
+        tracker: Tracker | None = None,
+        detect_every: int = 1,
     ):
+        """
+        Args:
+            tracker: gives boxes their track ids and the selector its track events; ``None``
+                means a :class:`ByteTracker` with its default settings (one per pipeline, as
+                track ids belong to one camera).
+            detect_every: run the detector on every k-th frame only and let the tracker predict
+                the boxes of the frames in between (see :class:`StridedTracker`).
+        """
         self.source = source
         self.detector = detector
         self.selector = selector
         self.uplink = uplink
+        self.tracking = StridedTracker(tracker if tracker is not None else ByteTracker(), detect_every)
         self.counts = PipelineCounts()
         self._frames: queue.Queue = queue.Queue(maxsize=capture_queue_size)
         self._detected: queue.Queue = queue.Queue(maxsize=capture_queue_size)
@@ -82,8 +101,10 @@ class Pipeline:
                 frame = self._frames.get()
                 if frame is _END:
                     break
-                detections = self.detector.detect(frame.image)
-                self.counts.frames_detected += 1
+                detections = None
+                if self.tracking.needs_detection(frame):
+                    detections = self.detector.detect(frame.image)
+                    self.counts.frames_detected += 1
                 self._put_waiting(self._detected, (frame, detections))
         except KeyboardInterrupt:
             interrupted = True
@@ -111,10 +132,12 @@ class Pipeline:
                 if item is _END:
                     return
                 frame, detections = item
-                decision = self.selector.consider(frame, detections)
+                update = self.tracking.step(frame, detections)
+                self.counts.tracks_confirmed += sum(e.kind is TrackEventKind.CONFIRMED for e in update.events)
+                decision = self.selector.consider(frame, update.detections, track_events=update.events)
                 if decision.keep:
                     self.counts.frames_selected += 1
-                    self.uplink.put(Keyframe(frame, detections, decision))
+                    self.uplink.put(Keyframe(frame, update.detections, decision))
         except BaseException as exc:  # re-raised in the pipeline thread
             self._selection_error = exc
             self.stop()

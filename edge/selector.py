@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from edge.detections import Detections
 from edge.errors import ConfigError
 from edge.signature import changed_fraction, gray_thumbnail
 from edge.sources import Frame
+
+if TYPE_CHECKING:
+    from edge.tracking.events import TrackEvent
 
 THUMBNAIL_SIZE = 32
 """Side of the gray thumbnail kept per frame (1 KiB). The same size phash64 uses, so the
@@ -82,6 +85,9 @@ class Candidate:
 
     frame: Frame
     detections: Detections
+    track_events: tuple[TrackEvent, ...] = ()
+    """What happened to tracks at this frame (started, confirmed, lost, recovered, ended);
+    empty without a tracker and on frames where only the tracker's prediction ran."""
 
     @cached_property
     def thumbnail(self) -> np.ndarray:
@@ -232,10 +238,10 @@ class KeyframeSelector:
         self.history = KeptHistory()
         self.considered = 0
 
-    def consider(self, frame: Frame, detections: Detections) -> Decision:
+    def consider(self, frame: Frame, detections: Detections, track_events: Sequence[TrackEvent] = ()) -> Decision:
         """Decide on one frame; a kept frame is recorded in :attr:`history` before this returns."""
         self.considered += 1
-        candidate = Candidate(frame, detections)
+        candidate = Candidate(frame, detections, tuple(track_events))
         votes = [policy.vote(candidate, self.history) for policy in self.policies]
         reasons = tuple(v.reason for v in votes if v.reason is not None)
         vetoes = tuple(v.veto for v in votes if v.veto is not None)

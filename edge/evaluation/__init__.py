@@ -1,0 +1,1 @@
+"""Scoring tracker output against ground truth (MOTChallenge files, CLEAR-MOT, identity, HOTA)."""
