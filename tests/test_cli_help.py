@@ -29,7 +29,7 @@ def test_every_subcommand_has_help_with_an_example(program, build):
 def test_design_cli_surface_exists():
     agent = dict(subcommand_paths(agent_parser()))
     collector = dict(subcommand_paths(collector_parser()))
-    assert {("run",), ("detect",)} <= set(agent)
+    assert {("run",), ("detect",), ("track",), ("quantize",)} <= set(agent)
     assert {("serve",), ("keys",), ("keys", "add-device"), ("stats",), ("demo",)} <= set(collector)
     run_help = agent[("run",)].format_help()
     for flag in ("--source", "--model", "--collector", "--credentials", "--insecure"):

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 
 from edge.detection import OnnxDetector
+from edge.detection.classes import read_labels_file
+from edge.detection.layouts import LAYOUTS
 from edge.detections import Detections
 from edge.models import resolve_model
 
@@ -18,10 +20,14 @@ EPILOG = """\
 example:
   edgelabel-agent detect --model yolox-nano photo.jpg frames/*.png
   edgelabel-agent detect --model ./yolox_nano.onnx dog.jpg --json --score-threshold 0.5
+  edgelabel-agent detect --model yolov8n.onnx --provider cuda --labels classes.txt dog.jpg
 
 --model takes a path to an .onnx file, or a known name (yolox-nano) that is downloaded once
-into $EDGELABEL_CACHE (default ~/.cache/edgelabel). Images that cannot be read are reported
-on stderr and skipped; the exit code is then 1.
+into $EDGELABEL_CACHE (default ~/.cache/edgelabel). The output layout is recognised from the
+graph: YOLOX raw head [1, N, 5+C], YOLOv5 [1, N, 5+C], YOLOv8/YOLO11 [1, 4+C, N], or end-to-end
+exports with NMS inside; --layout forces one. Class names come from --labels, else the model's
+own metadata, else COCO-80. Images that cannot be read are reported on stderr and skipped; the
+exit code is then 1.
 """
 
 
@@ -59,8 +65,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="append",
         dest="providers",
         metavar="NAME",
-        help="ONNX Runtime execution provider, most preferred first; repeatable (default CPUExecutionProvider)",
+        help="execution provider, most preferred first, by ONNX Runtime name or short name (cpu, cuda, "
+        "tensorrt, openvino); repeatable; unavailable ones fall back to CPU with a warning (default cpu)",
     )
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default=None, help="output layout, when recognising it from the graph is wrong"
+    )
+    parser.add_argument("--labels", type=Path, metavar="FILE", help="class names, one per line, in class-index order")
     return parser
 
 
@@ -72,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         iou_threshold=args.iou_threshold,
         intra_op_threads=args.threads,
         providers=tuple(args.providers or ("CPUExecutionProvider",)),
+        class_names=read_labels_file(args.labels) if args.labels else None,
+        layout=args.layout,
     )
     results = []
     failed = 0
@@ -82,11 +95,16 @@ def run(args: argparse.Namespace) -> int:
             continue
         results.append(_image_result(path, image, detector.detect(image), detector.class_names))
     if args.json:
-        doc = {"model": detector.model_id, "classes": list(detector.class_names), "images": results}
+        doc = {
+            "model": detector.model_id,
+            "layout": detector.layout,
+            "classes": list(detector.class_names),
+            "images": results,
+        }
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        _print_table(detector.model_id, results)
+        _print_table(f"{detector.model_id} ({detector.layout} layout)", results)
     return 1 if failed else 0
 
 
@@ -119,8 +137,8 @@ def _image_result(path: Path, image: np.ndarray, detections: Detections, class_n
     return {"path": str(path), "width": width, "height": height, "detections": boxes}
 
 
-def _print_table(model_id: str, results: list[dict]) -> None:
-    print(f"model {model_id}")
+def _print_table(model: str, results: list[dict]) -> None:
+    print(f"model {model}")
     for result in results:
         count = len(result["detections"])
         plural = "s" if count != 1 else ""

@@ -54,8 +54,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                            help="keep detections at or above this score (default: %(default)s)")
     detection.add_argument("--threads", type=int, default=None, help="inference threads (default: onnxruntime's choice)")
     detection.add_argument("--provider", action="append", default=None,
-                           help="execution provider by ONNX Runtime name, repeatable, in order of preference "
-                                "(default: CPUExecutionProvider)")
+                           help="execution provider by ONNX Runtime name or short name (cpu, cuda, tensorrt, "
+                                "openvino), repeatable, in order of preference (default: CPUExecutionProvider)")
+    detection.add_argument("--layout", choices=("yolox", "yolov5", "yolov8", "end2end"), default=None,
+                           help="the model's output layout, when recognising it from the graph gets it wrong")
+    detection.add_argument("--labels", metavar="FILE", default=None,
+                           help="class names, one per line (default: the model's metadata, else COCO)")
 
     selection = parser.add_argument_group("keyframe selection")
     selection.add_argument("--min-gap", type=float, default=1.0, metavar="SECONDS",
@@ -100,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(-1 if args.quiet else args.verbose)
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from edge.credentials import read_credentials
+    from edge.detection.classes import read_labels_file
     from edge.detection.runner import OnnxDetector
     from edge.models import resolve_model
     from edge.pacing import PacedSource
@@ -131,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         score_threshold=args.score_threshold,
         intra_op_threads=args.threads,
         providers=tuple(args.provider or ("CPUExecutionProvider",)),
+        layout=args.layout,
+        class_names=read_labels_file(args.labels) if args.labels else None,
     )
     selector = build_default_selector(min_gap_s=args.min_gap, max_gap_s=args.max_gap, scene_threshold=args.scene_threshold)
     spool = Spool(args.spool_dir or default_spool_dir(device), device,

@@ -1,7 +1,9 @@
 """Turn a detector's raw output into boxes: decode one head layout, then select and suppress.
 
-Pure numpy. Each model layout gets its own ``decode_*`` function returning
-``(xyxy, class_scores)`` in network-input pixels; :func:`select_and_nms` is shared by all of them.
+Pure numpy. The YOLOX grid decode lives here; the other layouts' decoders are in :mod:`.heads`.
+Dense heads give ``(xyxy, class_scores)`` per anchor point and go through :func:`select_and_nms`;
+end-to-end heads give one labelled box per row and go through :func:`select_labelled` (the same
+thresholding, class-aware NMS and cap, without the best-class step).
 """
 
 from __future__ import annotations
@@ -111,6 +113,28 @@ def select_and_nms(
         return _empty_selection()
     class_id = class_scores.argmax(axis=1)
     confidence = np.take_along_axis(class_scores, class_id[:, None], axis=1)[:, 0]
+    return select_labelled(xyxy, confidence, class_id, score_threshold, iou_threshold, max_detections)
+
+
+def select_labelled(
+    xyxy: np.ndarray,
+    confidence: np.ndarray,
+    class_id: np.ndarray,
+    score_threshold: float,
+    iou_threshold: float,
+    max_detections: int,
+) -> Selection:
+    """Drop weak and non-finite boxes that already carry one label each, then class-aware NMS.
+
+    The arguments mean what they mean in :func:`select_and_nms`.
+    """
+    xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+    confidence = np.asarray(confidence, dtype=np.float32).reshape(-1)
+    class_id = np.asarray(class_id).reshape(-1)
+    if not len(confidence) == len(class_id) == len(xyxy):
+        raise ValueError(
+            f"confidence, class_id: expected {len(xyxy)} rows each, got {len(confidence)} and {len(class_id)}"
+        )
     candidate = (confidence >= score_threshold) & np.isfinite(confidence) & np.isfinite(xyxy).all(axis=1)
     xyxy, confidence, class_id = xyxy[candidate], confidence[candidate], class_id[candidate]
     kept = nms_class_aware(xyxy, confidence, class_id, iou_threshold, max_detections)

@@ -1,13 +1,13 @@
-"""Run a YOLOX ONNX detector on frames with ONNX Runtime.
+"""Run an ONNX object detector on frames with ONNX Runtime, whatever its output layout.
 
-The runner loads, validates and runs the model; the pure steps around it live elsewhere
-(:mod:`.letterbox` for the input, :mod:`.decode` for the output).
+The runner loads and validates the model and runs it; the pure steps around it live elsewhere:
+:mod:`.letterbox` prepares the input the model's family expects, :mod:`.layouts` recognises the
+output layout, :mod:`.heads` decodes it and :mod:`.decode` selects and suppresses boxes.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,21 +15,20 @@ import numpy as np
 import onnxruntime as ort
 
 from edge.detection.classes import COCO_CLASSES
-from edge.detection.decode import YOLOX_STRIDES, decode_yolox, select_and_nms, yolox_grids
-from edge.detection.letterbox import YOLOX_PAD_VALUE, letterbox, unletterbox_xyxy
+from edge.detection.heads import OutputShapeError, SelectionSettings
+from edge.detection.layouts import LayoutError, OutputInfo, recognise
+from edge.detection.letterbox import InputFormat, letterbox_as, unletterbox_xyxy
+from edge.detection.metadata import ModelMetadata, parse_metadata
+from edge.detection.session import CPU, model_id, open_session, ort_message, usable_providers
 from edge.detections import Detections
 from edge.errors import ConfigError, ModelError
-from edge.fetch import sha256_of
 from edge.wire import MAX_BOXES
 
 log = logging.getLogger("edge.detector")
 
-_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .*? failed:)?")
-_MODEL_ID_STEM_CHARS = 100  # keeps model ids within the wire format's 128-character names
-
 
 class OnnxDetector:
-    """A YOLOX-layout detector (raw head output ``[1, N, 5 + C]``) on ONNX Runtime.
+    """An object detector from an ONNX file: YOLOX, YOLOv5, YOLOv8/YOLO11 or end-to-end layouts.
 
     Args:
         model_path: the ``.onnx`` file.
@@ -41,11 +40,15 @@ class OnnxDetector:
         max_detections: cap on boxes per frame, best first (at most the wire limit).
         intra_op_threads: threads ONNX Runtime uses inside one inference; ``None`` lets it pick
             (one per physical core). Fewer leaves cores to capture, tracking and encoding.
-        providers: execution providers in order of preference; those not available in this
-            ONNX Runtime build are dropped with a warning and CPU is used.
+        providers: execution providers in order of preference, by ONNX Runtime name or short name
+            (``cuda``, ``tensorrt``, ``openvino``, ``cpu``); those not available in this ONNX
+            Runtime build are dropped with a warning and CPU is used.
         warmup: run one inference at construction, so the first real frame is not slow and a
             model that fails at run time fails here.
-        class_names: names of the model's classes; default COCO-80 (generic names otherwise).
+        class_names: names of the model's classes; default the model's own metadata, else COCO-80
+            (generic names when the class count is not 80).
+        layout: force an output layout (``yolox``, ``yolov5``, ``yolov8``, ``end2end``) instead of
+            recognising it (see :mod:`.layouts` for the rules and when they can guess wrong).
     """
 
     def __init__(
@@ -55,25 +58,48 @@ class OnnxDetector:
         iou_threshold: float = 0.45,
         max_detections: int = 300,
         intra_op_threads: int | None = None,
-        providers: Sequence[str] = ("CPUExecutionProvider",),
+        providers: Sequence[str] = (CPU,),
         warmup: bool = True,
         class_names: Sequence[str] | None = None,
+        layout: str | None = None,
     ):
         _check_settings(score_threshold, iou_threshold, max_detections, intra_op_threads)
-        self.score_threshold = float(score_threshold)
-        self.iou_threshold = float(iou_threshold)
-        self.max_detections = int(max_detections)
+        self._selection = SelectionSettings(float(score_threshold), float(iou_threshold), int(max_detections))
         self._path = Path(model_path)
-        self._model_id = _model_id(self._path)
-        self._session = _open_session(self._path, intra_op_threads, _available_providers(providers))
-        self._input_name, self._input_hw = _image_input(self._session, self._path)
-        self._grids = yolox_grids(self._input_hw, YOLOX_STRIDES)
-        num_points = len(self._grids.grid_xy)
-        self._output_name, num_classes = _yolox_output(self._session, self._path, self._input_hw, num_points)
-        self._class_names = _class_names(class_names, num_classes, self._path)
+        self._model_id = model_id(self._path)
+        self._session = open_session(self._path, intra_op_threads, usable_providers(providers))
+        metadata = parse_metadata(self._session.get_modelmeta().custom_metadata_map)
+        self._input_name, self._input_hw = _image_input(self._session, self._path, metadata)
+        self._output_names = [o.name for o in self._session.get_outputs()]
+        blank = np.zeros((1, 3, *self._input_hw), np.float32)
+        try:
+            recognised = recognise(
+                _output_infos(self._session), self._input_hw, metadata, lambda: self._run_all(blank), layout
+            )
+        except LayoutError as exc:
+            raise ModelError(f"model {self._path}: {exc}") from None
+        self._head = recognised.head
+        self._input_format = recognised.input_format
+        self._class_names = _class_names(class_names, metadata, recognised.num_classes, self._path)
+        self._warned_unnamed_class = False
+        log.info(
+            "model %s: %s layout (%s), %s input, %d classes",
+            self._model_id, self._head.layout, recognised.how, self._input_format.name, len(self._class_names),
+        )  # fmt: skip
         if warmup:
-            blank = np.full((1, 3, *self._input_hw), YOLOX_PAD_VALUE, dtype=np.float32)
-            self._run(blank)
+            self.detect(np.full((*self._input_hw, 3), self._input_format.pad_value, np.uint8))
+
+    @property
+    def score_threshold(self) -> float:
+        return self._selection.score_threshold
+
+    @property
+    def iou_threshold(self) -> float:
+        return self._selection.iou_threshold
+
+    @property
+    def max_detections(self) -> int:
+        return self._selection.max_detections
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -89,37 +115,57 @@ class OnnxDetector:
         return self._input_hw
 
     @property
+    def layout(self) -> str:
+        """The output layout in use: ``yolox``, ``yolov5``, ``yolov8`` or ``end2end``."""
+        return self._head.layout
+
+    @property
+    def input_format(self) -> InputFormat:
+        """How frames are letterboxed and scaled for this model (its family's convention)."""
+        return self._input_format
+
+    @property
     def providers(self) -> tuple[str, ...]:
         """The execution providers the session actually uses."""
         return tuple(self._session.get_providers())
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """Boxes in ``image_bgr`` (H x W x 3 uint8), in full-frame pixel xyxy clipped to the frame."""
-        tensor, scale = letterbox(image_bgr, self._input_hw)
-        raw = self._run(tensor)
-        xyxy, class_scores = decode_yolox(raw[0], self._grids.grid_xy, self._grids.stride)
-        selected = select_and_nms(
-            xyxy, class_scores, self.score_threshold, self.iou_threshold, self.max_detections
-        )
-        frame_xyxy = unletterbox_xyxy(selected.xyxy, scale, image_bgr.shape[:2])
-        # Boxes that lay only in the padding are empty once clipped to the frame.
-        non_empty = (frame_xyxy[:, 2] > frame_xyxy[:, 0]) & (frame_xyxy[:, 3] > frame_xyxy[:, 1])
-        return Detections.from_arrays(
-            frame_xyxy[non_empty], selected.confidence[non_empty], selected.class_id[non_empty]
-        )
-
-    def _run(self, tensor: np.ndarray) -> np.ndarray:
+        boxed = letterbox_as(image_bgr, self._input_hw, self._input_format)
+        outputs = self._run(boxed.tensor)
         try:
-            raw = self._session.run([self._output_name], {self._input_name: tensor})[0]
+            selected = self._head.select(outputs, self._selection)
+        except OutputShapeError as exc:
+            raise ModelError(f"model {self._path}: {exc}") from None
+        frame_xyxy = unletterbox_xyxy(selected.xyxy, boxed.scale, image_bgr.shape[:2], boxed.offset_xy)
+        # Boxes that lay only in the padding are empty once clipped to the frame.
+        keep = (frame_xyxy[:, 2] > frame_xyxy[:, 0]) & (frame_xyxy[:, 3] > frame_xyxy[:, 1])
+        keep &= self._named(selected.class_id)
+        return Detections.from_arrays(frame_xyxy[keep], selected.confidence[keep], selected.class_id[keep])
+
+    def _named(self, class_id: np.ndarray) -> np.ndarray:
+        """Mask of class ids that have a name; end-to-end outputs can carry any label."""
+        named = class_id < len(self._class_names)
+        if not named.all() and not self._warned_unnamed_class:
+            self._warned_unnamed_class = True
+            log.warning(
+                "model %s returned class id %d but has only %d class names; such boxes are dropped "
+                "(give the model's labels file)",
+                self._path, int(class_id[~named][0]), len(self._class_names),
+            )  # fmt: skip
+        return named
+
+    def _run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        try:
+            return self._session.run(list(self._head.output_names), {self._input_name: tensor})
         except Exception as exc:  # a graph that loads but cannot execute (bad shapes inside, missing op)
-            raise ModelError(f"model {self._path} failed to run: {_ort_message(exc)}") from None
-        expected = (1, len(self._grids.grid_xy), 5 + len(self._class_names))
-        # Symbolic output dims can only be checked on a real result.
-        if raw.shape != expected:
-            raise ModelError(
-                f"model {self._path}: expected output shape {list(expected)}, got {list(raw.shape)}"
-            )
-        return raw
+            raise ModelError(f"model {self._path} failed to run: {ort_message(exc)}") from None
+
+    def _run_all(self, tensor: np.ndarray) -> list[np.ndarray]:
+        try:
+            return self._session.run(self._output_names, {self._input_name: tensor})
+        except Exception as exc:
+            raise ModelError(f"model {self._path} failed to run: {ort_message(exc)}") from None
 
 
 def _check_settings(score_threshold, iou_threshold, max_detections, intra_op_threads) -> None:
@@ -133,101 +179,55 @@ def _check_settings(score_threshold, iou_threshold, max_detections, intra_op_thr
         raise ConfigError(f"threads must be at least 1, got {intra_op_threads}")
 
 
-def _model_id(path: Path) -> str:
-    if path.is_dir():
-        raise ModelError(f"model path {path} is a directory, expected an .onnx file")
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    try:
-        digest = sha256_of(path)
-    except OSError as exc:
-        raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
-    return f"{path.stem[:_MODEL_ID_STEM_CHARS]}-{digest[:8]}"
+def _image_input(
+    session: ort.InferenceSession, path: Path, metadata: ModelMetadata
+) -> tuple[str, tuple[int, int]]:
+    """Name and (H, W) of the model's single ``[1, 3, H, W]`` float32 input, else ModelError.
 
-
-def _available_providers(requested: Sequence[str]) -> list[str]:
-    if isinstance(requested, str):  # a lone name would otherwise be split into letters
-        requested = (requested,)
-    available = set(ort.get_available_providers())
-    usable = [p for p in requested if p in available]
-    missing = [p for p in requested if p not in available]
-    if missing:
-        log.warning(
-            "execution providers not available in this onnxruntime, using CPU instead: %s", ", ".join(missing)
-        )
-    if "CPUExecutionProvider" not in usable:
-        usable.append("CPUExecutionProvider")  # the fallback for nodes other providers cannot run
-    return usable
-
-
-def _open_session(path: Path, intra_op_threads: int | None, providers: list[str]) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # One frame at a time through a sequential graph: parallelism inside ops is what helps.
-    options.inter_op_num_threads = 1
-    if intra_op_threads is not None:
-        options.intra_op_num_threads = intra_op_threads
-    options.log_severity_level = 3  # errors only; ORT's warnings are noise on a user's terminal
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as exc:  # ORT raises a family of pybind11 classes with no common base but Exception
-        raise ModelError(f"cannot load model {path}: {_ort_message(exc)}") from None
-
-
-def _ort_message(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    message = _ORT_PREFIX.sub("", lines[0]).strip() or lines[0]
-    return message[:300]
-
-
-def _image_input(session: ort.InferenceSession, path: Path) -> tuple[str, tuple[int, int]]:
-    """Name and (H, W) of the model's single ``[1, 3, H, W]`` float32 input, else ModelError."""
+    A symbolic H and W (a dynamic export) take the export size from Ultralytics metadata.
+    """
     inputs = session.get_inputs()
     found = ", ".join(f"{i.name!r} {_shape_text(i.shape)} {i.type}" for i in inputs) or "no inputs"
-    expected = (
-        f"model {path}: expected one image input [1, 3, H, W] float32 with fixed H and W, found {found}"
-    )
+    expected = f"model {path}: expected one image input [1, 3, H, W] float32 with fixed H and W, found {found}"
     if len(inputs) != 1:
         raise ModelError(expected)
     shape = inputs[0].shape
     if inputs[0].type != "tensor(float)" or len(shape) != 4:
         raise ModelError(expected)
     batch, channels, height, width = shape
+    if not _fixed_size(height) and not _fixed_size(width) and metadata.imgsz is not None:
+        height, width = metadata.imgsz
     if not (_batch_of_one(batch) and channels == 3 and _fixed_size(height) and _fixed_size(width)):
         raise ModelError(expected)
     return inputs[0].name, (height, width)
 
 
-def _yolox_output(
-    session: ort.InferenceSession, path: Path, input_hw: tuple[int, int], num_points: int
-) -> tuple[str, int]:
-    """Name and class count of a ``[1, N, 5 + C]`` output whose N fits ``input_hw``, else ModelError."""
-    outputs = session.get_outputs()
-    found = ", ".join(f"{o.name!r} {_shape_text(o.shape)}" for o in outputs) or "no outputs"
-    expected = (
-        f"model {path}: expected one YOLOX output [1, {num_points}, 5 + C] "
-        f"for a {input_hw[0]}x{input_hw[1]} input, found {found}"
-    )
-    if len(outputs) != 1 or len(outputs[0].shape) != 3:
-        raise ModelError(expected)
-    batch, points, row = outputs[0].shape
-    # A symbolic point count is checked on the warm-up result; the class count must be fixed
-    # because class names are settled before the first frame.
-    points_fit = points == num_points or not _fixed_size(points)
-    if not (_batch_of_one(batch) and points_fit and _fixed_size(row) and row > 5):
-        raise ModelError(expected)
-    return outputs[0].name, row - 5
+def _output_infos(session: ort.InferenceSession) -> list[OutputInfo]:
+    return [
+        OutputInfo(o.name, tuple(d if _fixed_size(d) else None for d in o.shape), o.type)
+        for o in session.get_outputs()
+    ]
 
 
-def _class_names(names: Sequence[str] | None, num_classes: int, path: Path) -> tuple[str, ...]:
+def _class_names(
+    names: Sequence[str] | None, metadata: ModelMetadata, num_classes: int | None, path: Path
+) -> tuple[str, ...]:
+    """Given names, else the model's metadata names, else COCO-80 (or ``class_<i>``)."""
     if names is not None:
         names = tuple(names)
-        if len(names) != num_classes:
+        if num_classes is not None and len(names) != num_classes:
             raise ModelError(
                 f"model {path} predicts {num_classes} classes, but {len(names)} class names were given"
             )
         return names
-    if num_classes == len(COCO_CLASSES):
+    if metadata.names is not None:
+        if num_classes is None or len(metadata.names) == num_classes:
+            return metadata.names
+        log.warning(
+            "model %s: metadata names %d classes but the model predicts %d; ignoring the metadata names",
+            path, len(metadata.names), num_classes,
+        )  # fmt: skip
+    if num_classes is None or num_classes == len(COCO_CLASSES):
         return COCO_CLASSES
     log.warning("model %s predicts %d classes, not COCO's 80; naming them class_<i>", path, num_classes)
     return tuple(f"class_{i}" for i in range(num_classes))

@@ -1,0 +1,125 @@
+"""Mean average precision of detections against reference boxes, COCO-style, in pure numpy.
+
+Used to judge a quantized model against its float original (the float model's boxes are the
+reference) without pulling pycocotools onto an edge device. The rules follow pycocotools' bbox
+evaluation at one IoU threshold, all areas, one image's detections capped by the caller:
+
+* per class, detections from all images are ranked by score (stable, images in the given order);
+* each detection is matched, within its image, to the unmatched reference box of its class with
+  the highest IoU at or above the threshold; unmatched detections are false positives;
+* precision is made monotone (the envelope) and read at 101 recall points 0, 0.01, ..., 1;
+* classes with no reference box are left out of the mean, as COCO does.
+
+There are no crowd or ignore regions: a reference set produced by a model has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+
+
+class Boxes(Protocol):
+    """What is read from each image's detections (``edge.detections.Detections`` fits)."""
+
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+
+
+@dataclass(frozen=True)
+class MeanAP:
+    mean_ap: float | None
+    """Mean over classes that have reference boxes; None when no image has any reference box."""
+    per_class: dict[int, float]
+    """Average precision of each class id that has reference boxes."""
+    reference_boxes: int
+    """Reference boxes over all images."""
+    per_class_boxes: dict[int, int]
+    """Reference boxes of each class id (the denominator of that class's recall)."""
+
+
+def mean_average_precision(
+    predictions: Sequence[Boxes], references: Sequence[Boxes], iou_threshold: float = 0.5
+) -> MeanAP:
+    """mAP of ``predictions`` scored against ``references`` (one entry per image, same order).
+
+    Reference confidences are not used. ``iou_threshold`` is the overlap a prediction needs to
+    count as finding a reference box: 0.5 (PASCAL VOC, COCO's AP50) forgives loose boxes.
+    """
+    if len(predictions) != len(references):
+        raise ValueError(f"predictions: expected {len(references)} images, got {len(predictions)}")
+    reference_classes = np.concatenate(
+        [np.asarray(ref.class_id, np.int64).reshape(-1) for ref in references] or [[]]
+    )
+    classes, counts = np.unique(reference_classes.astype(np.int64), return_counts=True)
+    per_class = {int(c): _class_ap(predictions, references, int(c), iou_threshold) for c in classes}
+    mean_ap = float(np.mean(list(per_class.values()))) if per_class else None
+    boxes = {int(c): int(n) for c, n in zip(classes, counts)}
+    return MeanAP(mean_ap, per_class, int(counts.sum()), boxes)
+
+
+def _class_ap(predictions, references, class_id: int, iou_threshold: float) -> float:
+    scores, hits = [], []
+    num_references = 0
+    for predicted, reference in zip(predictions, references):
+        reference_xyxy = np.asarray(reference.xyxy, np.float64).reshape(-1, 4)
+        reference_xyxy = reference_xyxy[np.asarray(reference.class_id).reshape(-1) == class_id]
+        num_references += len(reference_xyxy)
+        mine = np.asarray(predicted.class_id).reshape(-1) == class_id
+        if not mine.any():
+            continue
+        confidence = np.asarray(predicted.confidence, np.float64).reshape(-1)[mine]
+        order = np.argsort(-confidence, kind="stable")
+        xyxy = np.asarray(predicted.xyxy, np.float64).reshape(-1, 4)[mine][order]
+        scores.append(confidence[order])
+        hits.append(match_greedy(xyxy, reference_xyxy, iou_threshold))
+    if num_references == 0 or not scores:
+        return 0.0
+    ranked = np.argsort(-np.concatenate(scores), kind="stable")
+    true_positive = np.concatenate(hits)[ranked]
+    tp_cumulative = np.cumsum(true_positive)
+    fp_cumulative = np.cumsum(~true_positive)
+    recall = tp_cumulative / num_references
+    precision = tp_cumulative / (tp_cumulative + fp_cumulative)
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    first_reaching = np.searchsorted(recall, RECALL_POINTS, side="left")
+    reached = first_reaching < len(recall)
+    return float(np.where(reached, envelope[np.minimum(first_reaching, len(recall) - 1)], 0.0).mean())
+
+
+def match_greedy(predicted_xyxy: np.ndarray, reference_xyxy: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """For predictions sorted best first: True where one finds a still-unmatched reference box.
+
+    Each prediction takes the unmatched reference with the highest IoU at or above the threshold.
+    """
+    found = np.zeros(len(predicted_xyxy), bool)
+    if len(reference_xyxy) == 0 or len(predicted_xyxy) == 0:
+        return found
+    iou = pairwise_iou(predicted_xyxy, reference_xyxy)
+    taken = np.zeros(len(reference_xyxy), bool)
+    # Greedy by rank is inherently sequential; the loop is over one image's boxes of one class.
+    for index, row in enumerate(iou):
+        candidates = np.where(taken | (row < iou_threshold), -1.0, row)
+        best = int(candidates.argmax())
+        if candidates[best] >= 0:
+            taken[best] = found[index] = True
+    return found
+
+
+def pairwise_iou(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+    """``(len(a), len(b))`` IoU matrix of two sets of xyxy boxes (0 where the union is empty)."""
+    a = np.asarray(a_xyxy, np.float64).reshape(-1, 1, 4)
+    b = np.asarray(b_xyxy, np.float64).reshape(1, -1, 4)
+    inter_w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    inter_h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = inter_w * inter_h
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
