@@ -11,7 +11,7 @@ import sys
 
 from edge.errors import AgentError
 
-COMMANDS = ("run", "detect", "track", "mot_eval", "quantize")
+COMMANDS = ("run", "detect", "sample", "track", "mot_eval", "quantize")
 """Modules under ``edge.commands``; each registers its own subcommand name (``mot_eval`` is ``mot-eval``)."""
 
 DESCRIPTION = """\
@@ -21,6 +21,7 @@ detector, and stream them to an edgelabel collector.
 examples:
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx --credentials cam-01.toml
   edgelabel-agent detect --model yolox_nano.onnx dog.jpg --json
+  edgelabel-agent sample --source clip.mp4 --model yolox_nano.onnx --report report
   edgelabel-agent track --source seq/img1 --model yolox_nano.onnx --mot-out seq.txt --classes person
   edgelabel-agent mot-eval --gt seq/gt/gt.txt --results seq.txt
   edgelabel-agent quantize --model yolox_nano.onnx --calibration clip.mp4 --out yolox_nano.int8.onnx

@@ -1,6 +1,9 @@
 """The edge pipeline: the one place that knows the order of the stages.
 
-    capture thread ─► detector (this thread) ─► selection thread: tracker, selector ─► uplink thread
+    capture thread ─► detector (this thread) ─► selection thread: tracker, selector ─► sink
+
+The sink takes the kept frames: the uplink (``edgelabel-agent run``: JPEG, spool, send) or a
+report (``edgelabel-agent sample``: nothing is sent); see :class:`KeyframeSink`.
 
 The detector's thread does nothing but inference, on every ``detect_every``-th frame (every
 frame by default). The selection thread runs the tracker on every frame, in order: it updates
@@ -20,13 +23,15 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from edge.detections import Detections
-from edge.selector import KeyframeSelector
+from edge.selection import Decision
 from edge.sources import Frame, FrameSource
-from edge.tracking import ByteTracker, StridedTracker, Tracker, TrackEventKind
-from edge.uplink import Keyframe, Uplink
+from edge.tracking import ByteTracker, StridedTracker, Tracker, TrackEvent, TrackEventKind
+from edge.uplink import Keyframe
 
 log = logging.getLogger("edge.pipeline")
 
@@ -37,6 +42,29 @@ class Detector:
     """What the pipeline needs of a detector (see ``edge.detection.runner.OnnxDetector``)."""
 
     def detect(self, image_bgr) -> Detections: ...
+
+
+class Selector(Protocol):
+    """What the pipeline needs of a keyframe selector (see ``edge.selection.KeyframeSelector``)."""
+
+    def consider(self, frame: Frame, detections: Detections, track_events: Sequence[TrackEvent] = ()) -> Decision: ...
+
+
+class KeyframeSink(Protocol):
+    """Where kept frames go (see ``edge.uplink.Uplink``). The pipeline calls :meth:`start` before
+    the first frame, :meth:`put` from its selection thread for each kept frame in order, and at
+    the end either :meth:`finish` (the source ended or was stopped) or :meth:`abort` (Ctrl-C)."""
+
+    def start(self) -> None: ...
+
+    def put(self, keyframe: Keyframe) -> None:
+        """Take one kept frame; may block to apply back-pressure, never for the network."""
+
+    def finish(self) -> None:
+        """Deal with what was put (flush, write out) and stop; raise if the sink failed."""
+
+    def abort(self) -> None:
+        """Stop soon, and unblock a :meth:`put` in progress."""
 
 
 @dataclass
@@ -57,14 +85,15 @@ class Pipeline:
         self,
         source: FrameSource,
         detector: Detector,
-        selector: KeyframeSelector,
-        uplink: Uplink,
+        selector: Selector,
+        sink: KeyframeSink,
         capture_queue_size: int = 4,
         tracker: Tracker | None = None,
         detect_every: int = 1,
     ):
         """
         Args:
+            sink: takes the kept frames (the uplink, or a report).
             tracker: gives boxes their track ids and the selector its track events; ``None``
                 means a :class:`ByteTracker` with its default settings (one per pipeline, as
                 track ids belong to one camera).
@@ -74,7 +103,7 @@ class Pipeline:
         self.source = source
         self.detector = detector
         self.selector = selector
-        self.uplink = uplink
+        self.sink = sink
         self.tracking = StridedTracker(tracker if tracker is not None else ByteTracker(), detect_every)
         self.counts = PipelineCounts()
         self._frames: queue.Queue = queue.Queue(maxsize=capture_queue_size)
@@ -92,7 +121,7 @@ class Pipeline:
         started = time.monotonic()
         capture = threading.Thread(target=self._capture, name="capture", daemon=True)
         selection = threading.Thread(target=self._select, name="selection", daemon=True)
-        self.uplink.start()
+        self.sink.start()
         selection.start()
         capture.start()
         interrupted = False
@@ -114,11 +143,11 @@ class Pipeline:
             self._stop.set()
             capture.join(timeout=5)
             if interrupted:
-                self.uplink.abort()  # also unblocks a selection thread waiting to hand over a frame
+                self.sink.abort()  # also unblocks a selection thread waiting to hand over a frame
             self._put_waiting(self._detected, _END, even_if_stopped=True)
             selection.join()
             if not interrupted:
-                self.uplink.finish()
+                self.sink.finish()
             self.counts.seconds = time.monotonic() - started
         for error in (self._capture_error, self._selection_error):
             if error is not None:
@@ -137,7 +166,7 @@ class Pipeline:
                 decision = self.selector.consider(frame, update.detections, track_events=update.events)
                 if decision.keep:
                     self.counts.frames_selected += 1
-                    self.uplink.put(Keyframe(frame, update.detections, decision))
+                    self.sink.put(Keyframe(frame, update.detections, decision))
         except BaseException as exc:  # re-raised in the pipeline thread
             self._selection_error = exc
             self.stop()

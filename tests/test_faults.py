@@ -44,7 +44,7 @@ def start_agent(credentials: Path, endpoint: str, spool_dir: Path) -> subprocess
     return subprocess.Popen(
         [sys.executable, "-m", "edge", "run", "--source", str(PETS09), "--model", str(MODEL_PATH),
          "--credentials", str(credentials), "--collector", endpoint, "--spool-dir", str(spool_dir),
-         "--pace", "4", "--min-gap", "0.5", "--threads", "1", "--ack-timeout", "0.5",
+         "--pace", "4", "--min-gap", "0.5", "--keyframes-per-minute", "0", "--threads", "1", "--ack-timeout", "0.5",
          "--flush-timeout", "90", "--status-interval", "1", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -23,6 +23,10 @@ examples:
   # encrypted and authenticated (the default): a credentials file from 'keys add-device'
   edgelabel-agent run --source rtsp://10.0.0.5/stream1 --model yolox-nano --credentials cam-01.toml
 
+  # keyframe selection from a config file (see deploy/agent.example.toml), one setting overridden
+  edgelabel-agent run --source rtsp://10.0.0.5/stream1 --model yolox-nano --credentials cam-01.toml \\
+      --config /etc/edgelabel/agent.toml --keyframes-per-minute 6
+
   # a local experiment without encryption, replaying a clip
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx \\
       --collector tcp://127.0.0.1:5555 --insecure --device laptop
@@ -61,14 +65,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     detection.add_argument("--labels", metavar="FILE", default=None,
                            help="class names, one per line (default: the model's metadata, else COCO)")
 
-    selection = parser.add_argument_group("keyframe selection")
-    selection.add_argument("--min-gap", type=float, default=1.0, metavar="SECONDS",
-                           help="never keep two frames closer than this in source time (default: %(default)s)")
-    selection.add_argument("--max-gap", type=float, default=30.0, metavar="SECONDS",
-                           help="keep a frame at least this often, even in a static scene (default: %(default)s)")
-    selection.add_argument("--scene-threshold", type=float, default=None,
-                           help="how different a frame must be from the recently kept ones to count as a scene change "
-                                "(default: the selector's)")
+    selection = add_selection_arguments(parser)
     selection.add_argument("--image-fps", type=float, default=10.0,
                            help="frame rate assumed for an image directory (default: %(default)s)")
     selection.add_argument("--detect-every", type=int, default=1, metavar="K",
@@ -100,6 +97,47 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+SELECTION_FLAGS = {
+    "min_gap": ("--min-gap", "selection.interval.min_gap_s"),
+    "max_gap": ("--max-gap", "selection.interval.max_gap_s"),
+    "scene_threshold": ("--scene-threshold", "selection.scene_change.threshold"),
+    "keyframes_per_minute": ("--keyframes-per-minute", "selection.budget.keyframes_per_minute"),
+    "megabytes_per_hour": ("--megabytes-per-hour", "selection.budget.megabytes_per_hour"),
+}
+"""Selection flags: argparse destination -> (flag, key of the config file it overrides)."""
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser):
+    """``--config`` and the selection flags, shared by ``run`` and ``sample``; returns the group."""
+    selection = parser.add_argument_group(
+        "keyframe selection", "defaults come from --config (every key: deploy/agent.example.toml); a flag wins over the file")
+    selection.add_argument("--config", type=Path, metavar="FILE",
+                           help="agent config file (TOML) with a [selection] table")
+    selection.add_argument("--min-gap", type=float, metavar="SECONDS",
+                           help="never keep two frames closer than this in source time (default: 1)")
+    selection.add_argument("--max-gap", type=float, metavar="SECONDS",
+                           help="keep a frame at least this often, even in a static scene (default: 30)")
+    selection.add_argument("--scene-threshold", type=float, metavar="FRACTION",
+                           help="share of the picture that must change against the recently kept frames "
+                                "(default: 0.04)")
+    selection.add_argument("--keyframes-per-minute", type=float, metavar="N",
+                           help="budget: kept frames per minute on average, 0 for no limit (default: 12)")
+    selection.add_argument("--megabytes-per-hour", type=float, metavar="MB",
+                           help="budget: JPEG megabytes per hour on average, 0 for no limit (default: 100)")
+    return selection
+
+
+def load_selection(args: argparse.Namespace):
+    """The selector from ``--config`` and the selection flags; raises ConfigError naming the bad key."""
+    from edge.config import Override, load_config
+    from edge.selection import build_selector
+
+    overrides = {key: Override(getattr(args, dest), flag)
+                 for dest, (flag, key) in SELECTION_FLAGS.items() if getattr(args, dest) is not None}
+    config = load_config(args.config, overrides)
+    return build_selector(config.selection, jpeg_quality=args.jpeg_quality, origins=dict(config.origins))
+
+
 def run(args: argparse.Namespace) -> int:
     logs.configure(-1 if args.quiet else args.verbose)
     # Imported here so that `--help` stays fast and works without the heavy packages.
@@ -109,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
     from edge.models import resolve_model
     from edge.pacing import PacedSource
     from edge.pipeline import Pipeline
-    from edge.selector import build_default_selector
     from edge.sender import FrameSender
     from edge.sources import open_source
     from edge.spool import Spool
@@ -130,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--jpeg-quality must be 1..100, got {args.jpeg_quality}")
     if args.detect_every < 1:
         raise ConfigError(f"--detect-every must be at least 1, got {args.detect_every}")
+    selector = load_selection(args)  # before the model: a typo in the config fails at once
 
     detector = OnnxDetector(
         resolve_model(args.model),
@@ -139,7 +177,6 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         class_names=read_labels_file(args.labels) if args.labels else None,
     )
-    selector = build_default_selector(min_gap_s=args.min_gap, max_gap_s=args.max_gap, scene_threshold=args.scene_threshold)
     spool = Spool(args.spool_dir or default_spool_dir(device), device,
                   max_bytes=int(args.spool_max_mb * 1024 * 1024), first_seq=first_sequence_number)
     source = open_source(args.source, image_fps=args.image_fps)
@@ -154,7 +191,9 @@ def run(args: argparse.Namespace) -> int:
         processed = counts.frames_read - counts.frames_dropped
         return {"fps": round(processed / elapsed, 2) if elapsed > 0 else 0.0,
                 "frames_read": counts.frames_read, "frames_dropped": counts.frames_dropped,
-                "selected": counts.frames_selected}
+                "selected": counts.frames_selected,
+                # A camera gone black or blurred shows up here (e.g. rejected_black) on the collector.
+                **{f"rejected_{flaw}": n for flaw, n in dict(selector.counts.rejected).items()}}
 
     uplink = Uplink(
         sender,
@@ -188,6 +227,9 @@ def run(args: argparse.Namespace) -> int:
         "frames_detected": counts.frames_detected,
         "selected": counts.frames_selected,
         "tracks_confirmed": counts.tracks_confirmed,
+        "kept_by_reason": dict(selector.counts.kept_by_reason),
+        "rejected_by_flaw": dict(selector.counts.rejected),
+        "overruled_by": dict(selector.counts.overruled),
         "sent": sent.sent,
         "acknowledged": sent.acknowledged,
         "duplicates": sent.duplicates,

@@ -10,7 +10,7 @@ import pytest
 from edge.detection.runner import OnnxDetector
 from edge.detections import Detections
 from edge.pipeline import Pipeline
-from edge.selector import build_default_selector
+from edge.selector import IntervalPolicy, KeyframeSelector, SceneChangePolicy
 from edge.sender import FrameSender
 from edge.sources import Frame, FrameSource, open_source
 from edge.spool import Spool
@@ -26,6 +26,11 @@ def detector():
     return OnnxDetector(MODEL_PATH, intra_op_threads=1)
 
 
+def picture_selector(min_gap_s: float) -> KeyframeSelector:
+    """Time bounds and scene change only: these tests are about the pipeline, not the budget or quality gates."""
+    return KeyframeSelector([IntervalPolicy(min_gap_s, 30.0), SceneChangePolicy()])
+
+
 def make_uplink(endpoint, detector, spool_dir, ack_timeout_s=5.0):
     sender = FrameSender(endpoint, None, window=8, ack_timeout_s=ack_timeout_s)
     spool = Spool(spool_dir, "test-cam", max_bytes=64 * 2**20, first_seq=lambda: 1000)
@@ -38,7 +43,7 @@ def test_image_directory_flows_through_detector_selector_and_uplink(tmp_path, de
     sender, uplink = make_uplink(collector.endpoint, detector, tmp_path / "spool")
     try:
         source = open_source(str(TUD_CAMPUS), image_fps=25.0)
-        counts = Pipeline(source, detector, build_default_selector(min_gap_s=0.5, max_gap_s=30.0), uplink).run()
+        counts = Pipeline(source, detector, picture_selector(min_gap_s=0.5), uplink).run()
     finally:
         sender.close()
         collector.close()
@@ -61,7 +66,7 @@ def test_frames_wait_in_the_sender_until_the_collector_comes_up(tmp_path, detect
     collector = None
     try:
         source = open_source(str(TUD_CAMPUS), image_fps=25.0)
-        pipeline = Pipeline(source, detector, build_default_selector(min_gap_s=0.5, max_gap_s=30.0), uplink)
+        pipeline = Pipeline(source, detector, picture_selector(min_gap_s=0.5), uplink)
         result = {}
         runner = threading.Thread(target=lambda: result.setdefault("counts", pipeline.run()))
         runner.start()
@@ -113,7 +118,7 @@ def test_a_live_source_drops_its_oldest_frames_when_the_detector_is_behind_and_c
     sender, uplink = make_uplink(collector.endpoint, detector, tmp_path / "spool")
     source = _EndlessLiveSource(2000)
     try:
-        counts = Pipeline(source, _SlowDetector(), build_default_selector(min_gap_s=0.1, max_gap_s=30.0), uplink).run()
+        counts = Pipeline(source, _SlowDetector(), picture_selector(min_gap_s=0.1), uplink).run()
     finally:
         sender.close()
         collector.close()
@@ -127,7 +132,7 @@ def test_stop_from_another_thread_ends_the_run_and_flushes_what_was_selected(tmp
     collector = ReceiverThread(tmp_path / "data")
     sender, uplink = make_uplink(collector.endpoint, detector, tmp_path / "spool")
     source = _EndlessLiveSource(10**9)
-    pipeline = Pipeline(source, _SlowDetector(), build_default_selector(min_gap_s=0.1, max_gap_s=30.0), uplink)
+    pipeline = Pipeline(source, _SlowDetector(), picture_selector(min_gap_s=0.1), uplink)
     threading.Timer(1.0, pipeline.stop).start()
     try:
         counts = pipeline.run()

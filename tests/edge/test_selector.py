@@ -1,4 +1,8 @@
-"""Keyframe selection on real footage, plus the combination rules on synthetic time lines."""
+"""Keyframe selection on real footage, plus the combination rules on synthetic time lines.
+
+Most tests here use :func:`picture_only`, the time bounds and scene change alone, so that they
+pin down how votes combine; the other policies and the budget have their own test_selection_* files.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from edge.selector import (
     Vote,
     build_default_selector,
 )
-from edge.signature import phash64
+from edge.signature import hamming, phash64
 from edge.sources import Frame, open_source
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -32,6 +36,11 @@ EMPTY_ROOM = VIDEOS / "indoor_people_one_by_one_intel.mp4"
 PARKING = VIDEOS / "parking_lot_overhead_cars_intel.mp4"
 
 NONE = Detections.empty()
+
+
+def picture_only(min_gap_s: float = 1.0, max_gap_s: float | None = 30.0) -> KeyframeSelector:
+    """Time bounds and scene change only: no quality gates, detector triggers or budget."""
+    return KeyframeSelector([IntervalPolicy(min_gap_s, max_gap_s), SceneChangePolicy()])
 
 
 def select(path: Path, selector: KeyframeSelector, until_s: float = float("inf")) -> list[tuple[Frame, tuple]]:
@@ -74,7 +83,7 @@ def test_quiet_stretches_of_real_footage_keep_only_the_first_frame():
 
 @pytest.mark.slow
 def test_mostly_static_bottles_clip_keeps_few_frames():
-    kept = select(BOTTLES, build_default_selector())
+    kept = select(BOTTLES, picture_only())
     # Measured with the defaults: 26 of 1189 frames (39.8 s): the first, then scene changes while
     # a hand moves bottles; a bound with margin, and at least the hand's visits.
     assert 10 <= len(kept) <= 35
@@ -85,8 +94,8 @@ def test_mostly_static_bottles_clip_keeps_few_frames():
 def test_busy_pedestrian_scene_keeps_more_than_the_bottles_clip():
     # Over the same 30 s of footage: measured 30 kept on pets09 (people always walking, one per
     # min_gap) against 19 on the bottles (quiet while no hand is in the picture).
-    pets = select(PETS09, build_default_selector(), until_s=30.0)
-    bottles = select(BOTTLES, build_default_selector(), until_s=30.0)
+    pets = select(PETS09, picture_only(), until_s=30.0)
+    bottles = select(BOTTLES, picture_only(), until_s=30.0)
     assert len(pets) >= 25
     assert len(pets) > len(bottles) + 5
     assert_min_gap(pets, 1.0)
@@ -94,7 +103,7 @@ def test_busy_pedestrian_scene_keeps_more_than_the_bottles_clip():
 
 
 def test_min_gap_is_a_hard_bound_for_every_reason():
-    selector = build_default_selector(min_gap_s=2.5)
+    selector = picture_only(min_gap_s=2.5)
     kept = select(PETS09, selector, until_s=20.0)
     assert_min_gap(kept, 2.5)
     assert 5 <= len(kept) <= 9  # a busy scene is kept about once per gap
@@ -106,7 +115,7 @@ def test_min_gap_is_a_hard_bound_for_every_reason():
 def test_black_frames_keep_only_the_first_and_heartbeats():
     black = np.zeros((36, 48, 3), np.uint8)
     frames = timeline([black] * 1000, 0.1)  # 100 s at 10 fps
-    selector = build_default_selector()
+    selector = picture_only()
     decisions = [(f.index, selector.consider(f, NONE)) for f in frames]
     kept = [(index, d.reasons, d.priority) for index, d in decisions if d.keep]
     assert kept == [
@@ -127,7 +136,7 @@ def test_scene_change_compares_with_several_kept_frames():
     only_last = KeyframeSelector([IntervalPolicy(1.0, 30.0), SceneChangePolicy(compare_with_last=1)])
     assert sum(only_last.consider(f, NONE).keep for f in frames) == 20
 
-    recent = build_default_selector()
+    recent = picture_only()
     kept = [(f.index, d.reasons) for f in frames if (d := recent.consider(f, NONE)).keep]
     assert kept == [(0, ("first",)), (1, ("scene_change",))]
 
@@ -135,7 +144,7 @@ def test_scene_change_compares_with_several_kept_frames():
 def test_min_gap_vetoes_a_scene_change_and_says_so():
     street = first_image(PETS09)
     parking = cv2.resize(first_image(PARKING), (480, 360), interpolation=cv2.INTER_AREA)
-    selector = build_default_selector()
+    selector = picture_only()
     assert selector.consider(Frame(0, 0.0, 0.0, street), NONE).keep
     early = selector.consider(Frame(5, 0.5, 0.0, parking), NONE)
     assert (early.keep, early.reasons, early.priority, early.vetoed_by) == (False, (), 0.0, ("min_gap",))
@@ -147,7 +156,7 @@ def test_min_gap_vetoes_a_scene_change_and_says_so():
 
 def test_time_running_backwards_keeps_a_heartbeat_instead_of_stalling():
     black = np.zeros((36, 48, 3), np.uint8)
-    selector = build_default_selector()
+    selector = picture_only()
     assert selector.consider(Frame(0, 100.0, 0.0, black), NONE).reasons == ("first",)
     assert selector.consider(Frame(1, 0.0, 0.0, black), NONE).reasons == ("heartbeat",)
     assert not selector.consider(Frame(2, 0.5, 0.0, black), NONE).keep
@@ -176,11 +185,12 @@ def test_new_policies_plug_in_and_obey_the_min_gap():
 
 def test_history_keeps_thumbnails_that_hash_like_the_frame():
     image = first_image(PETS09)
-    selector = build_default_selector()
+    selector = picture_only()
     selector.consider(Frame(0, 0.0, 0.0, image), NONE)
     kept = selector.history.last
     assert kept.index == 0 and kept.reasons == ("first",) and kept.thumbnail.shape == (32, 32)
-    assert phash64(kept.thumbnail) == phash64(image)
+    # Made from the analysis image rather than the frame: within a bit or two of the frame's hash.
+    assert hamming(phash64(kept.thumbnail), phash64(image)) <= 2 and kept.phash == phash64(kept.thumbnail)
 
 
 def test_history_is_bounded():
@@ -201,8 +211,20 @@ def test_history_is_bounded():
         (lambda: SceneChangePolicy(compare_with_last=0), "compare_with_last"),
         (lambda: SceneChangePolicy(pixel_delta=300), "pixel_delta"),
         (lambda: KeyframeSelector([]), "at least one"),
+        (lambda: build_default_selector(min_gap_s=-1), r"selection\.interval\.min_gap_s = -1: expected seconds >= 0"),
     ],
 )
 def test_bad_settings_are_config_errors(build, message):
     with pytest.raises(ConfigError, match=message):
         build()
+
+
+def test_the_default_selector_rejects_black_frames_it_would_otherwise_send_as_heartbeats():
+    black = np.zeros((36, 48, 3), np.uint8)
+    selector = build_default_selector()
+    decisions = [selector.consider(f, NONE) for f in timeline([black] * 400, 0.1)]
+    assert not any(d.keep for d in decisions)
+    assert all(d.rejected_for == ("black",) for d in decisions)
+    assert selector.counts.rejected == Counter(black=400)
+    # Nothing was ever kept, so every frame asked to be the first one, and the gate said no.
+    assert selector.counts.overruled == Counter(black=400) and selector.history.total == 0

@@ -1,0 +1,347 @@
+"""The agent's configuration file: TOML, read with ``tomllib`` into frozen dataclasses.
+
+One dataclass per table. :class:`AgentConfig` holds the top-level tables; today only
+``[selection]`` (keyframe selection, every policy on/off and tunable). To add a table, e.g.
+``[uplink]``: write its dataclass (fields with defaults; ``bool``, ``int``, ``float``, ``str``,
+``tuple[str, ...]`` or a nested dataclass for a sub-table) and add it as a field of
+:class:`AgentConfig`; :func:`load_config` then reads, type-checks and reports it like the others.
+
+Rules, the same for every table:
+
+* unknown keys and tables are errors (a typo must not silently fall back to a default);
+* a key left out takes the default written in its dataclass (and in ``deploy/agent.example.toml``);
+* types are checked here; ranges are checked by the object a table configures (the policies
+  raise :class:`SettingError` with their parameter names, which are the keys), so each range is
+  written down once;
+* command-line flags override the file: :func:`load_config` takes them as ``overrides``.
+
+Every error is one line naming where the value came from (the file or the flag), the key, the
+value and what was expected, e.g.
+``agent.toml: selection.blur.min_relative_sharpness = 1.5: expected a ratio in (0, 1)``.
+
+Standard library only, so that reading a config never needs the heavy packages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ConfigError
+
+
+class SettingError(ConfigError):
+    """One bad setting: which key, what value, what was expected (and where it came from)."""
+
+    def __init__(self, key: str, value: Any, expected: str, origin: str | None = None):
+        self.key = key
+        self.value = value
+        self.expected = expected
+        self.origin = origin
+        where = f"{origin}: " if origin else ""
+        super().__init__(f"{where}{key} = {show(value)}: expected {expected}")
+
+    def within(self, table: str, origin: str | None = None) -> "SettingError":
+        """The same error with its key inside ``table`` (``min_gap_s`` -> ``selection.interval.min_gap_s``)."""
+        return SettingError(f"{table}.{self.key}", self.value, self.expected, origin or self.origin)
+
+
+def show(value: Any) -> str:
+    """A value as it would be written in TOML (``true``, ``1.5``, ``"text"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{...}"
+    return repr(value)
+
+
+# --- [selection] ----------------------------------------------------------------------------------
+# Field names are the parameter names of the policy each table configures (edge.selection), so
+# a range error raised by a policy names the key in this file. Defaults live here only.
+
+
+@dataclass(frozen=True)
+class IntervalSettings:
+    """``[selection.interval]``: the first frame, the minimum gap and the heartbeat."""
+
+    enabled: bool = True
+    min_gap_s: float = 1.0
+    max_gap_s: float = 30.0
+    heartbeat: bool = True
+    """False: no frame is kept only because ``max_gap_s`` passed."""
+    heartbeat_priority: float = 0.1
+
+
+@dataclass(frozen=True)
+class SceneChangeSettings:
+    """``[selection.scene_change]``: the picture changed against the recently kept frames."""
+
+    enabled: bool = True
+    threshold: float = 0.04
+    pixel_delta: int = 16
+    compare_with_last: int = 4
+    priority: float = 0.4
+
+
+@dataclass(frozen=True)
+class NoveltySettings:
+    """``[selection.novelty]``: the picture looks unlike every kept frame in the history."""
+
+    enabled: bool = True
+    min_distance_bits: int = 14
+    compare_with_last: int = 64
+    priority: float = 0.75
+
+
+@dataclass(frozen=True)
+class BlurSettings:
+    """``[selection.blur]``: sharpness against the scene's own running level."""
+
+    enabled: bool = True
+    min_relative_sharpness: float = 0.5
+    min_sharpness: float = 0.0
+    adapt_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ExposureSettings:
+    """``[selection.exposure]``: black, under- and over-exposed frames."""
+
+    enabled: bool = True
+    black_level: int = 24
+    black_fraction: float = 0.95
+    dark_mean: float = 25.0
+    bright_mean: float = 230.0
+    max_saturated_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class FrozenSettings:
+    """``[selection.frozen]``: the picture has not changed at all for a while (a stuck camera)."""
+
+    enabled: bool = True
+    seconds: float = 2.0
+    pixel_delta: int = 2
+
+
+@dataclass(frozen=True)
+class ObstructionSettings:
+    """``[selection.obstruction]``: part of the picture went flat (a hand, a leaf, dirt on the lens)."""
+
+    enabled: bool = True
+    max_covered_fraction: float = 0.25
+    flat_contrast: float = 4.0
+    relative_contrast: float = 0.3
+    adapt_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class TrackEventSettings:
+    """``[selection.track_events]``: a tracked object appears, or leaves for good."""
+
+    enabled: bool = True
+    on_start: bool = True
+    on_end: bool = True
+    start_priority: float = 0.8
+    end_priority: float = 0.4
+
+
+@dataclass(frozen=True)
+class ClassRaritySettings:
+    """``[selection.classes]``: a class never kept before, or rarely."""
+
+    enabled: bool = True
+    min_score: float = 0.5
+    on_new: bool = True
+    on_rare: bool = True
+    rare_fraction: float = 0.05
+    new_priority: float = 0.9
+    rare_priority: float = 0.7
+
+
+@dataclass(frozen=True)
+class UncertaintySettings:
+    """``[selection.uncertainty]``: detections with a score in the band where the detector hesitates."""
+
+    enabled: bool = True
+    low: float = 0.3
+    high: float = 0.45
+    min_boxes: int = 1
+    same_box_iou: float = 0.5
+    priority: float = 0.45
+
+
+@dataclass(frozen=True)
+class ObjectCountSettings:
+    """``[selection.object_count]``: the number of objects (per class) changed and stayed changed."""
+
+    enabled: bool = True
+    min_score: float = 0.5
+    min_change: int = 1
+    stable_frames: int = 5
+    priority: float = 0.5
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """``[selection.budget]``: token buckets on kept frames and on JPEG bytes."""
+
+    enabled: bool = True
+    keyframes_per_minute: float = 12.0
+    """0: no limit on the number of frames."""
+    megabytes_per_hour: float = 100.0
+    """0: no limit on bytes."""
+    window_s: float = 30.0
+    reserve_frames: float = 5.0
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """``[selection]``: which frames the agent keeps (see ``edge.selection``)."""
+
+    analysis_max_side: int = 320
+    """Longest side of the gray image every per-frame measure works on."""
+    interval: IntervalSettings = field(default_factory=IntervalSettings)
+    scene_change: SceneChangeSettings = field(default_factory=SceneChangeSettings)
+    novelty: NoveltySettings = field(default_factory=NoveltySettings)
+    blur: BlurSettings = field(default_factory=BlurSettings)
+    exposure: ExposureSettings = field(default_factory=ExposureSettings)
+    frozen: FrozenSettings = field(default_factory=FrozenSettings)
+    obstruction: ObstructionSettings = field(default_factory=ObstructionSettings)
+    track_events: TrackEventSettings = field(default_factory=TrackEventSettings)
+    classes: ClassRaritySettings = field(default_factory=ClassRaritySettings)
+    uncertainty: UncertaintySettings = field(default_factory=UncertaintySettings)
+    object_count: ObjectCountSettings = field(default_factory=ObjectCountSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The whole file: one field per top-level table."""
+
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """Where each value given explicitly came from (``"agent.toml"`` or ``"--min-gap"``), by
+    dotted key; keys left at their default are absent. Used to say where a bad value came from."""
+
+    def origin_of(self, key: str) -> str | None:
+        return self.origins.get(key)
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    """A command-line flag that sets a key of the file (and wins over it)."""
+
+    value: Any
+    flag: str
+    """How the user wrote it, for error messages: ``--min-gap``."""
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Override] | None = None) -> AgentConfig:
+    """Read ``path`` (None: defaults only), apply ``overrides`` by dotted key, check every type.
+
+    Raises :class:`SettingError` (a :class:`ConfigError`) for a bad value or key and
+    :class:`ConfigError` for a file that cannot be read or is not TOML.
+    """
+    document: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    if path is not None:
+        path = Path(path)
+        document = _read_toml(path)
+        origins.update((key, str(path)) for key in _leaf_keys(document))
+    for key, override in (overrides or {}).items():
+        _set_dotted(document, key, override.value)
+        origins[key] = override.flag
+    values = _table_values(AgentConfig, document, prefix="", origins=origins, skip=("origins",))
+    return AgentConfig(**values, origins=origins)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _leaf_keys(table: Mapping[str, Any], prefix: str = ""):
+    """Every dotted key of a TOML document, tables included."""
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        yield dotted
+        if isinstance(value, dict):
+            yield from _leaf_keys(value, dotted + ".")
+
+
+def _set_dotted(document: dict[str, Any], key: str, value: Any) -> None:
+    *tables, leaf = key.split(".")
+    node = document
+    for name in tables:
+        node = node.setdefault(name, {})
+    node[leaf] = value
+
+
+def _table_values(cls: type, table: Any, prefix: str, origins: Mapping[str, str], skip: tuple[str, ...] = ()) -> dict:
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
+    where = prefix.rstrip(".") or "the file"
+    if not isinstance(table, dict):
+        raise SettingError(where, table, "a table", _origin(origins, where))
+    unknown = [key for key in table if key not in names]
+    if unknown:
+        key = prefix + unknown[0]
+        raise SettingError(key, table[unknown[0]], f"no such key; {where} has {', '.join(names)}",
+                           _origin(origins, key))
+    hints = typing.get_type_hints(cls)
+    return {name: _convert(hints[name], table[name], prefix + name, origins) for name in names if name in table}
+
+
+def _origin(origins: Mapping[str, str], key: str) -> str | None:
+    if key in origins:
+        return origins[key]
+    # A whole table given with the wrong type: name where any of its values came from.
+    inside = [origin for dotted, origin in origins.items() if dotted.startswith(key + ".")]
+    return inside[0] if inside else None
+
+
+def _convert(kind: Any, value: Any, key: str, origins: Mapping[str, str]) -> Any:
+    origin = _origin(origins, key)
+    if dataclasses.is_dataclass(kind):
+        return kind(**_table_values(kind, value, key + ".", origins))
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise SettingError(key, value, "true or false", origin)
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingError(key, value, "an integer", origin)
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SettingError(key, value, "a finite number", origin)
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise SettingError(key, value, "a string", origin)
+        return value
+    if typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):
+        item = typing.get_args(kind)[0]
+        if not isinstance(value, list):
+            raise SettingError(key, value, "a list", origin)
+        return tuple(_convert(item, v, key, origins) for v in value)
+    raise TypeError(f"{key}: unsupported setting type {kind!r}")

@@ -1,0 +1,54 @@
+"""``edgelabel-agent sample``: the full pipeline without sending, and a report a person can open."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pytest
+
+from edge.commands import sample
+from edge.errors import AgentError
+from tests.conftest import DATA_DIR, MODEL_PATH
+
+TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus" / "img1"
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="edgelabel-agent")
+    sample.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["sample", *argv])
+
+
+def test_sample_writes_a_report_of_what_would_be_sent(tmp_path, capsys):
+    report = tmp_path / "report"
+    args = parse(["--source", str(TUD_CAMPUS), "--model", str(MODEL_PATH), "--report", str(report), "--image-fps", "25",
+                  "--threads", "2", "--frames", "--no-progress", "--json", "--keyframes-per-minute", "0"])
+    assert sample.run(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == summary["frames_detected"] == 71
+    rows = [json.loads(line) for line in (report / "kept.jsonl").read_text().splitlines()]
+    assert len(rows) == summary["kept"] >= 3  # no frame budget: one per second of the 2.84 s, and events
+    assert rows[0]["frame_index"] == 0 and rows[0]["reasons"][0] == "first"
+    assert all(row["boxes"] and {"xyxy", "score", "class", "track_id"} <= set(row["boxes"][0]) for row in rows)
+    assert any(box["class"] == "person" and box["track_id"] >= 1 for row in rows for box in row["boxes"])
+    assert all((report / row["file"]).stat().st_size == row["jpeg_bytes"] for row in rows)
+    index = (report / "index.html").read_text()
+    for name in ("timeline.png", "sheet-001.jpg", "kept.jsonl", "summary.json"):
+        assert name in index and (report / name).stat().st_size > 0
+    assert json.loads((report / "summary.json").read_text())["kept"] == summary["kept"]
+
+
+def test_sample_without_matplotlib_says_what_to_install_before_running(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    args = parse(["--source", str(TUD_CAMPUS), "--model", str(MODEL_PATH), "--report", str(tmp_path / "r")])
+    with pytest.raises(AgentError, match=r"^the timeline plot needs matplotlib: pip install 'edgelabel\[report\]'$"):
+        sample.run(args)
+    assert not (tmp_path / "r").exists()
+
+
+def test_sample_help_has_examples():
+    parser = argparse.ArgumentParser(prog="edgelabel-agent")
+    text = sample.add_parser(parser.add_subparsers()).format_help()
+    assert "examples:" in text and "--report" in text and "--config" in text
