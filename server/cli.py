@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from server.commands import duplicates as duplicates_command
 from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
@@ -29,6 +30,7 @@ examples:
   edgelabel-collector keys add-device cam-01 --data-dir /var/lib/edgelabel \\
       --endpoint tcp://collector.example:5555 --out cam-01.toml
   edgelabel-collector stats --data-dir /var/lib/edgelabel --json
+  edgelabel-collector duplicates --data-dir /var/lib/edgelabel --json
 """
 
 
@@ -49,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = _parser(
         commands, "serve", "receive frames from edge agents and store them",
-        "example:\n  edgelabel-collector serve --data-dir /var/lib/edgelabel --ingest tcp://0.0.0.0:5555\n",
+        "examples:\n  edgelabel-collector serve --data-dir /var/lib/edgelabel --ingest tcp://0.0.0.0:5555\n"
+        "  # also the review queue's JSON API, without login (trusted network only, until accounts exist)\n"
+        "  edgelabel-collector serve --data-dir /var/lib/edgelabel --http 127.0.0.1:8080 --insecure-http\n",
         cmd_serve,
     )
     serve.add_argument("--data-dir", required=True, type=Path, help="where the collector keeps everything it owns")
@@ -58,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure", action="store_true",
                        help="accept unencrypted frames from any device (local experiments only)")
     serve.add_argument("-v", "--verbose", action="count", default=0)
+    from server.api.options import add_http_arguments
+
+    add_http_arguments(serve)
 
     keys = _parser(commands, "keys", "manage device keys (CURVE)", "example:\n  edgelabel-collector keys list --data-dir DIR\n", None)
     key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
@@ -94,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--data-dir", required=True, type=Path)
     stats.add_argument("--json", action="store_true", help="machine-readable output")
 
+    duplicates_command.add_parser(commands)
+
     demo = _parser(
         commands, "demo", "run a collector and an agent on a sample clip, end to end",
         "examples:\n  edgelabel-collector demo\n"
@@ -129,6 +138,7 @@ def _configure_logging(verbosity: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from server.api.serve import start_from_args
     from server.keys import KeyStore
     from server.receiver import Receiver
     from server.store import Store
@@ -139,6 +149,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if keys is None:
         log.warning("INSECURE: accepting unencrypted frames from any device on %s (--insecure)", args.ingest)
     receiver = Receiver(store, args.ingest, keys)
+    try:
+        api = start_from_args(args)
+    except BaseException:
+        receiver.close()
+        store.close()
+        raise
     signal.signal(signal.SIGTERM, lambda *_: receiver.stop())
     signal.signal(signal.SIGINT, lambda *_: receiver.stop())
     if keys is not None:
@@ -150,10 +166,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Scripts and tests wait for this line to know the socket is bound.
     print(f"listening on {receiver.bound_endpoint} ({'insecure' if keys is None else 'CURVE'}), data in {args.data_dir}",
           flush=True)
+    if api is not None:
+        print(f"review API on {api.url}", flush=True)
     try:
         receiver.serve_forever()
     finally:
         receiver.close()
+        if api is not None:
+            api.stop()
         store.close()
     log.info("stopped: %d frames stored, %d duplicates, %d rejected this run",
              receiver.counts.stored, receiver.counts.duplicates, sum(receiver.counts.rejected.values()))

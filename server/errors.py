@@ -7,3 +7,23 @@ class CollectorError(Exception):
 
 class StoreError(CollectorError):
     """The database or the media directory cannot be opened, migrated, read or written."""
+
+
+class ReviewError(CollectorError):
+    """A review-queue request that cannot be carried out (base class of the review errors)."""
+
+
+class FrameNotFoundError(ReviewError):
+    """No frame has the requested id."""
+
+
+class ClaimError(ReviewError):
+    """The frame is not claimable, or not claimed by this reviewer (anymore): claim it again."""
+
+
+class SubmissionError(ReviewError):
+    """A review decision or an annotation box breaks the rules (unknown decision, box outside the image)."""
+
+
+class ApiConfigError(CollectorError):
+    """The review HTTP API cannot start as asked (bad address, no login layer without --insecure-http)."""

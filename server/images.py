@@ -33,3 +33,28 @@ def verify_jpeg(jpeg: bytes, width: int, height: int) -> np.ndarray:
         raise WireError("bad_image", f"JPEG decodes to about {small.shape[1] * DECODE_SCALE}x"
                         f"{small.shape[0] * DECODE_SCALE}, header says {width}x{height}")
     return small
+
+
+SIGNATURE_MIN_SIDE = 32
+"""A frame's signature needs a gray image at least this big a side (the 32x32 thumbnail)."""
+
+_LARGER_DECODES = (cv2.IMREAD_REDUCED_GRAYSCALE_4, cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_GRAYSCALE)
+
+
+def gray_for_signature(jpeg: bytes, small: np.ndarray) -> np.ndarray:
+    """``small`` (from :func:`verify_jpeg`) if it is big enough to sign, else a larger decode of ``jpeg``.
+
+    Only images under 256 px a side need the second, larger decode; they are cheap to decode.
+    Without it a 240x180 frame would be signed from a 30x23 image, stretched up, and its hash
+    would drift from the same picture's at full size.
+    """
+    if min(small.shape[:2]) >= SIGNATURE_MIN_SIDE:
+        return small
+    gray = small
+    for flag in _LARGER_DECODES:
+        gray = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), flag)
+        if gray is None:
+            raise WireError("bad_image", "JPEG does not decode")
+        if min(gray.shape[:2]) >= SIGNATURE_MIN_SIDE:
+            break
+    return gray

@@ -1,8 +1,10 @@
 """The ingest loop: a ROUTER socket that validates, stores and answers every frame message.
 
 This thread is the database's single writer. It takes the messages that are waiting (up to
-``batch_max``), validates each, stores the valid ones in one transaction, and only then sends
-their acks: an ack means the frame and its labels are committed. Invalid messages get a typed
+``batch_max``), validates each (the JPEG decode check also yields the frame's duplicate-detection
+signature, computed in the same worker thread), stores the valid ones in one transaction (which
+also finds their duplicates and queues the rest, see :meth:`server.store.Store.ingest_frames`),
+and only then sends their acks: an ack means the frame and its labels are committed. Invalid messages get a typed
 rejection at once and are counted per device and reason. Nothing a sender does can stop the loop.
 """
 
@@ -20,8 +22,9 @@ import zmq
 
 from edge import wire
 from edge.wire import DeviceStatus, FrameHeader, Reply, WireError
+from server.dedup.signature import FrameSignature, signature_of_gray
 from server.errors import CollectorError
-from server.images import verify_jpeg
+from server.images import gray_for_signature, verify_jpeg
 from server.keys import DeviceAuthenticator, KeyStore
 from server.store import Store
 
@@ -70,6 +73,8 @@ class Receiver:
         self._context = context or zmq.Context()
         self._auth: DeviceAuthenticator | None = None
         self._decoders = ThreadPoolExecutor(max_workers=decode_threads or len(os.sched_getaffinity(0)), thread_name_prefix="jpeg-check")
+        # Load the duplicate index now (rebuilt from the database), not on the first batch.
+        store.prepare_ingest()
         self._socket = self._context.socket(zmq.ROUTER)
         self._socket.linger = 0
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
@@ -145,24 +150,24 @@ class Receiver:
                 decoded_frames.append((identity, parts, *decoded))
         # Decoding the JPEGs is the costly check; OpenCV releases the GIL, so decode them in parallel.
         outcomes = self._decoders.map(_decode_check, [(header, jpeg) for _, _, header, jpeg in decoded_frames])
-        valid: list[tuple[bytes, FrameHeader, bytes]] = []
-        for (identity, parts, header, jpeg), error in zip(decoded_frames, outcomes):
-            if error is None:
-                valid.append((identity, header, jpeg))
+        valid: list[tuple[bytes, FrameHeader, bytes, FrameSignature]] = []
+        for (identity, parts, header, jpeg), outcome in zip(decoded_frames, outcomes):
+            if isinstance(outcome, WireError):
+                self._reject(identity, parts, outcome)
             else:
-                self._reject(identity, parts, error)
+                valid.append((identity, header, jpeg, outcome))
         if not valid:
             return
         try:
-            fresh = self.store.store_frames([(header, jpeg) for _, header, jpeg in valid])
+            fresh = self.store.store_frames([(header, jpeg, signature) for _, header, jpeg, signature in valid])
         except Exception as exc:  # a storage failure must not take the ingest loop down
             log.exception("storing a batch of %d frames failed; rejecting them as 'internal'", len(valid))
             error = WireError("internal", f"collector could not store the frame ({type(exc).__name__})")
-            for identity, header, _ in valid:
+            for identity, header, _, _ in valid:
                 self.counts.rejected["internal"] += 1
                 self._reply(identity, Reply.reject(header.seq, error))
             return
-        for (identity, header, _), is_new in zip(valid, fresh):
+        for (identity, header, _, _), is_new in zip(valid, fresh):
             if is_new:
                 self.counts.stored += 1
             else:
@@ -234,13 +239,13 @@ class Receiver:
         return now
 
 
-def _decode_check(item: tuple[FrameHeader, bytes]) -> WireError | None:
+def _decode_check(item: tuple[FrameHeader, bytes]) -> WireError | FrameSignature:
+    """The decode check, and the frame's signature from the image it decoded (or why it failed)."""
     header, jpeg = item
     try:
-        verify_jpeg(jpeg, header.width, header.height)
+        return signature_of_gray(gray_for_signature(jpeg, verify_jpeg(jpeg, header.width, header.height)))
     except WireError as exc:
         return exc
     except Exception as exc:  # see _handle_batch: a bug costs one message
         log.exception("decoding a JPEG failed unexpectedly")
         return WireError("internal", f"collector could not check the image ({type(exc).__name__})")
-    return None

@@ -4,12 +4,19 @@ Everything lives in the data directory: ``edgelabel.db`` (SQLite in WAL mode) an
 (the JPEGs, see :mod:`server.media`). The schema is built by the ordered :data:`MIGRATIONS`; each
 runs once, in its own transaction, and is recorded in the ``migrations`` table.
 
-Threads and connections: the receiver thread is the single writer. ``serve`` opens the store with
+Ingest (:meth:`Store.ingest_frames`, used by the receiver and by importers) stores a batch, finds
+duplicates (:mod:`server.dedup`: an in-memory index of group representatives, rebuilt from the
+database by :meth:`Store.prepare_ingest`) and queues the other frames with a review priority
+(:mod:`server.review.priority`), all in the batch's one transaction.
+
+Threads and connections: the receiver thread is the single writer of ingest. ``serve`` opens the store with
 :meth:`Store.open` (so a bad data dir fails before anything starts) and hands it to the receiver
 thread, which is then its only regular user. A lock around every use of the connection keeps a
 stray call from another thread (e.g. ``stats()``) from interleaving with a write transaction. Each
 write is one ``BEGIN IMMEDIATE`` transaction, so any other writer (another process, the review UI)
-waits up to ``busy_timeout`` for the lock instead of failing halfway. Readers such as
+waits up to ``busy_timeout`` for the lock instead of failing halfway. The review API is
+the other writer, on its own connection (:func:`open_second_writer`), with short transactions
+of its own. Readers such as
 ``edgelabel-collector stats`` or exports open their own connection with :meth:`Store.open_readonly`;
 WAL lets them read a consistent snapshot while ``serve`` keeps writing.
 
@@ -21,6 +28,7 @@ frames survive a power cut and the ack may go out to the edge.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -29,13 +37,21 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from edge.wire import NO_TRACK, REJECTION_CODES, DeviceStatus, FrameHeader
+from edge.wire import NO_TRACK, REJECTION_CODES, DeviceStatus, FrameHeader, Labels, WireError
+from server.dedup.engine import DedupDecision, Deduplicator
+from server.dedup.policy import DedupPolicy
+from server.dedup.signature import FrameSignature, signature_of_gray
 from server.errors import StoreError
+from server.images import gray_for_signature, verify_jpeg
 from server.media import MediaStore
+from server.review.priority import PriorityScorer
+
+log = logging.getLogger("server.store")
 
 DB_FILENAME = "edgelabel.db"
 MEDIA_DIRNAME = "media"
@@ -145,16 +161,134 @@ def _create_device_status(db: Database) -> None:
     )
 
 
+FRAME_STATUSES = ("pending", "in_review", "accepted", "corrected", "rejected", "duplicate")
+"""Life of a frame: ``pending`` (queued for review), ``in_review`` (claimed, under a lease), then
+``accepted`` (the model's boxes are right), ``corrected`` (a reviewer changed them) or ``rejected``
+(unusable); ``duplicate`` frames never enter the queue (see the ``duplicates`` table)."""
+
+
+def _create_dedup_and_review(db: Database) -> None:
+    """Duplicate groups, verified annotations, the review audit trail and leases (issue 7).
+
+    ``frames`` gains the review queue's columns: ``review_priority`` (0..1, higher first) with
+    ``priority_factors`` (JSON: what it was made of), and the lease of a claim: ``claimed_by``,
+    ``lease_expires_at`` (Unix seconds). ``detections`` stay the model's immutable pre-labels;
+    ``annotations`` hold the verified labels. See :mod:`server.review` and :mod:`server.dedup`.
+    """
+    for statement in (
+        "ALTER TABLE frames ADD COLUMN review_priority REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE frames ADD COLUMN priority_factors TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE frames ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE frames ADD COLUMN lease_expires_at REAL",
+        # Frames stored before this migration keep the edge's priority as their place in the queue.
+        "UPDATE frames SET review_priority = priority",
+        "CREATE INDEX frames_queue ON frames (status, review_priority DESC, id)",
+        "CREATE INDEX frames_lease ON frames (lease_expires_at) WHERE status = 'in_review'",
+        # One signature per frame; hashes are unsigned 64-bit values stored as signed integers.
+        """CREATE TABLE frame_signatures (
+            frame_id INTEGER PRIMARY KEY REFERENCES frames (id),
+            block_hash INTEGER NOT NULL,
+            phash INTEGER NOT NULL,
+            thumbnail BLOB NOT NULL,
+            sharpness REAL NOT NULL,
+            label_confidence REAL NOT NULL,
+            edge_hash_distance INTEGER NOT NULL,
+            group_id INTEGER NOT NULL REFERENCES dedup_groups (id)
+        ) STRICT""",
+        "CREATE INDEX frame_signatures_group ON frame_signatures (group_id)",
+        # A group's id is its first frame's id; its representative is the one frame of it in the queue.
+        """CREATE TABLE dedup_groups (
+            id INTEGER PRIMARY KEY,
+            representative_id INTEGER NOT NULL UNIQUE REFERENCES frames (id),
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        ) STRICT""",
+        """CREATE TABLE duplicates (
+            frame_id INTEGER PRIMARY KEY REFERENCES frames (id),
+            duplicate_of INTEGER NOT NULL REFERENCES frames (id),
+            kind TEXT NOT NULL CHECK (kind IN ('exact', 'near')),
+            distance INTEGER NOT NULL,
+            changed_area REAL,
+            group_id INTEGER NOT NULL REFERENCES dedup_groups (id),
+            decided_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX duplicates_group ON duplicates (group_id)",
+        "CREATE INDEX duplicates_of ON duplicates (duplicate_of)",
+        """CREATE TABLE annotations (
+            id INTEGER PRIMARY KEY,
+            frame_id INTEGER NOT NULL REFERENCES frames (id),
+            x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+            class_name TEXT NOT NULL,
+            track_id INTEGER,
+            source TEXT NOT NULL CHECK (source IN ('model', 'human')),
+            detection_id INTEGER REFERENCES detections (id),
+            author TEXT NOT NULL,
+            created_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX annotations_frame ON annotations (frame_id)",
+        """CREATE TABLE review_events (
+            id INTEGER PRIMARY KEY,
+            frame_id INTEGER NOT NULL REFERENCES frames (id),
+            user TEXT NOT NULL,
+            action TEXT NOT NULL,
+            at REAL NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}'
+        ) STRICT""",
+        "CREATE INDEX review_events_frame ON review_events (frame_id, at)",
+        """CREATE TABLE device_hash_checks (
+            device TEXT PRIMARY KEY,
+            checked INTEGER NOT NULL,
+            disagreed INTEGER NOT NULL,
+            last_distance INTEGER NOT NULL,
+            last_disagreement_at REAL
+        ) STRICT""",
+    ):
+        db.execute(statement)
+
+
 Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _create_initial_schema),
     ("0002_device_status", _create_device_status),
+    ("0003_dedup_and_review", _create_dedup_and_review),
 ]
 """Applied in order, each once. Append new ones; never edit or reorder applied ones."""
 
 
 # --- the store -------------------------------------------------------------------------------------
+
+
+IncomingFrame = tuple[FrameHeader, bytes] | tuple[FrameHeader, bytes, FrameSignature]
+"""A validated frame for :meth:`Store.ingest_frames`: header, JPEG and, when the caller already
+decoded the image (the receiver does), its signature; without one the store decodes the JPEG."""
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What became of one frame of a batch."""
+
+    stored: bool
+    """False when its (device, seq) was already stored (a retransmission): nothing was written."""
+    frame_id: int | None = None
+    status: str | None = None
+    """``pending`` (queued) or ``duplicate``; None when not stored."""
+    duplicate_of: int | None = None
+    kind: str | None = None
+    """``exact`` or ``near`` for a duplicate."""
+    distance: int | None = None
+    review_priority: float | None = None
+    replaced: int | None = None
+    """A representative this frame replaced in the queue (it became a duplicate of this one)."""
+
+
+@dataclass(frozen=True)
+class IngestReadiness:
+    """What :meth:`Store.prepare_ingest` did."""
+
+    representatives: int
+    backfilled: int
+    seconds: float
 
 
 class Store:
@@ -163,8 +297,12 @@ class Store:
     Open it with :meth:`open` (the single writer) or :meth:`open_readonly` (any number of readers).
     """
 
-    def __init__(self, db: Database, data_dir: Path, writable: bool):
+    def __init__(self, db: Database, data_dir: Path, writable: bool, dedup_policy: DedupPolicy | None = None):
         """Use :meth:`open` or :meth:`open_readonly`; they check the schema first."""
+        # Ingest state, for the writer only: the duplicate index and the queue's priority statistics.
+        self.dedup = Deduplicator(dedup_policy) if writable else None
+        self.scorer = PriorityScorer() if writable else None
+        self._ingest_ready = False
         self.db = db
         self.data_dir = data_dir
         self.db_path = data_dir / DB_FILENAME
@@ -179,7 +317,7 @@ class Store:
         self._last_rejection_flush = time.monotonic()
 
     @classmethod
-    def open(cls, data_dir: Path) -> Store:
+    def open(cls, data_dir: Path, dedup_policy: DedupPolicy | None = None) -> Store:
         """Open (creating it if needed) the data directory's database for writing and migrate it."""
         data_dir = Path(data_dir)
         try:
@@ -205,7 +343,7 @@ class Store:
             if conn is not None:
                 conn.close()
             raise
-        return cls(db, data_dir, writable=True)
+        return cls(db, data_dir, writable=True, dedup_policy=dedup_policy)
 
     @classmethod
     def open_readonly(cls, data_dir: Path) -> Store:
@@ -237,28 +375,72 @@ class Store:
 
     # --- writing (the single writer only) --------------------------------------------------------
 
-    def store_frames(self, batch: list[tuple[FrameHeader, bytes]]) -> list[bool]:
-        """Store validated frames in one transaction; per item, True if new, False if a duplicate.
+    def store_frames(self, batch: list[IncomingFrame]) -> list[bool]:
+        """Store validated frames in one transaction; per item, True if new, False if a retransmission.
 
-        A duplicate is a (device, seq) already stored, or repeated earlier in ``batch``; nothing of
-        it is written again. JPEGs are written durably before the commit, so when this returns
-        every frame of the batch is on disk; on any error none of the batch's rows is stored and
-        :class:`StoreError` is raised (media files already written stay, unreferenced and harmless).
+        See :meth:`ingest_frames`, which this is with less detail.
+        """
+        return [outcome.stored for outcome in self.ingest_frames(batch)]
+
+    def ingest_frames(self, batch: list[IncomingFrame]) -> list[IngestOutcome]:
+        """Store validated frames in one transaction, find their duplicates and queue the rest.
+
+        The entry point for anything that brings frames in (the receiver, an importer). A
+        retransmission is a (device, seq) already stored, or repeated earlier in ``batch``; nothing
+        of it is written again. A new frame that repeats a stored picture is stored with status
+        ``duplicate`` and a ``duplicates`` row (see :mod:`server.dedup.engine`); any other is
+        ``pending`` with its review priority (:mod:`server.review.priority`). JPEGs are written
+        durably before the commit, so when this returns every frame of the batch is on disk; on
+        any error none of the batch's rows is stored and :class:`StoreError` is raised (media files
+        already written stay, unreferenced and harmless).
         """
         self._require_writer()
         if not batch:
             return []
+        frames = [_with_signature(item) for item in batch]
         with self._lock:
+            self.prepare_ingest()
             try:
                 with _immediate_transaction(self.db):
                     self._write_pending_rejections()
-                    stored = self._insert_batch(batch, received_at=time.time())
+                    outcomes = self._insert_batch(frames, received_at=time.time())
+            except BaseException as exc:
+                self.dedup.rollback()
+                if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.ProgrammingError):
+                    raise StoreError(f"cannot store {len(batch)} frame(s) in {self.db_path}: {exc}") from exc
+                raise
+            self.dedup.commit()
+            for (header, _, _), outcome in zip(frames, outcomes):
+                if outcome.stored:
+                    self.scorer.observe(header)
+            self._rejections_flushed()
+            return outcomes
+
+    def prepare_ingest(self) -> IngestReadiness | None:
+        """Load the duplicate index and the priority statistics (once; None if already done).
+
+        Signs frames stored before signatures existed (reading their JPEGs) and decides on their
+        duplicates. ``serve`` calls this at start-up so the first batch does not pay for it.
+        """
+        self._require_writer()
+        with self._lock:
+            if self._ingest_ready:
+                return None
+            started = time.monotonic()
+            try:
+                with _read_transaction(self.db):
+                    self.scorer.load(self.db.conn)
+                    loaded = self.dedup.load(self.db.conn)
+                backfilled = self._backfill_signatures()
             except sqlite3.ProgrammingError:
                 raise
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot store {len(batch)} frame(s) in {self.db_path}: {exc}") from exc
-            self._rejections_flushed()
-            return stored
+                raise StoreError(f"cannot load the duplicate index from {self.db_path}: {exc}") from exc
+            self._ingest_ready = True
+            readiness = IngestReadiness(loaded + backfilled, backfilled, time.monotonic() - started)
+            log.info("duplicate index: %d group representative(s) loaded in %.2f s%s", readiness.representatives,
+                     readiness.seconds, f" ({backfilled} older frame(s) signed)" if backfilled else "")
+            return readiness
 
     def record_status(self, status: DeviceStatus) -> None:
         """Keep a device's latest heartbeat (one small transaction)."""
@@ -374,37 +556,99 @@ class Store:
 
     # --- helpers -----------------------------------------------------------------------------------
 
-    def _insert_batch(self, batch: list[tuple[FrameHeader, bytes]], received_at: float) -> list[bool]:
-        """The body of :meth:`store_frames`; runs inside its transaction."""
-        self._upsert_models(batch)
-        self._touch_devices(batch, received_at)
-        stored: list[bool] = []
+    def _insert_batch(self, batch: list[tuple[FrameHeader, bytes, FrameSignature]], received_at: float) -> list[IngestOutcome]:
+        """The body of :meth:`ingest_frames`; runs inside its transaction."""
+        self._upsert_models([(header, jpeg) for header, jpeg, _ in batch])
+        self._touch_devices([(header, jpeg) for header, jpeg, _ in batch], received_at)
+        outcomes: list[IngestOutcome | None] = []
         seen: set[tuple[str, int]] = set()
-        new_frames: list[tuple[FrameHeader, bytes]] = []
-        for header, jpeg in batch:
+        new_frames: list[tuple[int, FrameHeader, bytes, FrameSignature]] = []
+        for position, (header, jpeg, signature) in enumerate(batch):
             key = (header.device, header.seq)
             is_new = key not in seen and not self._frame_exists(key)
             seen.add(key)
-            stored.append(is_new)
+            outcomes.append(None if is_new else IngestOutcome(stored=False))
             if is_new:
-                new_frames.append((header, jpeg))
+                new_frames.append((position, header, jpeg, signature))
         if not new_frames:
-            return stored
+            return outcomes
         # Media first (durable before the commit that references them), all in one go.
-        digests = self.media.put_many([jpeg for _, jpeg in new_frames])
+        digests = self.media.put_many([jpeg for _, _, jpeg, _ in new_frames])
         new_per_device: Counter[str] = Counter()
         detection_rows: list[tuple] = []
-        cursor = self.db.conn.cursor()
+        batch_tracks: set[tuple[str, int]] = set()
+        conn = self.db.conn
+        cursor = conn.cursor()
         # Plain executes: this is the ingest hot path, and sqlite-utils' per-call introspection costs more
         # than the insert itself.
-        for (header, jpeg), sha256 in zip(new_frames, digests):
-            cursor.execute(_INSERT_FRAME, _frame_values(header, sha256, len(jpeg), received_at))
-            detection_rows.extend(_detection_values(cursor.lastrowid, header))
+        for (position, header, jpeg, signature), sha256 in zip(new_frames, digests):
+            decision = self.dedup.decide(conn, header, signature, sha256)
+            priority, factors = self.scorer.score(header, decision.novelty, batch_tracks)
+            if decision.demotes is not None:  # it represents the group now: keep the group's place
+                priority = max(priority, decision.demotes.review_priority)
+            batch_tracks.update((header.device, track) for track in header.labels.track_id if track != NO_TRACK)
+            cursor.execute(_INSERT_FRAME, _frame_values(header, sha256, len(jpeg), received_at)
+                           + (decision.status, priority, json.dumps(factors, sort_keys=True)))
+            frame_id = cursor.lastrowid
+            detection_rows.extend(_detection_values(frame_id, header))
+            self.dedup.record(conn, frame_id, header, signature, decision, received_at)
+            outcomes[position] = _outcome(frame_id, decision, priority)
             new_per_device[header.device] += 1
         cursor.executemany(_INSERT_DETECTION, detection_rows)
+        self.dedup.audit.write(conn, received_at)
         for device, count in new_per_device.items():
             self.db.execute("UPDATE devices SET frames_stored = frames_stored + ? WHERE name = ?", [count, device])
-        return stored
+        return outcomes
+
+    def _backfill_signatures(self, batch_size: int = 256) -> int:
+        """Sign and dedup frames stored before migration 0003 (in id order); how many were signed."""
+        signed, last_id = 0, 0
+        while True:
+            rows = self._rows(
+                "SELECT f.* FROM frames f LEFT JOIN frame_signatures s ON s.frame_id = f.id"
+                " WHERE s.frame_id IS NULL AND f.id > ? ORDER BY f.id LIMIT ?", [last_id, batch_size]
+            )
+            if not rows:
+                return signed
+            last_id = rows[-1]["id"]
+            detections = self._detections_of([row["id"] for row in rows])
+            class_names = {row["id"]: json.loads(row["class_names"]) for row in self._rows("SELECT * FROM models")}
+            now = time.time()
+            try:
+                signed += self._backfill_rows(rows, detections, class_names, now)
+            except BaseException:
+                self.dedup.rollback()
+                raise
+            self.dedup.commit()
+
+    def _backfill_rows(self, rows: list[dict], detections: dict, class_names: dict, now: float) -> int:
+        """One transaction of :meth:`_backfill_signatures`; how many frames it signed."""
+        conn = self.db.conn
+        signed = 0
+        with _immediate_transaction(self.db):
+            for row in rows:
+                header = _stored_header(row, detections.get(row["id"], []), class_names.get(row["model_id"], []))
+                signature = self._stored_signature(row)
+                if signature is None:  # unreadable media (logged): left unsigned, tried again next start
+                    continue
+                if row["status"] == "pending":
+                    decision = self.dedup.decide(conn, header, signature, row["media_sha256"])
+                else:  # already reviewed: keep it as it is, in a group of its own
+                    decision = DedupDecision(None)
+                if decision.kind is not None:
+                    conn.execute("UPDATE frames SET status = 'duplicate' WHERE id = ?", [row["id"]])
+                self.dedup.record(conn, row["id"], header, signature, decision, now)
+                signed += 1
+            self.dedup.audit.forget()  # the edge's hashes of old frames were never checked at ingest
+        return signed
+
+    def _stored_signature(self, row: dict) -> FrameSignature | None:
+        try:
+            jpeg = self.media.path_for(row["media_sha256"]).read_bytes()
+            return signature_of_gray(gray_for_signature(jpeg, verify_jpeg(jpeg, row["width"], row["height"])))
+        except (OSError, WireError, StoreError) as exc:
+            log.warning("frame %d: cannot sign its stored image (%s)", row["id"], exc)
+            return None
 
     def _read_stats(self) -> dict:
         rows, scalar = self._rows, self._scalar
@@ -526,7 +770,8 @@ class Store:
 
 
 _FRAME_COLUMNS = ("device", "seq", "capture_ts", "source_ts", "frame_index", "received_at", "width", "height",
-                  "model_id", "media_sha256", "media_bytes", "phash", "reasons", "priority")
+                  "model_id", "media_sha256", "media_bytes", "phash", "reasons", "priority",
+                  "status", "review_priority", "priority_factors")
 _INSERT_FRAME = f"INSERT INTO frames ({', '.join(_FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(_FRAME_COLUMNS))})"
 _INSERT_DETECTION = (
     "INSERT INTO detections (frame_id, x1, y1, x2, y2, score, class_id, class_name, track_id)"
@@ -535,7 +780,7 @@ _INSERT_DETECTION = (
 
 
 def _frame_values(header: FrameHeader, media_sha256: str, media_bytes: int, received_at: float) -> tuple:
-    """One frames row, in :data:`_FRAME_COLUMNS` order."""
+    """One frames row, in :data:`_FRAME_COLUMNS` order, but for the queue's last three columns."""
     return (header.device, header.seq, header.capture_ts, header.source_ts, header.frame_index, received_at,
             header.width, header.height, header.model_id, media_sha256, media_bytes, header.phash,
             json.dumps(list(header.reasons)), header.priority)
@@ -553,7 +798,81 @@ def _detection_values(frame_id: int, header: FrameHeader) -> list[tuple]:
 
 
 def _decode_frame_row(row: dict) -> dict:
-    return {**row, "reasons": json.loads(row["reasons"])}
+    decoded = {**row, "reasons": json.loads(row["reasons"])}
+    if "priority_factors" in row:
+        decoded["priority_factors"] = json.loads(row["priority_factors"])
+    return decoded
+
+
+def _with_signature(item: IncomingFrame) -> tuple[FrameHeader, bytes, FrameSignature]:
+    if len(item) == 3:
+        return item
+    header, jpeg = item
+    try:
+        gray = gray_for_signature(jpeg, verify_jpeg(jpeg, header.width, header.height))
+    except WireError as exc:
+        raise StoreError(f"frame {header.device}/{header.seq}: {exc.detail}") from None
+    return header, jpeg, signature_of_gray(gray)
+
+
+def _outcome(frame_id: int, decision: DedupDecision, priority: float) -> IngestOutcome:
+    return IngestOutcome(
+        stored=True, frame_id=frame_id, status=decision.status, duplicate_of=decision.duplicate_of,
+        kind=decision.kind, distance=decision.distance if decision.kind else None, review_priority=priority,
+        replaced=decision.demotes.frame_id if decision.demotes else None,
+    )
+
+
+def _stored_header(row: dict, detections: list[dict], class_names: list[str]) -> FrameHeader:
+    """A frame header rebuilt from its stored row, for signing frames stored before signatures."""
+    names = list(class_names) or ["object"]
+    for detection in detections:
+        if detection["class_name"] not in names:
+            names.append(detection["class_name"])
+    labels = Labels(
+        xyxy=tuple((d["x1"], d["y1"], d["x2"], d["y2"]) for d in detections),
+        score=tuple(d["score"] for d in detections),
+        class_id=tuple(names.index(d["class_name"]) for d in detections),
+        track_id=tuple(NO_TRACK if d["track_id"] is None else d["track_id"] for d in detections),
+    )
+    return FrameHeader(
+        device=row["device"], seq=row["seq"], capture_ts=row["capture_ts"], width=row["width"], height=row["height"],
+        model_id=row["model_id"], class_names=tuple(names), labels=labels, reasons=tuple(json.loads(row["reasons"])),
+        priority=row["priority"], phash=row["phash"], frame_index=row["frame_index"], source_ts=row["source_ts"],
+    )
+
+
+# --- other writers ---------------------------------------------------------------------------------
+
+
+def open_second_writer(data_dir: Path) -> sqlite3.Connection:
+    """A writable connection for a writer besides the ingest thread (the review API).
+
+    The schema must be current (it never migrates: ``serve`` does that). The connection is in
+    autocommit mode, so its user runs short ``BEGIN IMMEDIATE`` transactions of its own; they wait
+    up to ``busy_timeout`` for the ingest thread's lock, and the ingest thread for theirs.
+    """
+    data_dir = Path(data_dir)
+    db_path = data_dir / DB_FILENAME
+    if not db_path.is_file():
+        raise StoreError(f"no edgelabel database in {data_dir} (expected {db_path})")
+    conn = None
+    try:
+        with _sql_errors("cannot open database", db_path):
+            conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            applied = _check_known_schema(Database(conn), db_path)
+            missing = [name for name, _ in MIGRATIONS if name not in applied]
+            if missing:
+                raise StoreError(f"database {db_path} has an older schema (missing {', '.join(missing)}); "
+                                 "start the collector once to upgrade it")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
+    return conn
 
 
 # --- transactions and schema checks ----------------------------------------------------------------

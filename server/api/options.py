@@ -1,0 +1,24 @@
+"""``serve``'s options for the review API; argparse only, so building the CLI imports no web stack."""
+
+from __future__ import annotations
+
+import argparse
+
+from server.errors import ApiConfigError
+
+
+def add_http_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http", metavar="HOST:PORT",
+                        help="also serve the review queue's JSON API here, e.g. 127.0.0.1:8080 (default: off)")
+    parser.add_argument("--insecure-http", action="store_true",
+                        help="allow --http without any login: reviewers are whoever the "
+                             "X-Edgelabel-Reviewer header says (trusted networks only, until accounts exist)")
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as (host, port)."""
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ApiConfigError(f"--http: expected HOST:PORT such as 127.0.0.1:8080, got {address!r}")
+    return host, int(port)

@@ -1,0 +1,317 @@
+"""The review queue: reviewers claim frames under a lease, verify or correct them, and submit.
+
+Data model (migration ``0003_dedup_and_review`` in :mod:`server.store`; the browser UI, exports and
+agreement metrics build on it):
+
+* ``frames.status``: ``pending`` -> ``in_review`` (claimed) -> ``accepted`` | ``corrected`` |
+  ``rejected``; ``in_review`` -> ``pending`` again on release or when the lease expires.
+  ``duplicate`` frames are never queued (see :mod:`server.dedup.engine`).
+* The queue is ``pending`` frames by ``review_priority`` (highest first), then by id (oldest first).
+* A claim is a lease: ``claimed_by`` and ``lease_expires_at``. Only the holder may submit, renew or
+  release it, and only before it expires; an expired lease is returned to the queue by the next
+  claim (a ``lease_expired`` event) and its holder must claim again.
+* ``detections`` stay the model's pre-labels, never changed. ``annotations`` hold the verified
+  labels: accepting copies the detections (``source = 'model'``, ``detection_id`` set); a
+  correction stores the reviewer's boxes (``source = 'human'`` unless a box repeats its detection
+  unchanged, see :mod:`server.review.annotations`). A correction that changes nothing counts as
+  ``accepted``.
+* ``review_events``: one row per change (frame, user, action, at, details JSON); actions are
+  ``claim``, ``renew``, ``release``, ``lease_expired``, ``accept``, ``correct``, ``reject`` and the
+  collector's own ``marked_duplicate``.
+
+Each operation is one short ``BEGIN IMMEDIATE`` transaction on this queue's own connection
+(:func:`server.store.open_second_writer`), so two claims can never hand out the same frame, even
+from several processes, and the ingest thread waits at most one such transaction for the lock.
+A :class:`ReviewQueue` may be shared by threads (a lock serialises its connection).
+
+Users: every call names its user; who may call is decided by the layer above (the HTTP API takes
+the user from its authentication dependency, see :mod:`server.api.app`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from server.dedup.engine import SYSTEM_USER
+from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
+from server.media import MediaStore
+from server.review.annotations import Annotation, from_detections, parse_boxes, same_as_model
+from server.store import open_second_writer
+
+DEFAULT_LEASE_S = 600.0
+MAX_LEASE_S = 4 * 3600.0
+DECISIONS = ("accept", "correct", "reject")
+MAX_COMMENT_CHARS = 2000
+
+_FRAME_FIELDS = (
+    "id, device, seq, capture_ts, source_ts, frame_index, received_at, width, height, model_id, media_sha256,"
+    " media_bytes, reasons, priority, status, review_priority, priority_factors, claimed_by, lease_expires_at"
+)
+
+
+class ReviewQueue:
+    def __init__(self, conn: sqlite3.Connection, lease_seconds: float = DEFAULT_LEASE_S,
+                 clock: Callable[[], float] = time.time):
+        """Use :meth:`open`. ``clock`` is injectable so tests can expire leases without sleeping."""
+        self.conn = conn
+        self.lease_seconds = _check_lease(lease_seconds)
+        self.clock = clock
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, data_dir: Path, lease_seconds: float = DEFAULT_LEASE_S,
+             clock: Callable[[], float] = time.time) -> ReviewQueue:
+        return cls(open_second_writer(Path(data_dir)), lease_seconds, clock)
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def __enter__(self) -> ReviewQueue:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- the queue ---------------------------------------------------------------------------------
+
+    def next(self, limit: int = 10) -> list[dict]:
+        """The frames a claim would hand out next, in order, without claiming them."""
+        if not 1 <= limit <= 1000:
+            raise SubmissionError(f"limit: expected 1..1000 frames, got {limit}")
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_FRAME_FIELDS} FROM frames WHERE status = 'pending'"
+                " OR (status = 'in_review' AND lease_expires_at < ?)"
+                " ORDER BY review_priority DESC, id LIMIT ?",
+                [self.clock(), limit],
+            ).fetchall()
+            return [_frame_dict(conn, row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            return dict(conn.execute("SELECT status, COUNT(*) FROM frames GROUP BY status ORDER BY status").fetchall())
+
+    def claim(self, user: str, frame_id: int | None = None, lease_seconds: float | None = None) -> dict | None:
+        """Claim the first frame of the queue (or ``frame_id``); the frame with its lease, or None if empty."""
+        lease = _check_lease(self.lease_seconds if lease_seconds is None else lease_seconds)
+        with self._write() as (conn, now):
+            _return_expired_leases(conn, now)
+            if frame_id is None:
+                row = conn.execute(
+                    "SELECT id FROM frames WHERE status = 'pending' ORDER BY review_priority DESC, id LIMIT 1"
+                ).fetchone()
+                if row is None:
+                    return None
+                frame_id = row[0]
+            else:
+                status = _status_of(conn, frame_id)
+                if status != "pending":
+                    raise ClaimError(f"frame {frame_id} is {status}, not pending: it cannot be claimed")
+            conn.execute(
+                "UPDATE frames SET status = 'in_review', claimed_by = ?, lease_expires_at = ? WHERE id = ?",
+                [user, now + lease, frame_id],
+            )
+            _event(conn, frame_id, user, "claim", now, {"lease_expires_at": now + lease})
+            return self._details(conn, frame_id)
+
+    def renew(self, user: str, frame_id: int, lease_seconds: float | None = None) -> dict:
+        """Extend the caller's lease on a frame it holds; the frame with its new lease."""
+        lease = _check_lease(self.lease_seconds if lease_seconds is None else lease_seconds)
+        with self._write() as (conn, now):
+            _require_claim(conn, frame_id, user, now)
+            conn.execute("UPDATE frames SET lease_expires_at = ? WHERE id = ?", [now + lease, frame_id])
+            _event(conn, frame_id, user, "renew", now, {"lease_expires_at": now + lease})
+            return self._details(conn, frame_id)
+
+    def release(self, user: str, frame_id: int) -> None:
+        """Give a claimed frame back to the queue unreviewed."""
+        with self._write() as (conn, now):
+            _require_claim(conn, frame_id, user, now)
+            conn.execute("UPDATE frames SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
+                         [frame_id])
+            _event(conn, frame_id, user, "release", now, {})
+
+    def submit(self, user: str, frame_id: int, decision: str, annotations: object = None,
+               comment: str | None = None) -> dict:
+        """Record a reviewer's decision on a frame it holds: ``accept``, ``correct`` (with boxes) or ``reject``.
+
+        Returns the frame as stored afterwards (status, annotations, events).
+        """
+        if decision not in DECISIONS:
+            raise SubmissionError(f"decision: expected one of {', '.join(DECISIONS)}, got {decision!r}")
+        if comment is not None and not (isinstance(comment, str) and len(comment) <= MAX_COMMENT_CHARS):
+            raise SubmissionError(f"comment: expected a string of at most {MAX_COMMENT_CHARS} characters")
+        if decision != "correct" and annotations is not None:
+            raise SubmissionError(f"'annotations' go with decision 'correct', not {decision!r}")
+        with self._write() as (conn, now):
+            width, height = _require_claim(conn, frame_id, user, now)
+            detections = _detections(conn, frame_id)
+            boxes: list[Annotation] = []
+            if decision == "accept":
+                boxes, status = from_detections(detections), "accepted"
+            elif decision == "correct":
+                if annotations is None:
+                    raise SubmissionError("decision 'correct' needs 'annotations' (the corrected boxes)")
+                boxes = parse_boxes(annotations, width, height, detections)
+                status = "accepted" if same_as_model(boxes, detections) else "corrected"
+            else:
+                status = "rejected"
+            conn.execute("UPDATE frames SET status = ?, claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
+                         [status, frame_id])
+            conn.executemany(
+                "INSERT INTO annotations (frame_id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(frame_id, b.x1, b.y1, b.x2, b.y2, b.class_name, b.track_id, b.source, b.detection_id, user, now)
+                 for b in boxes],
+            )
+            details = {"status": status, "annotations": len(boxes),
+                       "changed": sum(b.source == "human" for b in boxes)}
+            if comment:
+                details["comment"] = comment
+            _event(conn, frame_id, user, decision, now, details)
+            return self._details(conn, frame_id)
+
+    def frame(self, frame_id: int) -> dict:
+        """A frame with its detections, annotations, duplicate record, group and review events."""
+        with self._read() as conn:
+            return self._details(conn, frame_id)
+
+    def media_path(self, frame_id: int, media_root: Path) -> Path:
+        """Where the frame's JPEG lives under ``media_root`` (the data directory's ``media/``)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT media_sha256 FROM frames WHERE id = ?", [frame_id]).fetchone()
+        if row is None:
+            raise FrameNotFoundError(f"no frame {frame_id}")
+        return MediaStore(media_root).path_for(row[0])
+
+    # --- internals ---------------------------------------------------------------------------------
+
+    def _details(self, conn: sqlite3.Connection, frame_id: int) -> dict:
+        row = conn.execute(f"SELECT {_FRAME_FIELDS} FROM frames WHERE id = ?", [frame_id]).fetchone()
+        if row is None:
+            raise FrameNotFoundError(f"no frame {frame_id}")
+        frame = _frame_dict(conn, row)
+        frame["annotations"] = [
+            dict(zip(("id", "x1", "y1", "x2", "y2", "class_name", "track_id", "source", "detection_id", "author",
+                      "created_at"), r))
+            for r in conn.execute(
+                "SELECT id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author, created_at"
+                " FROM annotations WHERE frame_id = ? ORDER BY id", [frame_id])
+        ]
+        duplicate = conn.execute(
+            "SELECT duplicate_of, kind, distance, changed_area, decided_at FROM duplicates WHERE frame_id = ?", [frame_id]
+        ).fetchone()
+        frame["duplicate"] = None if duplicate is None else dict(
+            zip(("duplicate_of", "kind", "distance", "changed_area", "decided_at"), duplicate))
+        group = conn.execute(
+            "SELECT g.id, g.representative_id, (SELECT COUNT(*) FROM frame_signatures s WHERE s.group_id = g.id)"
+            " FROM frame_signatures fs JOIN dedup_groups g ON g.id = fs.group_id WHERE fs.frame_id = ?", [frame_id]
+        ).fetchone()
+        frame["group"] = None if group is None else dict(zip(("id", "representative_id", "size"), group))
+        frame["events"] = [
+            {"user": user, "action": action, "at": at, "details": json.loads(details)}
+            for user, action, at, details in conn.execute(
+                "SELECT user, action, at, details FROM review_events WHERE frame_id = ? ORDER BY at, id", [frame_id])
+        ]
+        return frame
+
+    @contextmanager
+    def _write(self) -> Iterator[tuple[sqlite3.Connection, float]]:
+        with self._lock, _review_errors():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn, self.clock()
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, _review_errors():
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                self.conn.execute("ROLLBACK")
+
+
+def _return_expired_leases(conn: sqlite3.Connection, now: float) -> None:
+    expired = conn.execute(
+        "SELECT id, claimed_by FROM frames WHERE status = 'in_review' AND lease_expires_at < ?", [now]
+    ).fetchall()
+    for frame_id, holder in expired:
+        conn.execute("UPDATE frames SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
+                     [frame_id])
+        _event(conn, frame_id, SYSTEM_USER, "lease_expired", now, {"claimed_by": holder})
+
+
+def _require_claim(conn: sqlite3.Connection, frame_id: int, user: str, now: float) -> tuple[int, int]:
+    """(width, height) of a frame ``user`` holds an unexpired lease on; else a ClaimError."""
+    row = conn.execute(
+        "SELECT status, claimed_by, lease_expires_at, width, height FROM frames WHERE id = ?", [frame_id]
+    ).fetchone()
+    if row is None:
+        raise FrameNotFoundError(f"no frame {frame_id}")
+    status, holder, expires, width, height = row
+    if status != "in_review" or holder != user:
+        raise ClaimError(f"frame {frame_id} is not claimed by {user!r} (it is {status}): claim it first")
+    if expires < now:
+        raise ClaimError(f"the lease of {user!r} on frame {frame_id} expired: claim it again")
+    return width, height
+
+
+def _status_of(conn: sqlite3.Connection, frame_id: int) -> str:
+    row = conn.execute("SELECT status FROM frames WHERE id = ?", [frame_id]).fetchone()
+    if row is None:
+        raise FrameNotFoundError(f"no frame {frame_id}")
+    return row[0]
+
+
+def _detections(conn: sqlite3.Connection, frame_id: int) -> list[dict]:
+    return [
+        dict(zip(("id", "x1", "y1", "x2", "y2", "score", "class_id", "class_name", "track_id"), row))
+        for row in conn.execute(
+            "SELECT id, x1, y1, x2, y2, score, class_id, class_name, track_id FROM detections"
+            " WHERE frame_id = ? ORDER BY id", [frame_id])
+    ]
+
+
+def _frame_dict(conn: sqlite3.Connection, row: tuple) -> dict:
+    frame = dict(zip([name.strip() for name in _FRAME_FIELDS.split(",")], row))
+    frame["reasons"] = json.loads(frame["reasons"])
+    frame["priority_factors"] = json.loads(frame["priority_factors"])
+    frame["detections"] = _detections(conn, frame["id"])
+    return frame
+
+
+def _event(conn: sqlite3.Connection, frame_id: int, user: str, action: str, at: float, details: dict) -> None:
+    conn.execute("INSERT INTO review_events (frame_id, user, action, at, details) VALUES (?, ?, ?, ?, ?)",
+                 [frame_id, user, action, at, json.dumps(details, sort_keys=True)])
+
+
+def _check_lease(seconds: float) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
+        math.isfinite(seconds) and 0 < seconds <= MAX_LEASE_S
+    ):
+        raise SubmissionError(f"lease: expected seconds in (0, {MAX_LEASE_S:g}], got {seconds!r}")
+    return float(seconds)
+
+
+@contextmanager
+def _review_errors() -> Iterator[None]:
+    """SQLite failures (a lock held too long, a full disk) as one-line StoreErrors."""
+    try:
+        yield
+    except sqlite3.ProgrammingError:
+        raise
+    except sqlite3.Error as exc:
+        raise StoreError(f"review queue: {exc}") from exc
