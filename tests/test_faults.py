@@ -29,9 +29,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_collector(data_dir: Path, endpoint: str) -> subprocess.Popen:
+def start_collector(data_dir: Path, endpoint: str, *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", endpoint],
+        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", endpoint, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     ready, _, _ = select.select([process.stdout], [], [], 30)
