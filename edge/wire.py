@@ -314,6 +314,9 @@ STATUS_COUNTERS = (
     "acknowledged",
     "uptime_s",
 )
+REJECTED_COUNTER = re.compile(r"^rejected_[a-z][a-z0-9_]{0,31}$")
+"""Frames the selector rejected for a quality flaw, one counter per flaw (``rejected_black``...)."""
+MAX_STATUS_COUNTERS = 64
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,7 @@ class DeviceStatus:
     """Wall-clock time of the status on the device, Unix seconds."""
     model_id: str
     counters: dict[str, float] = field(default_factory=dict)
-    """Any of :data:`STATUS_COUNTERS`, each a finite number >= 0."""
+    """Any of :data:`STATUS_COUNTERS` or :data:`REJECTED_COUNTER`, each a finite number >= 0."""
 
     def to_json(self) -> dict:
         return {"v": SCHEMA_VERSION, "type": "status", "device": self.device, "ts": self.ts,
@@ -340,9 +343,12 @@ def parse_status(doc: dict) -> DeviceStatus:
     counters = doc.get("counters")
     if not isinstance(counters, dict):
         raise WireError("bad_header", "'counters' must be an object")
-    unknown = sorted(set(counters) - set(STATUS_COUNTERS))
+    if len(counters) > MAX_STATUS_COUNTERS:
+        raise WireError("bad_header", f"{len(counters)} status counters, limit {MAX_STATUS_COUNTERS}")
+    unknown = sorted(name for name in counters if name not in STATUS_COUNTERS and not REJECTED_COUNTER.match(str(name)))
     if unknown:
-        raise WireError("bad_header", f"unknown status counters {unknown[:5]}; known: {', '.join(STATUS_COUNTERS)}")
+        raise WireError("bad_header", f"unknown status counters {unknown[:5]}; known: {', '.join(STATUS_COUNTERS)}, "
+                                      "rejected_<flaw>")
     for name, value in counters.items():
         if not (_is_finite(value) and value >= 0):
             raise WireError("bad_header", f"status counter {name!r} must be a finite number >= 0, got {value!r}")

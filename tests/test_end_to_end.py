@@ -53,7 +53,7 @@ def test_agent_streams_prelabeled_keyframes_of_a_real_clip_into_the_collector(tm
     try:
         agent = cli("-m", "edge", "run", "--source", str(PETS09), "--model", str(MODEL_PATH),
                     "--credentials", str(credentials), "--collector", collector.endpoint, "--json",
-                    "--spool-dir", str(tmp_path / "spool"))
+                    "--spool-dir", str(tmp_path / "spool"), "--status-interval", "1")
     finally:
         collector_log = collector.stop()
     assert agent.returncode == 0, agent.stderr
@@ -70,6 +70,8 @@ def test_agent_streams_prelabeled_keyframes_of_a_real_clip_into_the_collector(tm
     assert len(frames) == summary["acknowledged"]
     assert {frame["device"] for frame in frames} == {"pets-cam"}
     assert stats["detections_by_class"].get("person", 0) > len(frames), "people walk through every part of this clip"
+    heartbeat = stats["devices"]["pets-cam"]["status"]  # the collector accepted the agent's heartbeats
+    assert heartbeat["model_id"].startswith("yolox_nano") and heartbeat["frames_read"] > 0
     for frame in frames:
         image = cv2.imread(str(data_dir / "media" / frame["media_sha256"][:2] / frame["media_sha256"][2:4]
                               / f"{frame['media_sha256']}.jpg"))

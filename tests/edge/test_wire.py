@@ -108,9 +108,10 @@ def test_off_contract_messages_get_typed_errors(dog_jpeg, make_parts, code):
 
 
 def test_status_messages_round_trip_and_are_checked():
-    status = wire.DeviceStatus("cam-01", 1_700_000_000.0, "m", {"fps": 9.5, "spooled": 3})
+    status = wire.DeviceStatus("cam-01", 1_700_000_000.0, "m", {"fps": 9.5, "spooled": 3, "rejected_black": 12})
     assert wire.decode_message(wire.encode_status(status)) == status
-    for counters, code in [({"fps": -1}, "bad_header"), ({"made_up": 1}, "bad_header"), ({"fps": "x"}, "bad_header")]:
+    for counters, code in [({"fps": -1}, "bad_header"), ({"made_up": 1}, "bad_header"), ({"fps": "x"}, "bad_header"),
+                           ({"rejected_<b>": 1}, "bad_header"), ({f"rejected_x{i}": 1 for i in range(65)}, "bad_header")]:
         doc = status.to_json() | {"counters": counters}
         with pytest.raises(WireError) as caught:
             wire.decode_message([json.dumps(doc).encode()])
