@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to receive frames on (default: %(default)s)")
     serve.add_argument("--insecure", action="store_true",
                        help="accept unencrypted frames from any device (local experiments only)")
+    serve.add_argument("--metrics", metavar="HOST:PORT", default=None,
+                       help="serve Prometheus metrics on http://HOST:PORT/metrics (no login: bind it to an "
+                            "address only your monitoring can reach)")
     serve.add_argument("-v", "--verbose", action="count", default=0)
     from server.api.options import add_http_arguments
 
@@ -140,6 +143,7 @@ def _configure_logging(verbosity: int) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from server.api.serve import start_from_args
     from server.keys import KeyStore
+    from server.metrics import collector_metrics
     from server.receiver import Receiver
     from server.store import Store
 
@@ -149,9 +153,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if keys is None:
         log.warning("INSECURE: accepting unencrypted frames from any device on %s (--insecure)", args.ingest)
     receiver = Receiver(store, args.ingest, keys)
+    api = metrics = None
     try:
         api = start_from_args(args)
+        if args.metrics:
+            metrics = _start_metrics(args.metrics, lambda: collector_metrics(args.data_dir, receiver.counts))
     except BaseException:
+        if api is not None:
+            api.stop()
         receiver.close()
         store.close()
         raise
@@ -168,16 +177,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
           flush=True)
     if api is not None:
         print(f"review API on {api.url}", flush=True)
+    if metrics is not None:
+        print(f"metrics on {metrics.url}", flush=True)
     try:
         receiver.serve_forever()
     finally:
         receiver.close()
         if api is not None:
             api.stop()
+        if metrics is not None:
+            metrics.stop()
         store.close()
     log.info("stopped: %d frames stored, %d duplicates, %d rejected this run",
              receiver.counts.stored, receiver.counts.duplicates, sum(receiver.counts.rejected.values()))
     return 0
+
+
+def _start_metrics(address: str, collect):
+    from edge.prometheus import MetricsServer
+
+    try:
+        return MetricsServer(address, collect).start()
+    except ValueError as exc:
+        raise CollectorError(f"--metrics: {exc}") from None
+    except OSError as exc:
+        raise CollectorError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None
 
 
 def cmd_keys_add(args: argparse.Namespace) -> int:

@@ -90,6 +90,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     uplink.add_argument("--status-interval", type=float, default=10.0, metavar="SECONDS",
                         help="seconds between heartbeats to the collector (default: %(default)s)")
+    parser.add_argument("--metrics", metavar="HOST:PORT", default=None,
+                        help="serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9465)")
 
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -210,11 +212,25 @@ def run(args: argparse.Namespace) -> int:
     log.info("device %r: %s → %s with %s; spool %s", device, source.description, endpoint, detector.model_id,
              spool.directory)
 
+    metrics = None
+    if args.metrics:
+        from edge.agent_metrics import agent_metrics
+        from edge.prometheus import MetricsServer
+
+        try:
+            metrics = MetricsServer(args.metrics, lambda: agent_metrics(device, status_counters, sender.counts, spool))
+        except ValueError as exc:
+            raise ConfigError(f"--metrics: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {args.metrics}: {exc.strerror or exc}") from None
+        metrics.start()
     previous = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
     try:
         counts = pipeline.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if metrics is not None:
+            metrics.stop()
         source.close()
         sender.close()
         spool.close()

@@ -1,0 +1,109 @@
+"""Prometheus metrics of the agent and the collector, scraped over real HTTP from real processes."""
+
+import json
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import zmq
+
+from edge.prometheus import Metric, parse_address, render
+from tests.conftest import DATA_DIR, MODEL_PATH
+from tests.test_faults import free_port
+
+SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name, labels, value = SAMPLE.match(line).groups()
+        label_pairs = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels or "")))
+        samples[(name, label_pairs)] = float(value)
+    return samples
+
+
+def test_text_format_escapes_labels_and_formats_numbers():
+    text = render([
+        Metric.single("a_total", "A count.", "counter", 3),
+        Metric("b", "B per device.", "gauge", (({"device": 'cam "x"\\1\n'}, 1.5),)),
+    ])
+    assert text == (
+        "# HELP a_total A count.\n# TYPE a_total counter\na_total 3\n"
+        '# HELP b B per device.\n# TYPE b gauge\nb{device="cam \\"x\\"\\\\1\\n"} 1.5\n'
+    )
+    assert parse_address("127.0.0.1:0") == ("127.0.0.1", 0)
+    for bad in ("9464", "host:", ":80", "host:99999"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            parse_address(bad)
+
+
+@pytest.mark.slow
+def test_agent_and_collector_metrics_match_what_they_report(tmp_path):
+    data_dir = tmp_path / "collector"
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", "tcp://127.0.0.1:*",
+         "--insecure", "--metrics", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        select.select([collector.stdout], [], [], 30)
+        endpoint = collector.stdout.readline().split()[2]
+        collector_url = collector.stdout.readline().split()[2]
+        # One malformed message, so a rejection shows in both places.
+        client = zmq.Context.instance().socket(zmq.DEALER)
+        client.linger = 0
+        client.connect(endpoint)
+        client.send_multipart([b"not json", b"x"])
+        assert client.poll(10_000)
+        client.recv()
+        client.close()
+
+        agent_port = free_port()
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--source",
+             str(DATA_DIR / "videos" / "street_night_crowd_mmtracking_demo_8frames.mp4"), "--model", str(MODEL_PATH),
+             "--insecure", "--device", "night-cam", "--collector", endpoint, "--spool-dir", str(tmp_path / "spool"),
+             "--pace", "0.5", "--min-gap", "0", "--metrics", f"127.0.0.1:{agent_port}", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        agent_samples = None
+        deadline = time.monotonic() + 60
+        while agent.poll() is None and time.monotonic() < deadline:
+            try:
+                agent_samples = scrape(f"http://127.0.0.1:{agent_port}/metrics")
+                if agent_samples[("edgelabel_agent_frames_read_total", (("device", "night-cam"),))] >= 2:
+                    break
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.2)
+        stdout, stderr = agent.communicate(timeout=120)
+        assert agent.returncode == 0, stderr[-2000:]
+        assert agent_samples is not None, "the agent never served its metrics"
+        label = (("device", "night-cam"),)
+        assert agent_samples[("edgelabel_agent_frames_read_total", label)] >= 2
+        assert ("edgelabel_agent_spooled_frames", label) in agent_samples
+        assert ("edgelabel_agent_fps", label) in agent_samples
+
+        samples = scrape(collector_url)
+        stats = json.loads(subprocess.run([sys.executable, "-m", "server", "stats", "--data-dir", str(data_dir),
+                                           "--json"], capture_output=True, text=True, check=True).stdout)
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.communicate(timeout=30)
+    assert samples[("edgelabel_frames_total", ())] == stats["totals"]["frames"] == json.loads(stdout)["acknowledged"]
+    assert samples[("edgelabel_detections_total", ())] == stats["totals"]["detections"]
+    assert samples[("edgelabel_rejections_total", (("code", "bad_header"),))] == stats["rejections"]["by_code"]["bad_header"] == 1
+    assert samples[("edgelabel_device_frames_total", (("device", "night-cam"),))] == stats["devices"]["night-cam"]["frames"]
+    for status, count in stats["frames_by_status"].items():
+        assert samples[("edgelabel_frames_by_status", (("status", status),))] == count
+    assert samples[("edgelabel_ingest_messages_total", ())] >= stats["totals"]["frames"] + 1
