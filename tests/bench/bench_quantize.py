@@ -21,8 +21,6 @@ Not a test: prints a table and one JSON line; read the medians and ratios, not s
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import statistics
@@ -39,6 +37,9 @@ MODEL = SHARED / "models" / "yolox_nano.onnx"
 CLIP = SHARED / "data" / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 STILLS = SHARED / "data" / "images"
 COCO_DIR = SHARED / "data" / "coco"
+sys.path.insert(0, str(REPO))  # run as a script: the shared COCO evaluation lives in tests/
+
+from tests.coco_eval import coco_eval  # noqa: E402
 
 VARIANTS = {
     "qdq-minmax": dict(),
@@ -51,37 +52,13 @@ VARIANTS = {
 
 
 def coco_map(model_path: Path, threads: int) -> tuple[float, float]:
-    """(mAP@0.5:0.95, AP50) of a model on the shared COCO images."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
+    """COCO mAP and AP50 of a model on the shared COCO images (pycocotools)."""
     from edge.detection.runner import OnnxDetector
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO(str(COCO_DIR / "annotations" / "instances_train2017.json"))
-    category_ids = sorted(truth.getCatIds())  # model class i is the i-th COCO category by id
     detector = OnnxDetector(
         model_path, score_threshold=0.001, iou_threshold=0.65, max_detections=100, intra_op_threads=threads
     )
-    results = []
-    for image in truth.loadImgs(truth.getImgIds()):
-        found = detector.detect(cv2.imread(str(COCO_DIR / "images" / "train2017" / image["file_name"])))
-        for (x1, y1, x2, y2), score, class_id in zip(found.xyxy, found.confidence, found.class_id):
-            results.append(
-                {
-                    "image_id": image["id"],
-                    "category_id": category_ids[class_id],
-                    "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                    "score": float(score),
-                }
-            )
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-    return float(evaluation.stats[0]), float(evaluation.stats[1])
-
+    return coco_eval(detector, COCO_DIR)
 
 def interleaved_latency(paths: list[Path], tensors, threads: int, runs: int) -> list[float]:
     from edge.detection.session import CPU, open_session

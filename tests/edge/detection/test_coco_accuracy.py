@@ -1,12 +1,10 @@
 """COCO mAP of the detector on real COCO images with ground truth (pycocotools)."""
 
-import contextlib
-import io
-
 import cv2
 import pytest
 
-from edge.detection import COCO_CLASSES, OnnxDetector
+from edge.detection import OnnxDetector
+from tests.coco_eval import coco_eval
 from tests.edge.detection import layout_models
 
 pytest.importorskip("pycocotools", reason="pycocotools is a test dependency (dev extra)")
@@ -15,34 +13,6 @@ pytest.importorskip("pycocotools", reason="pycocotools is a test dependency (dev
 # The range allows other ONNX Runtime builds; a broken letterbox, decode or NMS falls far below it.
 FLOAT_MAP = (0.25, 0.30)
 FLOAT_AP50 = (0.38, 0.44)
-
-
-def coco_eval(detector, coco_dir):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO(str(coco_dir / "annotations" / "instances_train2017.json"))
-    category_ids = sorted(truth.getCatIds())
-    assert [truth.loadCats(c)[0]["name"] for c in category_ids] == list(COCO_CLASSES)
-    results = []
-    for image in truth.loadImgs(truth.getImgIds()):
-        found = detector.detect(cv2.imread(str(coco_dir / "images" / "train2017" / image["file_name"])))
-        for (x1, y1, x2, y2), score, class_id in zip(found.xyxy, found.confidence, found.class_id):
-            results.append(
-                {
-                    "image_id": image["id"],
-                    "category_id": category_ids[class_id],
-                    "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                    "score": float(score),
-                }
-            )
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-    return evaluation.stats[0], evaluation.stats[1]
 
 
 def evaluation_detector(path, **kwargs):
