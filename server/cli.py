@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from server.commands import duplicates as duplicates_command
+from server.commands import export as export_command
+from server.commands import import_ as import_command
 from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
@@ -31,6 +33,8 @@ examples:
       --endpoint tcp://collector.example:5555 --out cam-01.toml
   edgelabel-collector stats --data-dir /var/lib/edgelabel --json
   edgelabel-collector duplicates --data-dir /var/lib/edgelabel --json
+  edgelabel-collector export yolo --data-dir /var/lib/edgelabel --out datasets/cams-yolo
+  edgelabel-collector import photos/ --data-dir /var/lib/edgelabel
 """
 
 
@@ -105,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="machine-readable output")
 
     duplicates_command.add_parser(commands)
+    export_command.add_parser(commands)
+    import_command.add_parser(commands)
 
     demo = _parser(
         commands, "demo", "run a collector and an agent on a sample clip, end to end",

@@ -1,0 +1,132 @@
+"""``edgelabel-collector export FORMAT``: write the collector's labeled frames as a training dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  edgelabel-collector export yolo --data-dir /var/lib/edgelabel --out datasets/cams-yolo
+  yolo detect train data=datasets/cams-yolo/data.yaml model=yolo11n.pt
+  edgelabel-collector export coco --data-dir /var/lib/edgelabel --out datasets/cams-coco \\
+      --device cam-01 --since 2024-05-01 --classes person,car
+  edgelabel-collector export cvat --data-dir /var/lib/edgelabel --out cvat-tasks --status all
+
+formats:
+  coco         annotations.json (bbox xywh, area, iscrowd 0, categories, track_id) + images/
+  yolo         Ultralytics layout: images/{train,val}, labels/{train,val}, data.yaml; the split
+               keeps every track (and the frames around it in time) on one side
+  voc          Pascal VOC: Annotations/*.xml, JPEGImages/, ImageSets/Main/default.txt
+  cvat         CVAT for video 1.1, one task per device: <device>/annotations.xml with <track>s
+               (keyframe/outside flags) + <device>/images/ in frame order
+  mot          MOTChallenge per device: <device>/img1/, gt/gt.txt, seqinfo.ini, frames.csv
+  labelstudio  tasks.json (annotations for verified frames, predictions for pre-labels),
+               label_config.xml, images/
+
+--status verified (default) exports accepted and corrected frames with their reviewed boxes;
+--status all adds every other frame that is not a duplicate or rejected, with the model's
+pre-labels. The summary says how many frames are of each kind. The export is written next to
+--out and moved into place at the end: an interrupted export leaves the previous one intact.
+"""
+
+
+FORMAT_NAMES = ("coco", "cvat", "labelstudio", "mot", "voc", "yolo")
+"""The keys of :data:`server.exports.FORMATS`, repeated so --help imports nothing heavy (a test holds them equal)."""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export", help="write verified frames and labels as a COCO, YOLO, VOC, CVAT, MOT or Label Studio dataset",
+        description="Write the collector's frames and labels as a dataset for a training or labeling tool.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("format", choices=FORMAT_NAMES, metavar="FORMAT", help=", ".join(FORMAT_NAMES))
+    parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="directory to write (replaced if it holds an earlier export; refused if it holds anything else)")
+    parser.add_argument("--status", choices=("verified", "all"), default="verified",
+                        help="verified: reviewed frames only (default); all: also pre-labeled frames")
+    parser.add_argument("--device", action="append", default=[], metavar="NAME", help="only this device (repeatable)")
+    parser.add_argument("--since", type=_time, metavar="TIME", help="captured at or after (ISO date/time or Unix seconds)")
+    parser.add_argument("--until", type=_time, metavar="TIME", help="captured before (ISO date/time or Unix seconds)")
+    parser.add_argument("--classes", type=_names, default=(), metavar="A,B",
+                        help="only boxes of these classes, and only frames that have one")
+    parser.add_argument("--model-id", action="append", default=[], metavar="ID",
+                        help="only frames pre-labeled by this model (repeatable)")
+    parser.add_argument("--link", action="store_true",
+                        help="hard-link images from the store instead of copying (saves space; do not edit them)")
+    parser.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+                        help="yolo: share of frames for validation (default: %(default)s)")
+    parser.add_argument("--image-url-prefix", default="", metavar="URL",
+                        help="labelstudio: prefix of each task's image path, e.g. /data/local-files/?d=export/")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from server.exports import ExportOptions, Selection, export
+    from server.store import Store
+
+    selection = Selection(status=args.status, devices=tuple(args.device), since=args.since, until=args.until,
+                          classes=args.classes, model_ids=tuple(args.model_id))
+    options = ExportOptions(link_images=args.link, val_fraction=args.val_fraction,
+                            image_url_prefix=args.image_url_prefix)
+    with Store.open_readonly(args.data_dir) as store:
+        summary = export(store, args.format, args.out, selection, options,
+                         progress=_no_bar if args.no_progress else progress_bar)
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def format_summary(summary) -> str:
+    lines = [f"{summary.format} export written to {summary.out}: {summary.frames} frames, {summary.boxes} boxes, "
+             f"{summary.tracks} tracks, {len(summary.classes)} classes from {len(summary.devices)} device(s)",
+             f"  {summary.verified_frames} frames with verified labels (reviewed annotations), "
+             f"{summary.prelabeled_frames} with model pre-labels (not reviewed)",
+             "  wrote: " + ", ".join(f"{value} {key}" for key, value in summary.written.items())]
+    if summary.format == "yolo" and summary.frames and not summary.written.get("val"):
+        lines.append("  note: no frame could go to val without sharing a track with train; data.yaml validates on train")
+    if not summary.frames:
+        lines.append("  note: nothing matched; try --status all, or check --device/--since/--until/--classes")
+    return "\n".join(lines)
+
+
+def progress_bar(items, total: int, description: str):
+    from tqdm import tqdm
+
+    yield from tqdm(items, total=total, desc=description, unit="frame", file=sys.stderr, leave=False,
+                    disable=None)  # None: no bar when stderr is not a terminal
+
+
+def _no_bar(items, total: int, description: str):
+    yield from items
+
+
+def _time(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO date/time (2024-05-01T12:00) or Unix seconds, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # naive times are UTC, like the stored capture times
+    return moment.timestamp()
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected class names separated by commas, e.g. person,car")
+    return names

@@ -1,0 +1,73 @@
+"""``edgelabel-collector import DIR``: bring an existing dataset in through the ingest path."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  edgelabel-collector import photos/ --data-dir /var/lib/edgelabel
+  edgelabel-collector import coco/images/train2017 --data-dir /var/lib/edgelabel \\
+      --annotations coco/annotations/instances_train2017.json --verified
+  edgelabel-collector import datasets/cams-yolo --data-dir /var/lib/edgelabel --format yolo
+  edgelabel-collector import MOT15/train/TUD-Campus --data-dir /var/lib/edgelabel --format mot
+
+formats (guessed from the folder when --format is left out):
+  coco    DIR holds the images, --annotations the instances JSON
+  yolo    images/... with labels/... beside them, class names in data.yaml or classes.txt
+  mot     a MOTChallenge sequence: img1/, gt/gt.txt (tracks), seqinfo.ini
+  images  any folder of images, without labels
+
+The frames are stored under the device 'import:NAME' (NAME: --name, else the folder's name),
+deduplicated against everything stored, and queued for review with the dataset's boxes as
+pre-labels. --verified says the labels were already checked: the new frames are accepted as
+they are (recorded in the review trail with the author 'import:NAME'). Importing the same
+dataset again stores nothing twice. Stop 'serve' on this data directory first: its duplicate
+index would not see the imported frames until it restarts.
+"""
+
+
+IMPORT_FORMATS = ("coco", "yolo", "mot", "images")
+"""As :data:`server.importers.IMPORT_FORMATS`, repeated so --help imports nothing heavy (a test holds them equal)."""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "import", help="bring an image folder or a COCO, YOLO or MOT dataset into the store and the review queue",
+        description="Import an existing dataset: dedup, store and queue its images like frames from the edge.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("dir", type=Path, metavar="DIR", help="the dataset's folder")
+    parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    parser.add_argument("--format", choices=IMPORT_FORMATS, help="dataset layout (default: guessed)")
+    parser.add_argument("--annotations", type=Path, metavar="FILE", help="COCO instances JSON for the images in DIR")
+    parser.add_argument("--name", help="dataset name; frames are stored as device 'import:NAME' (default: DIR's name)")
+    parser.add_argument("--verified", action="store_true",
+                        help="the labels were checked already: accept the frames instead of queueing them")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from server.commands.export import progress_bar
+    from server.importers import read_dataset
+    from server.importers.ingest import import_dataset
+    from server.store import Store
+
+    dataset = read_dataset(args.dir, args.format, args.annotations, args.name)
+    with Store.open(args.data_dir) as store:
+        summary = import_dataset(store, dataset, verified=args.verified, progress=None if args.no_progress else progress_bar)
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+        return 0
+    print(f"imported {dataset.kind} dataset {summary.dataset!r} as device {summary.device!r}: {summary.images} images, "
+          f"{summary.stored} stored and {'accepted' if args.verified else 'queued'}, {summary.duplicates} duplicates, "
+          f"{summary.already_imported} already imported; {summary.boxes} boxes"
+          + (f"; {summary.reencoded} re-encoded as JPEG" if summary.reencoded else ""))
+    for reason, count in summary.skipped.items():
+        print(f"  skipped {count}: {reason}")
+    return 0

@@ -1,0 +1,80 @@
+"""Exports of the collector's frames and labels to the datasets training tools read.
+
+One module per format (``coco``, ``yolo``, ``voc``, ``cvat``, ``mot``, ``labelstudio``), each with
+one function ``write(data, root, options, progress) -> counts``; :mod:`.selection` decides which
+frames and boxes go in, :mod:`.writing` makes the result atomic and deterministic, and
+:mod:`.boxes` holds every box conversion. :func:`export` ties them together.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from server.exports import coco, cvat, labelstudio, mot, voc, yolo
+from server.exports.errors import ExportError
+from server.exports.options import ExportOptions, Progress, no_progress
+from server.exports.selection import Selection, select
+from server.exports.writing import MARKER, atomic_directory, write_json
+from server.store import Store
+
+FORMATS = {
+    "coco": coco.write,
+    "yolo": yolo.write,
+    "voc": voc.write,
+    "cvat": cvat.write,
+    "mot": mot.write,
+    "labelstudio": labelstudio.write,
+}
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    format: str
+    out: str
+    frames: int
+    verified_frames: int
+    """Frames whose boxes are a reviewer's (annotations)."""
+    prelabeled_frames: int
+    """Frames whose boxes are the model's pre-labels (detections); only with ``--status all``."""
+    boxes: int
+    tracks: int
+    """Distinct (device, track id) pairs among the boxes."""
+    classes: list[str]
+    devices: list[str]
+    written: dict[str, int] = field(default_factory=dict)
+    """What the format wrote (images, annotations, tracks...)."""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def export(store: Store, format_name: str, out: Path, selection: Selection,
+           options: ExportOptions | None = None, progress: Progress = no_progress) -> ExportSummary:
+    """Write the selected frames of ``store`` as ``format_name`` to the directory ``out``, atomically."""
+    writer = FORMATS.get(format_name)
+    if writer is None:
+        raise ExportError(f"unknown format {format_name!r}; expected one of {', '.join(FORMATS)}")
+    options = options or ExportOptions()
+    data = select(store, selection)
+    with atomic_directory(Path(out)) as root:
+        try:
+            written = writer(data, root, options, progress)
+        except OSError as exc:  # a full disk, a permission: one line for the operator, nothing left behind
+            raise ExportError(f"cannot write the {format_name} export to {out}: {exc.strerror or exc}") from exc
+        summary = ExportSummary(
+            format=format_name, out=str(Path(out).absolute()), frames=len(data.frames),
+            verified_frames=sum(frame.verified for frame in data.frames),
+            prelabeled_frames=sum(not frame.verified for frame in data.frames),
+            boxes=sum(len(frame.boxes) for frame in data.frames),
+            tracks=len({(frame.device, box.track_id) for frame in data.frames for box in frame.boxes
+                        if box.track_id is not None}),
+            classes=list(data.class_names), devices=sorted({frame.device for frame in data.frames}),
+            written=written,
+        )
+        write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json()})
+    return summary
+
+
+__all__ = ["FORMATS", "ExportError", "ExportOptions", "ExportSummary", "Selection", "export"]

@@ -1,0 +1,54 @@
+"""COCO detection: ``annotations.json`` (images, annotations, categories) and ``images/``.
+
+Boxes are ``bbox`` xywh in pixels with ``area`` = w*h and ``iscrowd`` 0. Extra fields that COCO
+readers ignore keep what COCO has no place for: ``track_id`` and, for pre-labels, ``score`` on an
+annotation; ``frame_id``, ``device``, ``seq``, ``capture_ts`` and ``verified`` on an image.
+Category ids are 1.. in the export's class order.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from server.exports.boxes import xyxy_to_xywh
+from server.exports.options import ExportOptions, Progress
+from server.exports.selection import ExportData
+from server.exports.writing import place_image, rounded, write_json
+
+ANNOTATIONS_FILE = "annotations.json"
+IMAGES_DIR = "images"
+
+
+def write(data: ExportData, root: Path, options: ExportOptions, progress: Progress) -> dict[str, int]:
+    category_id = {name: index + 1 for index, name in enumerate(data.class_names)}
+    images, annotations = [], []
+    for frame in progress(data.frames, len(data.frames), "coco"):
+        file_name = f"{frame.stem}.jpg"
+        place_image(frame.image_path, root / IMAGES_DIR / file_name, options.link_images)
+        images.append({
+            "id": frame.frame_id, "file_name": file_name, "width": frame.width, "height": frame.height,
+            "frame_id": frame.frame_id, "device": frame.device, "seq": frame.seq, "capture_ts": frame.capture_ts,
+            "verified": frame.verified,
+        })
+        for box in frame.boxes:
+            xywh = tuple(rounded(v) for v in xyxy_to_xywh(box.xyxy))
+            annotation = {
+                "id": len(annotations) + 1, "image_id": frame.frame_id, "category_id": category_id[box.class_name],
+                "bbox": list(xywh), "area": rounded(xywh[2] * xywh[3]),
+                "iscrowd": 0,
+            }
+            if box.track_id is not None:
+                annotation["track_id"] = box.track_id
+            if box.score is not None:
+                annotation["score"] = round(box.score, 4)
+            annotations.append(annotation)
+    write_json(root / ANNOTATIONS_FILE, {
+        "info": {"description": "edgelabel export", "version": "1.0",
+                 "date_created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": category_id[name], "name": name, "supercategory": ""} for name in data.class_names],
+    })
+    return {"images": len(images), "annotations": len(annotations)}

@@ -1,0 +1,52 @@
+"""Pascal VOC: ``Annotations/<name>.xml`` per image, ``JPEGImages/``, ``ImageSets/Main/default.txt``
+and ``labels.txt`` (one class per line).
+
+Box corners are written as pixel ``xyxy`` with two decimals, 0-based as stored (CVAT and
+torchvision read them as they are). Two elements VOC readers skip carry what VOC has no place
+for: ``<verified>`` (1: a reviewer's labels, 0: the model's pre-labels) and ``<track_id>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from server.exports.options import ExportOptions, Progress
+from server.exports.selection import ExportData
+from server.exports.writing import place_image, write_text
+from server.exports.xml import child, element, write_xml
+
+
+def write(data: ExportData, root: Path, options: ExportOptions, progress: Progress) -> dict[str, int]:
+    boxes = 0
+    for frame in progress(data.frames, len(data.frames), "voc"):
+        file_name = f"{frame.stem}.jpg"
+        place_image(frame.image_path, root / "JPEGImages" / file_name, options.link_images)
+        annotation = element("annotation")
+        child(annotation, "folder", "JPEGImages")
+        child(annotation, "filename", file_name)
+        source = child(annotation, "source")
+        child(source, "database", "edgelabel")
+        child(source, "device", frame.device)
+        child(source, "frame_id", frame.frame_id)
+        size = child(annotation, "size")
+        child(size, "width", frame.width)
+        child(size, "height", frame.height)
+        child(size, "depth", 3)
+        child(annotation, "segmented", 0)
+        child(annotation, "verified", frame.verified)
+        for box in frame.boxes:
+            obj = child(annotation, "object")
+            child(obj, "name", box.class_name)
+            child(obj, "pose", "Unspecified")
+            child(obj, "truncated", 0)
+            child(obj, "difficult", 0)
+            if box.track_id is not None:
+                child(obj, "track_id", box.track_id)
+            bndbox = child(obj, "bndbox")
+            for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), box.xyxy):
+                child(bndbox, tag, float(value))
+            boxes += 1
+        write_xml(root / "Annotations" / f"{frame.stem}.xml", annotation)
+    write_text(root / "ImageSets" / "Main" / "default.txt", "".join(f"{frame.stem}\n" for frame in data.frames))
+    write_text(root / "labels.txt", "".join(f"{name}\n" for name in data.class_names))
+    return {"images": len(data.frames), "objects": boxes}

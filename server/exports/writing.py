@@ -1,0 +1,106 @@
+"""Writing an export atomically and deterministically.
+
+An export is built in a temporary directory beside ``--out`` and renamed into place at the end,
+so an interrupted export (a crash, Ctrl-C, a full disk) leaves either the previous export or
+nothing, never a half-written dataset. An existing ``--out`` is replaced only when it is empty
+or an earlier edgelabel export (it holds :data:`MARKER`), so a typo cannot wipe a directory.
+
+Files are written in frame-id order, JSON with a fixed key order and XML with fixed attribute
+order, so the same data gives the same bytes. The only timestamps are in :data:`MARKER` and
+where a format has a field for one (COCO ``info.date_created``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from server.exports.errors import ExportError
+
+MARKER = ".edgelabel-export.json"
+"""Written at the top of every export: what it holds and when it was made."""
+
+
+@contextmanager
+def atomic_directory(out: Path) -> Iterator[Path]:
+    """A fresh temporary directory that becomes ``out`` when the block ends without an error."""
+    out = Path(out).absolute()
+    if out.exists():
+        _check_replaceable(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot create the export next to {out}: {exc.strerror or exc}") from None
+    try:
+        yield temp
+        _swap_into_place(temp, out)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _check_replaceable(out: Path) -> None:
+    if not out.is_dir():
+        raise ExportError(f"--out {out} exists and is not a directory")
+    if any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ExportError(f"--out {out} exists and is not an edgelabel export; choose a new or empty directory")
+
+
+def _swap_into_place(temp: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(temp, out)
+        return
+    # Two renames: the old export stays whole until the new one is in place.
+    old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
+    os.rename(out, old)
+    try:
+        os.rename(temp, out)
+    except BaseException:
+        os.rename(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_json(path: Path, document: object) -> None:
+    """UTF-8 JSON, keys in the order the document was built, one trailing newline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def place_image(source: Path, target: Path, link: bool) -> None:
+    """Put a stored JPEG into the export: a hard link when asked and possible, else a copy.
+
+    Links save space but share the file with the store: editing a linked image in place would
+    change the stored one, so copying is the default.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if link:
+            try:
+                os.link(source, target)
+                return
+            except OSError:
+                pass  # another file system, or links not allowed: copy instead
+        shutil.copyfile(source, target)
+    except FileNotFoundError:
+        raise ExportError(f"stored image {source} is missing; the data directory is damaged") from None
+    except OSError as exc:
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def rounded(value: float, digits: int = 2) -> float:
+    """Pixel coordinates to a hundredth: finer than any label, and free of float noise in the bytes."""
+    result = round(float(value), digits)
+    return 0.0 if result == 0 else result  # no "-0.0"
