@@ -16,6 +16,7 @@ from pathlib import Path
 from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
 from server.commands import import_ as import_command
+from server.commands import users as users_command
 from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
@@ -35,6 +36,7 @@ examples:
   edgelabel-collector duplicates --data-dir /var/lib/edgelabel --json
   edgelabel-collector export yolo --data-dir /var/lib/edgelabel --out datasets/cams-yolo
   edgelabel-collector import photos/ --data-dir /var/lib/edgelabel
+  edgelabel-collector users add alice --role reviewer --data-dir /var/lib/edgelabel   # password on stdin
 """
 
 
@@ -56,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = _parser(
         commands, "serve", "receive frames from edge agents and store them",
         "examples:\n  edgelabel-collector serve --data-dir /var/lib/edgelabel --ingest tcp://0.0.0.0:5555\n"
-        "  # also the review queue's JSON API, without login (trusted network only, until accounts exist)\n"
-        "  edgelabel-collector serve --data-dir /var/lib/edgelabel --http 127.0.0.1:8080 --insecure-http\n",
+        "  # also the review web UI (login with accounts from 'users add'; put TLS in front beyond localhost)\n"
+        "  edgelabel-collector serve --data-dir /var/lib/edgelabel --http 127.0.0.1:8080\n",
         cmd_serve,
     )
     serve.add_argument("--data-dir", required=True, type=Path, help="where the collector keeps everything it owns")
@@ -111,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     duplicates_command.add_parser(commands)
     export_command.add_parser(commands)
     import_command.add_parser(commands)
+    users_command.add_parser(commands)
 
     demo = _parser(
         commands, "demo", "run a collector and an agent on a sample clip, end to end",

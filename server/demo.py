@@ -9,6 +9,7 @@ one line how to pass a local clip and model instead.
 from __future__ import annotations
 
 import json
+import secrets
 import select
 import signal
 import subprocess
@@ -29,6 +30,7 @@ SAMPLE_CLIP_URL = (
 )
 SAMPLE_CLIP_SHA256 = "1aebe1d531f7d0e5a3d1e668676d0ac9b75a0570f4dd99929418e973d3900933"
 DEMO_DEVICE = "demo-cam"
+DEMO_REVIEWER = "demo"
 OFFLINE_HINT = "offline? run the demo on local files: edgelabel-collector demo --source CLIP.mp4 --model yolox_nano.onnx"
 
 
@@ -55,12 +57,15 @@ def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 
         keys.add_device(DEMO_DEVICE, f"tcp://127.0.0.1:{port or 5555}", credentials)
 
     print(f"[demo] collector data directory: {data_dir}", flush=True)
+    password = _demo_reviewer(data_dir)
     collector = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", endpoint],
+        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", endpoint,
+         "--http", "127.0.0.1:0"],
         stdout=subprocess.PIPE, text=True,
     )
     try:
         bound = _wait_for_listening(collector)
+        review_url = collector.stdout.readline().split()[-1]  # "review API on URL" follows the listening line
         print(f"[demo] collector listening on {bound} with CURVE; agent {DEMO_DEVICE!r} starts on {clip}", flush=True)
         agent = subprocess.run(
             [sys.executable, "-m", "edge", "run", "--source", clip, "--model", model,
@@ -68,28 +73,45 @@ def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 
              "--spool-dir", str(data_dir / "demo" / "spool")],
             stdout=subprocess.PIPE, text=True,
         )
+        if agent.returncode not in (0, 1) or not agent.stdout.strip():
+            raise CollectorError(f"the demo agent failed (exit code {agent.returncode}); see its messages above")
+        summary = json.loads(agent.stdout.strip().splitlines()[-1])
+        with Store.open_readonly(data_dir) as store:
+            stats = store.stats()
+        print(
+            f"[demo] agent read {summary['frames_read']} frames at {summary['fps']} fps, selected {summary['selected']}, "
+            f"the collector acknowledged {summary['acknowledged']}.\n"
+            f"[demo] the collector now holds {stats['totals']['frames']} frames with "
+            f"{stats['totals']['detections']} pre-labels.\n"
+            f"[demo] database: {data_dir / 'edgelabel.db'}\n"
+            f"[demo] images:   {data_dir / 'media'}\n"
+            f"[demo] look inside: edgelabel-collector stats --data-dir {data_dir}\n"
+            f"[demo] review the frames in a browser: {review_url}/login as {DEMO_REVIEWER!r}, password {password!r}",
+            flush=True,
+        )
+        if sys.stdin.isatty():
+            print("[demo] the review UI stays up until you press Enter", flush=True)
+            sys.stdin.readline()
     finally:
         collector.send_signal(signal.SIGTERM)
         try:
             collector.wait(timeout=30)
         except subprocess.TimeoutExpired:
             collector.kill()
-    if agent.returncode not in (0, 1) or not agent.stdout.strip():
-        raise CollectorError(f"the demo agent failed (exit code {agent.returncode}); see its messages above")
-    summary = json.loads(agent.stdout.strip().splitlines()[-1])
-    with Store.open_readonly(data_dir) as store:
-        stats = store.stats()
-    print(
-        f"[demo] agent read {summary['frames_read']} frames at {summary['fps']} fps, selected {summary['selected']}, "
-        f"the collector acknowledged {summary['acknowledged']}.\n"
-        f"[demo] the collector now holds {stats['totals']['frames']} frames with "
-        f"{stats['totals']['detections']} pre-labels.\n"
-        f"[demo] database: {data_dir / 'edgelabel.db'}\n"
-        f"[demo] images:   {data_dir / 'media'}\n"
-        f"[demo] look inside: edgelabel-collector stats --data-dir {data_dir}",
-        flush=True,
-    )
     return agent.returncode
+
+
+def _demo_reviewer(data_dir: Path) -> str:
+    """A fresh password for the demo's admin account (made anew each run: only the printed one works)."""
+    from server.auth.accounts import Accounts
+
+    password = secrets.token_urlsafe(12)
+    Store.open(data_dir).close()  # the accounts table comes with the schema
+    with Accounts.open(data_dir) as accounts:
+        if DEMO_REVIEWER in {a["name"] for a in accounts.list()}:
+            accounts.remove(DEMO_REVIEWER)
+        accounts.add(DEMO_REVIEWER, "admin", password)
+    return password
 
 
 def _wait_for_listening(collector: subprocess.Popen, timeout_s: float = 30.0) -> str:

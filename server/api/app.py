@@ -5,9 +5,15 @@ Endpoints (all JSON; times are Unix seconds; a frame is the dict :meth:`ReviewQu
 =======  ==================================  ===============================================================
 GET      /api/health                         ``{"ok": true}``
 GET      /api/queue?limit=N                  next frames a claim would hand out (not claimed), and counts per status
-POST     /api/queue/claim                    body ``{"frame_id"?: int, "lease_seconds"?: number}`` ->
-                                             ``{"frame": {...}}``, ``{"frame": null}`` when the queue is empty
-GET      /api/frames/{id}                    ``{"frame": {...}}`` with detections, annotations, duplicate, group, events
+POST     /api/queue/claim                    body ``{"frame_id"?: int, "lease_seconds"?: number, "skip"?: [int]}``
+                                             -> ``{"frame": {...}}``, ``{"frame": null}`` when the queue is empty;
+                                             ``skip``: frames this reviewer skipped, not handed out again
+GET      /api/frames/{id}                    ``{"frame": {...}}`` with detections, annotations, duplicate, group,
+                                             events, and ``verdicts``/``context``/``class_names`` (server.api.tracks)
+GET      /media/{sha256}                     a JPEG by content id (64 hex digits, nothing else reaches the disk)
+GET      /api/track?device=D&track_id=N      a track's frames as a strip, with its verdict
+POST     /api/track/accept                   body ``{"device", "track_id", "class_name"?}``: accept the whole track
+GET      /api/dashboard                      the dashboard's numbers (server.api.dashboard); admins only
 GET      /api/frames/{id}/image              the JPEG
 POST     /api/frames/{id}/renew              body ``{"lease_seconds"?: number}`` -> ``{"frame": {...}}``
 POST     /api/frames/{id}/release            -> ``{"released": id}``
@@ -20,10 +26,10 @@ Errors are ``{"error": CODE, "detail": "one line"}`` with 400 ``bad_request``, 4
 ``not_authenticated``, 404 ``not_found``, 409 ``claim_conflict`` (not yours, expired, not pending),
 413 ``too_large`` or 503 ``unavailable`` (the database is busy or failing).
 
-Who is calling is not this module's business: :func:`create_app` takes ``current_user``, a
-function of the request that returns the user's name or None (401). Until accounts exist (issue
-8), :func:`reviewer_from_header` trusts an ``X-Edgelabel-Reviewer`` header, which is why ``serve``
-only offers it behind ``--insecure-http``; an auth layer replaces it with a session lookup.
+Who is calling is not this module's business: :func:`api_routes` takes ``current_user``, a
+function of the request that returns the user's name or None (401). The site
+(:mod:`server.web.site`) passes the session's account, found by :mod:`server.auth.middleware`,
+which also checks the CSRF token of every state change.
 """
 
 from __future__ import annotations
@@ -33,21 +39,26 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from server.api.dashboard import dashboard_data
+from server.api.database import WebDatabase
+from server.api.tracks import accept_track, frame_extras, track_strip
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
+from server.media import MediaStore
 from server.review.queue import DEFAULT_LEASE_S, ReviewQueue
 from server.store import MEDIA_DIRNAME
 
-REVIEWER_HEADER = "X-Edgelabel-Reviewer"
 MAX_BODY_BYTES = 4 * 1024 * 1024
-MAX_USER_CHARS = 64
+MAX_SKIPPED = 1000
+CLAIM_ATTEMPTS = 5
 
 CurrentUser = Callable[[Request], "str | None | Awaitable[str | None]"]
 
@@ -60,32 +71,42 @@ class ApiError(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
-def reviewer_from_header(request: Request) -> str | None:
-    """The reviewer named by the ``X-Edgelabel-Reviewer`` header (no login: see the module docstring)."""
-    name = request.headers.get(REVIEWER_HEADER, "").strip()
-    if not name:
-        return None
-    if len(name) > MAX_USER_CHARS or not name.isprintable():
-        raise ApiError(400, "bad_request", f"{REVIEWER_HEADER} must be a printable name of at most {MAX_USER_CHARS} characters")
-    return name
+@dataclass
+class ApiParts:
+    """The API's routes, error handlers and what to close when the app stops."""
+
+    routes: list[BaseRoute]
+    exception_handlers: dict
+    queue: ReviewQueue
+    web_db: WebDatabase
+
+    def close(self) -> None:
+        self.queue.close()
+        self.web_db.close()
 
 
-def create_app(data_dir: Path, current_user: CurrentUser, lease_seconds: float = DEFAULT_LEASE_S,
-               clock: Callable[[], float] = time.time) -> Starlette:
+def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float = DEFAULT_LEASE_S,
+               clock: Callable[[], float] = time.time) -> ApiParts:
     """The review API over the data directory's database (its schema must be current)."""
     data_dir = Path(data_dir)
     queue = ReviewQueue.open(data_dir, lease_seconds=lease_seconds, clock=clock)
-    media_root = data_dir / MEDIA_DIRNAME
+    try:
+        web_db = WebDatabase(data_dir)
+    except BaseException:
+        queue.close()
+        raise
+    media = MediaStore(data_dir / MEDIA_DIRNAME)
 
     async def user_of(request: Request) -> str:
         user = current_user(request)
         if inspect.isawaitable(user):
             user = await user
         if not user:
-            raise ApiError(401, "not_authenticated", f"who is reviewing? (send the {REVIEWER_HEADER} header)")
+            raise ApiError(401, "not_authenticated", "log in first")
         return user
 
     async def health(request: Request) -> Response:
+        await user_of(request)
         return JSONResponse({"ok": True})
 
     async def next_frames(request: Request) -> Response:
@@ -97,23 +118,42 @@ def create_app(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
 
     async def claim(request: Request) -> Response:
         user = await user_of(request)
-        body = await _json_body(request, allowed={"frame_id", "lease_seconds"})
+        body = await _json_body(request, allowed={"frame_id", "lease_seconds", "skip"})
         frame_id = body.get("frame_id")
         if frame_id is not None and not _is_int(frame_id):
             raise ApiError(400, "bad_request", f"'frame_id' must be an integer, got {frame_id!r}")
-        frame = await run_in_threadpool(queue.claim, user, frame_id, body.get("lease_seconds"))
-        return JSONResponse({"frame": frame})
+        skip = body.get("skip") or []
+        if not (isinstance(skip, list) and len(skip) <= MAX_SKIPPED and all(_is_int(i) for i in skip)):
+            raise ApiError(400, "bad_request", f"'skip' must be a list of at most {MAX_SKIPPED} frame ids")
+        lease = body.get("lease_seconds")
+        if frame_id is not None or not skip:
+            frame = await run_in_threadpool(queue.claim, user, frame_id, lease)
+        else:
+            frame = await run_in_threadpool(_claim_next_not_skipped, queue, user, set(skip), lease)
+        return JSONResponse({"frame": await _with_extras(frame)})
+
+    async def _with_extras(frame: dict | None) -> dict | None:
+        if frame is None:
+            return None
+        return {**frame, **await run_in_threadpool(frame_extras, web_db, frame)}
 
     async def frame(request: Request) -> Response:
         await user_of(request)
-        return JSONResponse({"frame": await run_in_threadpool(queue.frame, request.path_params["frame_id"])})
+        details = await run_in_threadpool(queue.frame, request.path_params["frame_id"])
+        return JSONResponse({"frame": await _with_extras(details)})
 
     async def image(request: Request) -> Response:
         await user_of(request)
-        path = await run_in_threadpool(queue.media_path, request.path_params["frame_id"], media_root)
-        if not path.is_file():
-            raise ApiError(404, "not_found", f"the image of frame {request.path_params['frame_id']} is missing")
-        return FileResponse(path, media_type="image/jpeg")
+        path = await run_in_threadpool(queue.media_path, request.path_params["frame_id"], media.root)
+        return _jpeg(path, f"the image of frame {request.path_params['frame_id']} is missing")
+
+    async def media_file(request: Request) -> Response:
+        await user_of(request)
+        try:
+            path = media.path_for(request.path_params["sha256"])
+        except StoreError:
+            raise ApiError(404, "not_found", "no such media id") from None
+        return _jpeg(path, "no such media id")
 
     async def renew(request: Request) -> Response:
         user = await user_of(request)
@@ -136,30 +176,84 @@ def create_app(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
         )
         return JSONResponse({"frame": frame})
 
+    async def track(request: Request) -> Response:
+        await user_of(request)
+        device, track_id = _track_params(request.query_params.get("device"), request.query_params.get("track_id"))
+        return JSONResponse(await run_in_threadpool(track_strip, web_db, device, track_id))
+
+    async def track_accept(request: Request) -> Response:
+        user = await user_of(request)
+        body = await _json_body(request, allowed={"device", "track_id", "class_name"})
+        track_id = body.get("track_id")
+        if not _is_int(track_id) or not isinstance(body.get("device"), str):
+            raise ApiError(400, "bad_request", "'device' must be a string and 'track_id' an integer")
+        return JSONResponse(await run_in_threadpool(
+            accept_track, web_db, user, body["device"], track_id, body.get("class_name")))
+
+    async def dashboard(request: Request) -> Response:
+        await user_of(request)
+        return JSONResponse(await run_in_threadpool(dashboard_data, web_db, clock()))
+
+    routes: list[BaseRoute] = [
+        Route("/api/health", health, methods=["GET"]),
+        Route("/api/queue", next_frames, methods=["GET"]),
+        Route("/api/queue/claim", claim, methods=["POST"]),
+        Route("/api/frames/{frame_id:int}", frame, methods=["GET"]),
+        Route("/api/frames/{frame_id:int}/image", image, methods=["GET"]),
+        Route("/api/frames/{frame_id:int}/renew", renew, methods=["POST"]),
+        Route("/api/frames/{frame_id:int}/release", release, methods=["POST"]),
+        Route("/api/frames/{frame_id:int}/submit", submit, methods=["POST"]),
+        Route("/api/track", track, methods=["GET"]),
+        Route("/api/track/accept", track_accept, methods=["POST"]),
+        Route("/api/dashboard", dashboard, methods=["GET"]),
+        Route("/media/{sha256}", media_file, methods=["GET"]),
+    ]
+    handlers = {
+        ApiError: _api_error, FrameNotFoundError: _not_found, ClaimError: _claim_conflict,
+        SubmissionError: _bad_request, StoreError: _unavailable,
+    }
+    return ApiParts(routes, handlers, queue, web_db)
+
+
+def create_app(data_dir: Path, current_user: CurrentUser, lease_seconds: float = DEFAULT_LEASE_S,
+               clock: Callable[[], float] = time.time) -> Starlette:
+    """The bare JSON API (no pages, no login layer): for embedding behind another auth layer."""
+    parts = api_routes(data_dir, current_user, lease_seconds, clock)
+
     @asynccontextmanager
     async def lifespan(app: Starlette):
         yield
-        queue.close()
+        parts.close()
 
-    app = Starlette(
-        routes=[
-            Route("/api/health", health, methods=["GET"]),
-            Route("/api/queue", next_frames, methods=["GET"]),
-            Route("/api/queue/claim", claim, methods=["POST"]),
-            Route("/api/frames/{frame_id:int}", frame, methods=["GET"]),
-            Route("/api/frames/{frame_id:int}/image", image, methods=["GET"]),
-            Route("/api/frames/{frame_id:int}/renew", renew, methods=["POST"]),
-            Route("/api/frames/{frame_id:int}/release", release, methods=["POST"]),
-            Route("/api/frames/{frame_id:int}/submit", submit, methods=["POST"]),
-        ],
-        exception_handlers={
-            ApiError: _api_error, FrameNotFoundError: _not_found, ClaimError: _claim_conflict,
-            SubmissionError: _bad_request, StoreError: _unavailable,
-        },
-        lifespan=lifespan,
-    )
-    app.state.queue = queue
+    app = Starlette(routes=parts.routes, exception_handlers=parts.exception_handlers, lifespan=lifespan)
+    app.state.queue = parts.queue
     return app
+
+
+def _claim_next_not_skipped(queue: ReviewQueue, user: str, skip: set[int], lease: float | None) -> dict | None:
+    """Claim the first queued frame not in ``skip``; retried when another reviewer takes it first."""
+    for _ in range(CLAIM_ATTEMPTS):
+        candidates = [f["id"] for f in queue.next(min(1000, len(skip) + 10)) if f["id"] not in skip]
+        if not candidates:
+            return None
+        try:
+            return queue.claim(user, candidates[0], lease)
+        except ClaimError:
+            continue
+    raise ClaimError("the queue is busy: every frame tried was claimed by someone else, try again")
+
+
+def _jpeg(path: Path, missing: str) -> Response:
+    if not path.is_file():
+        raise ApiError(404, "not_found", missing)
+    # Content-addressed: the bytes behind a name never change.
+    return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "private, max-age=31536000, immutable"})
+
+
+def _track_params(device: str | None, track_id: str | None) -> tuple[str, int]:
+    if not device or track_id is None:
+        raise ApiError(400, "bad_request", "expected ?device=NAME&track_id=N")
+    return device, _int_param(track_id, "track_id")
 
 
 async def _json_body(request: Request, allowed: set[str]) -> dict:

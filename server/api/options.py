@@ -9,10 +9,9 @@ from server.errors import ApiConfigError
 
 def add_http_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http", metavar="HOST:PORT",
-                        help="also serve the review queue's JSON API here, e.g. 127.0.0.1:8080 (default: off)")
-    parser.add_argument("--insecure-http", action="store_true",
-                        help="allow --http without any login: reviewers are whoever the "
-                             "X-Edgelabel-Reviewer header says (trusted networks only, until accounts exist)")
+                        help="also serve the review web UI and its JSON API here, e.g. 127.0.0.1:8080, behind a "
+                             "login (accounts: 'users add'); plain HTTP, so put TLS in front beyond localhost "
+                             "(default: off)")
 
 
 def parse_address(address: str) -> tuple[str, int]:

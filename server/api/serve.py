@@ -1,12 +1,11 @@
-"""Running the review API inside ``edgelabel-collector serve``: uvicorn on a thread of its own.
+"""Running the web UI and review API inside ``edgelabel-collector serve``: uvicorn on a thread of its own.
 
 The ingest loop keeps the main thread; the API answers from this thread (and Starlette's worker
-threads) on its own database connection. ``serve`` wires it with :func:`server.api.options.add_http_arguments`
+threads) on its own database connections. ``serve`` wires it with :func:`server.api.options.add_http_arguments`
 (light: no web imports when only building the CLI) and :func:`start_from_args`.
 
-There are no accounts yet (issue 8): the API believes whatever reviewer name a request carries.
-So it is off by default, and ``--http`` is refused unless ``--insecure-http`` says, explicitly,
-that anyone who can reach the port may review as anyone.
+Every page and API call but the login form needs a session of an account made with
+``edgelabel-collector users add`` (see :mod:`server.auth`); there is no way to serve it without login.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ import threading
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 
-from server.api.app import CurrentUser, create_app, reviewer_from_header
 from server.api.options import add_http_arguments, parse_address
 from server.errors import ApiConfigError
 
@@ -32,10 +31,10 @@ STARTUP_TIMEOUT_S = 10.0
 
 
 class ReviewApiServer:
-    """The review API served by uvicorn from a daemon thread; :meth:`stop` ends it."""
+    """A web app served by uvicorn from a daemon thread; :meth:`stop` ends it."""
 
-    def __init__(self, data_dir: Path, host: str, port: int, current_user: CurrentUser):
-        self.app = create_app(data_dir, current_user)
+    def __init__(self, app: Starlette, host: str, port: int):
+        self.app = app
         # Bind here, in the caller's thread, so a taken port fails `serve` at once with one line.
         try:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -43,7 +42,7 @@ class ReviewApiServer:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._socket.bind((host, port))
         except OSError as exc:
-            self.app.state.queue.close()
+            _close_app(app)
             raise ApiConfigError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}") from None
         self.host, self.port = host, self._socket.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
@@ -79,27 +78,30 @@ class ReviewApiServer:
         return False
 
 
-def start_review_api(data_dir: Path, address: str, insecure_http: bool,
-                     current_user: CurrentUser | None = None) -> ReviewApiServer:
-    """Start the API on ``address`` (HOST:PORT). Without an auth layer (``current_user``) it needs
-    ``insecure_http``: requests then name their reviewer in a header, unchecked."""
+def start_review_api(data_dir: Path, address: str) -> ReviewApiServer:
+    """Start the web UI and review API on ``address`` (HOST:PORT), behind the login layer."""
+    from server.web.site import (
+        create_site,  # the web stack is imported only when serving HTTP
+    )
+
     host, port = parse_address(address)
-    if current_user is None:
-        if not insecure_http:
-            raise ApiConfigError(
-                "--http serves the review API without any login (accounts are not built yet); "
-                "add --insecure-http to serve it anyway, on a trusted network only"
-            )
-        current_user = reviewer_from_header
-        log.warning("INSECURE: the review API on %s:%d has no login; anyone who reaches it can review as anyone "
-                    "(--insecure-http)", host, port)
-    return ReviewApiServer(Path(data_dir), host, port, current_user)
+    app = create_site(Path(data_dir))
+    accounts = app.state.accounts.list()
+    if not accounts:
+        log.warning("no reviewer account yet, so nobody can log in: add one with "
+                    "'edgelabel-collector users add NAME --role admin --data-dir %s' (password on stdin)", data_dir)
+    return ReviewApiServer(app, host, port)
 
 
 def start_from_args(args: argparse.Namespace) -> ReviewApiServer | None:
-    """The API ``serve`` was asked for (None without ``--http``); call after the store is opened."""
+    """The web UI ``serve`` was asked for (None without ``--http``); call after the store is opened."""
     if args.http is None:
-        if args.insecure_http:
-            raise ApiConfigError("--insecure-http only makes sense with --http HOST:PORT")
         return None
-    return start_review_api(args.data_dir, args.http, args.insecure_http)
+    return start_review_api(args.data_dir, args.http)
+
+
+def _close_app(app: Starlette) -> None:
+    for name in ("queue", "web_db", "accounts"):
+        closeable = getattr(app.state, name, None)
+        if closeable is not None:
+            closeable.close()

@@ -1,4 +1,4 @@
-"""The review API over real HTTP: uvicorn on a loopback port, httpx as the client."""
+"""The review API over real HTTP: uvicorn on a loopback port, httpx as a logged-in client."""
 
 import argparse
 import threading
@@ -11,6 +11,7 @@ from server.api.serve import start_from_args, start_review_api
 from server.errors import ApiConfigError
 from server.store import Store
 from tests.server._frames import PETS, clip_frames, encode, header_for
+from tests.server._login import add_accounts, logged_in
 
 
 @pytest.fixture
@@ -19,13 +20,14 @@ def api(tmp_path):
     with Store.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", seq, capture_ts=100.0 + seq, priority=seq / 10), encode(image))
                              for seq, image in enumerate(images)])
-    server = start_review_api(tmp_path, "127.0.0.1:0", insecure_http=True)
+    add_accounts(tmp_path, "alice", "bob", *(f"r{i}" for i in range(4)))
+    server = start_review_api(tmp_path, "127.0.0.1:0")
     yield server
     server.stop()
 
 
 def client(server, user: str | None = "alice") -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"X-Edgelabel-Reviewer": user} if user else {}, timeout=10)
+    return logged_in(server.url, user) if user else httpx.Client(base_url=server.url, timeout=10)
 
 
 def test_next_claim_submit_release_over_http(api):
@@ -86,7 +88,7 @@ def test_bad_requests_get_typed_json_errors(api, method, path, body, status, cod
     assert "\n" not in response.json()["detail"]
 
 
-def test_no_reviewer_no_answer(api):
+def test_no_session_no_answer(api):
     with client(api, user=None) as anonymous:
         response = anonymous.post("/api/queue/claim")
     assert response.status_code == 401 and response.json()["error"] == "not_authenticated"
@@ -94,20 +96,18 @@ def test_no_reviewer_no_answer(api):
         assert alice.get("/api/health").json() == {"ok": True}
 
 
-def test_http_without_a_login_must_be_asked_for_explicitly(tmp_path):
+def test_http_option_and_taken_port(tmp_path):
     Store.open(tmp_path).close()
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=lambda p: tmp_path)
     add_http_arguments(parser)
-    with pytest.raises(ApiConfigError, match="--insecure-http"):
-        start_from_args(parser.parse_args(["--data-dir", "x", "--http", "127.0.0.1:0"]))
-    with pytest.raises(ApiConfigError, match="only makes sense with --http"):
-        start_from_args(parser.parse_args(["--data-dir", "x", "--insecure-http"]))
     assert start_from_args(parser.parse_args(["--data-dir", "x"])) is None
-    server = start_from_args(parser.parse_args(["--data-dir", "x", "--http", "127.0.0.1:0", "--insecure-http"]))
+    with pytest.raises(SystemExit):  # the header-trusting mode is gone
+        parser.parse_args(["--data-dir", "x", "--http", "127.0.0.1:0", "--insecure-http"])
+    server = start_from_args(parser.parse_args(["--data-dir", "x", "--http", "127.0.0.1:0"]))
     try:
         with pytest.raises(ApiConfigError, match="cannot listen"):
-            start_review_api(tmp_path, f"127.0.0.1:{server.port}", insecure_http=True)
+            start_review_api(tmp_path, f"127.0.0.1:{server.port}")
     finally:
         server.stop()
 

@@ -1,0 +1,5 @@
+"""The reviewers' web UI: server-rendered pages (Jinja2, autoescaped) and plain JavaScript.
+
+``site`` assembles the whole application (login layer, pages, JSON API, static files); the
+scripts under ``static/`` read the JSON API and never put data into HTML (``textContent`` only).
+"""
