@@ -93,6 +93,7 @@ class FrameSender:
         self.connected = False
         self._ever_connected = False
         self._handshake_failure_logged = False
+        self._disconnected_at: float | None = None
         self._socket.connect(endpoint)
 
     @property
@@ -205,13 +206,16 @@ class FrameSender:
                 self._handshake_failure_logged = False
                 log.info("%s %s", "reconnected to" if self._ever_connected else "connected to", self.endpoint)
                 self._ever_connected = True
-                # Whatever was in flight may have died with the old connection: send it again now.
-                for item in self._in_flight.values():
-                    if item.sent_at is not None:
-                        self.counts.retransmits += 1
-                    item.sent_at = None
-                    item.retry_delay_s = self.ack_timeout_s
+                # What went into the old connection before it dropped may have died with it: send it
+                # again now rather than after the back-off. (Nothing to resend on a first connection.)
+                if self._disconnected_at is not None:
+                    for item in self._in_flight.values():
+                        if item.sent_at is not None and item.sent_at <= self._disconnected_at:
+                            self.counts.retransmits += 1
+                            item.sent_at = None
+                            item.retry_delay_s = self.ack_timeout_s
             elif event == zmq.EVENT_DISCONNECTED:
+                self._disconnected_at = time.monotonic()
                 if self.connected:
                     log.warning("lost the connection to %s; retrying (frames wait in the spool)", self.endpoint)
                 self.connected = False

@@ -51,6 +51,7 @@ def test_image_directory_flows_through_detector_selector_and_uplink(tmp_path, de
     assert counts.frames_dropped == 0
     assert 2 <= counts.frames_selected <= 6  # at most one per 0.5 s of a 2.84 s sequence
     assert sender.counts.acknowledged == counts.frames_selected
+    assert sender.counts.retransmits == sender.counts.duplicates == 0  # a first connection resends nothing
     frames = collector.frames()
     assert [row["seq"] for row in frames] == list(range(1000, 1000 + counts.frames_selected))
     assert sorted(row["frame_index"] for row in frames)[0] == 0  # the first frame is always kept
