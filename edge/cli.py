@@ -11,7 +11,7 @@ import sys
 
 from edge.errors import AgentError
 
-COMMANDS = ("run", "detect", "sample", "track", "mot_eval", "quantize")
+COMMANDS = ("run", "detect", "sample", "track", "mot_eval", "quantize", "check_config")
 """Modules under ``edge.commands``; each registers its own subcommand name (``mot_eval`` is ``mot-eval``)."""
 
 DESCRIPTION = """\
@@ -25,6 +25,7 @@ examples:
   edgelabel-agent track --source seq/img1 --model yolox_nano.onnx --mot-out seq.txt --classes person
   edgelabel-agent mot-eval --gt seq/gt/gt.txt --results seq.txt
   edgelabel-agent quantize --model yolox_nano.onnx --calibration clip.mp4 --out yolox_nano.int8.onnx
+  edgelabel-agent check-config /etc/edgelabel/agent.toml
 """
 
 

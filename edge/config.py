@@ -1,7 +1,8 @@
 """The agent's configuration file: TOML, read with ``tomllib`` into frozen dataclasses.
 
-One dataclass per table. :class:`AgentConfig` holds the top-level tables; today only
-``[selection]`` (keyframe selection, every policy on/off and tunable). To add a table, e.g.
+One dataclass per table. :class:`AgentConfig` holds the top-level tables:
+``[selection]`` (keyframe selection, every policy on/off and tunable), ``[source]``,
+``[detector]``, ``[uplink]`` and ``[metrics]`` (the rest of ``edgelabel-agent run``). To add a table, e.g.
 ``[uplink]``: write its dataclass (fields with defaults; ``bool``, ``int``, ``float``, ``str``,
 ``tuple[str, ...]`` or a nested dataclass for a sub-table) and add it as a field of
 :class:`AgentConfig`; :func:`load_config` then reads, type-checks and reports it like the others.
@@ -10,9 +11,9 @@ Rules, the same for every table:
 
 * unknown keys and tables are errors (a typo must not silently fall back to a default);
 * a key left out takes the default written in its dataclass (and in ``deploy/agent.example.toml``);
-* types are checked here; ranges are checked by the object a table configures (the policies
-  raise :class:`SettingError` with their parameter names, which are the keys), so each range is
-  written down once;
+* types are checked here; ranges of ``[selection]`` are checked by the object it configures (the
+  policies raise :class:`SettingError` with their parameter names, which are the keys), ranges of
+  the other tables by the ``check`` metadata of their fields, so each range is written down once;
 * command-line flags override the file: :func:`load_config` takes them as ``overrides``.
 
 Every error is one line naming where the value came from (the file or the flag), the key, the
@@ -225,11 +226,91 @@ class SelectionConfig:
     budget: BudgetSettings = field(default_factory=BudgetSettings)
 
 
+# --- [source], [detector], [uplink], [metrics] ---------------------------------------------------
+# The rest of ``run``'s settings. TOML has no null, so "not set" is "" for text and 0 for numbers
+# whose flag has no default. Ranges are written next to each field (``check``) and checked when the
+# file is read, so ``check-config`` catches them before anything starts.
+
+
+def check(predicate, expected: str) -> dict:
+    """Field metadata: the value must satisfy ``predicate``; otherwise "expected ``expected``"."""
+    return {"check": (predicate, expected)}
+
+
+def _host_port(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    return bool(sep and host.strip("[]") and port.isdigit() and 0 <= int(port) <= 65535)
+
+
+def address(default: str = "") -> Any:
+    """A ``HOST:PORT`` field, "" for off."""
+    return field(default=default, metadata=check(lambda v: v == "" or _host_port(v),
+                                                 'HOST:PORT such as 127.0.0.1:9465, or "" for off'))
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """``[source]``: where frames come from."""
+
+    source: str = ""
+    """Required (here or ``--source``): video file, image directory, camera index or rtsp:// / http(s):// URL."""
+    image_fps: float = field(default=10.0, metadata=check(lambda v: v > 0, "a frame rate above 0"))
+    pace: float = field(default=0.0, metadata=check(lambda v: v >= 0, "a speed >= 0 (0: as fast as possible)"))
+
+
+LAYOUTS = ("yolox", "yolov5", "yolov8", "end2end")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """``[detector]``: the ONNX detector that pre-labels every frame."""
+
+    model: str = ""
+    """Required (here or ``--model``): ONNX path or a known name such as yolox-nano."""
+    score_threshold: float = field(default=0.3, metadata=check(lambda v: 0 <= v <= 1, "a score in [0, 1]"))
+    threads: int = field(default=0, metadata=check(lambda v: v >= 0, "a thread count >= 0 (0: onnxruntime's choice)"))
+    providers: tuple[str, ...] = field(default=("CPUExecutionProvider",),
+                                       metadata=check(lambda v: len(v) > 0, "at least one execution provider"))
+    layout: str = field(default="", metadata=check(lambda v: v in ("",) + LAYOUTS,
+                                                   'one of "", ' + ", ".join(f'"{x}"' for x in LAYOUTS)))
+    labels: str = ""
+    detect_every: int = field(default=1, metadata=check(lambda v: v >= 1, "an integer >= 1"))
+
+
+@dataclass(frozen=True)
+class UplinkConfig:
+    """``[uplink]``: the connection to the collector and the spool in front of it."""
+
+    collector: str = field(default="", metadata=check(lambda v: v == "" or v.startswith(("tcp://", "ipc://")),
+                                                      'an endpoint such as "tcp://collector:5555", or ""'))
+    credentials: str = ""
+    insecure: bool = False
+    device: str = ""
+    jpeg_quality: int = field(default=85, metadata=check(lambda v: 1 <= v <= 100, "an integer in 1..100"))
+    window: int = field(default=32, metadata=check(lambda v: v >= 1, "an integer >= 1"))
+    ack_timeout_s: float = field(default=5.0, metadata=check(lambda v: v > 0, "seconds above 0"))
+    flush_timeout_s: float = field(default=60.0, metadata=check(lambda v: v >= 0, "seconds >= 0"))
+    spool_dir: str = ""
+    spool_max_mb: float = field(default=1024.0, metadata=check(lambda v: v > 0, "megabytes above 0"))
+    status_interval_s: float = field(default=10.0, metadata=check(lambda v: v > 0, "seconds above 0"))
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """``[metrics]``: the agent's Prometheus endpoint."""
+
+    address: str = address()
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     """The whole file: one field per top-level table."""
 
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    uplink: UplinkConfig = field(default_factory=UplinkConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     """Where each value given explicitly came from (``"agent.toml"`` or ``"--min-gap"``), by
     dotted key; keys left at their default are absent. Used to say where a bad value came from."""
@@ -256,6 +337,11 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Override
     Raises :class:`SettingError` (a :class:`ConfigError`) for a bad value or key and
     :class:`ConfigError` for a file that cannot be read or is not TOML.
     """
+    return load_file(AgentConfig, path, overrides)
+
+
+def load_file(root: type, path: str | Path | None = None, overrides: Mapping[str, Override] | None = None):
+    """:func:`load_config` for any root dataclass with an ``origins`` field (the collector's too)."""
     document: dict[str, Any] = {}
     origins: dict[str, str] = {}
     if path is not None:
@@ -265,8 +351,34 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Override
     for key, override in (overrides or {}).items():
         _set_dotted(document, key, override.value)
         origins[key] = override.flag
-    values = _table_values(AgentConfig, document, prefix="", origins=origins, skip=("origins",))
-    return AgentConfig(**values, origins=origins)
+    values = _table_values(root, document, prefix="", origins=origins, skip=("origins",))
+    return root(**values, origins=origins)
+
+
+def as_dict(config: Any) -> dict[str, Any]:
+    """The effective settings as plain data (tables as dicts, tuples as lists), ``origins`` left out."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        if f.name == "origins":
+            continue
+        value = getattr(config, f.name)
+        out[f.name] = as_dict(value) if dataclasses.is_dataclass(value) else list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def as_toml(config: Any, prefix: str = "") -> str:
+    """The effective settings written as TOML (for ``check-config``)."""
+    leaves, tables = [], []
+    for f in dataclasses.fields(config):
+        if f.name == "origins":
+            continue
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            tables.append(as_toml(value, f"{prefix}{f.name}."))
+        else:
+            leaves.append(f"{f.name} = {show(value)}")
+    head = [f"[{prefix.rstrip('.')}]"] if prefix and leaves else []
+    return "\n\n".join(part for part in ["\n".join(head + leaves), *tables] if part)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -308,7 +420,15 @@ def _table_values(cls: type, table: Any, prefix: str, origins: Mapping[str, str]
         raise SettingError(key, table[unknown[0]], f"no such key; {where} has {', '.join(names)}",
                            _origin(origins, key))
     hints = typing.get_type_hints(cls)
-    return {name: _convert(hints[name], table[name], prefix + name, origins) for name in names if name in table}
+    checks = {f.name: f.metadata["check"] for f in dataclasses.fields(cls) if "check" in f.metadata}
+    values = {}
+    for name in names:
+        if name in table:
+            key = prefix + name
+            values[name] = _convert(hints[name], table[name], key, origins)
+            if name in checks and not checks[name][0](values[name]):
+                raise SettingError(key, values[name], checks[name][1], _origin(origins, key))
+    return values
 
 
 def _origin(origins: Mapping[str, str], key: str) -> str | None:

@@ -21,7 +21,7 @@ from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
 
-DEFAULT_INGEST = "tcp://0.0.0.0:5555"
+from server.config import DEFAULT_INGEST  # noqa: E402  (re-exported: other modules import it from here)
 
 DESCRIPTION = """\
 edgelabel collector: receive pre-labeled keyframes from edge agents, store them, and serve them
@@ -30,6 +30,7 @@ for review and export.
 examples:
   edgelabel-collector demo
   edgelabel-collector serve --data-dir /var/lib/edgelabel
+  edgelabel-collector check-config /etc/edgelabel/collector.toml
   edgelabel-collector keys add-device cam-01 --data-dir /var/lib/edgelabel \\
       --endpoint tcp://collector.example:5555 --out cam-01.toml
   edgelabel-collector stats --data-dir /var/lib/edgelabel --json
@@ -59,13 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "serve", "receive frames from edge agents and store them",
         "examples:\n  edgelabel-collector serve --data-dir /var/lib/edgelabel --ingest tcp://0.0.0.0:5555\n"
         "  # also the review web UI (login with accounts from 'users add'; put TLS in front beyond localhost)\n"
-        "  edgelabel-collector serve --data-dir /var/lib/edgelabel --http 127.0.0.1:8080\n",
+        "  edgelabel-collector serve --data-dir /var/lib/edgelabel --http 127.0.0.1:8080\n"
+        "  # settings from a file (deploy/collector.example.toml); a flag wins over the file\n"
+        "  edgelabel-collector serve --config /etc/edgelabel/collector.toml --http 127.0.0.1:8081\n",
         cmd_serve,
     )
-    serve.add_argument("--data-dir", required=True, type=Path, help="where the collector keeps everything it owns")
-    serve.add_argument("--ingest", default=DEFAULT_INGEST, metavar="tcp://HOST:PORT",
-                       help="address to receive frames on (default: %(default)s)")
-    serve.add_argument("--insecure", action="store_true",
+    serve.add_argument("--config", type=Path, metavar="FILE",
+                       help="collector config file (TOML, every key: deploy/collector.example.toml); flags override it")
+    serve.add_argument("--data-dir", type=Path,
+                       help="where the collector keeps everything it owns (required, here or as collector.data_dir)")
+    serve.add_argument("--ingest", default=None, metavar="tcp://HOST:PORT",
+                       help=f"address to receive frames on (default: {DEFAULT_INGEST})")
+    serve.add_argument("--insecure", action="store_true", default=None,
                        help="accept unencrypted frames from any device (local experiments only)")
     serve.add_argument("--metrics", metavar="HOST:PORT", default=None,
                        help="serve Prometheus metrics on http://HOST:PORT/metrics (no login: bind it to an "
@@ -74,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     from server.api.options import add_http_arguments
 
     add_http_arguments(serve)
+
+    check = _parser(
+        commands, "check-config", "validate a collector config file and print the effective settings",
+        "examples:\n  edgelabel-collector check-config /etc/edgelabel/collector.toml\n"
+        "  edgelabel-collector check-config deploy/collector.example.toml --json\n\n"
+        "exit status: 0 when valid, 2 with a one-line error naming the key, the value and what was expected\n",
+        cmd_check_config,
+    )
+    check.add_argument("file", type=Path, metavar="FILE", help="collector config file (TOML)")
+    check.add_argument("--json", action="store_true", help="print the effective settings as JSON")
 
     keys = _parser(commands, "keys", "manage device keys (CURVE)", "example:\n  edgelabel-collector keys list --data-dir DIR\n", None)
     key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
@@ -156,6 +172,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.receiver import Receiver
     from server.store import Store
 
+    from server.config import serve_settings
+
+    settings = serve_settings(args)
+    # The rest of serve (and the review API) reads the merged settings from args.
+    args.data_dir, args.ingest, args.insecure = Path(settings.data_dir), settings.ingest, settings.insecure
+    args.http, args.metrics = settings.http or None, settings.metrics or None
     _configure_logging(args.verbose)
     store = Store.open(args.data_dir)
     keys = None if args.insecure else KeyStore(args.data_dir)
@@ -199,6 +221,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.close()
     log.info("stopped: %d frames stored, %d duplicates, %d rejected this run",
              receiver.counts.stored, receiver.counts.duplicates, sum(receiver.counts.rejected.values()))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from edge.config import as_dict, as_toml
+    from server.config import load_collector_config
+
+    config = load_collector_config(args.file)
+    if args.json:
+        print(json.dumps(as_dict(config), indent=2))
+    else:
+        print(f"{args.file}: OK")
+        if not config.collector.data_dir:
+            print("# still to give on the command line: collector.data_dir (or --data-dir)")
+        print(as_toml(config))
     return 0
 
 

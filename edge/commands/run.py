@@ -27,6 +27,10 @@ examples:
   edgelabel-agent run --source rtsp://10.0.0.5/stream1 --model yolox-nano --credentials cam-01.toml \\
       --config /etc/edgelabel/agent.toml --keyframes-per-minute 6
 
+  # everything from a config file (flags still win over it); check the file first
+  edgelabel-agent check-config /etc/edgelabel/agent.toml
+  edgelabel-agent run --config /etc/edgelabel/agent.toml
+
   # a local experiment without encryption, replaying a clip
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx \\
       --collector tcp://127.0.0.1:5555 --insecure --device laptop
@@ -42,20 +46,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--source", required=True, metavar="SRC",
-                        help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL")
-    parser.add_argument("--model", required=True, help="ONNX detector path, or a known name such as yolox-nano")
+    # Every setting below may also come from --config (deploy/agent.example.toml); a flag wins over the file.
+    # Flags default to None so that "not given" can be told apart; the defaults live in edge.config.
+    parser.add_argument("--source", metavar="SRC",
+                        help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL "
+                             "(required, here or as source.source in --config)")
+    parser.add_argument("--model", help="ONNX detector path, or a known name such as yolox-nano "
+                                        "(required, here or as detector.model in --config)")
     parser.add_argument("--collector", metavar="ENDPOINT",
                         help="collector ingest endpoint, e.g. tcp://collector:5555 (default: the one in --credentials)")
-    security = parser.add_mutually_exclusive_group(required=True)
-    security.add_argument("--credentials", metavar="FILE", help="device credentials file from 'edgelabel-collector keys add-device'")
-    security.add_argument("--insecure", action="store_true",
+    security = parser.add_mutually_exclusive_group()
+    security.add_argument("--credentials", metavar="FILE",
+                          help="device credentials file from 'edgelabel-collector keys add-device' "
+                               "(this or --insecure is required, here or in --config)")
+    security.add_argument("--insecure", action="store_true", default=None,
                           help="send unencrypted and unauthenticated (local experiments only)")
     parser.add_argument("--device", help="device name (default: the credentials' device, or this host's name with --insecure)")
 
     detection = parser.add_argument_group("detector")
-    detection.add_argument("--score-threshold", type=float, default=0.3,
-                           help="keep detections at or above this score (default: %(default)s)")
+    detection.add_argument("--score-threshold", type=float, default=None,
+                           help="keep detections at or above this score (default: 0.3)")
     detection.add_argument("--threads", type=int, default=None, help="inference threads (default: onnxruntime's choice)")
     detection.add_argument("--provider", action="append", default=None,
                            help="execution provider by ONNX Runtime name or short name (cpu, cuda, tensorrt, "
@@ -66,30 +76,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                            help="class names, one per line (default: the model's metadata, else COCO)")
 
     selection = add_selection_arguments(parser)
-    selection.add_argument("--image-fps", type=float, default=10.0,
-                           help="frame rate assumed for an image directory (default: %(default)s)")
-    selection.add_argument("--detect-every", type=int, default=1, metavar="K",
+    selection.add_argument("--image-fps", type=float, default=None,
+                           help="frame rate assumed for an image directory (default: 10)")
+    selection.add_argument("--detect-every", type=int, default=None, metavar="K",
                            help="run the detector on every K-th frame; the tracker predicts the frames between "
-                                "(default: %(default)s)")
+                                "(default: 1)")
     selection.add_argument("--pace", type=float, default=None, metavar="SPEED",
                            help="replay a file or image directory at SPEED x its recorded rate, like a live camera "
                                 "(1 = real time; default: as fast as the detector goes)")
 
     uplink = parser.add_argument_group("uplink")
-    uplink.add_argument("--jpeg-quality", type=int, default=85, help="JPEG quality 1-100 (default: %(default)s)")
-    uplink.add_argument("--window", type=int, default=32, help="most frames in flight without an ack (default: %(default)s)")
-    uplink.add_argument("--ack-timeout", type=float, default=5.0, metavar="SECONDS",
-                        help="resend a frame that has no ack after this long (default: %(default)s)")
-    uplink.add_argument("--flush-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="at the end of a file, wait this long for the last acks (default: %(default)s)")
+    uplink.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-100 (default: 85)")
+    uplink.add_argument("--window", type=int, default=None, help="most frames in flight without an ack (default: 32)")
+    uplink.add_argument("--ack-timeout", type=float, default=None, metavar="SECONDS",
+                        help="resend a frame that has no ack after this long (default: 5)")
+    uplink.add_argument("--flush-timeout", type=float, default=None, metavar="SECONDS",
+                        help="at the end of a file, wait this long for the last acks (default: 60)")
     uplink.add_argument("--spool-dir", type=Path, default=None, metavar="DIR",
                         help="durable spool of frames waiting for the collector's ack "
                              "(default: $XDG_STATE_HOME/edgelabel/spool/DEVICE, or ~/.local/state/...)")
-    uplink.add_argument("--spool-max-mb", type=float, default=1024.0, metavar="MB",
+    uplink.add_argument("--spool-max-mb", type=float, default=None, metavar="MB",
                         help="spool size bound; when full, the lowest-priority, oldest frames are evicted "
-                             "(default: %(default)s)")
-    uplink.add_argument("--status-interval", type=float, default=10.0, metavar="SECONDS",
-                        help="seconds between heartbeats to the collector (default: %(default)s)")
+                             "(default: 1024)")
+    uplink.add_argument("--status-interval", type=float, default=None, metavar="SECONDS",
+                        help="seconds between heartbeats to the collector (default: 10)")
     parser.add_argument("--metrics", metavar="HOST:PORT", default=None,
                         help="serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9465)")
 
@@ -114,7 +124,7 @@ def add_selection_arguments(parser: argparse.ArgumentParser):
     selection = parser.add_argument_group(
         "keyframe selection", "defaults come from --config (every key: deploy/agent.example.toml); a flag wins over the file")
     selection.add_argument("--config", type=Path, metavar="FILE",
-                           help="agent config file (TOML) with a [selection] table")
+                           help="agent config file (TOML); check it with 'edgelabel-agent check-config FILE'")
     selection.add_argument("--min-gap", type=float, metavar="SECONDS",
                            help="never keep two frames closer than this in source time (default: 1)")
     selection.add_argument("--max-gap", type=float, metavar="SECONDS",
@@ -129,15 +139,81 @@ def add_selection_arguments(parser: argparse.ArgumentParser):
     return selection
 
 
+RUN_FLAGS = {
+    "source": ("--source", "source.source"),
+    "image_fps": ("--image-fps", "source.image_fps"),
+    "pace": ("--pace", "source.pace"),
+    "model": ("--model", "detector.model"),
+    "score_threshold": ("--score-threshold", "detector.score_threshold"),
+    "threads": ("--threads", "detector.threads"),
+    "provider": ("--provider", "detector.providers"),
+    "layout": ("--layout", "detector.layout"),
+    "labels": ("--labels", "detector.labels"),
+    "detect_every": ("--detect-every", "detector.detect_every"),
+    "collector": ("--collector", "uplink.collector"),
+    "device": ("--device", "uplink.device"),
+    "jpeg_quality": ("--jpeg-quality", "uplink.jpeg_quality"),
+    "window": ("--window", "uplink.window"),
+    "ack_timeout": ("--ack-timeout", "uplink.ack_timeout_s"),
+    "flush_timeout": ("--flush-timeout", "uplink.flush_timeout_s"),
+    "spool_dir": ("--spool-dir", "uplink.spool_dir"),
+    "spool_max_mb": ("--spool-max-mb", "uplink.spool_max_mb"),
+    "status_interval": ("--status-interval", "uplink.status_interval_s"),
+    "metrics": ("--metrics", "metrics.address"),
+}
+"""``run``'s other flags that a config file can set: argparse destination -> (flag, key)."""
+
+
+def _flag_overrides(args: argparse.Namespace, flags: dict) -> dict:
+    from edge.config import Override
+
+    overrides = {}
+    for dest, (flag, key) in flags.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            overrides[key] = Override(str(value) if isinstance(value, Path) else value, flag)
+    return overrides
+
+
 def load_selection(args: argparse.Namespace):
     """The selector from ``--config`` and the selection flags; raises ConfigError naming the bad key."""
-    from edge.config import Override, load_config
+    from edge.config import load_config
     from edge.selection import build_selector
 
-    overrides = {key: Override(getattr(args, dest), flag)
-                 for dest, (flag, key) in SELECTION_FLAGS.items() if getattr(args, dest) is not None}
+    config = load_config(args.config, _flag_overrides(args, SELECTION_FLAGS))
+    quality = args.jpeg_quality if getattr(args, "jpeg_quality", None) is not None else config.uplink.jpeg_quality
+    return build_selector(config.selection, jpeg_quality=quality, origins=dict(config.origins))
+
+
+def load_run_config(args: argparse.Namespace):
+    """``run``'s settings: flag > ``--config`` file > default. Raises ConfigError naming the flag or key.
+
+    Checks what only the whole can tell: a source, a model and a security choice are required.
+    """
+    from edge.config import Override, load_config
+
+    overrides = _flag_overrides(args, {**SELECTION_FLAGS, **RUN_FLAGS})
+    # The security choice on the command line replaces the file's, whichever way the file chose.
+    if args.insecure:
+        overrides["uplink.insecure"] = Override(True, "--insecure")
+        overrides["uplink.credentials"] = Override("", "--insecure")
+    elif args.credentials is not None:
+        overrides["uplink.credentials"] = Override(args.credentials, "--credentials")
+        overrides["uplink.insecure"] = Override(False, "--credentials")
     config = load_config(args.config, overrides)
-    return build_selector(config.selection, jpeg_quality=args.jpeg_quality, origins=dict(config.origins))
+    in_file = " in the --config file" if args.config else " in a --config file"
+    if not config.source.source:
+        raise ConfigError(f"no source: give --source SRC, or set source.source{in_file}")
+    if not config.detector.model:
+        raise ConfigError(f"no model: give --model MODEL, or set detector.model{in_file}")
+    uplink = config.uplink
+    if uplink.insecure and uplink.credentials:
+        raise ConfigError(f"{config.origin_of('uplink.insecure')}: uplink.insecure = true and uplink.credentials = "
+                          f"{uplink.credentials!r}: expected one of them, not both")
+    if not uplink.insecure and not uplink.credentials:
+        raise ConfigError("no security choice: give --credentials FILE or --insecure, or set uplink.credentials "
+                          f"or uplink.insecure = true{in_file}")
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,37 +230,40 @@ def run(args: argparse.Namespace) -> int:
     from edge.spool import Spool
     from edge.uplink import Uplink
 
-    credentials = read_credentials(args.credentials) if args.credentials else None
-    endpoint = args.collector or (credentials.endpoint if credentials else None)
+    config = load_run_config(args)  # before the model: a typo in the config fails at once
+    up, det = config.uplink, config.detector
+    credentials = read_credentials(up.credentials) if up.credentials else None
+    endpoint = up.collector or (credentials.endpoint if credentials else None)
     if not endpoint:
-        raise ConfigError("--collector is required with --insecure (e.g. --collector tcp://127.0.0.1:5555)")
+        raise ConfigError("--collector is required with --insecure (e.g. --collector tcp://127.0.0.1:5555, "
+                          "or uplink.collector in --config)")
     if credentials is not None:
-        if args.device and args.device != credentials.device:
-            raise ConfigError(f"--device {args.device!r} differs from the credentials' device {credentials.device!r}")
+        if up.device and up.device != credentials.device:
+            raise ConfigError(f"--device {up.device!r} differs from the credentials' device {credentials.device!r}")
         device = credentials.device
     else:
-        device = args.device or socket.gethostname()
-        log.warning("INSECURE: frames go to %s unencrypted and unauthenticated (--insecure)", endpoint)
-    if not 1 <= args.jpeg_quality <= 100:
-        raise ConfigError(f"--jpeg-quality must be 1..100, got {args.jpeg_quality}")
-    if args.detect_every < 1:
-        raise ConfigError(f"--detect-every must be at least 1, got {args.detect_every}")
-    selector = load_selection(args)  # before the model: a typo in the config fails at once
+        device = up.device or socket.gethostname()
+        log.warning("INSECURE: frames go to %s unencrypted and unauthenticated (%s)", endpoint,
+                    "--insecure" if config.origin_of("uplink.insecure") == "--insecure"
+                    else f"uplink.insecure = true in {config.origin_of('uplink.insecure')}")
+    from edge.selection import build_selector
+
+    selector = build_selector(config.selection, jpeg_quality=up.jpeg_quality, origins=dict(config.origins))
 
     detector = OnnxDetector(
-        resolve_model(args.model),
-        score_threshold=args.score_threshold,
-        intra_op_threads=args.threads,
-        providers=tuple(args.provider or ("CPUExecutionProvider",)),
-        layout=args.layout,
-        class_names=read_labels_file(args.labels) if args.labels else None,
+        resolve_model(det.model),
+        score_threshold=det.score_threshold,
+        intra_op_threads=det.threads or None,
+        providers=det.providers,
+        layout=det.layout or None,
+        class_names=read_labels_file(det.labels) if det.labels else None,
     )
-    spool = Spool(args.spool_dir or default_spool_dir(device), device,
-                  max_bytes=int(args.spool_max_mb * 1024 * 1024), first_seq=first_sequence_number)
-    source = open_source(args.source, image_fps=args.image_fps)
-    if args.pace is not None:
-        source = PacedSource(source, args.pace)
-    sender = FrameSender(endpoint, credentials, window=args.window, ack_timeout_s=args.ack_timeout)
+    spool = Spool(Path(up.spool_dir) if up.spool_dir else default_spool_dir(device), device,
+                  max_bytes=int(up.spool_max_mb * 1024 * 1024), first_seq=first_sequence_number)
+    source = open_source(config.source.source, image_fps=config.source.image_fps)
+    if config.source.pace:
+        source = PacedSource(source, config.source.pace)
+    sender = FrameSender(endpoint, credentials, window=up.window, ack_timeout_s=up.ack_timeout_s)
     pipeline: Pipeline | None = None
 
     def status_counters() -> dict[str, float]:
@@ -202,27 +281,28 @@ def run(args: argparse.Namespace) -> int:
         spool,
         model_id=detector.model_id,
         class_names=tuple(detector.class_names),
-        jpeg_quality=args.jpeg_quality,
-        flush_timeout_s=args.flush_timeout,
-        status_interval_s=args.status_interval,
+        jpeg_quality=up.jpeg_quality,
+        flush_timeout_s=up.flush_timeout_s,
+        status_interval_s=up.status_interval_s,
         status_counters=status_counters,
     )
-    pipeline = Pipeline(source, detector, selector, uplink, detect_every=args.detect_every)
+    pipeline = Pipeline(source, detector, selector, uplink, detect_every=det.detect_every)
     started = time.monotonic()
     log.info("device %r: %s → %s with %s; spool %s", device, source.description, endpoint, detector.model_id,
              spool.directory)
 
     metrics = None
-    if args.metrics:
+    metrics_address = config.metrics.address
+    if metrics_address:
         from edge.agent_metrics import agent_metrics
         from edge.prometheus import MetricsServer
 
         try:
-            metrics = MetricsServer(args.metrics, lambda: agent_metrics(device, status_counters, sender.counts, spool))
+            metrics = MetricsServer(metrics_address, lambda: agent_metrics(device, status_counters, sender.counts, spool))
         except ValueError as exc:
             raise ConfigError(f"--metrics: {exc}") from None
         except OSError as exc:
-            raise ConfigError(f"cannot serve metrics on {args.metrics}: {exc.strerror or exc}") from None
+            raise ConfigError(f"cannot serve metrics on {metrics_address}: {exc.strerror or exc}") from None
         metrics.start()
     previous = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
     try:

@@ -1,0 +1,80 @@
+"""The collector's configuration file: TOML with one ``[collector]`` table (deploy/collector.example.toml).
+
+Same rules as the agent's (``edge.config``, whose loader this reuses): unknown keys and tables
+are errors, types and ranges are checked when the file is read, a key left out takes its default,
+command-line flags override the file, and every error is one line naming where the value came
+from, the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.config import Override, address, check, load_file
+from edge.errors import ConfigError
+from server.errors import CollectorError
+
+DEFAULT_INGEST = "tcp://0.0.0.0:5555"
+
+
+class CollectorConfigError(CollectorError):
+    """The collector's config file or flags are wrong (the message names the key)."""
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    """``[collector]``: what ``edgelabel-collector serve`` does."""
+
+    data_dir: str = ""
+    """Required (here or ``--data-dir``): where the collector keeps everything it owns."""
+    ingest: str = field(default=DEFAULT_INGEST, metadata=check(lambda v: v.startswith(("tcp://", "ipc://")),
+                                                               'an endpoint such as "tcp://0.0.0.0:5555"'))
+    insecure: bool = False
+    http: str = address()
+    metrics: str = address()
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """The whole file."""
+
+    collector: CollectorSettings = field(default_factory=CollectorSettings)
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def origin_of(self, key: str) -> str | None:
+        return self.origins.get(key)
+
+
+SERVE_FLAGS = {
+    "data_dir": ("--data-dir", "collector.data_dir"),
+    "ingest": ("--ingest", "collector.ingest"),
+    "insecure": ("--insecure", "collector.insecure"),
+    "http": ("--http", "collector.http"),
+    "metrics": ("--metrics", "collector.metrics"),
+}
+"""``serve``'s flags that the file can set: argparse destination -> (flag, key)."""
+
+
+def load_collector_config(path: str | Path | None = None,
+                          overrides: Mapping[str, Override] | None = None) -> CollectorConfig:
+    try:
+        return load_file(CollectorConfig, path, overrides)
+    except ConfigError as exc:
+        raise CollectorConfigError(str(exc)) from None
+
+
+def serve_settings(args: argparse.Namespace) -> CollectorSettings:
+    """``serve``'s settings: flag > ``--config`` file > default; a data directory is required."""
+    overrides = {}
+    for dest, (flag, key) in SERVE_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None and value is not False:
+            overrides[key] = Override(str(value) if isinstance(value, Path) else value, flag)
+    settings = load_collector_config(args.config, overrides).collector
+    if not settings.data_dir:
+        where = " in the --config file" if args.config else " in a --config file"
+        raise CollectorConfigError(f"no data directory: give --data-dir DIR, or set collector.data_dir{where}")
+    return settings

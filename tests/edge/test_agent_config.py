@@ -1,0 +1,108 @@
+"""The agent's whole config file: check-config, one message per kind of mistake, flags over the file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edge.cli import build_parser
+from edge.commands.run import load_run_config
+from edge.config import AgentConfig, load_config
+from edge.errors import ConfigError
+from tests.conftest import REPO_DIR
+
+EXAMPLE = REPO_DIR / "deploy" / "agent.example.toml"
+
+
+def check_config(*args):
+    return subprocess.run([sys.executable, "-m", "edge", "check-config", *map(str, args)],
+                          cwd=REPO_DIR, capture_output=True, text=True, timeout=60)
+
+
+def test_the_example_loads_with_check_config():
+    result = check_config("deploy/agent.example.toml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("deploy/agent.example.toml: OK")
+    assert "jpeg_quality = 85" in result.stdout
+    result = check_config("deploy/agent.example.toml", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["uplink"]["insecure"] is False
+
+
+def write(tmp_path, text):
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[uplink]\njpeg_qualty = 80\n", "uplink.jpeg_qualty = 80: expected no such key; uplink has collector"),
+    ("[detectr]\nmodel = \"x\"\n", "detectr = {...}: expected no such key; the file has selection, source, detector"),
+    ("[uplink]\nwindow = \"32\"\n", 'uplink.window = "32": expected an integer'),
+    ("[uplink]\ninsecure = \"yes\"\n", 'uplink.insecure = "yes": expected true or false'),
+    ("[uplink]\njpeg_quality = 0\n", "uplink.jpeg_quality = 0: expected an integer in 1..100"),
+    ("[detector]\nlayout = \"yolo\"\n", 'detector.layout = "yolo": expected one of "", "yolox"'),
+    ("[metrics]\naddress = \"9465\"\n", 'metrics.address = "9465": expected HOST:PORT'),
+    ("[source]\nimage_fps = -1\n", "source.image_fps = -1.0: expected a frame rate above 0"),
+    ("[detector]\nproviders = []\n", "detector.providers = []: expected at least one execution provider"),
+    ("[uplink]\nwindow = \n", "not valid TOML"),
+])
+def test_each_kind_of_mistake_gives_one_line_naming_key_value_and_expectation(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+    result = check_config(path)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("edgelabel-agent check-config: error:")
+
+
+def run_args(*argv):
+    return build_parser().parse_args(["run", *map(str, argv)])
+
+
+def test_flags_override_the_file_and_the_file_overrides_defaults(tmp_path):
+    path = write(tmp_path, '[source]\nsource = "clip.mp4"\n[detector]\nmodel = "m.onnx"\nthreads = 2\n'
+                           '[uplink]\ninsecure = true\ncollector = "tcp://127.0.0.1:5555"\njpeg_quality = 70\n'
+                           '[selection.interval]\nmin_gap_s = 2.0\n')
+    config = load_run_config(run_args("--config", path))
+    assert (config.source.source, config.detector.model, config.detector.threads) == ("clip.mp4", "m.onnx", 2)
+    assert config.uplink.jpeg_quality == 70 and config.uplink.insecure and config.uplink.window == 32
+    config = load_run_config(run_args("--config", path, "--source", "other.mp4", "--jpeg-quality", "90",
+                                      "--min-gap", "3", "--provider", "cuda", "--spool-dir", tmp_path))
+    assert config.source.source == "other.mp4" and config.uplink.jpeg_quality == 90
+    assert config.selection.interval.min_gap_s == 3.0 and config.detector.providers == ("cuda",)
+    assert config.uplink.spool_dir == str(tmp_path) and config.detector.model == "m.onnx"
+    # The security choice on the command line replaces the file's.
+    config = load_run_config(run_args("--config", path, "--credentials", "cam.toml"))
+    assert config.uplink.credentials == "cam.toml" and not config.uplink.insecure
+    # A bad flag value is reported under the flag's name.
+    with pytest.raises(ConfigError, match=r"^--jpeg-quality: uplink.jpeg_quality = 101: expected an integer in 1..100"):
+        load_run_config(run_args("--config", path, "--jpeg-quality", "101"))
+
+
+def test_flags_alone_still_work_without_a_file():
+    config = load_run_config(run_args("--source", "clip.mp4", "--model", "m.onnx", "--insecure"))
+    assert config.uplink.insecure and config.source.pace == 0 and config.detector.detect_every == 1
+    assert config == AgentConfig(source=config.source, detector=config.detector, uplink=config.uplink)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--model", "m.onnx", "--insecure"), "no source: give --source SRC, or set source.source"),
+    (("--source", "c.mp4", "--insecure"), "no model: give --model MODEL, or set detector.model"),
+    (("--source", "c.mp4", "--model", "m.onnx"), "give --credentials FILE or --insecure, or set uplink.credentials"),
+])
+def test_missing_required_settings_name_the_flag_and_the_key(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(run_args(*argv))
+
+
+def test_credentials_and_insecure_both_in_the_file_is_an_error(tmp_path):
+    path = write(tmp_path, '[uplink]\ninsecure = true\ncredentials = "cam.toml"\n')
+    result = check_config(path)
+    assert result.returncode == 2 and "expected one of them, not both" in result.stderr
+    with pytest.raises(ConfigError, match="not both"):
+        load_run_config(run_args("--config", path, "--source", "c", "--model", "m"))

@@ -1,0 +1,77 @@
+"""The collector's config file: check-config, one message per kind of mistake, flags over the file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from server.cli import build_parser
+from server.config import CollectorConfigError, load_collector_config, serve_settings
+from tests.conftest import REPO_DIR
+
+
+def check_config(*args):
+    return subprocess.run([sys.executable, "-m", "server", "check-config", *map(str, args)],
+                          cwd=REPO_DIR, capture_output=True, text=True, timeout=60)
+
+
+def test_the_example_loads_with_check_config():
+    result = check_config("deploy/collector.example.toml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("deploy/collector.example.toml: OK")
+    settings = json.loads(check_config("deploy/collector.example.toml", "--json").stdout)["collector"]
+    assert settings == {"data_dir": "", "ingest": "tcp://0.0.0.0:5555", "insecure": False, "http": "", "metrics": ""}
+
+
+def write(tmp_path, text):
+    path = tmp_path / "collector.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[collector]\ndatadir = \"/x\"\n", 'collector.datadir = "/x": expected no such key; collector has data_dir'),
+    ("[server]\n", "server = {...}: expected no such key; the file has collector"),
+    ("[collector]\ninsecure = 1\n", "collector.insecure = 1: expected true or false"),
+    ("[collector]\nhttp = \"localhost\"\n", 'collector.http = "localhost": expected HOST:PORT'),
+    ("[collector]\ningest = \"0.0.0.0:5555\"\n", 'collector.ingest = "0.0.0.0:5555": expected an endpoint'),
+    ("collector = 3\n", "collector = 3: expected a table"),
+    ("[collector\n", "not valid TOML"),
+])
+def test_each_kind_of_mistake_gives_one_line_naming_key_value_and_expectation(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(CollectorConfigError, match=None) as caught:
+        load_collector_config(path)
+    assert str(path) in str(caught.value) and message in str(caught.value)
+    result = check_config(path)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("edgelabel-collector check-config: error:")
+
+
+def serve_args(*argv):
+    return build_parser().parse_args(["serve", *map(str, argv)])
+
+
+def test_flags_override_the_file(tmp_path):
+    path = write(tmp_path, '[collector]\ndata_dir = "/srv/edgelabel"\nhttp = "127.0.0.1:8080"\ninsecure = true\n')
+    settings = serve_settings(serve_args("--config", path))
+    assert (settings.data_dir, settings.http, settings.insecure) == ("/srv/edgelabel", "127.0.0.1:8080", True)
+    assert settings.ingest == "tcp://0.0.0.0:5555"
+    settings = serve_args("--config", path, "--data-dir", tmp_path, "--http", "127.0.0.1:9000")
+    settings = serve_settings(settings)
+    assert settings.data_dir == str(tmp_path) and settings.http == "127.0.0.1:9000"
+    with pytest.raises(CollectorConfigError, match=r"^--metrics: collector.metrics = \"x\": expected HOST:PORT"):
+        serve_settings(serve_args("--config", path, "--metrics", "x"))
+
+
+def test_a_data_directory_is_still_required(tmp_path):
+    with pytest.raises(CollectorConfigError, match="give --data-dir DIR, or set collector.data_dir"):
+        serve_settings(serve_args())
+    assert serve_settings(serve_args("--data-dir", tmp_path)).data_dir == str(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "server", "serve"], cwd=REPO_DIR, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "collector.data_dir" in result.stderr
