@@ -76,9 +76,9 @@ def test_systemd_unit_runs_a_command_our_cli_accepts(unit):
     text = unit.read_text()
     assert re.search(r"^Restart=(always|on-failure)$", text, re.M)
     assert re.search(r"^User=edgelabel$", text, re.M)
-    exec_start = re.search(r"^ExecStart=(.*)$", text, re.M).group(1)
-    argv = shlex.split(exec_start.replace("${EDGELABEL_SOURCE}", "0").replace("${EDGELABEL_MODEL}", "yolox-nano"))
-    parse_command(Path(argv[0]).name, argv[1:])
+    for command in re.findall(r"^ExecStart(?:Pre)?=(.*)$", text, re.M):
+        argv = shlex.split(command)
+        parse_command(Path(argv[0]).name, argv[1:])
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not on this machine")
