@@ -172,9 +172,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.receiver import Receiver
     from server.store import Store
 
-    from server.config import serve_settings
+    from server.config import serve_config
+    from server.consistency.store import ConsistencyPolicy
 
-    settings = serve_settings(args)
+    config = serve_config(args)
+    settings = config.collector
+    review_policy = ConsistencyPolicy(overlap_rate=config.review.overlap_rate, gold_rate=config.review.gold_rate,
+                                      agreement_threshold=config.review.agreement_threshold)
     # The rest of serve (and the review API) reads the merged settings from args.
     args.data_dir, args.ingest, args.insecure = Path(settings.data_dir), settings.ingest, settings.insecure
     args.http, args.metrics = settings.http or None, settings.metrics or None
@@ -186,7 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     receiver = Receiver(store, args.ingest, keys)
     api = metrics = None
     try:
-        api = start_from_args(args)
+        api = start_from_args(args, review_policy)
         if args.metrics:
             metrics = _start_metrics(args.metrics, lambda: collector_metrics(args.data_dir, receiver.counts))
     except BaseException:

@@ -37,11 +37,29 @@ class CollectorSettings:
     metrics: str = address()
 
 
+def _fraction(description: str):
+    return field(default=0.0, metadata=check(lambda v: 0 <= v <= 1, f"{description}, a fraction in [0, 1]"))
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """``[review]``: how consistent labels are checked across reviewers."""
+
+    overlap_rate: float = _fraction("share of frames reviewed blind by a second reviewer")
+    """0 by default: with a single reviewer, second reviews could never be done. Set e.g. 0.05
+    once two or more reviewers work on this collector."""
+    gold_rate: float = field(default=0.02, metadata=check(lambda v: 0 <= v <= 1, "a fraction in [0, 1]"))
+    """Chance that a claim serves a gold frame (marked by an admin) the reviewer has not seen."""
+    agreement_threshold: float = field(default=0.8, metadata=check(lambda v: 0 <= v <= 1, "a fraction in [0, 1]"))
+    """Overlap pairs agreeing less than this go to an admin's adjudication queue."""
+
+
 @dataclass(frozen=True)
 class CollectorConfig:
     """The whole file."""
 
     collector: CollectorSettings = field(default_factory=CollectorSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def origin_of(self, key: str) -> str | None:
@@ -67,14 +85,19 @@ def load_collector_config(path: str | Path | None = None,
 
 
 def serve_settings(args: argparse.Namespace) -> CollectorSettings:
+    """``serve``'s ``[collector]`` settings (see :func:`serve_config`)."""
+    return serve_config(args).collector
+
+
+def serve_config(args: argparse.Namespace) -> CollectorConfig:
     """``serve``'s settings: flag > ``--config`` file > default; a data directory is required."""
     overrides = {}
     for dest, (flag, key) in SERVE_FLAGS.items():
         value = getattr(args, dest, None)
         if value is not None and value is not False:
             overrides[key] = Override(str(value) if isinstance(value, Path) else value, flag)
-    settings = load_collector_config(args.config, overrides).collector
-    if not settings.data_dir:
+    config = load_collector_config(args.config, overrides)
+    if not config.collector.data_dir:
         where = " in the --config file" if args.config else " in a --config file"
         raise CollectorConfigError(f"no data directory: give --data-dir DIR, or set collector.data_dir{where}")
-    return settings
+    return config

@@ -43,6 +43,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from edge.wire import NO_TRACK, REJECTION_CODES, DeviceStatus, FrameHeader, Labels, WireError
+from server.consistency.schema import create_tables as create_consistency_tables
 from server.dedup.engine import DedupDecision, Deduplicator
 from server.dedup.policy import DedupPolicy
 from server.dedup.signature import FrameSignature, signature_of_gray
@@ -293,6 +294,7 @@ MIGRATIONS: list[Migration] = [
     ("0002_device_status", _create_device_status),
     ("0003_dedup_and_review", _create_dedup_and_review),
     ("0004_accounts", _create_accounts),
+    ("0005_consistency", create_consistency_tables),
 ]
 """Applied in order, each once. Append new ones; never edit or reorder applied ones."""
 

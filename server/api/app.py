@@ -51,6 +51,8 @@ from starlette.routing import BaseRoute, Route
 from server.api.dashboard import dashboard_data
 from server.api.database import WebDatabase
 from server.api.tracks import accept_track, frame_extras, track_strip
+from server.consistency.api import consistency_routes
+from server.consistency.store import ConsistencyPolicy
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
 from server.media import MediaStore
 from server.review.queue import DEFAULT_LEASE_S, ReviewQueue
@@ -86,10 +88,15 @@ class ApiParts:
 
 
 def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float = DEFAULT_LEASE_S,
-               clock: Callable[[], float] = time.time) -> ApiParts:
-    """The review API over the data directory's database (its schema must be current)."""
+               clock: Callable[[], float] = time.time, consistency_policy: ConsistencyPolicy | None = None
+               ) -> ApiParts:
+    """The review API over the data directory's database (its schema must be current).
+
+    ``consistency_policy``: overlap reviews and gold frames; None (the default) serves neither.
+    """
     data_dir = Path(data_dir)
-    queue = ReviewQueue.open(data_dir, lease_seconds=lease_seconds, clock=clock)
+    queue = ReviewQueue.open(data_dir, lease_seconds=lease_seconds, clock=clock,
+                             consistency_policy=consistency_policy or ConsistencyPolicy.off())
     try:
         web_db = WebDatabase(data_dir)
     except BaseException:
@@ -138,8 +145,7 @@ def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
         return {**frame, **await run_in_threadpool(frame_extras, web_db, frame)}
 
     async def frame(request: Request) -> Response:
-        await user_of(request)
-        details = await run_in_threadpool(queue.frame, request.path_params["frame_id"])
+        details = await run_in_threadpool(queue.frame, request.path_params["frame_id"], await user_of(request))
         return JSONResponse({"frame": await _with_extras(details)})
 
     async def image(request: Request) -> Response:
@@ -207,6 +213,7 @@ def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
         Route("/api/track/accept", track_accept, methods=["POST"]),
         Route("/api/dashboard", dashboard, methods=["GET"]),
         Route("/media/{sha256}", media_file, methods=["GET"]),
+        *consistency_routes(queue, user_of, _json_body),
     ]
     handlers = {
         ApiError: _api_error, FrameNotFoundError: _not_found, ClaimError: _claim_conflict,
@@ -233,7 +240,7 @@ def create_app(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
 def _claim_next_not_skipped(queue: ReviewQueue, user: str, skip: set[int], lease: float | None) -> dict | None:
     """Claim the first queued frame not in ``skip``; retried when another reviewer takes it first."""
     for _ in range(CLAIM_ATTEMPTS):
-        candidates = [f["id"] for f in queue.next(min(1000, len(skip) + 10)) if f["id"] not in skip]
+        candidates = [f["id"] for f in queue.next(min(1000, len(skip) + 10), user) if f["id"] not in skip]
         if not candidates:
             return None
         try:

@@ -21,6 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from server.api.options import add_http_arguments, parse_address
+from server.consistency.store import ConsistencyPolicy
 from server.errors import ApiConfigError
 
 __all__ = ["ReviewApiServer", "add_http_arguments", "start_from_args", "start_review_api"]
@@ -78,14 +79,18 @@ class ReviewApiServer:
         return False
 
 
-def start_review_api(data_dir: Path, address: str) -> ReviewApiServer:
-    """Start the web UI and review API on ``address`` (HOST:PORT), behind the login layer."""
+def start_review_api(data_dir: Path, address: str, consistency_policy: ConsistencyPolicy | None = None) -> ReviewApiServer:
+    """Start the web UI and review API on ``address`` (HOST:PORT), behind the login layer.
+
+    ``consistency_policy``: overlap reviews and gold frames (``[review]`` in the config file);
+    None serves neither.
+    """
     from server.web.site import (
         create_site,  # the web stack is imported only when serving HTTP
     )
 
     host, port = parse_address(address)
-    app = create_site(Path(data_dir))
+    app = create_site(Path(data_dir), consistency_policy=consistency_policy or ConsistencyPolicy.off())
     accounts = app.state.accounts.list()
     if not accounts:
         log.warning("no reviewer account yet, so nobody can log in: add one with "
@@ -93,11 +98,12 @@ def start_review_api(data_dir: Path, address: str) -> ReviewApiServer:
     return ReviewApiServer(app, host, port)
 
 
-def start_from_args(args: argparse.Namespace) -> ReviewApiServer | None:
+def start_from_args(args: argparse.Namespace, consistency_policy: ConsistencyPolicy | None = None
+                    ) -> ReviewApiServer | None:
     """The web UI ``serve`` was asked for (None without ``--http``); call after the store is opened."""
     if args.http is None:
         return None
-    return start_review_api(args.data_dir, args.http)
+    return start_review_api(args.data_dir, args.http, consistency_policy)
 
 
 def _close_app(app: Starlette) -> None:

@@ -18,6 +18,10 @@ agreement metrics build on it):
 * ``review_events``: one row per change (frame, user, action, at, details JSON); actions are
   ``claim``, ``renew``, ``release``, ``lease_expired``, ``accept``, ``correct``, ``reject`` and the
   collector's own ``marked_duplicate``.
+* Consistency (:mod:`server.consistency.store`, with a :class:`ConsistencyPolicy`): a picked fraction
+  of frames is reviewed twice, blind (the first submit only records a review and queues the frame
+  again, never for the same reviewer), and gold frames are served as ordinary claims under a lease of
+  their own, leaving the frame untouched.
 
 Each operation is one short ``BEGIN IMMEDIATE`` transaction on this queue's own connection
 (:func:`server.store.open_second_writer`), so two claims can never hand out the same frame, even
@@ -39,6 +43,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from server.consistency import store as consistency
+from server.consistency.store import ConsistencyPolicy
 from server.dedup.engine import SYSTEM_USER
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
 from server.media import MediaStore
@@ -58,17 +64,23 @@ _FRAME_FIELDS = (
 
 class ReviewQueue:
     def __init__(self, conn: sqlite3.Connection, lease_seconds: float = DEFAULT_LEASE_S,
-                 clock: Callable[[], float] = time.time):
-        """Use :meth:`open`. ``clock`` is injectable so tests can expire leases without sleeping."""
+                 clock: Callable[[], float] = time.time, consistency_policy: ConsistencyPolicy | None = None):
+        """Use :meth:`open`. ``clock`` is injectable so tests can expire leases without sleeping.
+
+        ``consistency_policy``: overlap and gold rates (:mod:`server.consistency.store`); without one
+        no frame gets a second review and no gold frame is served (the review API passes the
+        default policy, :class:`ConsistencyPolicy`)."""
         self.conn = conn
+        self.consistency = consistency_policy or ConsistencyPolicy.off()
         self.lease_seconds = _check_lease(lease_seconds)
         self.clock = clock
         self._lock = threading.RLock()
 
     @classmethod
     def open(cls, data_dir: Path, lease_seconds: float = DEFAULT_LEASE_S,
-             clock: Callable[[], float] = time.time) -> ReviewQueue:
-        return cls(open_second_writer(Path(data_dir)), lease_seconds, clock)
+             clock: Callable[[], float] = time.time,
+             consistency_policy: ConsistencyPolicy | None = None) -> ReviewQueue:
+        return cls(open_second_writer(Path(data_dir)), lease_seconds, clock, consistency_policy)
 
     def close(self) -> None:
         with self._lock:
@@ -82,16 +94,18 @@ class ReviewQueue:
 
     # --- the queue ---------------------------------------------------------------------------------
 
-    def next(self, limit: int = 10) -> list[dict]:
-        """The frames a claim would hand out next, in order, without claiming them."""
+    def next(self, limit: int = 10, user: str | None = None) -> list[dict]:
+        """The frames a claim would hand out next, in order, without claiming them
+        (for ``user``: leaving out the frames it reviewed first and must not review again)."""
         if not 1 <= limit <= 1000:
             raise SubmissionError(f"limit: expected 1..1000 frames, got {limit}")
+        excluded, params = consistency.excluded_for(user) if user is not None else ("1", [])
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_FRAME_FIELDS} FROM frames WHERE status = 'pending'"
-                " OR (status = 'in_review' AND lease_expires_at < ?)"
+                f"SELECT {_FRAME_FIELDS} FROM frames WHERE (status = 'pending'"
+                f" OR (status = 'in_review' AND lease_expires_at < ?)) AND {excluded}"
                 " ORDER BY review_priority DESC, id LIMIT ?",
-                [self.clock(), limit],
+                [self.clock(), *params, limit],
             ).fetchall()
             return [_frame_dict(conn, row) for row in rows]
 
@@ -104,9 +118,16 @@ class ReviewQueue:
         lease = _check_lease(self.lease_seconds if lease_seconds is None else lease_seconds)
         with self._write() as (conn, now):
             _return_expired_leases(conn, now)
+            consistency.expire_gold(conn, now)
             if frame_id is None:
+                gold = consistency.gold_to_serve(conn, user, self.consistency)
+                if gold is not None:  # served like any other frame: the reviewer is not told
+                    consistency.assign_gold(conn, gold, user, now, lease)
+                    return self._details(conn, gold, user)
+                excluded, params = consistency.excluded_for(user)
                 row = conn.execute(
-                    "SELECT id FROM frames WHERE status = 'pending' ORDER BY review_priority DESC, id LIMIT 1"
+                    f"SELECT id FROM frames WHERE status = 'pending' AND {excluded}"
+                    " ORDER BY review_priority DESC, id LIMIT 1", params
                 ).fetchone()
                 if row is None:
                     return None
@@ -115,6 +136,7 @@ class ReviewQueue:
                 status = _status_of(conn, frame_id)
                 if status != "pending":
                     raise ClaimError(f"frame {frame_id} is {status}, not pending: it cannot be claimed")
+                consistency.check_may_claim(conn, frame_id, user)
             conn.execute(
                 "UPDATE frames SET status = 'in_review', claimed_by = ?, lease_expires_at = ? WHERE id = ?",
                 [user, now + lease, frame_id],
@@ -126,6 +148,9 @@ class ReviewQueue:
         """Extend the caller's lease on a frame it holds; the frame with its new lease."""
         lease = _check_lease(self.lease_seconds if lease_seconds is None else lease_seconds)
         with self._write() as (conn, now):
+            if consistency.gold_lease(conn, frame_id, user) is not None:
+                consistency.renew_gold(conn, frame_id, user, now, lease)
+                return self._details(conn, frame_id, user)
             _require_claim(conn, frame_id, user, now)
             conn.execute("UPDATE frames SET lease_expires_at = ? WHERE id = ?", [now + lease, frame_id])
             _event(conn, frame_id, user, "renew", now, {"lease_expires_at": now + lease})
@@ -134,6 +159,9 @@ class ReviewQueue:
     def release(self, user: str, frame_id: int) -> None:
         """Give a claimed frame back to the queue unreviewed."""
         with self._write() as (conn, now):
+            if consistency.gold_lease(conn, frame_id, user) is not None:
+                consistency.release_gold(conn, frame_id, user)
+                return
             _require_claim(conn, frame_id, user, now)
             conn.execute("UPDATE frames SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
                          [frame_id])
@@ -152,6 +180,11 @@ class ReviewQueue:
         if decision != "correct" and annotations is not None:
             raise SubmissionError(f"'annotations' go with decision 'correct', not {decision!r}")
         with self._write() as (conn, now):
+            if consistency.gold_lease(conn, frame_id, user) is not None:
+                width, height = conn.execute("SELECT width, height FROM frames WHERE id = ?", [frame_id]).fetchone()
+                status, boxes = consistency.submit_gold(conn, frame_id, user, decision, annotations, width, height,
+                                                        _detections(conn, frame_id), now)
+                return self._details(conn, frame_id, user, answered=(status, boxes))
             width, height = _require_claim(conn, frame_id, user, now)
             detections = _detections(conn, frame_id)
             boxes: list[Annotation] = []
@@ -164,6 +197,12 @@ class ReviewQueue:
                 status = "accepted" if same_as_model(boxes, detections) else "corrected"
             else:
                 status = "rejected"
+            if consistency.before_write(conn, frame_id, user, status, boxes, now, self.consistency) == "first":
+                # The first of two blind reviews: kept in `reviews` only; the frame waits for another reviewer.
+                conn.execute("UPDATE frames SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL"
+                             " WHERE id = ?", [frame_id])
+                _event(conn, frame_id, user, decision, now, {"status": status, "overlap": "first"})
+                return self._details(conn, frame_id, user, answered=(status, boxes))
             conn.execute("UPDATE frames SET status = ?, claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
                          [status, frame_id])
             conn.executemany(
@@ -176,13 +215,26 @@ class ReviewQueue:
                        "changed": sum(b.source == "human" for b in boxes)}
             if comment:
                 details["comment"] = comment
+            overlap = consistency.after_write(conn, frame_id, user, status, boxes, now, self.consistency)
+            if overlap is not None:
+                details.update(overlap)
             _event(conn, frame_id, user, decision, now, details)
             return self._details(conn, frame_id)
 
-    def frame(self, frame_id: int) -> dict:
-        """A frame with its detections, annotations, duplicate record, group and review events."""
+    def frame(self, frame_id: int, viewer: str | None = None) -> dict:
+        """A frame with its detections, annotations, duplicate record, group and review events
+        (as ``viewer`` may see it: a blind review shows no trace of the other review or the gold labels)."""
         with self._read() as conn:
-            return self._details(conn, frame_id)
+            return self._details(conn, frame_id, viewer)
+
+    def write_transaction(self):
+        """``with queue.write_transaction() as (conn, now):`` one BEGIN IMMEDIATE transaction (for
+        :mod:`server.consistency.api`)."""
+        return self._write()
+
+    def read_transaction(self):
+        """``with queue.read_transaction() as conn:`` several reads of one snapshot."""
+        return self._read()
 
     def media_path(self, frame_id: int, media_root: Path) -> Path:
         """Where the frame's JPEG lives under ``media_root`` (the data directory's ``media/``)."""
@@ -194,11 +246,15 @@ class ReviewQueue:
 
     # --- internals ---------------------------------------------------------------------------------
 
-    def _details(self, conn: sqlite3.Connection, frame_id: int) -> dict:
+    def _details(self, conn: sqlite3.Connection, frame_id: int, viewer: str | None = None,
+                 answered: tuple[str, list] | None = None) -> dict:
         row = conn.execute(f"SELECT {_FRAME_FIELDS} FROM frames WHERE id = ?", [frame_id]).fetchone()
         if row is None:
             raise FrameNotFoundError(f"no frame {frame_id}")
         frame = _frame_dict(conn, row)
+        gold_lease = consistency.gold_lease(conn, frame_id, viewer) if viewer is not None else None
+        if gold_lease is not None or answered is not None:
+            return _blind(frame, viewer, gold_lease, answered)
         frame["annotations"] = [
             dict(zip(("id", "x1", "y1", "x2", "y2", "class_name", "track_id", "source", "detection_id", "author",
                       "created_at"), r))
@@ -221,6 +277,9 @@ class ReviewQueue:
             for user, action, at, details in conn.execute(
                 "SELECT user, action, at, details FROM review_events WHERE frame_id = ? ORDER BY at, id", [frame_id])
         ]
+        first = consistency.awaiting_second_by(conn, frame_id)
+        if first is not None and viewer != first:  # the second reviewer must not see the first review
+            frame["events"] = [e for e in frame["events"] if e["user"] != first]
         return frame
 
     @contextmanager
@@ -242,6 +301,23 @@ class ReviewQueue:
                 yield self.conn
             finally:
                 self.conn.execute("ROLLBACK")
+
+
+def _blind(frame: dict, viewer: str | None, lease: float | None, answered: tuple[str, list] | None) -> dict:
+    """A frame as a reviewer of a blind review sees it: the model's pre-labels, no other review.
+
+    Claimed (``answered`` None): in review by ``viewer`` until ``lease``. Answered: the viewer's own
+    status and boxes, as an ordinary submit would show them."""
+    blind = {**frame, "annotations": [], "events": [], "duplicate": None, "group": None}
+    if answered is None:
+        blind.update(status="in_review", claimed_by=viewer, lease_expires_at=lease)
+    else:
+        status, boxes = answered
+        blind.update(status=status, claimed_by=None, lease_expires_at=None, annotations=[
+            {"id": None, "x1": b.x1, "y1": b.y1, "x2": b.x2, "y2": b.y2, "class_name": b.class_name,
+             "track_id": b.track_id, "source": b.source, "detection_id": b.detection_id, "author": viewer,
+             "created_at": None} for b in boxes])
+    return blind
 
 
 def _return_expired_leases(conn: sqlite3.Connection, now: float) -> None:

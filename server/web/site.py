@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from server.api.app import api_routes
+from server.consistency.store import ConsistencyPolicy
 from server.auth.accounts import Accounts
 from server.auth.middleware import SessionMiddleware, session_of
 from server.auth.pages import auth_routes
@@ -26,10 +27,11 @@ WEB_DIR = Path(__file__).resolve().parent
 
 
 def create_site(data_dir: Path, lease_seconds: float = DEFAULT_LEASE_S,
-                clock: Callable[[], float] = time.time) -> Starlette:
+                clock: Callable[[], float] = time.time, consistency_policy: ConsistencyPolicy | None = None) -> Starlette:
     accounts = Accounts.open(data_dir)
     try:
-        api = api_routes(data_dir, lambda request: session_of(request).account, lease_seconds, clock)
+        api = api_routes(data_dir, lambda request: session_of(request).account, lease_seconds, clock,
+                         consistency_policy=consistency_policy)
     except BaseException:
         accounts.close()
         raise

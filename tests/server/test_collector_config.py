@@ -34,7 +34,9 @@ def write(tmp_path, text):
 
 @pytest.mark.parametrize("text, message", [
     ("[collector]\ndatadir = \"/x\"\n", 'collector.datadir = "/x": expected no such key; collector has data_dir'),
-    ("[server]\n", "server = {...}: expected no such key; the file has collector"),
+    ("[server]\n", "server = {...}: expected no such key; the file has collector, review"),
+    ("[review]\noverlap_rate = 1.5\n", "review.overlap_rate = 1.5: expected share of frames reviewed blind"),
+    ("[review]\ngold_rate = -0.1\n", "review.gold_rate = -0.1: expected a fraction in [0, 1]"),
     ("[collector]\ninsecure = 1\n", "collector.insecure = 1: expected true or false"),
     ("[collector]\nhttp = \"localhost\"\n", 'collector.http = "localhost": expected HOST:PORT'),
     ("[collector]\ningest = \"0.0.0.0:5555\"\n", 'collector.ingest = "0.0.0.0:5555": expected an endpoint'),

@@ -1,0 +1,139 @@
+"""The consistency routes of the JSON API; every one is for admins only.
+
+=======  ==================================  ===============================================================
+GET      /api/consistency/summary            ``?since=&until=`` (Unix seconds, on the later review): agreement
+                                             per reviewer and per class over overlap pairs, gold accuracy per
+                                             reviewer, each with the ``frame_ids`` behind it; ``policy``
+GET      /api/adjudication                   ``{"adjudications": [...]}``: open disagreements, oldest first
+GET      /api/adjudication/{id}              ``{"adjudication": {...}, "frame": {...}}`` with both reviews and
+                                             their agreement
+POST     /api/adjudication/{id}              body ``{"decision": "accept"|"correct"|"reject", "annotations"?}``:
+                                             the admin's labels become the frame's annotations
+POST     /api/gold/{id}                      mark a verified frame gold -> ``{"gold": {...}}``
+=======  ==================================  ===============================================================
+
+Authentication and CSRF are the site's middleware's (:mod:`server.auth.middleware`), as for every
+route; the admin check is made here, against the caller's account role, so a reviewer gets 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.consistency import store as consistency
+from server.consistency.agreement import Tally, per_class, per_reviewer
+from server.review.queue import ReviewQueue
+
+UserOf = Callable[[Request], Awaitable[str]]
+JsonBody = Callable[[Request, set], Awaitable[dict]]
+
+
+def consistency_routes(queue: ReviewQueue, user_of: UserOf, json_body: JsonBody) -> list[BaseRoute]:
+    async def admin_of(request: Request) -> str | None:
+        user = await user_of(request)
+        with queue.read_transaction() as conn:
+            role = consistency.role_of(conn, user)
+        return user if role == "admin" else None
+
+    def forbidden() -> Response:
+        return JSONResponse({"error": "forbidden", "detail": "only admins may do this"}, status_code=403)
+
+    async def summary_route(request: Request) -> Response:
+        if await admin_of(request) is None:
+            return forbidden()
+        since = _float_param(request, "since")
+        until = _float_param(request, "until")
+        if isinstance(since, Response) or isinstance(until, Response):
+            return since if isinstance(since, Response) else until
+        return JSONResponse(await run_in_threadpool(summary, queue, since, until))
+
+    async def list_route(request: Request) -> Response:
+        if await admin_of(request) is None:
+            return forbidden()
+
+        def work():
+            with queue.read_transaction() as conn:
+                return consistency.open_adjudications(conn)
+        return JSONResponse({"adjudications": await run_in_threadpool(work)})
+
+    async def get_route(request: Request) -> Response:
+        if await admin_of(request) is None:
+            return forbidden()
+        frame_id = request.path_params["frame_id"]
+
+        def work():
+            with queue.read_transaction() as conn:
+                return consistency.adjudication(conn, frame_id)
+        found = await run_in_threadpool(work)
+        return JSONResponse({"adjudication": found, "frame": await run_in_threadpool(queue.frame, frame_id)})
+
+    async def decide_route(request: Request) -> Response:
+        admin = await admin_of(request)
+        if admin is None:
+            return forbidden()
+        body = await json_body(request, {"decision", "annotations"})
+        frame_id = request.path_params["frame_id"]
+
+        def work():
+            with queue.write_transaction() as (conn, now):
+                consistency.adjudicate(conn, admin, frame_id, body.get("decision"), body.get("annotations"), now)
+        await run_in_threadpool(work)
+        return JSONResponse({"frame": await run_in_threadpool(queue.frame, frame_id)})
+
+    async def gold_route(request: Request) -> Response:
+        admin = await admin_of(request)
+        if admin is None:
+            return forbidden()
+        await json_body(request, set())
+        frame_id = request.path_params["frame_id"]
+
+        def work():
+            with queue.write_transaction() as (conn, now):
+                return consistency.mark_gold(conn, admin, frame_id, now)
+        return JSONResponse({"gold": await run_in_threadpool(work)})
+
+    return [
+        Route("/api/consistency/summary", summary_route, methods=["GET"]),
+        Route("/api/adjudication", list_route, methods=["GET"]),
+        Route("/api/adjudication/{frame_id:int}", get_route, methods=["GET"]),
+        Route("/api/adjudication/{frame_id:int}", decide_route, methods=["POST"]),
+        Route("/api/gold/{frame_id:int}", gold_route, methods=["POST"]),
+    ]
+
+
+def summary(queue: ReviewQueue, since: float | None = None, until: float | None = None) -> dict:
+    """Agreement per reviewer and per class over overlap pairs, gold accuracy per reviewer."""
+    with queue.read_transaction() as conn:
+        pairs = consistency.pair_results(conn, since, until)
+        gold = consistency.gold_results(conn, since, until)
+        open_ids = [a["frame_id"] for a in consistency.open_adjudications(conn)]
+    gold_tallies: dict[str, Tally] = {}
+    for frame_id, reviewer, result in gold:
+        gold_tallies.setdefault(reviewer, Tally()).add(frame_id, result)
+    policy = queue.consistency
+    return {
+        "window": {"since": since, "until": until},
+        "policy": {"overlap_rate": policy.overlap_rate, "gold_rate": policy.gold_rate,
+                   "agreement_threshold": policy.agreement_threshold},
+        "pairs": [{"frame_id": f, "first_reviewer": a, "second_reviewer": b, **r.as_dict()} for f, a, b, r in pairs],
+        "per_reviewer": per_reviewer(pairs),
+        "per_class": per_class((f, r) for f, _, _, r in pairs),
+        "gold_per_reviewer": {name: t.as_dict() for name, t in sorted(gold_tallies.items())},
+        "open_adjudications": open_ids,
+    }
+
+
+def _float_param(request: Request, name: str) -> float | None | Response:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return JSONResponse({"error": "bad_request", "detail": f"'{name}' must be a number, got {value!r}"},
+                            status_code=400)

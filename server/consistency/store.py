@@ -1,0 +1,372 @@
+"""The consistency tables and what the review queue does with them (migration ``0005_consistency``).
+
+Tables:
+
+* ``reviews``: every reviewer's own labels of a frame, kept even when they are not the frame's
+  verified ``annotations``: ``kind`` ``first``/``second`` (the two blind reviews of an overlap frame),
+  ``gold`` (a reviewer's answer on a gold frame) or ``adjudication`` (an admin's decision);
+  ``verdict`` accepted/corrected/rejected; ``labels`` a JSON list of ``{x1, y1, x2, y2, class_name,
+  track_id}``.
+* ``overlap_frames``: frames picked for a second review (:func:`is_overlap`, deterministic by frame id):
+  ``awaiting_second`` after the first review, ``done`` with the pair's ``score`` and ``agreement``.
+* ``adjudications``: overlap frames whose reviews disagree (score below the policy's threshold or
+  one rejected the frame and the other did not), ``open`` until an admin decides.
+* ``gold_frames``: verified frames an admin marked gold, with a snapshot of their verdict and labels.
+* ``gold_assignments``: a gold frame served to a reviewer: its own lease (the frame itself is not
+  touched), ``submitted_at`` once answered.
+
+Flow of an overlap frame: the first submit stores a ``first`` review only (no annotations) and puts
+the frame back to ``pending``; claims skip it for its first reviewer; whoever else claims it sees the
+model's pre-labels and no trace of the first review. The second submit is an ordinary submit (its
+boxes become the annotations) plus a ``second`` review, the pair's agreement and, on disagreement,
+an adjudication. All functions run on the caller's connection inside its transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from server.consistency.agreement import agreement
+from server.errors import ClaimError, FrameNotFoundError, SubmissionError
+from server.review.annotations import Annotation, from_detections, parse_boxes, same_as_model
+
+VERDICTS = ("accepted", "corrected", "rejected")
+
+
+@dataclass(frozen=True)
+class ConsistencyPolicy:
+    overlap_rate: float = 0.05
+    """Fraction of frames reviewed twice (picked by a hash of the frame id, so reproducible)."""
+    gold_rate: float = 0.02
+    """Chance that a reviewer's claim is served a gold frame (when one they have not reviewed exists)."""
+    agreement_threshold: float = 0.8
+    """An overlap pair scoring below this goes to adjudication."""
+
+    @classmethod
+    def off(cls) -> ConsistencyPolicy:
+        """No overlap reviews, no gold frames served."""
+        return cls(overlap_rate=0.0, gold_rate=0.0)
+
+    def __post_init__(self) -> None:
+        for name in ("overlap_rate", "gold_rate", "agreement_threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+
+
+# --- selection -------------------------------------------------------------------------------------
+
+
+def _unit_hash(text: str) -> float:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+def is_overlap(frame_id: int, rate: float) -> bool:
+    """Whether a frame gets a second, blind review (the same answer for the same id, every time)."""
+    return _unit_hash(f"overlap:{frame_id}") < rate
+
+
+def excluded_for(user: str) -> tuple[str, list]:
+    """SQL condition on ``frames.id`` (and its parameters): frames this user must not claim."""
+    return ("id NOT IN (SELECT frame_id FROM overlap_frames WHERE state = 'awaiting_second' AND first_reviewer = ?)",
+            [user])
+
+
+def check_may_claim(conn: sqlite3.Connection, frame_id: int, user: str) -> None:
+    row = conn.execute("SELECT first_reviewer FROM overlap_frames WHERE frame_id = ? AND state = 'awaiting_second'",
+                       [frame_id]).fetchone()
+    if row is not None and row[0] == user:
+        raise ClaimError(f"frame {frame_id} waits for a second reviewer: {user!r} reviewed it first")
+
+
+def awaiting_second_by(conn: sqlite3.Connection, frame_id: int) -> str | None:
+    row = conn.execute("SELECT first_reviewer FROM overlap_frames WHERE frame_id = ? AND state = 'awaiting_second'",
+                       [frame_id]).fetchone()
+    return None if row is None else row[0]
+
+
+# --- reviews ---------------------------------------------------------------------------------------
+
+
+def labels_json(boxes: list[Annotation]) -> str:
+    return json.dumps([{"x1": b.x1, "y1": b.y1, "x2": b.x2, "y2": b.y2, "class_name": b.class_name,
+                        "track_id": b.track_id} for b in boxes])
+
+
+def _record_review(conn, frame_id: int, reviewer: str, kind: str, verdict: str, boxes: list[Annotation],
+                   now: float) -> None:
+    conn.execute("INSERT INTO reviews (frame_id, reviewer, kind, verdict, labels, at) VALUES (?, ?, ?, ?, ?, ?)",
+                 [frame_id, reviewer, kind, verdict, labels_json(boxes), now])
+
+
+def reviews_of(conn: sqlite3.Connection, frame_id: int) -> list[dict]:
+    return [
+        {"reviewer": reviewer, "kind": kind, "verdict": verdict, "labels": json.loads(labels), "at": at}
+        for reviewer, kind, verdict, labels, at in conn.execute(
+            "SELECT reviewer, kind, verdict, labels, at FROM reviews WHERE frame_id = ? ORDER BY at, id", [frame_id])
+    ]
+
+
+def before_write(conn: sqlite3.Connection, frame_id: int, user: str, status: str, boxes: list[Annotation],
+                 now: float, policy: ConsistencyPolicy) -> str | None:
+    """Called by a submit before it writes: ``'first'`` when this is the first of two blind reviews
+    (the caller then writes no annotations and queues the frame again), else None."""
+    if awaiting_second_by(conn, frame_id) is not None:
+        return None
+    done = conn.execute("SELECT 1 FROM overlap_frames WHERE frame_id = ?", [frame_id]).fetchone()
+    if done is None and is_overlap(frame_id, policy.overlap_rate):
+        _record_review(conn, frame_id, user, "first", status, boxes, now)
+        conn.execute("INSERT INTO overlap_frames (frame_id, first_reviewer, state) VALUES (?, ?, 'awaiting_second')",
+                     [frame_id, user])
+        return "first"
+    return None
+
+
+def after_write(conn: sqlite3.Connection, frame_id: int, user: str, status: str, boxes: list[Annotation],
+                now: float, policy: ConsistencyPolicy) -> dict | None:
+    """Called by a submit after it wrote the annotations: the second review of an overlap frame
+    is stored and scored against the first; the pair's figures, or None for an ordinary frame."""
+    first = awaiting_second_by(conn, frame_id)
+    if first is None:
+        return None
+    if first == user:  # claims prevent it; a direct call must not pair a reviewer with itself
+        raise ClaimError(f"frame {frame_id} waits for a second reviewer, not {user!r}")
+    _record_review(conn, frame_id, user, "second", status, boxes, now)
+    verdict_a, labels_a = conn.execute(
+        "SELECT verdict, labels FROM reviews WHERE frame_id = ? AND kind = 'first' ORDER BY id DESC LIMIT 1",
+        [frame_id]).fetchone()
+    result = agreement(verdict_a, json.loads(labels_a), status, json.loads(labels_json(boxes)))
+    conn.execute("UPDATE overlap_frames SET second_reviewer = ?, state = 'done', score = ?, agreement = ?"
+                 " WHERE frame_id = ?", [user, result.score, json.dumps(result.as_dict()), frame_id])
+    reasons = []
+    if not result.verdict_agrees:
+        reasons.append("verdicts differ")
+    if result.score < policy.agreement_threshold:
+        reasons.append(f"agreement {result.score:.2f} below {policy.agreement_threshold:g}")
+    if reasons:
+        conn.execute("INSERT INTO adjudications (frame_id, reason, opened_at, state) VALUES (?, ?, ?, 'open')"
+                     " ON CONFLICT (frame_id) DO UPDATE SET reason = excluded.reason, opened_at = excluded.opened_at,"
+                     " state = 'open', resolved_by = NULL, resolved_at = NULL", [frame_id, "; ".join(reasons), now])
+    return {"overlap": "second", "score": result.score, "adjudication": bool(reasons)}
+
+
+# --- gold ------------------------------------------------------------------------------------------
+
+
+def mark_gold(conn: sqlite3.Connection, admin: str, frame_id: int, now: float) -> dict:
+    """Snapshot a verified frame's verdict and annotations as gold."""
+    row = conn.execute("SELECT status FROM frames WHERE id = ?", [frame_id]).fetchone()
+    if row is None:
+        raise FrameNotFoundError(f"no frame {frame_id}")
+    if row[0] not in VERDICTS:
+        raise ClaimError(f"frame {frame_id} is {row[0]}: only a verified frame can be gold")
+    if conn.execute("SELECT 1 FROM adjudications WHERE frame_id = ? AND state = 'open'", [frame_id]).fetchone():
+        raise ClaimError(f"frame {frame_id} waits for adjudication: decide it before making it gold")
+    labels = [dict(zip(("x1", "y1", "x2", "y2", "class_name", "track_id"), r)) for r in conn.execute(
+        "SELECT x1, y1, x2, y2, class_name, track_id FROM annotations WHERE frame_id = ? ORDER BY id", [frame_id])]
+    conn.execute("INSERT INTO gold_frames (frame_id, verdict, labels, marked_by, marked_at) VALUES (?, ?, ?, ?, ?)"
+                 " ON CONFLICT (frame_id) DO UPDATE SET verdict = excluded.verdict, labels = excluded.labels,"
+                 " marked_by = excluded.marked_by, marked_at = excluded.marked_at",
+                 [frame_id, row[0], json.dumps(labels), admin, now])
+    event(conn, frame_id, admin, "mark_gold", now, {"verdict": row[0], "labels": len(labels)})
+    return {"frame_id": frame_id, "verdict": row[0], "labels": labels}
+
+
+def gold_to_serve(conn: sqlite3.Connection, user: str, policy: ConsistencyPolicy) -> int | None:
+    """A gold frame to hand this user instead of the next queued frame, or None.
+
+    Drawn at ``policy.gold_rate`` by a hash of (user, number of the user's claims so far), so a
+    reviewer cannot tell from timing which claims are gold; only gold frames the user never
+    reviewed (nor marked, nor was served) qualify.
+    """
+    if policy.gold_rate <= 0:
+        return None
+    claims = conn.execute("SELECT COUNT(*) FROM review_events WHERE user = ? AND action = 'claim'", [user]).fetchone()[0]
+    served = conn.execute("SELECT COUNT(*) FROM gold_assignments WHERE reviewer = ?", [user]).fetchone()[0]
+    if _unit_hash(f"gold:{user}:{claims + served}") >= policy.gold_rate:
+        return None
+    row = conn.execute(
+        "SELECT g.frame_id FROM gold_frames g WHERE g.marked_by != ?"
+        " AND NOT EXISTS (SELECT 1 FROM gold_assignments a WHERE a.frame_id = g.frame_id AND a.reviewer = ?)"
+        " AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.frame_id = g.frame_id AND r.reviewer = ?)"
+        " AND NOT EXISTS (SELECT 1 FROM review_events e WHERE e.frame_id = g.frame_id AND e.user = ?"
+        "   AND e.action IN ('accept', 'correct', 'reject', 'adjudicate'))"
+        " ORDER BY g.marked_at, g.frame_id LIMIT 1", [user, user, user, user]).fetchone()
+    return None if row is None else row[0]
+
+
+def assign_gold(conn: sqlite3.Connection, frame_id: int, user: str, now: float, lease: float) -> None:
+    conn.execute("INSERT INTO gold_assignments (frame_id, reviewer, claimed_at, lease_expires_at) VALUES (?, ?, ?, ?)",
+                 [frame_id, user, now, now + lease])
+
+
+def gold_lease(conn: sqlite3.Connection, frame_id: int, user: str) -> float | None:
+    """The lease end of the user's open gold assignment on this frame, or None when there is none."""
+    row = conn.execute("SELECT lease_expires_at FROM gold_assignments WHERE frame_id = ? AND reviewer = ?"
+                       " AND submitted_at IS NULL", [frame_id, user]).fetchone()
+    return None if row is None else row[0]
+
+
+def require_gold_lease(conn: sqlite3.Connection, frame_id: int, user: str, now: float) -> None:
+    expires = gold_lease(conn, frame_id, user)
+    if expires is not None and expires < now:
+        raise ClaimError(f"the lease of {user!r} on frame {frame_id} expired: claim it again")
+
+
+def renew_gold(conn: sqlite3.Connection, frame_id: int, user: str, now: float, lease: float) -> None:
+    require_gold_lease(conn, frame_id, user, now)
+    conn.execute("UPDATE gold_assignments SET lease_expires_at = ? WHERE frame_id = ? AND reviewer = ?",
+                 [now + lease, frame_id, user])
+
+
+def release_gold(conn: sqlite3.Connection, frame_id: int, user: str) -> None:
+    """A released (or expired) gold frame may be served to the user again later."""
+    conn.execute("DELETE FROM gold_assignments WHERE frame_id = ? AND reviewer = ? AND submitted_at IS NULL",
+                 [frame_id, user])
+
+
+def expire_gold(conn: sqlite3.Connection, now: float) -> None:
+    conn.execute("DELETE FROM gold_assignments WHERE submitted_at IS NULL AND lease_expires_at < ?", [now])
+
+
+def submit_gold(conn: sqlite3.Connection, frame_id: int, user: str, decision: str, annotations: object,
+                width: int, height: int, detections: list[dict], now: float) -> tuple[str, list[Annotation]]:
+    """Record a reviewer's answer on a gold frame; the frame and its annotations stay as they are."""
+    require_gold_lease(conn, frame_id, user, now)
+    status, boxes = decide(decision, annotations, width, height, detections)
+    _record_review(conn, frame_id, user, "gold", status, boxes, now)
+    conn.execute("UPDATE gold_assignments SET submitted_at = ? WHERE frame_id = ? AND reviewer = ?",
+                 [now, frame_id, user])
+    return status, boxes
+
+
+def decide(decision: str, annotations: object, width: int, height: int,
+           detections: list[dict]) -> tuple[str, list[Annotation]]:
+    """A decision and its boxes as (status, boxes), the way the queue's submit reads them."""
+    if decision == "accept":
+        return "accepted", from_detections(detections)
+    if decision == "reject":
+        if annotations is not None:
+            raise SubmissionError("'annotations' go with decision 'correct', not 'reject'")
+        return "rejected", []
+    if decision == "correct":
+        if annotations is None:
+            raise SubmissionError("decision 'correct' needs 'annotations' (the corrected boxes)")
+        boxes = parse_boxes(annotations, width, height, detections)
+        return ("accepted" if same_as_model(boxes, detections) else "corrected"), boxes
+    raise SubmissionError(f"decision: expected one of accept, correct, reject, got {decision!r}")
+
+
+# --- adjudication ----------------------------------------------------------------------------------
+
+
+def open_adjudications(conn: sqlite3.Connection) -> list[dict]:
+    return [
+        {"frame_id": frame_id, "reason": reason, "opened_at": opened_at, "score": score,
+         "first_reviewer": first, "second_reviewer": second}
+        for frame_id, reason, opened_at, score, first, second in conn.execute(
+            "SELECT a.frame_id, a.reason, a.opened_at, o.score, o.first_reviewer, o.second_reviewer"
+            " FROM adjudications a LEFT JOIN overlap_frames o ON o.frame_id = a.frame_id"
+            " WHERE a.state = 'open' ORDER BY a.opened_at, a.frame_id")
+    ]
+
+
+def adjudication(conn: sqlite3.Connection, frame_id: int) -> dict:
+    row = conn.execute("SELECT reason, opened_at, state, resolved_by, resolved_at FROM adjudications WHERE frame_id = ?",
+                       [frame_id]).fetchone()
+    if row is None:
+        raise FrameNotFoundError(f"frame {frame_id} has no adjudication")
+    overlap = conn.execute("SELECT first_reviewer, second_reviewer, score, agreement FROM overlap_frames"
+                           " WHERE frame_id = ?", [frame_id]).fetchone()
+    return {
+        "frame_id": frame_id, **dict(zip(("reason", "opened_at", "state", "resolved_by", "resolved_at"), row)),
+        "reviews": [r for r in reviews_of(conn, frame_id) if r["kind"] in ("first", "second", "adjudication")],
+        "agreement": None if overlap is None or overlap[3] is None else json.loads(overlap[3]),
+    }
+
+
+def adjudicate(conn: sqlite3.Connection, admin: str, frame_id: int, decision: str, annotations: object,
+               now: float) -> str:
+    """The admin's decision replaces the frame's annotations and status; returns the status."""
+    state = conn.execute("SELECT state FROM adjudications WHERE frame_id = ?", [frame_id]).fetchone()
+    if state is None:
+        raise FrameNotFoundError(f"frame {frame_id} has no adjudication")
+    if state[0] != "open":
+        raise ClaimError(f"the adjudication of frame {frame_id} was already decided")
+    frame = conn.execute("SELECT status, width, height FROM frames WHERE id = ?", [frame_id]).fetchone()
+    if frame[0] not in VERDICTS:
+        raise ClaimError(f"frame {frame_id} is {frame[0]}: it cannot be adjudicated now")
+    status, boxes = decide(decision, annotations, frame[1], frame[2], detections_of(conn, frame_id))
+    conn.execute("DELETE FROM annotations WHERE frame_id = ?", [frame_id])
+    conn.executemany(
+        "INSERT INTO annotations (frame_id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(frame_id, b.x1, b.y1, b.x2, b.y2, b.class_name, b.track_id, b.source, b.detection_id, admin, now)
+         for b in boxes])
+    conn.execute("UPDATE frames SET status = ? WHERE id = ?", [status, frame_id])
+    _record_review(conn, frame_id, admin, "adjudication", status, boxes, now)
+    conn.execute("UPDATE adjudications SET state = 'resolved', resolved_by = ?, resolved_at = ? WHERE frame_id = ?",
+                 [admin, now, frame_id])
+    event(conn, frame_id, admin, "adjudicate", now, {"status": status, "annotations": len(boxes)})
+    return status
+
+
+# --- summary ---------------------------------------------------------------------------------------
+
+
+def pair_results(conn: sqlite3.Connection, since: float | None = None, until: float | None = None) -> list[tuple]:
+    """(frame_id, first reviewer, second reviewer, PairAgreement) of every overlap pair whose second
+    review falls in [since, until)."""
+    out = []
+    for frame_id, reviewer_a, verdict_a, labels_a, reviewer_b, verdict_b, labels_b in conn.execute(
+        "SELECT a.frame_id, a.reviewer, a.verdict, a.labels, b.reviewer, b.verdict, b.labels"
+        " FROM reviews a JOIN reviews b ON b.frame_id = a.frame_id AND b.kind = 'second'"
+        " WHERE a.kind = 'first' AND b.at >= ? AND b.at < ? ORDER BY a.frame_id",
+        [_lo(since), _hi(until)],
+    ):
+        out.append((frame_id, reviewer_a, reviewer_b,
+                    agreement(verdict_a, json.loads(labels_a), verdict_b, json.loads(labels_b))))
+    return out
+
+
+def gold_results(conn: sqlite3.Connection, since: float | None = None, until: float | None = None) -> list[tuple]:
+    """(frame_id, reviewer, PairAgreement of the reviewer's answer against the gold snapshot)."""
+    return [
+        (frame_id, reviewer, agreement(gold_verdict, json.loads(gold_labels), verdict, json.loads(labels)))
+        for frame_id, reviewer, verdict, labels, gold_verdict, gold_labels in conn.execute(
+            "SELECT r.frame_id, r.reviewer, r.verdict, r.labels, g.verdict, g.labels FROM reviews r"
+            " JOIN gold_frames g ON g.frame_id = r.frame_id WHERE r.kind = 'gold' AND r.at >= ? AND r.at < ?"
+            " ORDER BY r.frame_id, r.reviewer", [_lo(since), _hi(until)])
+    ]
+
+
+def _lo(value: float | None) -> float:
+    return float("-inf") if value is None else value
+
+
+def _hi(value: float | None) -> float:
+    return float("inf") if value is None else value
+
+
+# --- shared helpers --------------------------------------------------------------------------------
+
+
+def detections_of(conn: sqlite3.Connection, frame_id: int) -> list[dict]:
+    return [
+        dict(zip(("id", "x1", "y1", "x2", "y2", "score", "class_id", "class_name", "track_id"), row))
+        for row in conn.execute("SELECT id, x1, y1, x2, y2, score, class_id, class_name, track_id FROM detections"
+                                " WHERE frame_id = ? ORDER BY id", [frame_id])
+    ]
+
+
+def event(conn: sqlite3.Connection, frame_id: int, user: str, action: str, at: float, details: dict) -> None:
+    conn.execute("INSERT INTO review_events (frame_id, user, action, at, details) VALUES (?, ?, ?, ?, ?)",
+                 [frame_id, user, action, at, json.dumps(details, sort_keys=True)])
+
+
+def role_of(conn: sqlite3.Connection, user: str) -> str | None:
+    row = conn.execute("SELECT role FROM accounts WHERE name = ?", [user]).fetchone()
+    return None if row is None else row[0]
