@@ -39,6 +39,10 @@ class Keyframe:
     detections: Detections
     decision: Decision
 
+    def jpeg(self, quality: int) -> bytes:
+        """The frame as a JPEG: the selector's encoding when it made one at this quality."""
+        return self.decision.jpegs.get(quality) or encode_jpeg(self.frame.image, quality)
+
 
 class Uplink:
     def __init__(
@@ -159,7 +163,7 @@ class Uplink:
 
     def _spool(self, keyframe: Keyframe) -> None:
         frame = keyframe.frame
-        jpeg = encode_jpeg(frame.image, self.jpeg_quality)
+        jpeg = keyframe.jpeg(self.jpeg_quality)
         height, width = frame.image.shape[:2]
         header = FrameHeader(
             device=self.device,

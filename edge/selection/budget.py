@@ -40,7 +40,7 @@ import logging
 import math
 
 from edge.config import SettingError
-from edge.jpeg import DEFAULT_QUALITY, encode_jpeg
+from edge.jpeg import DEFAULT_QUALITY
 from edge.selection.core import Candidate, Signals
 
 log = logging.getLogger("edge.selection")
@@ -142,7 +142,7 @@ class KeyframeBudget:
             estimate = 0.9 * self._bytes_per_pixel * pixels if self._bytes_per_pixel is not None else 0.0
             if self._bytes_per_pixel is not None and priority < self.bytes.bar(estimate, self.reserve_frames * estimate):
                 return "budget_bytes"
-            cost = len(encode_jpeg(candidate.frame.image, self.jpeg_quality))
+            cost = len(candidate.jpeg(self.jpeg_quality))  # kept frames reuse this encode downstream
             self.encodes += 1
             self._bytes_per_pixel = cost / pixels
             if cost > self.bytes.capacity and not self._warned_too_large:

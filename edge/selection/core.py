@@ -33,6 +33,7 @@ import numpy as np
 
 from edge.config import SettingError
 from edge.detections import Detections
+from edge.jpeg import encode_jpeg
 from edge.signature import analysis_gray, phash64_of_thumbnail
 from edge.sources import Frame
 from edge.wire import NO_TRACK
@@ -68,6 +69,9 @@ class Decision:
     """The picture's flaws (``blur``, ``black``...), found whether or not a policy asked."""
     signals: Mapping[str, float] = field(default_factory=dict)
     """The policies' measurements on this frame (scene change, sharpness, budget fill...)."""
+    jpegs: Mapping[int, bytes] = field(default_factory=dict, repr=False)
+    """JPEG quality -> the kept frame's encoding, when selection already made one (the bytes
+    budget measures the real size); whoever sends or saves the frame reuses it."""
 
 
 Signals = tuple[tuple[str, float], ...]
@@ -114,6 +118,14 @@ class Candidate:
     """What happened to tracks at this frame (started, confirmed, lost, recovered, ended);
     empty without a tracker and on frames where only the tracker's prediction ran."""
     analysis_max_side: int = 320
+    jpegs: dict[int, bytes] = field(default_factory=dict, repr=False)
+    """JPEG quality -> encoding, filled by :meth:`jpeg`."""
+
+    def jpeg(self, quality: int) -> bytes:
+        """The frame as a JPEG at ``quality``, encoded at most once."""
+        if quality not in self.jpegs:
+            self.jpegs[quality] = encode_jpeg(self.frame.image, quality)
+        return self.jpegs[quality]
 
     @cached_property
     def gray(self) -> np.ndarray:
@@ -292,4 +304,4 @@ class KeyframeSelector:
         self.history.add(KeptFrame(frame.index, frame.source_ts, candidate.thumbnail, reasons, candidate.phash, detections))
         counts.kept += 1
         counts.kept_by_reason.update(reasons)
-        return Decision(True, reasons, priority, signals=signals)
+        return Decision(True, reasons, priority, signals=signals, jpegs=candidate.jpegs)

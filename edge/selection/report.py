@@ -17,7 +17,6 @@ from pathlib import Path
 import cv2
 
 from edge.detections import Detections
-from edge.jpeg import encode_jpeg
 from edge.selection.contact_sheet import contact_sheets, draw_cell
 from edge.selection.core import Decision
 from edge.sources import Frame
@@ -76,7 +75,7 @@ class ReportSink:
 
     def put(self, keyframe: Keyframe) -> None:
         frame, boxes, decision = keyframe.frame, keyframe.detections, keyframe.decision
-        jpeg = encode_jpeg(frame.image, self.jpeg_quality)
+        jpeg = keyframe.jpeg(self.jpeg_quality)
         self.kept += 1
         self.jpeg_bytes += len(jpeg)
         row = {

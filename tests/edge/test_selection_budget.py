@@ -117,3 +117,18 @@ def test_a_quiet_scene_fills_the_bucket_and_then_anything_goes():
 def test_bad_budget_settings_name_the_setting(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         KeyframeBudget(**kwargs)
+
+
+def test_a_kept_frame_is_encoded_once_the_budget_measures_what_the_uplink_sends():
+    from edge.uplink import Keyframe
+
+    budget = KeyframeBudget(60.0, 100.0, 60.0, jpeg_quality=85)
+    selector = KeyframeSelector([IntervalPolicy(0.0, None)], budget)
+    with open_source(PETS09) as source:
+        frame = next(iter(source))
+    decision = selector.consider(frame, NONE)
+    assert decision.keep and budget.encodes == 1
+    keyframe = Keyframe(frame, NONE, decision)
+    assert keyframe.jpeg(85) is decision.jpegs[85]  # reused, not encoded again
+    assert keyframe.jpeg(85) == encode_jpeg(frame.image, 85)
+    assert keyframe.jpeg(60) == encode_jpeg(frame.image, 60)  # another quality is encoded afresh
