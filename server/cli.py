@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from edge import logs
 from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
 from server.commands import import_ as import_command
@@ -157,14 +158,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _configure_logging(verbosity: int) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbosity > 0 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from server.api.serve import start_from_args
     from server.keys import KeyStore
@@ -182,7 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The rest of serve (and the review API) reads the merged settings from args.
     args.data_dir, args.ingest, args.insecure = Path(settings.data_dir), settings.ingest, settings.insecure
     args.http, args.metrics = settings.http or None, settings.metrics or None
-    _configure_logging(args.verbose)
+    logs.configure(args.verbose)  # the same one-line-per-event format as the agent's
     store = Store.open(args.data_dir)
     keys = None if args.insecure else KeyStore(args.data_dir)
     if keys is None:
