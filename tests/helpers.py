@@ -1,5 +1,9 @@
 """Test helpers shared across packages (not fixtures of their own: plain classes)."""
 
+import select
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -29,3 +33,22 @@ class ReceiverThread:
     def frames(self) -> list[dict]:
         with Store.open_readonly(self.data_dir) as store:
             return store.frame_rows()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_collector(data_dir: Path, endpoint: str = "tcp://127.0.0.1:*", *extra: str,
+                    stderr=subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
+    """A real ``serve`` process; returns it with the endpoint it bound, once it listens."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", endpoint, *extra],
+        stdout=subprocess.PIPE, stderr=stderr, text=True,
+    )
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    line = process.stdout.readline() if ready else ""
+    assert line.startswith("listening on "), f"collector did not start: {line!r} (exit code {process.poll()})"
+    return process, line.split()[2]

@@ -1,7 +1,6 @@
 """Real processes: a collector (`python -m server serve`) and an agent (`python -m edge run`)."""
 
 import json
-import select
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import zmq
 from edge.wire import decode_reply
 from server.store import Store
 from tests.conftest import DATA_DIR, MODEL_PATH
+from tests.helpers import start_collector
 
 PETS09 = DATA_DIR / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 
@@ -26,14 +26,7 @@ class Collector:
     """A collector process on a free loopback port; stopped with SIGTERM like a service manager would."""
 
     def __init__(self, data_dir: Path, *extra: str):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", "tcp://127.0.0.1:*", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        ready, _, _ = select.select([self.process.stdout], [], [], 30)
-        line = self.process.stdout.readline() if ready else ""
-        assert line.startswith("listening on "), f"collector did not start: {line!r} {self.process.poll()}"
-        self.endpoint = line.split()[2]
+        self.process, self.endpoint = start_collector(data_dir, "tcp://127.0.0.1:*", *extra, stderr=subprocess.PIPE)
 
     def stop(self) -> str:
         self.process.send_signal(signal.SIGTERM)

@@ -5,9 +5,7 @@ exactly once, and nothing is left in the spool.
 """
 
 import json
-import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,25 +16,10 @@ import pytest
 from edge.spool import Spool
 from server.store import Store
 from tests.conftest import DATA_DIR, MODEL_PATH
+from tests.helpers import free_port, start_collector
 
 PETS09 = DATA_DIR / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 OUTAGE_S = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_collector(data_dir: Path, endpoint: str, *extra: str) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", endpoint, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    ready, _, _ = select.select([process.stdout], [], [], 30)
-    assert ready and process.stdout.readline().startswith("listening on "), "collector did not start"
-    return process
 
 
 def start_agent(credentials: Path, endpoint: str, spool_dir: Path) -> subprocess.Popen:
@@ -56,7 +39,7 @@ def test_nothing_lost_nothing_twice_through_collector_kills_an_outage_and_an_age
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     subprocess.run([sys.executable, "-m", "server", "keys", "add-device", "cam", "--data-dir", str(data_dir),
                     "--endpoint", endpoint, "--out", str(credentials)], check=True, capture_output=True)
-    collector = start_collector(data_dir, endpoint)
+    collector, _ = start_collector(data_dir, endpoint)
     agent = start_agent(credentials, endpoint, spool_dir)
     tally = {"collector_sigkills": 0, "agent_sigkills": 0, "outage_s": OUTAGE_S}
     try:
@@ -65,7 +48,7 @@ def test_nothing_lost_nothing_twice_through_collector_kills_an_outage_and_an_age
             collector.kill()  # SIGKILL: no chance to finish a batch
             collector.wait()
             tally["collector_sigkills"] += 1
-            collector = start_collector(data_dir, endpoint)
+            collector, _ = start_collector(data_dir, endpoint)
         time.sleep(2.0)
         agent.kill()
         agent.wait()
@@ -75,7 +58,7 @@ def test_nothing_lost_nothing_twice_through_collector_kills_an_outage_and_an_age
         collector.send_signal(signal.SIGTERM)
         collector.wait(timeout=30)
         time.sleep(OUTAGE_S)  # the agent goes on selecting and spooling meanwhile
-        collector = start_collector(data_dir, endpoint)
+        collector, _ = start_collector(data_dir, endpoint)
         stdout, stderr = agent.communicate(timeout=180)
     finally:
         for process in (agent, collector):

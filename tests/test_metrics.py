@@ -14,7 +14,7 @@ import zmq
 
 from edge.prometheus import Metric, parse_address, render
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.test_faults import free_port
+from tests.helpers import free_port
 
 SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
 

@@ -12,7 +12,7 @@ import pytest
 from edge.spool import Spool
 from server.store import Store
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.test_faults import free_port, start_collector
+from tests.helpers import free_port, start_collector
 
 PETS09 = DATA_DIR / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 
@@ -28,7 +28,7 @@ def agent_command(endpoint, spool_dir):
 def test_sigterm_to_agent_and_collector_mid_stream_loses_nothing(tmp_path):
     data_dir, spool_dir = tmp_path / "collector", tmp_path / "spool"
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    collector = start_collector(data_dir, endpoint, "--insecure")
+    collector, _ = start_collector(data_dir, endpoint, "--insecure")
     agent = subprocess.Popen(agent_command(endpoint, spool_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     try:
@@ -46,7 +46,7 @@ def test_sigterm_to_agent_and_collector_mid_stream_loses_nothing(tmp_path):
         collector.wait(timeout=30)
         assert collector.returncode == 0
         time.sleep(2.0)  # the agent goes on spooling meanwhile
-        collector = start_collector(data_dir, endpoint, "--insecure")
+        collector, _ = start_collector(data_dir, endpoint, "--insecure")
         time.sleep(2.0)
         agent.send_signal(signal.SIGTERM)
         stdout, stderr = agent.communicate(timeout=90)
