@@ -6,7 +6,9 @@ also owns the device's sequence numbers, so they never repeat across restarts.
 
 The spool is bounded by the bytes it holds. When a new frame would overflow it, frames are
 evicted lowest priority first and, among equal priorities, oldest first; every eviction is
-counted (persistently) and logged. The spool belongs to one device: opening it for another is an
+counted (persistently) and logged. It also remembers the highest track id any spooled frame
+carried, so a restarted agent numbers its tracks after it (:attr:`Spool.next_track_id`). The
+spool belongs to one device: opening it for another is an
 error, since its frames carry the first device's name.
 """
 
@@ -20,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edge.errors import ConfigError
-from edge.wire import FrameHeader, encode_frame
+from edge.wire import NO_TRACK, FrameHeader, encode_frame
 
 log = logging.getLogger("edge.spool")
 
@@ -89,6 +91,14 @@ class Spool:
     def first_seq(self) -> int:
         return int(self._meta("first_seq"))
 
+    @property
+    def next_track_id(self) -> int:
+        """One above the highest track id of any frame this spool took (1 for a new spool).
+
+        The collector knows a track as (device, track id); an agent that starts its tracker here
+        never reuses an id it sent before. Only a lost spool file restarts the numbering."""
+        return int(self._meta("next_track_id") or 1)
+
     def add(self, header: FrameHeader, jpeg: bytes) -> tuple[int, list[int]]:
         """Store a frame under the next sequence number (``header.seq`` is replaced).
 
@@ -112,6 +122,9 @@ class Spool:
                 (seq, header.priority, time.time(), parts[0], parts[1], size),
             )
             self._set_meta("next_seq", seq + 1)
+            highest_track_id = max(header.labels.track_id, default=NO_TRACK)
+            if highest_track_id >= self.next_track_id:
+                self._set_meta("next_track_id", highest_track_id + 1)
             self.count += 1
             self.bytes += size
             evicted = self._evict_over_bound()

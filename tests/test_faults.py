@@ -1,11 +1,13 @@
 """Faults with real processes: collector killed and restarted, a 30 s outage, agent killed and restarted.
 
 Afterwards every frame the agent selected (every sequence number its spool handed out) is stored
-exactly once, and nothing is left in the spool.
+exactly once, nothing is left in the spool, and the restarted agent did not reuse a track id of
+its first run (the collector knows a track as device and track id).
 """
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edge.spool import Spool
-from server.store import Store
+from server.store import DB_FILENAME, Store
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import free_port, start_collector
 
@@ -81,3 +83,23 @@ def test_nothing_lost_nothing_twice_through_collector_kills_an_outage_and_an_age
     assert len(assigned) > 40  # the test exercised a real stream, across both agent runs
     assert sorted(stored) == sorted(assigned)  # every selected frame, each exactly once
     assert status["spooled"] == 0
+    first_run, second_run = track_ids_per_agent_run(data_dir)
+    assert first_run and second_run
+    assert not first_run & second_run, "the restarted agent reused track ids"
+
+
+def track_ids_per_agent_run(data_dir: Path) -> tuple[set[int], set[int]]:
+    """Track ids stored from the agent's first and second run: the replayed clip starts over, so
+    the second run begins at the first frame whose index is lower than the one before it."""
+    with sqlite3.connect(data_dir / DB_FILENAME) as db:
+        rows = db.execute("SELECT f.seq, f.frame_index, d.track_id FROM frames f LEFT JOIN detections d "
+                          "ON d.frame_id = f.id WHERE f.device = 'cam' ORDER BY f.seq").fetchall()
+    runs: tuple[set[int], set[int]] = (set(), set())
+    run, last_index = 0, -1
+    for _seq, frame_index, track_id in rows:
+        if frame_index < last_index:
+            run = 1
+        last_index = frame_index
+        if track_id is not None:
+            runs[run].add(track_id)
+    return runs

@@ -228,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.sender import FrameSender
     from edge.sources import open_source
     from edge.spool import Spool
+    from edge.tracking import ByteTracker
     from edge.uplink import Uplink
 
     config = load_run_config(args)  # before the model: a typo in the config fails at once
@@ -286,7 +287,9 @@ def run(args: argparse.Namespace) -> int:
         status_interval_s=up.status_interval_s,
         status_counters=status_counters,
     )
-    pipeline = Pipeline(source, detector, selector, uplink, detect_every=det.detect_every)
+    # Track ids continue after the last run's: the collector knows a track as (device, track id).
+    tracker = ByteTracker(first_track_id=spool.next_track_id)
+    pipeline = Pipeline(source, detector, selector, uplink, tracker=tracker, detect_every=det.detect_every)
     started = time.monotonic()
     log.info("device %r: %s → %s with %s; spool %s", device, source.description, endpoint, detector.model_id,
              spool.directory)

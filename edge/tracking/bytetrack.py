@@ -95,6 +95,10 @@ class ByteTracker:
         weight_iou_by_score: rank first-stage candidates by ``IoU x score`` instead of IoU, so
             of two overlapping boxes the confident one wins the track.
         kalman_filter: the motion model (default :class:`BoxKalmanFilter` with its defaults).
+        first_track_id: the id of the first track. An agent passes one above every id its
+            earlier runs sent (see :attr:`edge.spool.Spool.next_track_id`): the collector knows a
+            track as (device, track id), so a restarted agent counting from 1 again would merge
+            its new objects into old tracks.
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class ByteTracker:
         duplicate_iou: float = 0.85,
         weight_iou_by_score: bool = True,
         kalman_filter: BoxKalmanFilter | None = None,
+        first_track_id: int = 1,
     ):
         for name, value in (
             ("high_score_threshold", high_score_threshold),
@@ -138,6 +143,8 @@ class ByteTracker:
             or lost_track_buffer_frames < 0
         ):
             raise ConfigError(f"lost_track_buffer_frames: expected an integer >= 0, got {lost_track_buffer_frames!r}")
+        if isinstance(first_track_id, bool) or not isinstance(first_track_id, int) or first_track_id < 1:
+            raise ConfigError(f"first_track_id: expected an integer >= 1, got {first_track_id!r}")
         self.high_score_threshold = float(high_score_threshold)
         self.low_score_threshold = float(low_score_threshold)
         self.new_track_score_threshold = float(new_track_score_threshold)
@@ -150,7 +157,7 @@ class ByteTracker:
         self.weight_iou_by_score = bool(weight_iou_by_score)
         self.kalman_filter = kalman_filter or BoxKalmanFilter()
         self._tracks = TrackTable.empty()
-        self._next_track_id = 1
+        self._next_track_id = first_track_id
         self._updates = 0
 
     @property

@@ -8,7 +8,7 @@ import pytest
 
 from edge.errors import ConfigError
 from edge.spool import Spool
-from edge.wire import FrameHeader, decode_frame
+from edge.wire import NO_TRACK, FrameHeader, Labels, decode_frame
 from tests.conftest import DATA_DIR
 
 MiB = 2**20
@@ -36,6 +36,26 @@ def test_sequence_numbers_continue_across_reopen_and_frames_survive(tmp_path, jp
     assert [seq for seq, _ in messages] == [500, 501, 502, 503]
     decoded, payload = decode_frame(messages[0][1])
     assert decoded.seq == 500 and payload == jpeg
+
+
+def with_tracks(*track_ids: int) -> FrameHeader:
+    labels = Labels(xyxy=tuple((0.0, 0.0, 10.0, 10.0) for _ in track_ids), score=(0.9,) * len(track_ids),
+                    class_id=(0,) * len(track_ids), track_id=track_ids)
+    return FrameHeader(device="cam", seq=0, capture_ts=1.0, width=768, height=576, model_id="m",
+                       class_names=("dog",), priority=0.5, labels=labels)
+
+
+def test_track_ids_continue_after_every_id_the_spool_took_even_once_sent_or_evicted(tmp_path, jpeg):
+    spool = Spool(tmp_path, "cam", max_bytes=64 * MiB, first_seq=lambda: 1)
+    assert spool.next_track_id == 1
+    spool.add(with_tracks(3, NO_TRACK, 7), jpeg)
+    spool.add(with_tracks(5), jpeg)  # a lower id does not move it back
+    spool.add(with_tracks(), jpeg)
+    assert spool.next_track_id == 8
+    spool.remove([1, 2, 3])  # acknowledged frames leave the spool; the ids they carried stay taken
+    spool.close()
+    reopened = Spool(tmp_path, "cam", max_bytes=64 * MiB, first_seq=lambda: 1)
+    assert reopened.count == 0 and reopened.next_track_id == 8
 
 
 def test_after_and_remove(tmp_path, jpeg):

@@ -44,6 +44,14 @@ def test_each_tracker_owns_its_ids():
     assert list(first.update(boxes(walker(2), walker(202), walker(400))).detections.tracker_id) == [1, 2, NO_TRACK]
 
 
+def test_ids_start_where_the_agent_says():
+    tracker = ByteTracker(first_track_id=501)
+    assert list(tracker.update(boxes(walker(0), walker(200))).detections.tracker_id) == [501, 502]
+    for bad in (0, -3, 1.5, True):
+        with pytest.raises(ConfigError, match="first_track_id"):
+            ByteTracker(first_track_id=bad)
+
+
 def test_lifecycle_events_of_one_object():
     tracker = ByteTracker(lost_track_buffer_frames=3)
     kinds = []
