@@ -17,6 +17,7 @@ from edge import logs
 from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
 from server.commands import import_ as import_command
+from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
 from server.errors import CollectorError
 
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     duplicates_command.add_parser(commands)
     export_command.add_parser(commands)
     import_command.add_parser(commands)
+    synthesize_command.add_parser(commands)
     users_command.add_parser(commands)
 
     demo = _parser(

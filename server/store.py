@@ -51,6 +51,7 @@ from server.errors import StoreError
 from server.images import gray_for_signature, verify_jpeg
 from server.media import MediaStore
 from server.review.priority import PriorityScorer
+from server.synthetic.schema import create_tables as create_synthetic_tables
 
 log = logging.getLogger("server.store")
 
@@ -295,6 +296,7 @@ MIGRATIONS: list[Migration] = [
     ("0003_dedup_and_review", _create_dedup_and_review),
     ("0004_accounts", _create_accounts),
     ("0005_consistency", create_consistency_tables),
+    ("0007_synthetic", create_synthetic_tables),
 ]
 """Applied in order, each once. Append new ones; never edit or reorder applied ones."""
 
@@ -649,7 +651,9 @@ class Store:
         while True:
             rows = self._rows(
                 "SELECT f.* FROM frames f LEFT JOIN frame_signatures s ON s.frame_id = f.id"
-                " WHERE s.frame_id IS NULL AND f.id > ? ORDER BY f.id LIMIT ?", [last_id, batch_size]
+                " WHERE s.frame_id IS NULL AND f.id > ?"
+                " AND f.id NOT IN (SELECT frame_id FROM synthetic_frames)"  # never in the duplicate index
+                " ORDER BY f.id LIMIT ?", [last_id, batch_size]
             )
             if not rows:
                 return signed

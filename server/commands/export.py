@@ -29,7 +29,10 @@ formats:
 
 --status verified (default) exports accepted and corrected frames with their reviewed boxes;
 --status all adds every other frame that is not a duplicate or rejected, with the model's
-pre-labels. The summary says how many frames are of each kind. The export is written next to
+pre-labels. Synthetic frames (made by 'edgelabel-collector synthesize') are left out unless
+--include-synthetic, which adds them as their own split: images/synthetic + labels/synthetic for
+yolo, a synthetic/ folder in the format's own layout for the others. The summary says how many
+frames are of each kind. The export is written next to
 --out and moved into place at the end: an interrupted export leaves the previous one intact.
 """
 
@@ -57,6 +60,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="only boxes of these classes, and only frames that have one")
     parser.add_argument("--model-id", action="append", default=[], metavar="ID",
                         help="only frames pre-labeled by this model (repeatable)")
+    parser.add_argument("--include-synthetic", action="store_true",
+                        help="add synthetic frames (from 'synthesize') as their own split, 'synthetic'")
     parser.add_argument("--link", action="store_true",
                         help="hard-link images from the store instead of copying (saves space; do not edit them)")
     parser.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
@@ -74,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     from server.store import Store
 
     selection = Selection(status=args.status, devices=tuple(args.device), since=args.since, until=args.until,
-                          classes=args.classes, model_ids=tuple(args.model_id))
+                          classes=args.classes, model_ids=tuple(args.model_id),
+                          include_synthetic=args.include_synthetic)
     options = ExportOptions(link_images=args.link, val_fraction=args.val_fraction,
                             image_url_prefix=args.image_url_prefix)
     with Store.open_readonly(args.data_dir) as store:
@@ -91,7 +97,8 @@ def format_summary(summary) -> str:
     lines = [f"{summary.format} export written to {summary.out}: {summary.frames} frames, {summary.boxes} boxes, "
              f"{summary.tracks} tracks, {len(summary.classes)} classes from {len(summary.devices)} device(s)",
              f"  {summary.verified_frames} frames with verified labels (reviewed annotations), "
-             f"{summary.prelabeled_frames} with model pre-labels (not reviewed)",
+             f"{summary.prelabeled_frames} with model pre-labels (not reviewed)"
+             + (f", {summary.synthetic_frames} synthetic (split 'synthetic')" if summary.synthetic_frames else ""),
              "  wrote: " + ", ".join(f"{value} {key}" for key, value in summary.written.items())]
     if summary.format == "yolo" and summary.frames and not summary.written.get("val"):
         lines.append("  note: no frame could go to val without sharing a track with train; data.yaml validates on train")

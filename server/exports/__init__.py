@@ -4,6 +4,11 @@ One module per format (``coco``, ``yolo``, ``voc``, ``cvat``, ``mot``, ``labelst
 one function ``write(data, root, options, progress) -> counts``; :mod:`.selection` decides which
 frames and boxes go in, :mod:`.writing` makes the result atomic and deterministic, and
 :mod:`.boxes` holds every box conversion. :func:`export` ties them together.
+
+Synthetic frames (only with ``Selection.include_synthetic``) are their own split, ``synthetic``:
+YOLO puts them in ``images/synthetic`` and ``labels/synthetic`` beside train and val; every other
+format writes them as a complete dataset of its own layout under ``synthetic/``, with the same
+class list (so class ids agree with the real part).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from server.exports.options import ExportOptions, Progress, no_progress
 from server.exports.selection import Selection, select
 from server.exports.writing import MARKER, atomic_directory, write_json
 from server.store import Store
+
+SYNTHETIC_DIR = "synthetic"
 
 FORMATS = {
     "coco": coco.write,
@@ -38,6 +45,8 @@ class ExportSummary:
     """Frames whose boxes are a reviewer's (annotations)."""
     prelabeled_frames: int
     """Frames whose boxes are the model's pre-labels (detections); only with ``--status all``."""
+    synthetic_frames: int
+    """Synthetic frames (the ``synthetic`` split); only with ``--include-synthetic``."""
     boxes: int
     tracks: int
     """Distinct (device, track id) pairs among the boxes."""
@@ -60,13 +69,21 @@ def export(store: Store, format_name: str, out: Path, selection: Selection,
     data = select(store, selection)
     with atomic_directory(Path(out)) as root:
         try:
-            written = writer(data, root, options, progress)
+            if format_name == "yolo":  # its synthetic split sits beside train and val
+                written = writer(data, root, options, progress)
+            else:
+                written = writer(data.part(synthetic=False), root, options, progress)
+                synthetic = data.part(synthetic=True)
+                if synthetic.frames:
+                    written.update({f"synthetic_{key}": value for key, value in
+                                    writer(synthetic, root / SYNTHETIC_DIR, options, progress).items()})
         except OSError as exc:  # a full disk, a permission: one line for the operator, nothing left behind
             raise ExportError(f"cannot write the {format_name} export to {out}: {exc.strerror or exc}") from exc
         summary = ExportSummary(
             format=format_name, out=str(Path(out).absolute()), frames=len(data.frames),
-            verified_frames=sum(frame.verified for frame in data.frames),
-            prelabeled_frames=sum(not frame.verified for frame in data.frames),
+            verified_frames=sum(frame.verified and not frame.synthetic for frame in data.frames),
+            prelabeled_frames=sum(not frame.verified and not frame.synthetic for frame in data.frames),
+            synthetic_frames=sum(frame.synthetic for frame in data.frames),
             boxes=sum(len(frame.boxes) for frame in data.frames),
             tracks=len({(frame.device, box.track_id) for frame in data.frames for box in frame.boxes
                         if box.track_id is not None}),

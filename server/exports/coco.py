@@ -2,7 +2,7 @@
 
 Boxes are ``bbox`` xywh in pixels with ``area`` = w*h and ``iscrowd`` 0. Extra fields that COCO
 readers ignore keep what COCO has no place for: ``track_id`` and, for pre-labels, ``score`` on an
-annotation; ``frame_id``, ``device``, ``seq``, ``capture_ts`` and ``verified`` on an image.
+annotation; ``frame_id``, ``device``, ``seq``, ``capture_ts``, ``verified`` (and ``synthetic``) on an image.
 Category ids are 1.. in the export's class order.
 """
 
@@ -31,6 +31,8 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
             "frame_id": frame.frame_id, "device": frame.device, "seq": frame.seq, "capture_ts": frame.capture_ts,
             "verified": frame.verified,
         })
+        if frame.synthetic:
+            images[-1]["synthetic"] = True
         for box in frame.boxes:
             xywh = tuple(rounded(v) for v in xyxy_to_xywh(box.xyxy))
             annotation = {

@@ -1,7 +1,8 @@
 """Label Studio: ``tasks.json`` (a list of tasks to import), ``label_config.xml`` and ``images/``.
 
 A verified frame carries its boxes as an ``annotations`` entry, a frame the model pre-labeled as
-``predictions`` (with the model's scores), so reviewers in Label Studio see which is which. Boxes
+``predictions`` (with the model's scores), so reviewers in Label Studio see which is which; a
+synthetic frame's constructed boxes are an ``annotations`` entry, and its ``data.synthetic`` is true. Boxes
 are ``rectanglelabels`` in percent of the image. A track id is kept in the region's ``meta``.
 ``data.image`` is ``--image-url-prefix`` + ``images/<name>.jpg``: point the prefix at wherever
 Label Studio can fetch the folder (local files storage, a bucket, a web server).
@@ -31,7 +32,9 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         task = {"id": frame.frame_id,
                 "data": {"image": options.image_url_prefix + image, "frame_id": frame.frame_id,
                          "device": frame.device, "seq": frame.seq, "capture_ts": frame.capture_ts}}
-        if frame.verified:
+        if frame.synthetic:
+            task["data"]["synthetic"] = True
+        if frame.verified or frame.synthetic:  # a synthetic frame's boxes are exact by construction
             task["annotations"] = [{"result": results, "ground_truth": False}]
             counts["annotations"] += 1
         else:

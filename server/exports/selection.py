@@ -5,6 +5,12 @@
 where a reviewer verified it and the model's ``detections`` (pre-labels, with scores) otherwise.
 Each :class:`ExportFrame` says which of the two its boxes are (``verified``).
 
+Synthetic frames (:mod:`server.synthetic`, marked by a ``synthetic_frames`` row whatever their
+status) are left out unless ``include_synthetic``; then those not rejected come in with
+``synthetic`` set and the boxes they were built with (``synthetic_objects``), or a reviewer's
+``annotations`` once one accepted or corrected them. A synthetic frame queued for review and not
+reviewed yet counts as a pre-labeled frame: it comes in only with ``--status all``.
+
 Everything is read in one snapshot of the database, ordered by frame id, so the same data gives
 the same selection.
 """
@@ -20,6 +26,7 @@ from pathlib import Path
 from server.exports.boxes import Box
 from server.exports.errors import ExportError
 from server.store import Store
+from server.synthetic.schema import SYNTHETIC_STATUS
 
 STATUSES = ("verified", "all")
 VERIFIED_STATUSES = ("accepted", "corrected")
@@ -39,6 +46,8 @@ class Selection:
     classes: tuple[str, ...] = ()
     """Keep only boxes of these classes, and only frames with at least one of them."""
     model_ids: tuple[str, ...] = ()
+    include_synthetic: bool = False
+    """Add synthetic frames (exports write them as their own split, ``synthetic``)."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -72,10 +81,15 @@ class ExportFrame:
     """True: ``boxes`` are a reviewer's (annotations); False: the model's pre-labels (detections)."""
     boxes: tuple[ExportBox, ...]
     image_path: Path
+    synthetic: bool = False
+    """Made by :mod:`server.synthetic`, not by the camera; its boxes are exact by construction."""
 
     @property
     def stem(self) -> str:
-        """A file name stem unique in the export: the device (made file-safe) and the sequence number."""
+        """A file name stem unique in the export: the device (made file-safe) and the sequence number
+        (counted down from -1 for synthetic frames, written as ``synthetic-<n>``)."""
+        if self.synthetic:
+            return f"{safe_name(self.device)}-synthetic-{-self.seq:08d}"
         return f"{safe_name(self.device)}-{self.seq:08d}"
 
 
@@ -85,6 +99,10 @@ class ExportData:
     class_names: tuple[str, ...]
     """Class list of the export: the models' classes in their order (so ids match the detector),
     then any other annotated class, by name; with a class filter, only those classes."""
+
+    def part(self, synthetic: bool) -> ExportData:
+        """The real (``synthetic=False``) or synthetic frames only, with the same class list."""
+        return ExportData(tuple(frame for frame in self.frames if frame.synthetic == synthetic), self.class_names)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -105,12 +123,15 @@ def select(store: Store, selection: Selection) -> ExportData:
     conn.execute("BEGIN")
     try:
         rows = conn.execute(
-            "SELECT id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, media_sha256, status"
+            "SELECT id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, media_sha256, status,"
+            " id IN (SELECT frame_id FROM synthetic_frames)"
             f" FROM frames WHERE {where} ORDER BY id", params,
         ).fetchall()
         verified_ids = [row[0] for row in rows if row[10] in VERIFIED_STATUSES]
-        other_ids = [row[0] for row in rows if row[10] not in VERIFIED_STATUSES]
-        boxes = {**_annotations(conn, verified_ids), **_detections(conn, other_ids)}
+        constructed_ids = [row[0] for row in rows if row[11] and row[10] not in VERIFIED_STATUSES]
+        other_ids = [row[0] for row in rows if not row[11] and row[10] not in VERIFIED_STATUSES]
+        boxes = {**_annotations(conn, verified_ids), **_detections(conn, other_ids),
+                 **_synthetic_objects(conn, constructed_ids)}
         model_classes = [
             json.loads(names) for (names,) in conn.execute(
                 f"SELECT class_names FROM models WHERE id IN (SELECT DISTINCT model_id FROM frames WHERE {where})"
@@ -120,7 +141,8 @@ def select(store: Store, selection: Selection) -> ExportData:
         conn.execute("ROLLBACK")
     wanted = set(selection.classes)
     frames = []
-    for frame_id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, sha256, status in rows:
+    for frame_id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, sha256, status, synthetic \
+            in rows:
         frame_boxes = boxes.get(frame_id, ())
         if wanted:
             frame_boxes = tuple(box for box in frame_boxes if box.class_name in wanted)
@@ -130,14 +152,24 @@ def select(store: Store, selection: Selection) -> ExportData:
             frame_id=frame_id, device=device, seq=seq, capture_ts=capture_ts, source_ts=source_ts,
             frame_index=frame_index, width=width, height=height, model_id=model_id, status=status,
             verified=status in VERIFIED_STATUSES, boxes=tuple(frame_boxes), image_path=store.media.path_for(sha256),
+            synthetic=bool(synthetic),
         ))
     return ExportData(tuple(frames), _class_names(model_classes, frames, selection.classes))
 
 
 def _where(selection: Selection) -> tuple[str, list]:
     statuses = VERIFIED_STATUSES if selection.status == "verified" else EXCLUDED_STATUSES
-    clauses = [f"status {'IN' if selection.status == 'verified' else 'NOT IN'} ({', '.join('?' * len(statuses))})"]
+    real = f"status {'IN' if selection.status == 'verified' else 'NOT IN'} ({', '.join('?' * len(statuses))})"
     params: list = list(statuses)
+    synthetic = "id IN (SELECT frame_id FROM synthetic_frames)"
+    if selection.include_synthetic:
+        # Unreviewed synthetic frames carry exact boxes; queued ones not reviewed yet count as pre-labeled.
+        wanted = (*VERIFIED_STATUSES, SYNTHETIC_STATUS) if selection.status == "verified" else (
+            *VERIFIED_STATUSES, SYNTHETIC_STATUS, "pending", "in_review")
+        clauses = [f"(({real} AND NOT {synthetic}) OR ({synthetic} AND status IN ({', '.join('?' * len(wanted))})))"]
+        params.extend(wanted)
+    else:
+        clauses = [f"{real} AND NOT {synthetic}"]
     for column, values in (("device", selection.devices), ("model_id", selection.model_ids)):
         if values:
             clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
@@ -157,6 +189,10 @@ def _annotations(conn, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]
 
 def _detections(conn, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
     return _boxes(conn, "SELECT frame_id, x1, y1, x2, y2, class_name, track_id, score FROM detections", frame_ids)
+
+
+def _synthetic_objects(conn, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
+    return _boxes(conn, "SELECT frame_id, x1, y1, x2, y2, class_name, NULL, NULL FROM synthetic_objects", frame_ids)
 
 
 _CHUNK = 900  # stays under SQLite's limit on bound parameters

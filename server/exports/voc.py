@@ -3,7 +3,8 @@ and ``labels.txt`` (one class per line).
 
 Box corners are written as pixel ``xyxy`` with two decimals, 0-based as stored (CVAT and
 torchvision read them as they are). Two elements VOC readers skip carry what VOC has no place
-for: ``<verified>`` (1: a reviewer's labels, 0: the model's pre-labels) and ``<track_id>``.
+for: ``<verified>`` (1: a reviewer's labels, 0: the model's pre-labels), ``<track_id>`` and, on a
+synthetic frame, ``<synthetic>1</synthetic>``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         child(size, "depth", 3)
         child(annotation, "segmented", 0)
         child(annotation, "verified", frame.verified)
+        if frame.synthetic:
+            child(annotation, "synthetic", 1)
         for box in frame.boxes:
             obj = child(annotation, "object")
             child(obj, "name", box.class_name)

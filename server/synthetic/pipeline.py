@@ -1,0 +1,126 @@
+"""The order of the steps of ``synthesize``: the only module that knows it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from server.media import MediaStore
+from server.store import DB_FILENAME, MEDIA_DIRNAME, Store, open_second_writer
+from server.errors import StoreError
+from server.synthetic import storage
+from server.synthetic.background import Background, current_background
+from server.synthetic.bank import ObjectBank, build_bank
+from server.synthetic.errors import NotEnoughDataError, UnknownClassError
+from server.synthetic.generate import SynthesisSettings, generate
+from server.synthetic.placement import PlacementModel, learn_placement
+from server.synthetic.sources import check_device, verified_frames
+
+log = logging.getLogger("server.synthetic")
+
+MIN_BANK_OBJECTS = 3
+"""Fewer usable objects of a class than this would paste the same few people again and again."""
+
+Progress = Callable[[Iterable, int, str], Iterator]
+
+
+def _no_progress(items: Iterable, total: int, description: str) -> Iterator:
+    yield from items
+
+
+@dataclass
+class SynthesisResult:
+    device: str
+    run_id: int
+    frame_ids: list[int] = field(default_factory=list)
+    objects: int = 0
+    objects_by_class: dict[str, int] = field(default_factory=dict)
+    background: Background | None = None
+    bank_objects: dict[str, int] = field(default_factory=dict)
+    bank_mask_kinds: dict[str, int] = field(default_factory=dict)
+    bank_rejected: dict[str, int] = field(default_factory=dict)
+    """``class/reason`` -> count."""
+
+    def to_json(self) -> dict:
+        background = self.background
+        return {
+            "device": self.device, "run_id": self.run_id, "frames": len(self.frame_ids), "frame_ids": self.frame_ids,
+            "objects": self.objects, "objects_by_class": self.objects_by_class,
+            "background": None if background is None else {
+                "media_sha256": background.media_sha256, "frames": len(background.frame_ids),
+                "eligible_frames": background.eligible_frames,
+                "uncovered_fraction": round(background.uncovered_fraction, 4), "computed_at": background.computed_at},
+            "bank": {"objects": self.bank_objects, "mask_kinds": self.bank_mask_kinds, "rejected": self.bank_rejected},
+        }
+
+
+def open_writer(data_dir: Path):
+    """A write connection to an existing data directory, its schema upgraded first if needed."""
+    data_dir = Path(data_dir)
+    if not (data_dir / DB_FILENAME).is_file():
+        raise StoreError(f"no edgelabel database in {data_dir} (expected {data_dir / DB_FILENAME})")
+    Store.open(data_dir).close()  # migrates (0007_synthetic) when this collector is newer than the file
+    return open_second_writer(data_dir)
+
+
+def prepare(conn, media: MediaStore, device: str, classes: tuple[str, ...], refresh_background: bool = False
+            ) -> tuple[list, Background, ObjectBank, dict[str, PlacementModel]]:
+    """Everything generation needs for ``device``; raises a typed error when something is missing."""
+    check_device(conn, device)
+    frames = verified_frames(conn, device)
+    models = {name: learn_placement(frames, name) for name in classes}
+    never_seen = [name for name, model in models.items() if model is None]
+    if never_seen:
+        seen = sorted({box.class_name for frame in frames for box in frame.boxes})
+        raise UnknownClassError(
+            f"class {', '.join(repr(n) for n in never_seen)} was never verified on {device!r}; verified classes "
+            f"there: {', '.join(seen) or 'none'}")
+    background = current_background(conn, media, device, frames, refresh=refresh_background)
+    bank = build_bank(frames, background, classes, media)
+    for name in classes:
+        usable = len(bank.of_class(name))
+        if usable < MIN_BANK_OBJECTS:
+            rejected = ", ".join(f"{count} {reason}" for (cls, reason), count in sorted(bank.rejected.items())
+                                 if cls == name) or "none rejected"
+            raise NotEnoughDataError(
+                f"only {usable} usable verified {name!r} object(s) on {device!r} (need {MIN_BANK_OBJECTS}; "
+                f"left out: {rejected}); review more frames with whole, unoccluded {name} in them")
+    return frames, background, bank, models
+
+
+def synthesize(data_dir: Path, device: str, settings: SynthesisSettings, seed: int = 0, review: bool = False,
+               refresh_background: bool = False, progress: Progress = _no_progress) -> SynthesisResult:
+    """Generate and store ``settings.count`` synthetic frames for ``device``."""
+    media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
+    conn = open_writer(data_dir)
+    try:
+        frames, background, bank, models = prepare(conn, media, device, settings.classes, refresh_background)
+        model_id = frames[-1].model_id  # the vocabulary the objects' labels come from
+        run_id = storage.start_run(conn, device, settings, seed, background.media_sha256)
+        result = SynthesisResult(device=device, run_id=run_id, background=background,
+                                 bank_objects={n: len(bank.of_class(n)) for n in settings.classes},
+                                 bank_mask_kinds=bank.mask_kinds(),
+                                 bank_rejected={f"{c}/{r}": n for (c, r), n in sorted(bank.rejected.items())})
+        log.info("%s: bank of %s (masks: %s); %s left out", device,
+                 ", ".join(f"{n} {c}" for c, n in result.bank_objects.items()),
+                 ", ".join(f"{n} {k}" for k, n in result.bank_mask_kinds.items()),
+                 ", ".join(f"{n} {k}" for k, n in result.bank_rejected.items()) or "none")
+        rng = np.random.default_rng(seed)
+        frames_out = generate(background.image, bank, models, settings, rng)
+        for frame in progress(frames_out, settings.count, "synthesize"):
+            recipe = storage.recipe_of(frame, background.media_sha256, settings.colour_match)
+            result.frame_ids.append(storage.store_frame(conn, media, run_id, device, model_id, frame, recipe, review))
+            result.objects += len(frame.objects)
+            for pasted in frame.objects:
+                name = pasted.placement.obj.class_name
+                result.objects_by_class[name] = result.objects_by_class.get(name, 0) + 1
+        storage.finish_run(conn, run_id)
+    finally:
+        conn.close()
+    log.info("%s: %d synthetic frame(s) with %d object(s) stored (run %d, %s)", device, len(result.frame_ids),
+             result.objects, run_id, "queued for review" if review else "kept out of the review queue")
+    return result

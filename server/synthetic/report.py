@@ -1,0 +1,120 @@
+"""A page to judge realism at a glance: synthetic frames next to real frames of the same camera.
+
+``write_report(path, ...)`` writes a self-contained HTML page (images inlined) with two grids,
+synthetic samples (green boxes: the exact constructed boxes) and real verified frames (orange:
+the reviewers' boxes), plus the background, and a PNG contact sheet with the same tiles next to
+it (``path`` with ``.png``), for a chat message or an issue. Both are written to a temporary file
+and renamed into place.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import sqlite3
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from server.errors import CollectorError
+from server.media import MediaStore
+from server.synthetic.sources import encode_jpeg, load_image
+
+SAMPLES = 8
+"""Tiles per grid."""
+TILE_WIDTH = 320
+SYNTHETIC_COLOUR, REAL_COLOUR = (60, 200, 60), (0, 140, 255)  # BGR
+
+
+def _boxed(image: np.ndarray, boxes: list[tuple], colour) -> np.ndarray:
+    scale = TILE_WIDTH / image.shape[1]
+    tile = cv2.resize(image, (TILE_WIDTH, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    for x1, y1, x2, y2, label in boxes:
+        top_left, bottom_right = (round(x1 * scale), round(y1 * scale)), (round(x2 * scale) - 1, round(y2 * scale) - 1)
+        cv2.rectangle(tile, top_left, bottom_right, colour, 1)
+        cv2.putText(tile, label, (top_left[0], max(8, top_left[1] - 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.3, colour, 1)
+    return tile
+
+
+def _spread(rows: list, count: int) -> list:
+    if len(rows) <= count:
+        return rows
+    return [rows[i] for i in np.linspace(0, len(rows) - 1, count).round().astype(int)]
+
+
+def report_tiles(conn: sqlite3.Connection, media: MediaStore, device: str, frame_ids: list[int]
+                 ) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """Captioned tiles: ``synthetic`` (of ``frame_ids``), ``real`` (verified frames) and ``background``."""
+    tiles: dict[str, list[tuple[str, np.ndarray]]] = {"synthetic": [], "real": [], "background": []}
+    for frame_id in _spread(sorted(frame_ids), SAMPLES):
+        (sha256,) = conn.execute("SELECT media_sha256 FROM frames WHERE id = ?", [frame_id]).fetchone()
+        boxes = [(x1, y1, x2, y2, f"{name} {kind[0]}") for x1, y1, x2, y2, name, kind in conn.execute(
+            "SELECT x1, y1, x2, y2, class_name, mask_kind FROM synthetic_objects WHERE frame_id = ? ORDER BY id",
+            [frame_id])]
+        tiles["synthetic"].append((f"synthetic frame {frame_id}, {len(boxes)} object(s)",
+                                   _boxed(load_image(media, sha256), boxes, SYNTHETIC_COLOUR)))
+    real = conn.execute(
+        "SELECT id, media_sha256 FROM frames WHERE device = ? AND status IN ('accepted', 'corrected')"
+        " AND id NOT IN (SELECT frame_id FROM synthetic_frames) ORDER BY id", [device]).fetchall()
+    for frame_id, sha256 in _spread(real, SAMPLES):
+        boxes = [(*xyxy, name) for *xyxy, name in conn.execute(
+            "SELECT x1, y1, x2, y2, class_name FROM annotations WHERE frame_id = ? ORDER BY id", [frame_id])]
+        tiles["real"].append((f"real frame {frame_id}, {len(boxes)} object(s)",
+                              _boxed(load_image(media, sha256), boxes, REAL_COLOUR)))
+    row = conn.execute("SELECT media_sha256, computed_at FROM device_backgrounds WHERE device = ?", [device]).fetchone()
+    if row is not None:
+        tiles["background"].append(("estimated background", _boxed(load_image(media, row[0]), [], REAL_COLOUR)))
+    return tiles
+
+
+def contact_sheet(tiles: dict[str, list[tuple[str, np.ndarray]]]) -> np.ndarray:
+    """Synthetic tiles in the top row(s), real ones below, same columns: compare straight down."""
+    columns = 4
+    all_tiles = [tile for _, tile in tiles["synthetic"] + tiles["real"]]
+    if not all_tiles:
+        raise CollectorError("nothing to show in the report: no synthetic and no real frames")
+    blank = np.zeros_like(all_tiles[0])
+    rows = []
+    for group in ("synthetic", "real"):
+        group_tiles = [tile for _, tile in tiles[group]]
+        for start in range(0, len(group_tiles), columns):
+            row = group_tiles[start:start + columns]
+            rows.append(np.hstack(row + [blank] * (columns - len(row))))
+    return np.vstack(rows)
+
+
+def write_report(path: Path, device: str, tiles: dict[str, list[tuple[str, np.ndarray]]], summary: dict) -> Path:
+    """Write the HTML page at ``path`` and the PNG sheet beside it; the PNG's path."""
+    path = Path(path)
+    png_path = path.with_suffix(".png")
+    sections = []
+    for group, title in (("synthetic", "Synthetic frames (constructed boxes)"),
+                         ("real", "Real verified frames of the same camera (reviewers' boxes)"),
+                         ("background", "Estimated background")):
+        figures = "".join(
+            f'<figure><img src="data:image/jpeg;base64,{base64.b64encode(encode_jpeg(tile, 88)).decode()}" '
+            f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+            for caption, tile in tiles[group])
+        sections.append(f"<h2>{title}</h2><div class=grid>{figures or '<p>none</p>'}</div>")
+    facts = "".join(f"<li>{html.escape(key)}: {html.escape(str(value))}</li>" for key, value in summary.items())
+    page = (f"<!doctype html><html><head><meta charset=utf-8><title>Synthetic frames of {html.escape(device)}</title>"
+            "<style>body{font-family:sans-serif;margin:1em}.grid{display:grid;grid-template-columns:"
+            f"repeat(4,{TILE_WIDTH}px);gap:8px}}figure{{margin:0}}figcaption{{font-size:12px;color:#444}}</style>"
+            f"</head><body><h1>Synthetic frames of {html.escape(device)}</h1><ul>{facts}</ul>"
+            f"<p>Mask kinds: f = foreground, g = GrabCut, b = box. Sheet: {html.escape(png_path.name)}</p>"
+            f"{''.join(sections)}</body></html>\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(png_path, cv2.imencode(".png", contact_sheet(tiles))[1].tobytes())
+        _write_atomically(path, page.encode())
+    except OSError as exc:
+        raise CollectorError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+    return png_path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.partial")
+    temp.write_bytes(data)
+    os.replace(temp, path)
