@@ -26,6 +26,8 @@ SAMPLES = 8
 """Tiles per grid."""
 TILE_WIDTH = 320
 SYNTHETIC_COLOUR, REAL_COLOUR = (60, 200, 60), (0, 140, 255)  # BGR
+CAPTION_HEIGHT = 22
+"""Pixels of the strip naming each group on the PNG sheet."""
 
 
 def _boxed(image: np.ndarray, boxes: list[tuple], colour) -> np.ndarray:
@@ -77,8 +79,13 @@ def contact_sheet(tiles: dict[str, list[tuple[str, np.ndarray]]]) -> np.ndarray:
         raise CollectorError("nothing to show in the report: no synthetic and no real frames")
     blank = np.zeros_like(all_tiles[0])
     rows = []
-    for group in ("synthetic", "real"):
+    for group, colour, title in (("synthetic", SYNTHETIC_COLOUR, "SYNTHETIC (constructed boxes)"),
+                                 ("real", REAL_COLOUR, "REAL verified frames of the same camera (reviewers' boxes)")):
         group_tiles = [tile for _, tile in tiles[group]]
+        if group_tiles:  # a caption strip, so the PNG alone says which row is which
+            strip = np.full((CAPTION_HEIGHT, columns * blank.shape[1], 3), 32, np.uint8)
+            cv2.putText(strip, title, (6, CAPTION_HEIGHT - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+            rows.append(strip)
         for start in range(0, len(group_tiles), columns):
             row = group_tiles[start:start + columns]
             rows.append(np.hstack(row + [blank] * (columns - len(row))))
