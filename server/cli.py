@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from edge import logs
+from server.commands import classes as classes_command
 from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
 from server.commands import import_ as import_command
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--data-dir", required=True, type=Path)
     stats.add_argument("--json", action="store_true", help="machine-readable output")
 
+    classes_command.add_parser(commands)
     duplicates_command.add_parser(commands)
     export_command.add_parser(commands)
     import_command.add_parser(commands)

@@ -52,6 +52,7 @@ from server.images import gray_for_signature, verify_jpeg
 from server.media import MediaStore
 from server.review.priority import PriorityScorer
 from server.synthetic.schema import create_tables as create_synthetic_tables
+from server.taxonomy.schema import create_tables as create_taxonomy_tables
 
 log = logging.getLogger("server.store")
 
@@ -296,6 +297,7 @@ MIGRATIONS: list[Migration] = [
     ("0003_dedup_and_review", _create_dedup_and_review),
     ("0004_accounts", _create_accounts),
     ("0005_consistency", create_consistency_tables),
+    ("0006_taxonomy", create_taxonomy_tables),
     ("0007_synthetic", create_synthetic_tables),
 ]
 """Applied in order, each once. Append new ones; never edit or reorder applied ones."""

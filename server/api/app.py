@@ -20,11 +20,13 @@ POST     /api/frames/{id}/release            -> ``{"released": id}``
 POST     /api/frames/{id}/submit             body ``{"decision": "accept"|"correct"|"reject",
                                              "annotations"?: [{"x1","y1","x2","y2","class_name","track_id"?,
                                              "detection_id"?}], "comment"?: str}`` -> ``{"frame": {...}}``
+...      /api/taxonomy...                    the class taxonomy: read by all, changed by admins (server.taxonomy.api)
+...      /api/consistency..., /api/adjudication..., /api/gold/{id}: admins only (server.consistency.api)
 =======  ==================================  ===============================================================
 
 Errors are ``{"error": CODE, "detail": "one line"}`` with 400 ``bad_request``, 401
-``not_authenticated``, 404 ``not_found``, 409 ``claim_conflict`` (not yours, expired, not pending),
-413 ``too_large`` or 503 ``unavailable`` (the database is busy or failing).
+``not_authenticated``, 403 ``forbidden`` (an admin's route), 404 ``not_found``, 409
+``claim_conflict`` (not yours, expired, not pending), 413 ``too_large`` or 503 ``unavailable`` (the database is busy or failing).
 
 Who is calling is not this module's business: :func:`api_routes` takes ``current_user``, a
 function of the request that returns the user's name or None (401). The site
@@ -57,6 +59,8 @@ from server.errors import ClaimError, FrameNotFoundError, StoreError, Submission
 from server.media import MediaStore
 from server.review.queue import DEFAULT_LEASE_S, ReviewQueue
 from server.store import MEDIA_DIRNAME
+from server.taxonomy.api import taxonomy_routes
+from server.taxonomy.model import TaxonomyError, UnknownClassError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_SKIPPED = 1000
@@ -214,10 +218,12 @@ def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
         Route("/api/dashboard", dashboard, methods=["GET"]),
         Route("/media/{sha256}", media_file, methods=["GET"]),
         *consistency_routes(queue, user_of, _json_body),
+        *taxonomy_routes(queue, media, user_of, _json_body),
     ]
     handlers = {
         ApiError: _api_error, FrameNotFoundError: _not_found, ClaimError: _claim_conflict,
-        SubmissionError: _bad_request, StoreError: _unavailable,
+        SubmissionError: _bad_request, StoreError: _unavailable, TaxonomyError: _bad_request,
+        UnknownClassError: _not_found,
     }
     return ApiParts(routes, handlers, queue, web_db)
 

@@ -7,6 +7,9 @@ whose boxes all have a verdict: annotations are written (``source = 'model'`` wh
 stayed, ``human`` where it was fixed) and the frame becomes ``accepted`` or ``corrected``. A frame
 with other, unverified boxes stays queued; the review screen shows it with this track's boxes
 already verified (see ``verdicts`` in :func:`frame_extras`).
+
+Class names are the project's (:mod:`server.taxonomy`): the model's classes as they map, a fixed
+class as it resolves (an alias becomes its class).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from server.api.database import WebDatabase
 from server.errors import FrameNotFoundError, SubmissionError
 from server.review.annotations import MAX_CLASS_NAME_CHARS
+from server.taxonomy import store as taxonomy_store
 
 MAX_STRIP_FRAMES = 500
 
@@ -32,15 +36,21 @@ def track_strip(db: WebDatabase, device: str, track_id: int) -> dict:
             " WHERE f.device = ? AND d.track_id = ? ORDER BY f.capture_ts, f.id LIMIT ?",
             [device, track_id, MAX_STRIP_FRAMES]).fetchall()
         verdict = _verdict(conn, device, track_id)
+        models = dict(conn.execute(
+            "SELECT f.id, f.model_id FROM detections d JOIN frames f ON f.id = d.frame_id"
+            " WHERE f.device = ? AND d.track_id = ?", [device, track_id]).fetchall())
+        taxonomy = taxonomy_store.load(conn)
     if not rows:
         raise FrameNotFoundError(f"no track {track_id} of device {device!r}")
     frames = [
         {"frame_id": r[0], "status": r[1], "capture_ts": r[2], "media": r[3], "width": r[4], "height": r[5],
-         "claimed_by": r[6], "detection_id": r[7], "box": list(r[8:12]), "score": r[12], "class_name": r[13]}
+         "claimed_by": r[6], "detection_id": r[7], "box": list(r[8:12]), "score": r[12],
+         "class_name": taxonomy.project_class(models[r[0]], r[13])[0]}
         for r in rows
     ]
     classes = sorted({f["class_name"] for f in frames})
-    return {"device": device, "track_id": track_id, "frames": frames, "classes": classes, "verdict": verdict}
+    return {"device": device, "track_id": track_id, "frames": frames, "classes": classes, "verdict": verdict,
+            "class_choices": taxonomy.class_names() or classes}
 
 
 def accept_track(db: WebDatabase, user: str, device: str, track_id: int, class_name: str | None) -> dict:
@@ -50,6 +60,8 @@ def accept_track(db: WebDatabase, user: str, device: str, track_id: int, class_n
         raise SubmissionError(f"class_name must be a printable string of 1..{MAX_CLASS_NAME_CHARS} characters")
     with db.write() as conn:
         now = time.time()
+        if class_name is not None:
+            class_name = taxonomy_store.load(conn).submitted_class(class_name)
         frame_ids = [row[0] for row in conn.execute(
             "SELECT DISTINCT f.id FROM detections d JOIN frames f ON f.id = d.frame_id"
             " WHERE f.device = ? AND d.track_id = ?"
@@ -73,23 +85,27 @@ def accept_track(db: WebDatabase, user: str, device: str, track_id: int, class_n
 
 def frame_extras(db: WebDatabase, frame: dict) -> dict:
     """What the review screen adds to a frame: verdicts of its tracks, the previous frame of each
-    of its tracks (context), and the model's class names."""
+    of its tracks (context), and the classes a reviewer picks from (the taxonomy's, or without
+    one the model's class names)."""
     track_ids = sorted({d["track_id"] for d in frame["detections"] if d["track_id"] is not None})
     with db.read() as conn:
+        taxonomy = taxonomy_store.load(conn)
         verdicts = {str(t): v for t in track_ids if (v := _verdict(conn, frame["device"], t)) is not None}
         context = {}
         for track_id in track_ids:
             row = conn.execute(
-                "SELECT f.id, f.media_sha256, f.width, f.height, d.x1, d.y1, d.x2, d.y2, d.class_name"
+                "SELECT f.id, f.media_sha256, f.width, f.height, d.x1, d.y1, d.x2, d.y2, d.class_name, f.model_id"
                 " FROM detections d JOIN frames f ON f.id = d.frame_id"
                 " WHERE f.device = ? AND d.track_id = ? AND (f.capture_ts < ? OR (f.capture_ts = ? AND f.id < ?))"
                 " ORDER BY f.capture_ts DESC, f.id DESC LIMIT 1",
                 [frame["device"], track_id, frame["capture_ts"], frame["capture_ts"], frame["id"]]).fetchone()
             if row is not None:
                 context[str(track_id)] = {"frame_id": row[0], "media": row[1], "width": row[2], "height": row[3],
-                                          "box": list(row[4:8]), "class_name": row[8]}
+                                          "box": list(row[4:8]),
+                                          "class_name": taxonomy.project_class(row[9], row[8])[0]}
         names = conn.execute("SELECT class_names FROM models WHERE id = ?", [frame["model_id"]]).fetchone()
-    return {"verdicts": verdicts, "context": context, "class_names": json.loads(names[0]) if names else []}
+    class_names = taxonomy.class_names() or (json.loads(names[0]) if names else [])
+    return {"verdicts": verdicts, "context": context, "class_names": class_names}
 
 
 def _verdict(conn: sqlite3.Connection, device: str, track_id: int) -> dict | None:
@@ -101,17 +117,18 @@ def _verdict(conn: sqlite3.Connection, device: str, track_id: int) -> dict | Non
 def _finalise_if_complete(conn: sqlite3.Connection, frame_id: int, device: str, user: str, now: float,
                           track_id: int) -> str | None:
     """Write the frame's annotations from verdicts if every box has one; its new status, else None."""
-    detections = conn.execute(
-        "SELECT d.id, d.x1, d.y1, d.x2, d.y2, d.class_name, d.track_id, v.track_id IS NOT NULL, v.class_name"
-        " FROM detections d LEFT JOIN track_verdicts v ON v.device = ? AND v.track_id = d.track_id"
-        " WHERE d.frame_id = ? ORDER BY d.id", [device, frame_id]).fetchall()
-    if not all(row[7] for row in detections):
+    verdicts = dict(conn.execute(
+        "SELECT d.id, v.class_name FROM detections d JOIN track_verdicts v ON v.device = ? AND v.track_id = d.track_id"
+        " WHERE d.frame_id = ?", [device, frame_id]).fetchall())
+    detections = taxonomy_store.detections_of(conn, frame_id)
+    if not all(d["id"] in verdicts for d in detections):
         return None
     rows = []
-    for det_id, x1, y1, x2, y2, model_class, det_track, _, fixed_class in detections:
-        class_name = fixed_class or model_class
-        source = "model" if class_name == model_class else "human"
-        rows.append((frame_id, x1, y1, x2, y2, class_name, det_track, source, det_id, user, now))
+    for d in detections:
+        class_name = verdicts[d["id"]] or d["class_name"]  # the fixed class, else the model's as it maps
+        source = "model" if class_name == d["class_name"] else "human"
+        rows.append((frame_id, d["x1"], d["y1"], d["x2"], d["y2"], class_name, d["track_id"], source, d["id"], user,
+                     now))
     status = "accepted" if all(r[7] == "model" for r in rows) else "corrected"
     conn.executemany(
         "INSERT INTO annotations (frame_id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author,"

@@ -23,7 +23,8 @@ CSRF_HEADER = "x-csrf-token"
 SESSION_SCOPE_KEY = "edgelabel.session"
 PUBLIC_PATHS = ("/login",)
 PUBLIC_PREFIXES = ("/static/",)
-ADMIN_PREFIXES = ("/dashboard", "/api/dashboard")
+ADMIN_PREFIXES = ("/dashboard", "/api/dashboard", "/consistency", "/adjudicate", "/classes")
+"""Pages (and the dashboard's API) of admins only; admin-only API routes elsewhere check the role themselves."""
 SAFE_METHODS = ("GET", "HEAD")
 
 SECURITY_HEADERS = [
@@ -63,7 +64,7 @@ class SessionMiddleware:
                 await _json(send, 403, "csrf", f"missing or wrong {CSRF_HEADER} header: reload the page")
                 return
         if path.startswith(ADMIN_PREFIXES) and session.role != "admin":
-            await _json(send, 403, "forbidden", "only admins may open the dashboard")
+            await _json(send, 403, "forbidden", "only admins may open this page")
             return
         scope[SESSION_SCOPE_KEY] = session
         await self.app(scope, receive, send)

@@ -91,6 +91,9 @@ def agreement(verdict_a: str, boxes_a: Sequence[dict], verdict_b: str, boxes_b: 
     )
 
 
+COUNTED = ("matches", "class_disagreements", "missed", "extra", "verdict_disagreements")
+
+
 @dataclass
 class Tally:
     """Agreement figures summed over frames, with the frames behind them."""
@@ -103,6 +106,9 @@ class Tally:
     extra: int = 0
     verdict_disagreements: int = 0
 
+    frames_with: dict[str, list[int]] = field(default_factory=lambda: {key: [] for key in COUNTED})
+    """Per counted figure, the frames that add to it (what a dashboard links each number to)."""
+
     def add(self, frame_id: int, result: PairAgreement) -> None:
         self.frames.append(frame_id)
         self.score_sum += result.score
@@ -111,12 +117,18 @@ class Tally:
         self.missed += result.missed
         self.extra += result.extra
         self.verdict_disagreements += not result.verdict_agrees
+        for key, count in (("matches", result.matches), ("class_disagreements", result.class_disagreements),
+                           ("missed", result.missed), ("extra", result.extra),
+                           ("verdict_disagreements", not result.verdict_agrees)):
+            if count:
+                self.frames_with[key].append(frame_id)
 
     def as_dict(self) -> dict:
         return {"frames": len(self.frames), "mean_score": self.score_sum / len(self.frames) if self.frames else None,
                 "matches": self.matches, "class_disagreements": self.class_disagreements, "missed": self.missed,
                 "extra": self.extra, "verdict_disagreements": self.verdict_disagreements,
-                "frame_ids": sorted(self.frames)}
+                "frame_ids": sorted(self.frames),
+                "frames_with": {key: sorted(set(ids)) for key, ids in self.frames_with.items()}}
 
 
 def per_reviewer(results: Iterable[tuple[int, str, str, PairAgreement]]) -> dict[str, dict]:
@@ -129,17 +141,22 @@ def per_reviewer(results: Iterable[tuple[int, str, str, PairAgreement]]) -> dict
 
 
 def per_class(results: Iterable[tuple[int, PairAgreement]]) -> dict[str, dict]:
-    """Per class: boxes in either review, class-correct matches, their F1 and the frames with the class."""
+    """Per class: boxes in either review, class-correct matches, their F1, the frames with the class
+    and those of them where the reviews did not agree on every box of it."""
     out: dict[str, dict] = {}
     for frame_id, result in results:
         for name, counts in result.per_class.items():
-            entry = out.setdefault(name, {"boxes_a": 0, "boxes_b": 0, "agreed": 0, "frame_ids": []})
+            entry = out.setdefault(name, {"boxes_a": 0, "boxes_b": 0, "agreed": 0, "frame_ids": [],
+                                          "disagreed_frame_ids": []})
             entry["boxes_a"] += counts["a"]
             entry["boxes_b"] += counts["b"]
             entry["agreed"] += counts["agreed"]
             entry["frame_ids"].append(frame_id)
+            if counts["agreed"] < max(counts["a"], counts["b"]):
+                entry["disagreed_frame_ids"].append(frame_id)
     for entry in out.values():
         total = entry["boxes_a"] + entry["boxes_b"]
         entry["f1"] = 2 * entry["agreed"] / total if total else None
         entry["frame_ids"] = sorted(set(entry["frame_ids"]))
+        entry["disagreed_frame_ids"] = sorted(set(entry["disagreed_frame_ids"]))
     return dict(sorted(out.items()))

@@ -2,8 +2,12 @@
 
 =======  ==================================  ===============================================================
 GET      /api/consistency/summary            ``?since=&until=`` (Unix seconds, on the later review): agreement
-                                             per reviewer and per class over overlap pairs, gold accuracy per
-                                             reviewer, each with the ``frame_ids`` behind it; ``policy``
+                                             per reviewer, per reviewer and UTC day, and per class over overlap
+                                             pairs, gold accuracy per reviewer, each with the ``frame_ids``
+                                             behind it (``frames_with`` per figure); ``policy``
+GET      /api/consistency/frames?ids=1,2     ``{"frames": [...]}``: a short row per frame (status, image, counts)
+GET      /api/consistency/frames/{id}        ``{"consistency": {...}}``: a frame's reviews, overlap pair,
+                                             adjudication and gold snapshot
 GET      /api/adjudication                   ``{"adjudications": [...]}``: open disagreements, oldest first
 GET      /api/adjudication/{id}              ``{"adjudication": {...}, "frame": {...}}`` with both reviews and
                                              their agreement
@@ -18,6 +22,7 @@ route; the admin check is made here, against the caller's account role, so a rev
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -85,6 +90,30 @@ def consistency_routes(queue: ReviewQueue, user_of: UserOf, json_body: JsonBody)
         await run_in_threadpool(work)
         return JSONResponse({"frame": await run_in_threadpool(queue.frame, frame_id)})
 
+    async def frames_route(request: Request) -> Response:
+        if await admin_of(request) is None:
+            return forbidden()
+        raw = request.query_params.get("ids", "")
+        try:
+            frame_ids = [int(part) for part in raw.split(",") if part.strip()]
+        except ValueError:
+            return JSONResponse({"error": "bad_request", "detail": f"'ids' must be frame ids separated by commas, "
+                                 f"got {raw!r:.80}"}, status_code=400)
+
+        def work():
+            with queue.read_transaction() as conn:
+                return consistency.frame_rows(conn, frame_ids)
+        return JSONResponse({"frames": await run_in_threadpool(work)})
+
+    async def frame_route(request: Request) -> Response:
+        if await admin_of(request) is None:
+            return forbidden()
+
+        def work():
+            with queue.read_transaction() as conn:
+                return consistency.frame_consistency(conn, request.path_params["frame_id"])
+        return JSONResponse({"consistency": await run_in_threadpool(work)})
+
     async def gold_route(request: Request) -> Response:
         admin = await admin_of(request)
         if admin is None:
@@ -99,6 +128,8 @@ def consistency_routes(queue: ReviewQueue, user_of: UserOf, json_body: JsonBody)
 
     return [
         Route("/api/consistency/summary", summary_route, methods=["GET"]),
+        Route("/api/consistency/frames", frames_route, methods=["GET"]),
+        Route("/api/consistency/frames/{frame_id:int}", frame_route, methods=["GET"]),
         Route("/api/adjudication", list_route, methods=["GET"]),
         Route("/api/adjudication/{frame_id:int}", get_route, methods=["GET"]),
         Route("/api/adjudication/{frame_id:int}", decide_route, methods=["POST"]),
@@ -107,11 +138,18 @@ def consistency_routes(queue: ReviewQueue, user_of: UserOf, json_body: JsonBody)
 
 
 def summary(queue: ReviewQueue, since: float | None = None, until: float | None = None) -> dict:
-    """Agreement per reviewer and per class over overlap pairs, gold accuracy per reviewer."""
+    """Agreement per reviewer (overall and per UTC day of the second review) and per class over
+    overlap pairs, gold accuracy per reviewer."""
     with queue.read_transaction() as conn:
         pairs = consistency.pair_results(conn, since, until)
+        completed = consistency.pair_times(conn, since, until)
         gold = consistency.gold_results(conn, since, until)
         open_ids = [a["frame_id"] for a in consistency.open_adjudications(conn)]
+    by_day: dict[str, dict[str, Tally]] = {}
+    for frame_id, reviewer_a, reviewer_b, result in pairs:
+        day = time.strftime("%Y-%m-%d", time.gmtime(completed[frame_id]))
+        for reviewer in dict.fromkeys((reviewer_a, reviewer_b)):
+            by_day.setdefault(reviewer, {}).setdefault(day, Tally()).add(frame_id, result)
     gold_tallies: dict[str, Tally] = {}
     for frame_id, reviewer, result in gold:
         gold_tallies.setdefault(reviewer, Tally()).add(frame_id, result)
@@ -122,6 +160,8 @@ def summary(queue: ReviewQueue, since: float | None = None, until: float | None 
                    "agreement_threshold": policy.agreement_threshold},
         "pairs": [{"frame_id": f, "first_reviewer": a, "second_reviewer": b, **r.as_dict()} for f, a, b, r in pairs],
         "per_reviewer": per_reviewer(pairs),
+        "per_reviewer_by_day": {reviewer: {day: tally.as_dict() for day, tally in sorted(days.items())}
+                                for reviewer, days in sorted(by_day.items())},
         "per_class": per_class((f, r) for f, _, _, r in pairs),
         "gold_per_reviewer": {name: t.as_dict() for name, t in sorted(gold_tallies.items())},
         "open_adjudications": open_ids,

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from server.consistency.agreement import agreement
 from server.errors import ClaimError, FrameNotFoundError, SubmissionError
 from server.review.annotations import Annotation, from_detections, parse_boxes, same_as_model
+from server.taxonomy import store as taxonomy_store
+from server.taxonomy.model import Taxonomy
 
 VERDICTS = ("accepted", "corrected", "rejected")
 
@@ -233,10 +235,11 @@ def expire_gold(conn: sqlite3.Connection, now: float) -> None:
 
 
 def submit_gold(conn: sqlite3.Connection, frame_id: int, user: str, decision: str, annotations: object,
-                width: int, height: int, detections: list[dict], now: float) -> tuple[str, list[Annotation]]:
+                width: int, height: int, detections: list[dict], now: float,
+                taxonomy: Taxonomy | None = None) -> tuple[str, list[Annotation]]:
     """Record a reviewer's answer on a gold frame; the frame and its annotations stay as they are."""
     require_gold_lease(conn, frame_id, user, now)
-    status, boxes = decide(decision, annotations, width, height, detections)
+    status, boxes = decide(decision, annotations, width, height, detections, taxonomy)
     _record_review(conn, frame_id, user, "gold", status, boxes, now)
     conn.execute("UPDATE gold_assignments SET submitted_at = ? WHERE frame_id = ? AND reviewer = ?",
                  [now, frame_id, user])
@@ -244,8 +247,9 @@ def submit_gold(conn: sqlite3.Connection, frame_id: int, user: str, decision: st
 
 
 def decide(decision: str, annotations: object, width: int, height: int,
-           detections: list[dict]) -> tuple[str, list[Annotation]]:
-    """A decision and its boxes as (status, boxes), the way the queue's submit reads them."""
+           detections: list[dict], taxonomy: Taxonomy | None = None) -> tuple[str, list[Annotation]]:
+    """A decision and its boxes as (status, boxes), the way the queue's submit reads them
+    (``detections`` under their project class names, see :func:`server.taxonomy.store.detections_of`)."""
     if decision == "accept":
         return "accepted", from_detections(detections)
     if decision == "reject":
@@ -255,7 +259,7 @@ def decide(decision: str, annotations: object, width: int, height: int,
     if decision == "correct":
         if annotations is None:
             raise SubmissionError("decision 'correct' needs 'annotations' (the corrected boxes)")
-        boxes = parse_boxes(annotations, width, height, detections)
+        boxes = parse_boxes(annotations, width, height, detections, taxonomy)
         return ("accepted" if same_as_model(boxes, detections) else "corrected"), boxes
     raise SubmissionError(f"decision: expected one of accept, correct, reject, got {decision!r}")
 
@@ -299,7 +303,9 @@ def adjudicate(conn: sqlite3.Connection, admin: str, frame_id: int, decision: st
     frame = conn.execute("SELECT status, width, height FROM frames WHERE id = ?", [frame_id]).fetchone()
     if frame[0] not in VERDICTS:
         raise ClaimError(f"frame {frame_id} is {frame[0]}: it cannot be adjudicated now")
-    status, boxes = decide(decision, annotations, frame[1], frame[2], detections_of(conn, frame_id))
+    taxonomy = taxonomy_store.load(conn)
+    status, boxes = decide(decision, annotations, frame[1], frame[2],
+                           taxonomy_store.detections_of(conn, frame_id, taxonomy), taxonomy)
     conn.execute("DELETE FROM annotations WHERE frame_id = ?", [frame_id])
     conn.executemany(
         "INSERT INTO annotations (frame_id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author,"
@@ -332,6 +338,12 @@ def pair_results(conn: sqlite3.Connection, since: float | None = None, until: fl
     return out
 
 
+def pair_times(conn: sqlite3.Connection, since: float | None = None, until: float | None = None) -> dict[int, float]:
+    """When each overlap pair of :func:`pair_results` was completed (its second review), by frame id."""
+    return dict(conn.execute("SELECT frame_id, MAX(at) FROM reviews WHERE kind = 'second' AND at >= ? AND at < ?"
+                             " GROUP BY frame_id", [_lo(since), _hi(until)]).fetchall())
+
+
 def gold_results(conn: sqlite3.Connection, since: float | None = None, until: float | None = None) -> list[tuple]:
     """(frame_id, reviewer, PairAgreement of the reviewer's answer against the gold snapshot)."""
     return [
@@ -351,15 +363,55 @@ def _hi(value: float | None) -> float:
     return float("inf") if value is None else value
 
 
+# --- frames behind the figures ---------------------------------------------------------------------
+
+
+MAX_LISTED_FRAMES = 500
+
+
+def frame_rows(conn: sqlite3.Connection, frame_ids: list[int]) -> list[dict]:
+    """A short row per frame (in the order asked, unknown ids left out): what a list of frames shows."""
+    frame_ids = list(dict.fromkeys(frame_ids))[:MAX_LISTED_FRAMES]
+    if not frame_ids:
+        return []
+    placeholders = ", ".join("?" * len(frame_ids))
+    rows = {row[0]: dict(zip(("id", "device", "seq", "capture_ts", "status", "media_sha256", "width", "height",
+                              "annotations", "detections", "adjudication", "gold"), row))
+            for row in conn.execute(
+                "SELECT f.id, f.device, f.seq, f.capture_ts, f.status, f.media_sha256, f.width, f.height,"
+                " (SELECT COUNT(*) FROM annotations a WHERE a.frame_id = f.id),"
+                " (SELECT COUNT(*) FROM detections d WHERE d.frame_id = f.id),"
+                " (SELECT state FROM adjudications j WHERE j.frame_id = f.id),"
+                " EXISTS (SELECT 1 FROM gold_frames g WHERE g.frame_id = f.id)"
+                f" FROM frames f WHERE f.id IN ({placeholders})", frame_ids)}
+    return [rows[i] for i in frame_ids if i in rows]
+
+
+def frame_consistency(conn: sqlite3.Connection, frame_id: int) -> dict:
+    """Everything consistency knows of one frame: every review, the overlap pair and its agreement,
+    the adjudication and the gold snapshot (an admin's frame view)."""
+    if conn.execute("SELECT 1 FROM frames WHERE id = ?", [frame_id]).fetchone() is None:
+        raise FrameNotFoundError(f"no frame {frame_id}")
+    overlap = conn.execute("SELECT first_reviewer, second_reviewer, state, score, agreement FROM overlap_frames"
+                           " WHERE frame_id = ?", [frame_id]).fetchone()
+    adjudication_row = conn.execute("SELECT reason, opened_at, state, resolved_by, resolved_at FROM adjudications"
+                                    " WHERE frame_id = ?", [frame_id]).fetchone()
+    gold = conn.execute("SELECT verdict, labels, marked_by, marked_at FROM gold_frames WHERE frame_id = ?",
+                        [frame_id]).fetchone()
+    return {
+        "frame_id": frame_id,
+        "reviews": reviews_of(conn, frame_id),
+        "overlap": None if overlap is None else {
+            "first_reviewer": overlap[0], "second_reviewer": overlap[1], "state": overlap[2], "score": overlap[3],
+            "agreement": None if overlap[4] is None else json.loads(overlap[4])},
+        "adjudication": None if adjudication_row is None else dict(
+            zip(("reason", "opened_at", "state", "resolved_by", "resolved_at"), adjudication_row)),
+        "gold": None if gold is None else {"verdict": gold[0], "labels": json.loads(gold[1]), "marked_by": gold[2],
+                                           "marked_at": gold[3]},
+    }
+
+
 # --- shared helpers --------------------------------------------------------------------------------
-
-
-def detections_of(conn: sqlite3.Connection, frame_id: int) -> list[dict]:
-    return [
-        dict(zip(("id", "x1", "y1", "x2", "y2", "score", "class_id", "class_name", "track_id"), row))
-        for row in conn.execute("SELECT id, x1, y1, x2, y2, score, class_id, class_name, track_id FROM detections"
-                                " WHERE frame_id = ? ORDER BY id", [frame_id])
-    ]
 
 
 def event(conn: sqlite3.Connection, frame_id: int, user: str, action: str, at: float, details: dict) -> None:

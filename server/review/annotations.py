@@ -5,6 +5,10 @@ the full frame, with optional ``track_id`` (integer or null) and ``detection_id`
 was made from, or null for a box the reviewer drew). A box that names a detection and repeats it
 unchanged (same class and track, corners within :data:`UNCHANGED_PX`) keeps ``source = 'model'``;
 any other is ``source = 'human'``.
+
+With a class taxonomy (:mod:`server.taxonomy`), a box's class is stored as the class its name
+resolves to (an alias becomes its class); a name outside the taxonomy is refused, unless the box
+keeps an unmapped pre-label's class as the model named it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 from server.errors import SubmissionError
+from server.taxonomy.model import Taxonomy
 
 MAX_BOXES = 2000
 MAX_CLASS_NAME_CHARS = 128
@@ -41,14 +46,16 @@ def from_detections(detections: list[dict]) -> list[Annotation]:
     ]
 
 
-def parse_boxes(boxes: object, width: int, height: int, detections: list[dict]) -> list[Annotation]:
-    """Check submitted boxes against the frame (size, its detections); raises :class:`SubmissionError`."""
+def parse_boxes(boxes: object, width: int, height: int, detections: list[dict],
+                taxonomy: Taxonomy | None = None) -> list[Annotation]:
+    """Check submitted boxes against the frame (size, its detections, under their project class
+    names) and the taxonomy; raises :class:`SubmissionError`."""
     if not isinstance(boxes, list):
         raise SubmissionError(f"'annotations' must be a list of boxes, got {type(boxes).__name__}")
     if len(boxes) > MAX_BOXES:
         raise SubmissionError(f"{len(boxes)} boxes, limit {MAX_BOXES}")
     by_id = {d["id"]: d for d in detections}
-    return [_parse_box(i, box, width, height, by_id) for i, box in enumerate(boxes)]
+    return [_parse_box(i, box, width, height, by_id, taxonomy or Taxonomy()) for i, box in enumerate(boxes)]
 
 
 def same_as_model(annotations: list[Annotation], detections: list[dict]) -> bool:
@@ -57,7 +64,8 @@ def same_as_model(annotations: list[Annotation], detections: list[dict]) -> bool
     return len(used) == len(annotations) == len(detections) and set(used) == {d["id"] for d in detections}
 
 
-def _parse_box(index: int, box: object, width: int, height: int, detections: dict[int, dict]) -> Annotation:
+def _parse_box(index: int, box: object, width: int, height: int, detections: dict[int, dict],
+               taxonomy: Taxonomy) -> Annotation:
     if not isinstance(box, dict):
         raise SubmissionError(f"box {index}: expected an object with x1, y1, x2, y2, class_name")
     unknown = sorted(set(box) - {"x1", "y1", "x2", "y2", "class_name", "track_id", "detection_id"})
@@ -79,6 +87,11 @@ def _parse_box(index: int, box: object, width: int, height: int, detections: dic
     detection_id = _optional_int(index, box, "detection_id")
     if detection_id is not None and detection_id not in detections:
         raise SubmissionError(f"box {index}: detection {detection_id} is not one of this frame's boxes")
+    kept = detections[detection_id]["class_name"] if detection_id is not None else None
+    try:
+        class_name = taxonomy.submitted_class(class_name, kept)
+    except SubmissionError as exc:
+        raise SubmissionError(f"box {index}: {exc}") from None
     source = "human"
     if detection_id is not None:
         model = detections[detection_id]

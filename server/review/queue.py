@@ -10,9 +10,10 @@ agreement metrics build on it):
 * A claim is a lease: ``claimed_by`` and ``lease_expires_at``. Only the holder may submit, renew or
   release it, and only before it expires; an expired lease is returned to the queue by the next
   claim (a ``lease_expired`` event) and its holder must claim again.
-* ``detections`` stay the model's pre-labels, never changed. ``annotations`` hold the verified
-  labels: accepting copies the detections (``source = 'model'``, ``detection_id`` set); a
-  correction stores the reviewer's boxes (``source = 'human'`` unless a box repeats its detection
+* ``detections`` stay the model's pre-labels, never changed; a frame shows them under their
+  project class names (:func:`server.taxonomy.store.detections_of`). ``annotations`` hold the
+  verified labels: accepting copies the detections under those names (``source = 'model'``,
+  ``detection_id`` set); a correction stores the reviewer's boxes (``source = 'human'`` unless a box repeats its detection
   unchanged, see :mod:`server.review.annotations`). A correction that changes nothing counts as
   ``accepted``.
 * ``review_events``: one row per change (frame, user, action, at, details JSON); actions are
@@ -50,6 +51,8 @@ from server.errors import ClaimError, FrameNotFoundError, StoreError, Submission
 from server.media import MediaStore
 from server.review.annotations import Annotation, from_detections, parse_boxes, same_as_model
 from server.store import open_second_writer
+from server.taxonomy import store as taxonomy_store
+from server.taxonomy.model import Taxonomy
 
 DEFAULT_LEASE_S = 600.0
 MAX_LEASE_S = 4 * 3600.0
@@ -107,7 +110,8 @@ class ReviewQueue:
                 " ORDER BY review_priority DESC, id LIMIT ?",
                 [self.clock(), *params, limit],
             ).fetchall()
-            return [_frame_dict(conn, row) for row in rows]
+            taxonomy = taxonomy_store.load(conn)
+            return [_frame_dict(conn, row, taxonomy) for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
@@ -180,20 +184,22 @@ class ReviewQueue:
         if decision != "correct" and annotations is not None:
             raise SubmissionError(f"'annotations' go with decision 'correct', not {decision!r}")
         with self._write() as (conn, now):
+            taxonomy = taxonomy_store.load(conn)
             if consistency.gold_lease(conn, frame_id, user) is not None:
                 width, height = conn.execute("SELECT width, height FROM frames WHERE id = ?", [frame_id]).fetchone()
                 status, boxes = consistency.submit_gold(conn, frame_id, user, decision, annotations, width, height,
-                                                        _detections(conn, frame_id), now)
+                                                        taxonomy_store.detections_of(conn, frame_id, taxonomy), now,
+                                                        taxonomy)
                 return self._details(conn, frame_id, user, answered=(status, boxes))
             width, height = _require_claim(conn, frame_id, user, now)
-            detections = _detections(conn, frame_id)
+            detections = taxonomy_store.detections_of(conn, frame_id, taxonomy)
             boxes: list[Annotation] = []
             if decision == "accept":
                 boxes, status = from_detections(detections), "accepted"
             elif decision == "correct":
                 if annotations is None:
                     raise SubmissionError("decision 'correct' needs 'annotations' (the corrected boxes)")
-                boxes = parse_boxes(annotations, width, height, detections)
+                boxes = parse_boxes(annotations, width, height, detections, taxonomy)
                 status = "accepted" if same_as_model(boxes, detections) else "corrected"
             else:
                 status = "rejected"
@@ -352,20 +358,11 @@ def _status_of(conn: sqlite3.Connection, frame_id: int) -> str:
     return row[0]
 
 
-def _detections(conn: sqlite3.Connection, frame_id: int) -> list[dict]:
-    return [
-        dict(zip(("id", "x1", "y1", "x2", "y2", "score", "class_id", "class_name", "track_id"), row))
-        for row in conn.execute(
-            "SELECT id, x1, y1, x2, y2, score, class_id, class_name, track_id FROM detections"
-            " WHERE frame_id = ? ORDER BY id", [frame_id])
-    ]
-
-
-def _frame_dict(conn: sqlite3.Connection, row: tuple) -> dict:
+def _frame_dict(conn: sqlite3.Connection, row: tuple, taxonomy: Taxonomy | None = None) -> dict:
     frame = dict(zip([name.strip() for name in _FRAME_FIELDS.split(",")], row))
     frame["reasons"] = json.loads(frame["reasons"])
     frame["priority_factors"] = json.loads(frame["priority_factors"])
-    frame["detections"] = _detections(conn, frame["id"])
+    frame["detections"] = taxonomy_store.detections_of(conn, frame["id"], taxonomy)
     return frame
 
 

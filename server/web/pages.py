@@ -1,4 +1,5 @@
-"""The UI's pages: review, track, dashboard. They carry no data but the session's name, role and
+"""The UI's pages: review, track, and for admins the dashboard, consistency (with the frames behind
+its figures, one frame, an adjudication) and classes. They carry no data but the session's name, role and
 CSRF token; the scripts fetch the rest from the JSON API."""
 
 from __future__ import annotations
@@ -29,4 +30,9 @@ def page_routes(templates: Jinja2Templates) -> list[Route]:
         Route("/review", page("review.html"), methods=["GET"]),
         Route("/track", page("track.html"), methods=["GET"]),
         Route("/dashboard", page("dashboard.html"), methods=["GET"]),
+        Route("/consistency", page("consistency.html"), methods=["GET"]),
+        Route("/consistency/frames", page("frames.html"), methods=["GET"]),
+        Route("/consistency/frame", page("frame.html"), methods=["GET"]),
+        Route("/adjudicate", page("adjudicate.html"), methods=["GET"]),
+        Route("/classes", page("classes.html"), methods=["GET"]),
     ]

@@ -64,5 +64,9 @@ def test_aggregates_per_reviewer_and_class():
     assert reviewers["alice"]["frame_ids"] == [1, 2] and reviewers["bob"]["frame_ids"] == [1]
     assert reviewers["carol"]["class_disagreements"] == 1 and reviewers["carol"]["mean_score"] == pytest.approx(0.5)
     classes = per_class([(1, perfect), (2, half)])
-    assert classes["person"] == {"boxes_a": 2, "boxes_b": 3, "agreed": 2, "f1": pytest.approx(4 / 5), "frame_ids": [1, 2]}
+    assert classes["person"] == {"boxes_a": 2, "boxes_b": 3, "agreed": 2, "f1": pytest.approx(4 / 5), "frame_ids": [1, 2],
+                                 "disagreed_frame_ids": [2]}
     assert classes["car"]["f1"] == 0.0 and classes["car"]["frame_ids"] == [2]
+    # each number of a reviewer's row links to the frames behind it
+    assert reviewers["alice"]["frames_with"] == {"matches": [1, 2], "class_disagreements": [2], "missed": [],
+                                                 "extra": [], "verdict_disagreements": []}

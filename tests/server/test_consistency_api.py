@@ -75,6 +75,17 @@ def test_second_review_adjudication_summary_and_gold_over_http(api):
         assert figures["per_reviewer"]["alice"]["frame_ids"] == [frame["id"]]
         assert figures["per_class"]["car"]["f1"] == 0.0
         assert boss.get("/api/consistency/summary", params={"since": "x"}).status_code == 400
+        day, = figures["per_reviewer_by_day"]["bob"]
+        assert figures["per_reviewer_by_day"]["bob"][day]["frames_with"]["class_disagreements"] == [frame["id"]]
+        # the frames behind a number, and one frame's reviews, for admins only
+        rows = boss.get("/api/consistency/frames", params={"ids": f"{frame['id']},999999"}).json()["frames"]
+        assert [(r["id"], r["adjudication"], r["gold"]) for r in rows] == [(frame["id"], "open", 0)]
+        assert boss.get("/api/consistency/frames", params={"ids": "1,x"}).status_code == 400
+        view = boss.get(f"/api/consistency/frames/{frame['id']}").json()["consistency"]
+        assert [r["kind"] for r in view["reviews"]] == ["first", "second"] and view["overlap"]["score"] == 0.0
+        assert boss.get("/api/consistency/frames/999999").status_code == 404
+        assert bob.get(f"/api/consistency/frames/{frame['id']}").status_code == 403
+        assert bob.get("/api/consistency/frames", params={"ids": "1"}).status_code == 403
         assert boss.post(f"/api/gold/{frame['id']}").status_code == 409  # undecided: not gold yet
 
         decided = boss.post(f"/api/adjudication/{frame['id']}", json={"decision": "correct", "annotations": boxes})

@@ -9,6 +9,7 @@ from server.consistency.store import ConsistencyPolicy
 from server.errors import ClaimError
 from server.review.queue import ReviewQueue
 from server.store import Store
+from server.taxonomy import store as taxonomy_store
 from tests.server._frames import PETS, clip_frames, encode
 
 BOXES = ((10.0, 20.0, 60.0, 140.0), (100.0, 50.0, 150.0, 170.0))
@@ -118,7 +119,7 @@ def test_two_blind_reviewers_agreement_and_adjudication(data_dir):
 
         # the admin decides frame 2: alice was right, the second box is a car
         with queue.write_transaction() as (conn, now):
-            detections = consistency.detections_of(conn, ids[1])
+            detections = taxonomy_store.detections_of(conn, ids[1])
             status = consistency.adjudicate(conn, "boss", ids[1], "correct",
                                             boxes_of({"detections": detections}, change={1: {"class_name": "car"}}), now)
         assert status == "corrected"

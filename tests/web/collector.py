@@ -95,12 +95,12 @@ def add_account(data_dir: Path, name: str, role: str, password: str) -> None:
 
 
 class CollectorProcess:
-    """``python -m server serve`` with --http on a free loopback port."""
+    """``python -m server serve`` with --http on a free loopback port (and ``extra_args``, e.g. --config)."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, extra_args: tuple[str, ...] = ()):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--ingest", "tcp://127.0.0.1:*",
-             "--insecure", "--http", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True, cwd=REPO_DIR)
+             "--insecure", "--http", "127.0.0.1:0", *extra_args], stdout=subprocess.PIPE, text=True, cwd=REPO_DIR)
         self.url = self._wait_for_url()
 
     def _wait_for_url(self, timeout_s: float = 30.0) -> str:

@@ -51,3 +51,36 @@ function typingInField(event) {
 document.getElementById("logout").addEventListener("click", async () => {
   try { await api("POST", "/logout"); } finally { window.location.assign("/login"); }
 });
+
+// A frame's image on a canvas (scaled to the canvas width) with labelled boxes {x1, y1, x2, y2, class_name}.
+function drawBoxes(canvas, image, boxes, { dashed = false } = {}) {
+  const scale = canvas.width / image.naturalWidth;
+  canvas.height = Math.round(image.naturalHeight * scale);
+  const c = canvas.getContext("2d");
+  c.drawImage(image, 0, 0, canvas.width, canvas.height);
+  c.font = "12px sans-serif";
+  c.setLineDash(dashed ? [6, 3] : []);
+  for (const box of boxes) {
+    const colour = classColour(box.class_name);
+    const [x, y, w, h] = [box.x1 * scale, box.y1 * scale, (box.x2 - box.x1) * scale, (box.y2 - box.y1) * scale];
+    c.strokeStyle = colour; c.lineWidth = 2; c.strokeRect(x, y, w, h);
+    const width = c.measureText(box.class_name).width + 6;
+    const top = y >= 15 ? y - 15 : y;
+    c.fillStyle = colour; c.fillRect(x, top, width, 15);
+    c.fillStyle = "#000"; c.fillText(box.class_name, x + 3, top + 12);
+  }
+  c.setLineDash([]);
+}
+
+// A link made of text only (hrefs built here from ids, never from device or user data as HTML).
+function link(text, href) {
+  const a = el("a", text);
+  a.href = href;
+  return a;
+}
+
+// The list of frames behind a number: /consistency/frames?ids=...&title=...
+function framesLink(text, ids, title) {
+  if (!ids || !ids.length) return el("span", text);
+  return link(text, `/consistency/frames?${new URLSearchParams({ ids: ids.join(","), title })}`);
+}

@@ -9,6 +9,7 @@ const RENEW_MS = 4 * 60 * 1000;
 const state = {
   frame: null, image: null, boxes: [], selected: -1, threshold: 0, edited: false,
   skipped: [], drag: null, classNames: [], busy: false, lastClass: null,
+  taxonomy: null, guidelineShown: undefined,
 };
 
 // --- boxes ------------------------------------------------------------------------------------
@@ -19,6 +20,7 @@ function boxesFromFrame(frame) {
     return {
       detection_id: d.id, x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2, score: d.score, track_id: d.track_id,
       class_name: verdict && verdict.class_name ? verdict.class_name : d.class_name, verified: Boolean(verdict),
+      unmapped: d.mapping === null,  // a model class the taxonomy does not map: shown under the model's name
     };
   });
 }
@@ -44,6 +46,7 @@ function setClass(name) {
   const box = selectedBox();
   if (!box || !name) return;
   box.class_name = name;
+  box.unmapped = false;
   state.lastClass = name;
   markEdited();
 }
@@ -90,7 +93,8 @@ function renderPanel() {
   state.boxes.forEach((box, i) => {
     if (!visible(box)) return;
     const item = el("li", `${box.class_name}${box.score != null ? " " + box.score.toFixed(2) : " (drawn)"}`
-      + `${box.track_id != null ? " track " + box.track_id : ""}${box.verified ? " ✓ track verified" : ""}`);
+      + `${box.track_id != null ? " track " + box.track_id : ""}${box.verified ? " ✓ track verified" : ""}`
+      + `${box.unmapped ? " · unmapped model class" : ""}`);
     if (i === state.selected) item.className = "selected";
     item.addEventListener("click", () => { state.selected = i; render(); });
     list.append(item);
@@ -102,7 +106,43 @@ function renderPanel() {
   const box = selectedBox();
   const input = document.getElementById("class-input");
   if (document.activeElement !== input) input.value = box ? box.class_name : "";
+  renderGuideline(box);
   renderContext();
+}
+
+// The guideline (text and example crops) of the selected box's class, when the project has a taxonomy.
+function renderGuideline(box) {
+  const name = box ? box.class_name : null;
+  if (name === state.guidelineShown) return;
+  state.guidelineShown = name;
+  const section = document.getElementById("guideline");
+  const taxonomy = state.taxonomy;
+  if (!name || !taxonomy || taxonomy.empty) { section.hidden = true; return; }
+  const spec = taxonomy.classes.find((c) => c.name === name);
+  section.hidden = false;
+  document.getElementById("guideline-class").textContent = name;
+  document.getElementById("guideline-text").textContent = !spec ? "not a class of the taxonomy: pick one (c)"
+    : spec.guideline || "no guideline written for this class yet";
+  document.getElementById("guideline-examples").replaceChildren(...(spec ? spec.examples : []).map((example) => {
+    const image = document.createElement("img");
+    image.src = `/media/${example.media}`;
+    image.alt = `example of ${name} from frame ${example.frame_id}`;
+    image.width = example.width; image.height = example.height;
+    return image;
+  }));
+}
+
+// The class a typed name stands for: a class or an alias (ignoring case), else a class it starts.
+function resolveClass(typed) {
+  const lower = typed.toLowerCase();
+  const taxonomy = state.taxonomy;
+  if (taxonomy && !taxonomy.empty) {
+    for (const spec of taxonomy.classes) {
+      if (spec.name.toLowerCase() === lower || spec.aliases.some((a) => a.toLowerCase() === lower)) return spec.name;
+    }
+  }
+  return state.classNames.find((n) => n.toLowerCase() === lower)
+    || state.classNames.find((n) => n.toLowerCase().startsWith(lower)) || typed;
 }
 
 async function renderContext() {
@@ -133,9 +173,13 @@ function showFrame(frame, image) {
     `frame ${frame.id} · ${frame.device} #${frame.seq} · ${frame.model_id} · ${frame.reasons.join(", ")}`;
   const classes = document.getElementById("classes");
   classes.replaceChildren(...state.classNames.slice(0, 9).map((name) => el("li", name)));
-  document.getElementById("class-list").replaceChildren(...state.classNames.map((name) => {
-    const option = document.createElement("option"); option.value = name; return option;
-  }));
+  const aliases = state.taxonomy ? state.taxonomy.classes.flatMap((c) => c.aliases.map((a) => [a, c.name])) : [];
+  document.getElementById("class-list").replaceChildren(
+    ...state.classNames.map((name) => { const option = document.createElement("option"); option.value = name; return option; }),
+    ...aliases.map(([alias, name]) => {
+      const option = document.createElement("option"); option.value = alias; option.label = `${alias} → ${name}`; return option;
+    }));
+  state.guidelineShown = undefined;
   render();
   document.body.dataset.frameId = String(frame.id);
 }
@@ -257,10 +301,7 @@ const classInput = document.getElementById("class-input");
 classInput.addEventListener("keydown", (event) => {
   if (event.key === "Enter") {
     event.preventDefault();
-    const typed = classInput.value.trim();
-    const match = state.classNames.find((n) => n.toLowerCase() === typed.toLowerCase())
-      || state.classNames.find((n) => n.toLowerCase().startsWith(typed.toLowerCase()));
-    setClass(match || typed);
+    setClass(resolveClass(classInput.value.trim()));
     classInput.blur();
   } else if (event.key === "Escape") { classInput.blur(); render(); }
 });
@@ -362,4 +403,6 @@ setInterval(() => {
   if (state.frame) api("POST", `/api/frames/${state.frame.id}/renew`).catch(() => {});
 }, RENEW_MS);
 
-claimNext().catch((error) => { document.getElementById("info").textContent = `error: ${error.message}`; });
+api("GET", "/api/taxonomy")
+  .then((taxonomy) => { state.taxonomy = taxonomy; return claimNext(); })
+  .catch((error) => { document.getElementById("info").textContent = `error: ${error.message}`; });

@@ -14,8 +14,8 @@ async function load() {
   const verdict = track.verdict
     ? ` Accepted by ${track.verdict.user}${track.verdict.class_name ? " as " + track.verdict.class_name : ""}.` : "";
   document.getElementById("track-summary").textContent =
-    `${track.frames.length} keyframes, ${queued} still queued; model classes: ${track.classes.join(", ")}.${verdict}`;
-  document.getElementById("track-class-list").replaceChildren(...track.classes.map((name) => {
+    `${track.frames.length} keyframes, ${queued} still queued; classes: ${track.classes.join(", ")}.${verdict}`;
+  document.getElementById("track-class-list").replaceChildren(...track.class_choices.map((name) => {
     const option = document.createElement("option"); option.value = name; return option;
   }));
   const strip = document.getElementById("strip");

@@ -1,0 +1,165 @@
+"""``edgelabel-collector classes``: the project's class taxonomy (list, import, export, map)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  edgelabel-collector classes list --data-dir /var/lib/edgelabel
+  edgelabel-collector classes import taxonomy.toml --data-dir /var/lib/edgelabel
+  edgelabel-collector classes import taxonomy.yaml --replace --data-dir /var/lib/edgelabel
+  edgelabel-collector classes export --out taxonomy.toml --data-dir /var/lib/edgelabel
+  edgelabel-collector classes map yolox-nano person pedestrian --data-dir /var/lib/edgelabel
+
+A taxonomy file (TOML, or YAML with the same keys):
+
+  [classes.pedestrian]
+  guideline = "Anyone on foot. Box the whole body, occluded parts too."
+  aliases = ["person", "walker"]
+
+  [models."yolox-nano"]        # this model's class name = project class (or an alias of one)
+  person = "pedestrian"
+
+A model class whose name is a class or an alias needs no mapping. Model classes that map to no
+class are flagged UNMAPPED by 'list'. Example crops are picked in the web UI (/classes).
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "classes", help="manage the class taxonomy: guidelines, aliases, model class mapping",
+        description="Manage the project's classes: their guidelines, aliases and how each model's classes map "
+                    "onto them.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="classes_command", metavar="CLASSES_COMMAND", required=True)
+
+    def sub(name: str, help: str, handler):
+        command = commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=EPILOG,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+        command.set_defaults(handler=handler)
+        return command
+
+    listing = sub("list", "list classes and how each model's classes map (UNMAPPED flagged)", run_list)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    importing = sub("import", "import a taxonomy file (.toml, .yaml or .yml), checked before anything changes",
+                    run_import)
+    importing.add_argument("file", type=Path, metavar="FILE")
+    importing.add_argument("--replace", action="store_true",
+                           help="the file is the whole taxonomy: classes it leaves out are removed (with their "
+                                "examples); by default its classes are added or replaced and the others kept")
+    importing.add_argument("--user", default="cli", help="who made the change, for the record (default: %(default)s)")
+    exporting = sub("export", "write the taxonomy as a file 'import' takes back", run_export)
+    exporting.add_argument("--out", type=Path, metavar="FILE",
+                           help="file to write (.toml, .yaml or .yml); default: TOML on stdout")
+    mapping = sub("map", "map a model's class to a project class (or --remove the mapping)", run_map)
+    mapping.add_argument("model_id", help="the model id as the edge sends it (see 'classes list')")
+    mapping.add_argument("model_class", help="the model's class name, e.g. person")
+    mapping.add_argument("class_name", nargs="?", help="the project class (or an alias of one)")
+    mapping.add_argument("--remove", action="store_true", help="remove the mapping instead")
+    mapping.add_argument("--user", default="cli", help="who made the change, for the record (default: %(default)s)")
+    return parser
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from server.taxonomy import store as taxonomy_store
+
+    with _connection(args.data_dir) as conn:
+        described = taxonomy_store.describe(conn)
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return 0
+    if described["empty"]:
+        print("no classes: names pass through as the models send them (import a taxonomy file to define classes)")
+    for spec in described["classes"]:
+        aliases = f" (aliases: {', '.join(spec['aliases'])})" if spec["aliases"] else ""
+        guideline = spec["guideline"].splitlines()[0] if spec["guideline"] else "no guideline yet"
+        print(f"{spec['name']}{aliases}: {guideline} [{len(spec['examples'])} example crop(s)]")
+    for model in described["models"]:
+        print(f"model {model['model_id']}:")
+        for row in model["classes"]:
+            if row["how"] is None:
+                print(f"  {row['model_class']} -> UNMAPPED")
+            elif row["how"] != "model":
+                print(f"  {row['model_class']} -> {row['class_name']} ({row['how']})")
+        if not described["empty"] and model["unmapped"]:
+            print(f"  {len(model['unmapped'])} unmapped class(es): reviewers see them under the model's name")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from server.taxonomy import document
+    from server.taxonomy import store as taxonomy_store
+
+    with _connection(args.data_dir, write=True) as conn:
+        taxonomy = document.read(args.file, taxonomy_store.load(conn), args.replace)
+        taxonomy_store.save(conn, taxonomy, args.user, time.time())
+    print(f"{args.file}: {len(taxonomy.classes)} class(es), "
+          f"{sum(len(spec.aliases) for spec in taxonomy.classes)} alias(es), {len(taxonomy.mappings)} mapping(s) "
+          "now in the taxonomy")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from server.errors import CollectorError
+    from server.taxonomy import document
+    from server.taxonomy import store as taxonomy_store
+
+    with _connection(args.data_dir) as conn:
+        taxonomy = taxonomy_store.load(conn)
+    if args.out is None:
+        sys.stdout.write(document.dump(taxonomy, "toml"))
+        return 0
+    text = document.dump(taxonomy, document.format_of(args.out))
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CollectorError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    print(f"{len(taxonomy.classes)} class(es) written to {args.out}")
+    return 0
+
+
+def run_map(args: argparse.Namespace) -> int:
+    from server.taxonomy import store as taxonomy_store
+    from server.taxonomy.model import TaxonomyError
+
+    if args.remove == (args.class_name is not None):
+        raise TaxonomyError("give either the project class to map to, or --remove")
+    with _connection(args.data_dir, write=True) as conn:
+        taxonomy = taxonomy_store.load(conn).with_mapping(args.model_id, args.model_class, args.class_name)
+        taxonomy_store.save(conn, taxonomy, args.user, time.time())
+        class_name, how = taxonomy.project_class(args.model_id, args.model_class)
+    shown = f"{class_name} ({how})" if how else "UNMAPPED"
+    print(f"model {args.model_id}: {args.model_class} -> {shown}")
+    return 0
+
+
+@contextmanager
+def _connection(data_dir: Path, write: bool = False):
+    """A connection to the data directory's database, in one transaction (an immediate one to write)."""
+    from server.errors import StoreError
+    from server.store import DB_FILENAME, Store, open_second_writer
+
+    if not (Path(data_dir) / DB_FILENAME).is_file():
+        raise StoreError(f"no edgelabel database in {data_dir} (start the collector there first)")
+    Store.open(data_dir).close()  # upgrades the schema if needed (the taxonomy needs 0006_taxonomy)
+    conn = open_second_writer(data_dir)
+    try:
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield conn
+            conn.execute("COMMIT" if write else "ROLLBACK")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise StoreError(f"database in {data_dir}: {exc}") from exc
+    finally:
+        conn.close()

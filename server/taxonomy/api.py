@@ -1,0 +1,157 @@
+"""The taxonomy routes of the JSON API: everyone logged in reads it, only admins change it.
+
+=======  ==================================  ===============================================================
+GET      /api/taxonomy                       ``{"empty", "classes": [{"name", "guideline", "aliases",
+                                             "examples": [{"id", "media", "width", "height", ...}]}],
+                                             "models": [{"model_id", "classes": [{"model_class",
+                                             "class_name", "how"}], "unmapped": [...]}]}``
+POST     /api/taxonomy/classes               body ``{"name", "guideline"?, "aliases"?}``: add a class or change
+                                             one (a field left out stays as it is) -> the taxonomy
+DELETE   /api/taxonomy/classes?name=NAME     remove a class with its aliases, mappings and examples
+POST     /api/taxonomy/mapping               body ``{"model_id", "model_class", "class_name"}``; ``class_name``
+                                             null removes the mapping -> the taxonomy
+GET      /api/taxonomy/candidates?class=N    verified boxes of the class to pick examples from
+POST     /api/taxonomy/examples              body ``{"class_name", "annotation_id"}``: cut the box from its
+                                             frame's JPEG and keep it as an example -> ``{"example": {...}}``
+DELETE   /api/taxonomy/examples/{id}         remove an example
+=======  ==================================  ===============================================================
+
+Class names travel in bodies and query strings, never in the path, so any name can be addressed.
+A crop is a JPEG in the content-addressed media store, served by ``GET /media/{sha256}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.consistency.store import role_of
+from server.errors import StoreError
+from server.media import MediaStore
+from server.review.queue import ReviewQueue
+from server.taxonomy import store as taxonomy_store
+from server.taxonomy.crops import cut_crop
+from server.taxonomy.model import ClassSpec, TaxonomyError
+
+UserOf = Callable[[Request], Awaitable[str]]
+JsonBody = Callable[[Request, set], Awaitable[dict]]
+
+
+def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, json_body: JsonBody) -> list[BaseRoute]:
+    async def admin_of(request: Request) -> str | None:
+        user = await user_of(request)
+        with queue.read_transaction() as conn:
+            role = role_of(conn, user)
+        return user if role == "admin" else None
+
+    def forbidden() -> Response:
+        return JSONResponse({"error": "forbidden", "detail": "only admins may change the taxonomy"}, status_code=403)
+
+    def described() -> dict:
+        with queue.read_transaction() as conn:
+            return taxonomy_store.describe(conn)
+
+    def change(admin: str, edit: Callable) -> dict:
+        """Load, edit (a function of the taxonomy returning the new one) and save in one transaction."""
+        with queue.write_transaction() as (conn, now):
+            taxonomy_store.save(conn, edit(taxonomy_store.load(conn)), admin, now)
+        return described()
+
+    async def read_route(request: Request) -> Response:
+        await user_of(request)
+        return JSONResponse(await run_in_threadpool(described))
+
+    async def upsert_class_route(request: Request) -> Response:
+        admin = await admin_of(request)
+        if admin is None:
+            return forbidden()
+        body = await json_body(request, {"name", "guideline", "aliases"})
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise TaxonomyError("'name' must be the class name (a string)")
+
+        def edit(taxonomy):
+            current = next((spec for spec in taxonomy.classes if spec.name == name), ClassSpec(name))
+            guideline = body.get("guideline", current.guideline)
+            aliases = body.get("aliases", list(current.aliases))
+            if not isinstance(guideline, str):
+                raise TaxonomyError("'guideline' must be text")
+            if not (isinstance(aliases, list) and all(isinstance(alias, str) for alias in aliases)):
+                raise TaxonomyError("'aliases' must be a list of names")
+            return taxonomy.with_class(ClassSpec(name, guideline.strip(), tuple(a.strip() for a in aliases if a.strip())))
+        return JSONResponse(await run_in_threadpool(change, admin, edit))
+
+    async def delete_class_route(request: Request) -> Response:
+        admin = await admin_of(request)
+        if admin is None:
+            return forbidden()
+        name = request.query_params.get("name", "")
+        return JSONResponse(await run_in_threadpool(change, admin, lambda taxonomy: taxonomy.without_class(name)))
+
+    async def mapping_route(request: Request) -> Response:
+        admin = await admin_of(request)
+        if admin is None:
+            return forbidden()
+        body = await json_body(request, {"model_id", "model_class", "class_name"})
+        model_id, model_class, target = body.get("model_id"), body.get("model_class"), body.get("class_name")
+        if not (isinstance(model_id, str) and isinstance(model_class, str) and (target is None or isinstance(target, str))):
+            raise TaxonomyError("expected 'model_id' and 'model_class' strings and 'class_name' a string or null")
+        return JSONResponse(await run_in_threadpool(
+            change, admin, lambda taxonomy: taxonomy.with_mapping(model_id, model_class, target)))
+
+    async def candidates_route(request: Request) -> Response:
+        if await admin_of(request) is None:
+            return forbidden()
+        name = request.query_params.get("class", "")
+
+        def work():
+            with queue.read_transaction() as conn:
+                return taxonomy_store.candidates(conn, name)
+        return JSONResponse({"candidates": await run_in_threadpool(work)})
+
+    async def add_example_route(request: Request) -> Response:
+        admin = await admin_of(request)
+        if admin is None:
+            return forbidden()
+        body = await json_body(request, {"class_name", "annotation_id"})
+        name, annotation_id = body.get("class_name"), body.get("annotation_id")
+        if not isinstance(name, str) or isinstance(annotation_id, bool) or not isinstance(annotation_id, int):
+            raise TaxonomyError("expected 'class_name' (a string) and 'annotation_id' (an integer)")
+        return JSONResponse({"example": await run_in_threadpool(add_example, admin, name, annotation_id)})
+
+    def add_example(admin: str, name: str, annotation_id: int) -> dict:
+        with queue.read_transaction() as conn:
+            source = taxonomy_store.example_source(conn, name, annotation_id)
+        try:
+            jpeg = media.path_for(source["media"]).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"the image of frame {source['frame_id']} cannot be read: {exc.strerror or exc}") from None
+        crop, width, height = cut_crop(jpeg, source["box"])
+        digest = media.put(crop)  # content-addressed: the same crop twice is one file
+        with queue.write_transaction() as (conn, now):
+            source = taxonomy_store.example_source(conn, name, annotation_id)  # still true under the lock?
+            return taxonomy_store.add_example(conn, source, (digest, width, height), admin, now)
+
+    async def remove_example_route(request: Request) -> Response:
+        if await admin_of(request) is None:
+            return forbidden()
+
+        def work():
+            with queue.write_transaction() as (conn, _):
+                taxonomy_store.remove_example(conn, request.path_params["example_id"])
+        await run_in_threadpool(work)
+        return JSONResponse({"removed": request.path_params["example_id"]})
+
+    return [
+        Route("/api/taxonomy", read_route, methods=["GET"]),
+        Route("/api/taxonomy/classes", upsert_class_route, methods=["POST"]),
+        Route("/api/taxonomy/classes", delete_class_route, methods=["DELETE"]),
+        Route("/api/taxonomy/mapping", mapping_route, methods=["POST"]),
+        Route("/api/taxonomy/candidates", candidates_route, methods=["GET"]),
+        Route("/api/taxonomy/examples", add_example_route, methods=["POST"]),
+        Route("/api/taxonomy/examples/{example_id:int}", remove_example_route, methods=["DELETE"]),
+    ]

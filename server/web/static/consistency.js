@@ -1,0 +1,65 @@
+// The consistency dashboard: agreement per reviewer, per day and per class, gold accuracy and the
+// open adjudications, from /api/consistency/summary. Every number links to the frames behind it.
+"use strict";
+
+function cells(values) {
+  const tr = document.createElement("tr");
+  for (const value of values) {
+    const td = document.createElement("td");
+    if (value instanceof Node) td.append(value); else td.textContent = value == null ? "–" : String(value);
+    tr.append(td);
+  }
+  return tr;
+}
+
+function percent(value) { return value == null ? "–" : `${(100 * value).toFixed(0)} %`; }
+
+// A tally's row: each count links to the frames that add to it.
+function tallyCells(tally, who) {
+  const w = tally.frames_with;
+  return [
+    framesLink(tally.frames, tally.frame_ids, `${who}: all pairs`),
+    framesLink(percent(tally.mean_score), tally.frame_ids, `${who}: all pairs`),
+    framesLink(tally.class_disagreements, w.class_disagreements, `${who}: class disagreements`),
+    framesLink(tally.missed, w.missed, `${who}: boxes missed`),
+    framesLink(tally.extra, w.extra, `${who}: extra boxes`),
+    framesLink(tally.verdict_disagreements, w.verdict_disagreements, `${who}: verdicts differ`),
+  ];
+}
+
+async function refresh() {
+  const s = await api("GET", "/api/consistency/summary");
+  const p = s.policy;
+  document.getElementById("policy").textContent = `${percent(p.overlap_rate)} of frames reviewed twice blind, `
+    + `${percent(p.gold_rate)} of claims served gold; pairs below ${percent(p.agreement_threshold)} agreement go to adjudication.`;
+  const open = await api("GET", "/api/adjudication");
+  document.querySelector("#adjudications tbody").replaceChildren(...open.adjudications.map((a) => cells([
+    link(`frame ${a.frame_id}`, `/consistency/frame?id=${a.frame_id}`),
+    `${a.first_reviewer} / ${a.second_reviewer}`, percent(a.score), a.reason,
+    new Date(a.opened_at * 1000).toLocaleString(),
+    link("adjudicate", `/adjudicate?frame=${a.frame_id}`),
+  ])));
+  document.querySelector("#per-reviewer tbody").replaceChildren(...Object.entries(s.per_reviewer).map(([name, t]) => {
+    const [pairs, mean, classes, missed, extra, verdicts] = tallyCells(t, name);
+    return cells([name, pairs, mean, framesLink(t.matches, t.frames_with.matches, `${name}: matching boxes`),
+                  classes, missed, extra, verdicts]);
+  }));
+  document.querySelector("#per-day tbody").replaceChildren(...Object.entries(s.per_reviewer_by_day).flatMap(
+    ([name, days]) => Object.entries(days).map(([day, t]) => {
+      const [pairs, mean, classes, missed, extra] = tallyCells(t, `${name} on ${day}`);
+      return cells([name, day, pairs, mean, classes, missed, extra]);
+    })));
+  document.querySelector("#per-class tbody").replaceChildren(...Object.entries(s.per_class).map(([name, c]) => cells([
+    name, framesLink(c.frame_ids.length, c.frame_ids, `class ${name}: all pairs`), `${c.boxes_a} / ${c.boxes_b}`,
+    c.agreed, framesLink(percent(c.f1), c.frame_ids, `class ${name}: all pairs`),
+    framesLink(c.disagreed_frame_ids.length, c.disagreed_frame_ids, `class ${name}: disagreements`),
+  ])));
+  document.querySelector("#gold tbody").replaceChildren(...Object.entries(s.gold_per_reviewer).map(([name, t]) => {
+    const [answered, mean, classes, missed, extra, verdicts] = tallyCells(t, `${name} on gold`);
+    return cells([name, answered, mean, classes, missed, extra, verdicts]);
+  }));
+  document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  document.body.dataset.consistencyLoaded = "yes";
+}
+
+refresh().catch((e) => { document.getElementById("updated").textContent = `error: ${e.message}`; });

@@ -1,0 +1,165 @@
+"""The class taxonomy: names and aliases resolve, model classes map, and it takes effect on real
+ingested frames (review, tracks, adjudication, what exports read)."""
+
+from contextlib import closing
+
+import pytest
+
+from edge.wire import FrameHeader, Labels
+from server.api.database import WebDatabase
+from server.api.tracks import accept_track, frame_extras, track_strip
+from server.consistency import store as consistency
+from server.consistency.store import ConsistencyPolicy
+from server.errors import SubmissionError
+from server.exports.selection import Selection, select
+from server.review.queue import ReviewQueue
+from server.store import Store
+from server.taxonomy import store as taxonomy_store
+from server.taxonomy.model import ClassSpec, Taxonomy, TaxonomyError, UnknownClassError
+from tests.server._frames import PETS, clip_frames, encode
+
+# Model "m" says person, car and bench; the project knows pedestrians and vehicles.
+MODEL_CLASSES = ("person", "car", "bench")
+BOXES = ((10.0, 20.0, 60.0, 140.0), (100.0, 50.0, 150.0, 170.0), (200.0, 200.0, 260.0, 240.0))
+TAXONOMY = Taxonomy(
+    classes=(ClassSpec("pedestrian", "Anyone on foot.", ("walker",)),
+             ClassSpec("vehicle", "Cars, vans, trucks.", ("automobile", "Car"))),
+    mappings={("m", "person"): "pedestrian"},
+)
+
+
+def header(seq: int, image) -> FrameHeader:
+    height, width = image.shape[:2]
+    return FrameHeader(
+        device="cam", seq=seq, capture_ts=1000.0 + seq, width=width, height=height, model_id="m",
+        class_names=MODEL_CLASSES,
+        labels=Labels(xyxy=BOXES, score=(0.9, 0.8, 0.7), class_id=(0, 1, 2), track_id=(7, 8, -1)),
+        reasons=("scene_change",), priority=1.0 - seq / 10, phash="0" * 16,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    images = clip_frames(PETS, (0, 60, 120))
+    with Store.open(tmp_path) as store:
+        store.ingest_frames([(header(seq, image), encode(image)) for seq, image in enumerate(images)])
+    return tmp_path
+
+
+def install(data_dir, taxonomy: Taxonomy) -> None:
+    with ReviewQueue.open(data_dir) as queue, queue.write_transaction() as (conn, now):
+        taxonomy_store.save(conn, taxonomy, "boss", now)
+
+
+def test_names_resolve_ignoring_case_through_aliases_and_model_mappings():
+    assert TAXONOMY.resolve("Walker") == "pedestrian" and TAXONOMY.resolve("AUTOMOBILE") == "vehicle"
+    assert TAXONOMY.resolve("bench") is None
+    assert TAXONOMY.project_class("m", "person") == ("pedestrian", "mapped")
+    assert TAXONOMY.project_class("other-model", "person") == ("person", None)  # mappings are per model
+    assert TAXONOMY.project_class("m", "car") == ("vehicle", "alias")
+    assert TAXONOMY.project_class("m", "Vehicle") == ("vehicle", "name")
+    assert TAXONOMY.submitted_class("walker") == "pedestrian"
+    assert TAXONOMY.submitted_class("bench", model_class_kept="bench") == "bench"
+    with pytest.raises(SubmissionError, match="'dragon' is not in the taxonomy; expected one of pedestrian, vehicle"):
+        TAXONOMY.submitted_class("dragon")
+    assert Taxonomy().project_class("m", "person") == ("person", "model")
+    assert Taxonomy().submitted_class("anything") == "anything"
+    with pytest.raises(TaxonomyError, match="alias 'PEDESTRIAN' of class 'vehicle': the name 'PEDESTRIAN' is already"):
+        TAXONOMY.with_class(ClassSpec("vehicle", aliases=("PEDESTRIAN",)))
+    with pytest.raises(UnknownClassError, match="maps to 'cyclist', which is not a class"):
+        Taxonomy(TAXONOMY.classes, {("m", "bicycle"): "cyclist"})
+    with pytest.raises(TaxonomyError, match="no leading or trailing blanks"):
+        Taxonomy((ClassSpec(" pedestrian"),))
+    assert TAXONOMY.with_mapping("m", "truck", "automobile").mappings[("m", "truck")] == "vehicle"
+    without = TAXONOMY.without_class("walker")
+    assert without.class_names() == ["vehicle"] and without.mappings == {}
+
+
+def test_taxonomy_round_trips_through_the_database(data_dir):
+    install(data_dir, TAXONOMY)
+    with ReviewQueue.open(data_dir) as queue, queue.read_transaction() as conn:
+        assert taxonomy_store.load(conn) == TAXONOMY
+        described = taxonomy_store.describe(conn)
+    model = next(m for m in described["models"] if m["model_id"] == "m")
+    assert model["classes"] == [{"model_class": "person", "class_name": "pedestrian", "how": "mapped"},
+                                {"model_class": "car", "class_name": "vehicle", "how": "alias"},
+                                {"model_class": "bench", "class_name": None, "how": None}]
+    assert model["unmapped"] == ["bench"]
+
+
+def test_review_shows_and_stores_project_classes_and_exports_read_them(data_dir):
+    install(data_dir, TAXONOMY)
+    with ReviewQueue.open(data_dir) as queue:
+        first = queue.claim("alice")
+        assert [(d["class_name"], d["model_class"], d["mapping"]) for d in first["detections"]] == [
+            ("pedestrian", "person", "mapped"), ("vehicle", "car", "alias"), ("bench", "bench", None)]
+        accepted = queue.submit("alice", first["id"], "accept")
+        assert accepted["status"] == "accepted"
+        assert [(a["class_name"], a["source"]) for a in accepted["annotations"]] == [
+            ("pedestrian", "model"), ("vehicle", "model"), ("bench", "model")]
+
+        second = queue.claim("alice")
+        boxes = [{k: d[k] for k in ("x1", "y1", "x2", "y2", "class_name", "track_id")} | {"detection_id": d["id"]}
+                 for d in second["detections"]]
+        with pytest.raises(SubmissionError, match="box 2: class 'dragon' is not in the taxonomy"):
+            queue.submit("alice", second["id"], "correct", [*boxes[:2], boxes[2] | {"class_name": "dragon"}])
+        boxes[0]["class_name"] = "WALKER"  # an alias, typed in capitals: the class, unchanged
+        boxes[1]["class_name"] = "pedestrian"  # a real correction
+        corrected = queue.submit("alice", second["id"], "correct", boxes)
+        assert corrected["status"] == "corrected"
+        assert [(a["class_name"], a["source"]) for a in corrected["annotations"]] == [
+            ("pedestrian", "model"), ("pedestrian", "human"), ("bench", "model")]
+
+    with Store.open_readonly(data_dir) as store:
+        exported = select(store, Selection(status="verified"))
+    assert [[box.class_name for box in frame.boxes] for frame in exported.frames] == [
+        ["pedestrian", "vehicle", "bench"], ["pedestrian", "pedestrian", "bench"]]
+
+
+def test_adjudication_and_gold_answers_resolve_aliases(data_dir):
+    install(data_dir, TAXONOMY)
+    policy = ConsistencyPolicy(overlap_rate=1.0, gold_rate=0.0)
+    with ReviewQueue.open(data_dir, consistency_policy=policy) as queue:
+        frame = queue.claim("alice")
+        queue.submit("alice", frame["id"], "reject")
+        assert queue.claim("bob")["id"] == frame["id"]
+        queue.submit("bob", frame["id"], "accept")  # verdicts differ: adjudication
+        with queue.write_transaction() as (conn, now):
+            boxes = [{k: d[k] for k in ("x1", "y1", "x2", "y2")} | {"class_name": "automobile"}
+                     for d in taxonomy_store.detections_of(conn, frame["id"])[:1]]
+            assert consistency.adjudicate(conn, "boss", frame["id"], "correct", boxes, now) == "corrected"
+        assert [a["class_name"] for a in queue.frame(frame["id"])["annotations"]] == ["vehicle"]
+
+
+def test_tracks_accept_under_project_classes(data_dir):
+    install(data_dir, TAXONOMY)
+    with closing(WebDatabase(data_dir)) as web_db:
+        strip = track_strip(web_db, "cam", 7)
+        assert {f["class_name"] for f in strip["frames"]} == {"pedestrian"}
+        assert strip["class_choices"] == ["pedestrian", "vehicle"]
+        with pytest.raises(SubmissionError, match="'dragon' is not in the taxonomy"):
+            accept_track(web_db, "alice", "cam", 8, "dragon")
+        accept_track(web_db, "alice", "cam", 8, "walker")  # an alias fixes the class
+        result = accept_track(web_db, "alice", "cam", 7, None)
+        with web_db.read() as conn:
+            rows = conn.execute("SELECT class_name, source FROM annotations ORDER BY frame_id, id").fetchall()
+        extras = frame_extras(web_db, {"device": "cam", "capture_ts": 1002.0, "id": 3, "model_id": "m",
+                                       "detections": [{"track_id": 7}]})
+    # The benches have no track, so no frame is complete: accepting stores nothing yet, and the
+    # verdicts wait; a fixed class was stored as the class the alias stands for.
+    assert result["finalised"] == [] and rows == []
+    assert extras["class_names"] == ["pedestrian", "vehicle"]
+    assert extras["context"]["7"]["class_name"] == "pedestrian"
+    with closing(WebDatabase(data_dir)) as web_db, web_db.read() as conn:
+        assert conn.execute("SELECT class_name FROM track_verdicts WHERE track_id = 8").fetchone() == ("pedestrian",)
+
+
+def test_an_empty_taxonomy_changes_nothing(data_dir):
+    with ReviewQueue.open(data_dir) as queue:
+        frame = queue.claim("alice")
+        assert [(d["class_name"], d["mapping"]) for d in frame["detections"]] == [
+            ("person", "model"), ("car", "model"), ("bench", "model")]
+        boxes = [{k: d[k] for k in ("x1", "y1", "x2", "y2")} | {"class_name": "anything goes"}
+                 for d in frame["detections"]]
+        done = queue.submit("alice", frame["id"], "correct", boxes)
+    assert {a["class_name"] for a in done["annotations"]} == {"anything goes"}
