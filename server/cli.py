@@ -40,6 +40,8 @@ examples:
   edgelabel-collector duplicates --data-dir /var/lib/edgelabel --json
   edgelabel-collector export yolo --data-dir /var/lib/edgelabel --out datasets/cams-yolo
   edgelabel-collector import photos/ --data-dir /var/lib/edgelabel
+  edgelabel-collector classes import taxonomy.toml --data-dir /var/lib/edgelabel
+  edgelabel-collector synthesize --data-dir /var/lib/edgelabel --device cam-01 --classes person --count 100
   edgelabel-collector users add alice --role reviewer --data-dir /var/lib/edgelabel   # password on stdin
 """
 

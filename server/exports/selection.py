@@ -3,7 +3,9 @@
 ``--status verified`` takes accepted and corrected frames with their verified ``annotations``;
 ``--status all`` takes every frame that is neither a duplicate nor rejected, with annotations
 where a reviewer verified it and the model's ``detections`` (pre-labels, with scores) otherwise.
-Each :class:`ExportFrame` says which of the two its boxes are (``verified``).
+Each :class:`ExportFrame` says which of the two its boxes are (``verified``). With a class
+taxonomy (:mod:`server.taxonomy`), pre-labels carry their project class, as reviewers see them,
+and the taxonomy's classes lead the class list.
 
 Synthetic frames (:mod:`server.synthetic`, marked by a ``synthetic_frames`` row whatever their
 status) are left out unless ``include_synthetic``; then those not rejected come in with
@@ -20,13 +22,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from server.exports.boxes import Box
 from server.exports.errors import ExportError
 from server.store import Store
 from server.synthetic.schema import SYNTHETIC_STATUS
+from server.taxonomy.model import Taxonomy
+from server.taxonomy.store import load as load_taxonomy
 
 STATUSES = ("verified", "all")
 VERIFIED_STATUSES = ("accepted", "corrected")
@@ -97,8 +101,9 @@ class ExportFrame:
 class ExportData:
     frames: tuple[ExportFrame, ...]
     class_names: tuple[str, ...]
-    """Class list of the export: the models' classes in their order (so ids match the detector),
-    then any other annotated class, by name; with a class filter, only those classes."""
+    """Class list of the export: the project's classes in their order when the collector has a
+    taxonomy (:mod:`server.taxonomy`), else the models' classes in their order (so ids match the
+    detector); then any other class a box carries, by name. With a class filter, only those classes."""
 
     def part(self, synthetic: bool) -> ExportData:
         """The real (``synthetic=False``) or synthetic frames only, with the same class list."""
@@ -130,7 +135,9 @@ def select(store: Store, selection: Selection) -> ExportData:
         verified_ids = [row[0] for row in rows if row[10] in VERIFIED_STATUSES]
         constructed_ids = [row[0] for row in rows if row[11] and row[10] not in VERIFIED_STATUSES]
         other_ids = [row[0] for row in rows if not row[11] and row[10] not in VERIFIED_STATUSES]
-        boxes = {**_annotations(conn, verified_ids), **_detections(conn, other_ids),
+        taxonomy = load_taxonomy(conn)
+        model_of = {row[0]: row[8] for row in rows}
+        boxes = {**_annotations(conn, verified_ids), **_prelabels(conn, other_ids, model_of, taxonomy),
                  **_synthetic_objects(conn, constructed_ids)}
         model_classes = [
             json.loads(names) for (names,) in conn.execute(
@@ -139,7 +146,9 @@ def select(store: Store, selection: Selection) -> ExportData:
         ]
     finally:
         conn.execute("ROLLBACK")
-    wanted = set(selection.classes)
+    # A class filter may name a class by an alias, like a reviewer may.
+    wanted_classes = tuple(dict.fromkeys(taxonomy.resolve(name) or name for name in selection.classes))
+    wanted = set(wanted_classes)
     frames = []
     for frame_id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, sha256, status, synthetic \
             in rows:
@@ -154,7 +163,8 @@ def select(store: Store, selection: Selection) -> ExportData:
             verified=status in VERIFIED_STATUSES, boxes=tuple(frame_boxes), image_path=store.media.path_for(sha256),
             synthetic=bool(synthetic),
         ))
-    return ExportData(tuple(frames), _class_names(model_classes, frames, selection.classes))
+    first_classes = [taxonomy.class_names()] if not taxonomy.empty else model_classes
+    return ExportData(tuple(frames), _class_names(first_classes, frames, wanted_classes))
 
 
 def _where(selection: Selection) -> tuple[str, list]:
@@ -191,6 +201,17 @@ def _detections(conn, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
     return _boxes(conn, "SELECT frame_id, x1, y1, x2, y2, class_name, track_id, score FROM detections", frame_ids)
 
 
+def _prelabels(conn, frame_ids: list[int], model_of: dict[int, str], taxonomy: Taxonomy
+               ) -> dict[int, tuple[ExportBox, ...]]:
+    """The model's boxes under project class names, as the review screen shows them (an unmapped
+    model class keeps the model's name)."""
+    boxes = _detections(conn, frame_ids)
+    if taxonomy.empty:
+        return boxes
+    return {frame_id: tuple(replace(box, class_name=taxonomy.project_class(model_of[frame_id], box.class_name)[0])
+                            for box in frame_boxes) for frame_id, frame_boxes in boxes.items()}
+
+
 def _synthetic_objects(conn, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
     return _boxes(conn, "SELECT frame_id, x1, y1, x2, y2, class_name, NULL, NULL FROM synthetic_objects", frame_ids)
 
@@ -209,8 +230,8 @@ def _boxes(conn, select_sql: str, frame_ids: list[int]) -> dict[int, tuple[Expor
     return {frame_id: tuple(boxes) for frame_id, boxes in by_frame.items()}
 
 
-def _class_names(model_classes: list[list[str]], frames: list[ExportFrame], wanted: tuple[str, ...]) -> tuple[str, ...]:
-    names = list(dict.fromkeys(name for names in model_classes for name in names))
+def _class_names(first_classes: list[list[str]], frames: list[ExportFrame], wanted: tuple[str, ...]) -> tuple[str, ...]:
+    names = list(dict.fromkeys(name for names in first_classes for name in names))
     used = {box.class_name for frame in frames for box in frame.boxes}
     names += sorted(used - set(names))
     if wanted:

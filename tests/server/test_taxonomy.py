@@ -114,6 +114,21 @@ def test_review_shows_and_stores_project_classes_and_exports_read_them(data_dir)
         exported = select(store, Selection(status="verified"))
     assert [[box.class_name for box in frame.boxes] for frame in exported.frames] == [
         ["pedestrian", "vehicle", "bench"], ["pedestrian", "pedestrian", "bench"]]
+    # The project's classes lead the class list (ids in that order), then unmapped ones.
+    assert exported.class_names == ("pedestrian", "vehicle", "bench")
+
+
+def test_exports_of_unreviewed_frames_show_pre_labels_under_project_classes(data_dir):
+    install(data_dir, TAXONOMY)
+    with Store.open_readonly(data_dir) as store:
+        everything = select(store, Selection(status="all"))
+        walkers = select(store, Selection(status="all", classes=("Walker",)))  # an alias filters like its class
+    assert not any(frame.verified for frame in everything.frames)
+    assert {tuple(box.class_name for box in frame.boxes) for frame in everything.frames} == {
+        ("pedestrian", "vehicle", "bench")}
+    assert everything.class_names == ("pedestrian", "vehicle", "bench")
+    assert walkers.class_names == ("pedestrian",)
+    assert [[box.class_name for box in frame.boxes] for frame in walkers.frames] == [["pedestrian"]] * 3
 
 
 def test_adjudication_and_gold_answers_resolve_aliases(data_dir):
