@@ -17,6 +17,7 @@ examples:
   edgelabel-collector classes import taxonomy.yaml --replace --data-dir /var/lib/edgelabel
   edgelabel-collector classes export --out taxonomy.toml --data-dir /var/lib/edgelabel
   edgelabel-collector classes map yolox-nano person pedestrian --data-dir /var/lib/edgelabel
+  edgelabel-collector classes apply --dry-run --data-dir /var/lib/edgelabel
 
 A taxonomy file (TOML, or YAML with the same keys):
 
@@ -29,6 +30,7 @@ A taxonomy file (TOML, or YAML with the same keys):
 
 A model class whose name is a class or an alias needs no mapping. Model classes that map to no
 class are flagged UNMAPPED by 'list'. Example crops are picked in the web UI (/classes).
+Labels verified before a taxonomy change keep their names until 'apply' renames them.
 """
 
 
@@ -65,6 +67,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     mapping.add_argument("class_name", nargs="?", help="the project class (or an alias of one)")
     mapping.add_argument("--remove", action="store_true", help="remove the mapping instead")
     mapping.add_argument("--user", default="cli", help="who made the change, for the record (default: %(default)s)")
+    applying = sub("apply", "rename labels stored before the taxonomy (aliases, mapped model classes) to its classes",
+                   run_apply)
+    applying.add_argument("--dry-run", action="store_true", help="report what would be renamed; change nothing")
+    applying.add_argument("--json", action="store_true", help="machine-readable output")
+    applying.add_argument("--user", default="cli", help="who made the change, for the record (default: %(default)s)")
     return parser
 
 
@@ -138,6 +145,32 @@ def run_map(args: argparse.Namespace) -> int:
         class_name, how = taxonomy.project_class(args.model_id, args.model_class)
     shown = f"{class_name} ({how})" if how else "UNMAPPED"
     print(f"model {args.model_id}: {args.model_class} -> {shown}")
+    return 0
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from server.taxonomy import store as taxonomy_store
+    from server.taxonomy.relabel import relabel
+
+    # A dry run renames inside a transaction that is rolled back: the report is exactly what a
+    # real run would do.
+    with _connection(args.data_dir, write=not args.dry_run) as conn:
+        taxonomy = taxonomy_store.load(conn)
+        report = relabel(conn, taxonomy, args.user, time.time())
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, **report.as_dict()}, indent=2))
+        return 0
+    if taxonomy.empty:
+        print("no classes: nothing to apply (import a taxonomy file first)")
+        return 0
+    verb = "would rename" if args.dry_run else "renamed"
+    for row in report.as_dict()["renamed"]:
+        print(f"{verb} {row['labels']} {row['table']} label(s) {row['from']!r} -> {row['to']!r}")
+    annotations = sum(count for (table, _, _), count in report.renamed.items() if table == "annotations")
+    print(f"{verb} {annotations} verified label(s) on {report.frames} frame(s)")
+    for name, count in report.unresolved.items():
+        print(f"left {count} label(s) {name!r}: not a class, an alias or a mapped model class "
+              f"(add it as an alias, or map it with 'classes map')")
     return 0
 
 

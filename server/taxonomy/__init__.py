@@ -8,6 +8,7 @@ aliases, and a mapping from each model's class names to the project's classes.
 * :mod:`server.taxonomy.crops`: example crops cut from a frame's stored JPEG.
 * :mod:`server.taxonomy.document`: taxonomy files (TOML or YAML): read, validated with the
   line of a bad key, and written.
+* :mod:`server.taxonomy.relabel`: renaming labels stored before the taxonomy (``classes apply``).
 * :mod:`server.taxonomy.api`: the JSON routes (reading for everyone, changes for admins).
 
 With no class defined, the taxonomy is *empty* and every name passes through unchanged: the

@@ -1,6 +1,7 @@
 """The class taxonomy: names and aliases resolve, model classes map, and it takes effect on real
 ingested frames (review, tracks, adjudication, what exports read)."""
 
+import json
 from contextlib import closing
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from edge.wire import FrameHeader, Labels
 from server.api.database import WebDatabase
 from server.api.tracks import accept_track, frame_extras, track_strip
+from server.cli import main
 from server.consistency import store as consistency
 from server.consistency.store import ConsistencyPolicy
 from server.errors import SubmissionError
@@ -178,3 +180,43 @@ def test_an_empty_taxonomy_changes_nothing(data_dir):
                  for d in frame["detections"]]
         done = queue.submit("alice", frame["id"], "correct", boxes)
     assert {a["class_name"] for a in done["annotations"]} == {"anything goes"}
+
+
+def test_apply_renames_labels_verified_before_the_taxonomy(data_dir, capsys):
+    with ReviewQueue.open(data_dir) as queue:
+        first = queue.claim("alice")
+        queue.submit("alice", first["id"], "accept")  # person, car, bench as the model said
+        second = queue.claim("alice")
+        boxes = [{k: d[k] for k in ("x1", "y1", "x2", "y2")} | {"class_name": name}
+                 for d, name in zip(second["detections"], ("walker", "Car", "dragon"))]
+        queue.submit("alice", second["id"], "correct", boxes)
+        with queue.write_transaction() as (conn, now):
+            consistency.mark_gold(conn, "boss", first["id"], now)
+    install(data_dir, TAXONOMY)
+
+    def labels() -> list:
+        with ReviewQueue.open(data_dir) as queue, queue.read_transaction() as conn:
+            annotations = conn.execute("SELECT frame_id, class_name FROM annotations ORDER BY id").fetchall()
+            (gold,) = conn.execute("SELECT labels FROM gold_frames").fetchone()
+        return [annotations, [box["class_name"] for box in json.loads(gold)]]
+
+    before = labels()
+    assert main(["classes", "apply", "--dry-run", "--data-dir", str(data_dir)]) == 0
+    dry_run = capsys.readouterr().out
+    assert labels() == before
+    assert "would rename 4 verified label(s) on 2 frame(s)" in dry_run
+    assert main(["classes", "apply", "--data-dir", str(data_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == 2 and report["unresolved"] == {"bench": 1, "dragon": 1}
+    # person: the model's class, mapped; walker and Car: aliases; bench and dragon: nothing maps them.
+    assert labels() == [[(first["id"], "pedestrian"), (first["id"], "vehicle"), (first["id"], "bench"),
+                         (second["id"], "pedestrian"), (second["id"], "vehicle"), (second["id"], "dragon")],
+                        ["pedestrian", "vehicle", "bench"]]
+    with ReviewQueue.open(data_dir) as queue, queue.read_transaction() as conn:
+        events = conn.execute("SELECT frame_id, details FROM review_events WHERE action = 'relabel' ORDER BY frame_id"
+                              ).fetchall()
+    assert [(frame_id, json.loads(details)) for frame_id, details in events] == [
+        (first["id"], {"renamed": {"car -> vehicle": 1, "person -> pedestrian": 1}}),
+        (second["id"], {"renamed": {"Car -> vehicle": 1, "walker -> pedestrian": 1}})]
+    assert main(["classes", "apply", "--data-dir", str(data_dir)]) == 0  # nothing left to do
+    assert "renamed 0 verified label(s) on 0 frame(s)" in capsys.readouterr().out
