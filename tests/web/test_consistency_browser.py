@@ -179,6 +179,8 @@ def test_an_admin_adjudicates_a_disagreement_from_the_dashboard(team, browser, a
         page.wait_for_function("() => document.body.dataset.adjudicationLoaded === 'yes'")
         columns = page.locator(".review-column")
         assert [columns.nth(i).get_attribute("data-reviewer") for i in range(columns.count())] == ["alice", "bob"]
+        # alice called one person a vehicle: that box is ringed on both sides, nothing else
+        assert [columns.nth(i).locator("canvas").get_attribute("data-disputed") for i in range(2)] == ["1", "1"]
         page.screenshot(path=str(artifacts_dir / "adjudication.png"), full_page=True)
         page.locator(".review-column[data-reviewer=alice] button.take").click()
         page.wait_for_function("() => document.body.dataset.adjudicated !== undefined")

@@ -15,6 +15,18 @@ function detectionOf(box) {
   return d ? d.id : null;
 }
 
+// Per review (0: first, 1: second), the indices of its boxes the other review does not match with
+// the same class: what the admin has to look at.
+function disputedBoxes(agreement) {
+  const disputed = view.reviews.map((review) => new Set(review.labels.map((_, i) => i)));
+  for (const [i, j] of (agreement ? agreement.pairs : [])) {
+    if (view.reviews[0].labels[i].class_name === view.reviews[1].labels[j].class_name) {
+      disputed[0].delete(i); disputed[1].delete(j);
+    }
+  }
+  return disputed;
+}
+
 function startFrom(index) {
   view.from = index;
   view.decision = view.reviews[index].labels.map((b) => ({ ...b }));
@@ -83,19 +95,22 @@ async function load() {
   document.getElementById("decision-classes").replaceChildren(...view.classes.map((name) => {
     const option = document.createElement("option"); option.value = name; return option;
   }));
+  const disputed = view.reviews.length === 2 ? disputedBoxes(agreement) : view.reviews.map(() => new Set());
   document.getElementById("pair").replaceChildren(...view.reviews.map((review, index) => {
     const column = document.createElement("div");
     column.className = "review-column";
     column.dataset.reviewer = review.reviewer;
     const canvas = document.createElement("canvas"); canvas.width = 640;
-    drawBoxes(canvas, view.image, review.labels);
+    drawBoxes(canvas, view.image, review.labels, { disputed: disputed[index] });
+    canvas.dataset.disputed = disputed[index].size;
     const takeButton = el("button", `Take ${review.reviewer}'s labels`); takeButton.type = "button";
     takeButton.className = "take";
     takeButton.addEventListener("click", () => take(index));
     const editButton = el("button", `Edit from ${review.reviewer}'s`); editButton.type = "button";
     editButton.className = "edit";
     editButton.addEventListener("click", () => startFrom(index));
-    column.append(el("h2", `${review.reviewer} (${review.kind} review): ${review.verdict}, ${review.labels.length} box(es)`),
+    column.append(el("h2", `${review.reviewer} (${review.kind} review): ${review.verdict}, ${review.labels.length} box(es)`
+                     + (disputed[index].size ? `, ${disputed[index].size} in dispute (ringed red)` : "")),
                   canvas, takeButton, document.createTextNode(" "), editButton);
     return column;
   }));

@@ -53,7 +53,8 @@ document.getElementById("logout").addEventListener("click", async () => {
 });
 
 // A frame's image on a canvas (scaled to the canvas width) with labelled boxes {x1, y1, x2, y2, class_name}.
-function drawBoxes(canvas, image, boxes, { dashed = false } = {}) {
+// `disputed`: indices of boxes to ring in red (where two reviews disagree).
+function drawBoxes(canvas, image, boxes, { dashed = false, disputed = new Set() } = {}) {
   const scale = canvas.width / image.naturalWidth;
   canvas.height = Math.round(image.naturalHeight * scale);
   const c = canvas.getContext("2d");
@@ -64,6 +65,9 @@ function drawBoxes(canvas, image, boxes, { dashed = false } = {}) {
     const colour = classColour(box.class_name);
     const [x, y, w, h] = [box.x1 * scale, box.y1 * scale, (box.x2 - box.x1) * scale, (box.y2 - box.y1) * scale];
     c.strokeStyle = colour; c.lineWidth = 2; c.strokeRect(x, y, w, h);
+    if (disputed.has(boxes.indexOf(box))) {
+      c.strokeStyle = "#ff3b30"; c.lineWidth = 3; c.strokeRect(x - 4, y - 4, w + 8, h + 8);
+    }
     const width = c.measureText(box.class_name).width + 6;
     const top = y >= 15 ? y - 15 : y;
     c.fillStyle = colour; c.fillRect(x, top, width, 15);
