@@ -1,6 +1,6 @@
 """The empty scene of a fixed camera: a per-pixel temporal median with the verified objects masked out.
 
-Every pixel takes the median over the verified frames in which it lies inside no box (boxes grown
+Every pixel takes the median over the recent verified frames in which it lies inside no box (boxes grown
 by :data:`BOX_MARGIN` for shadows and loose boxes); a frame with no boxes counts everywhere. So a
 busy camera where no frame is ever empty still gets a clean background, as long as every pixel is
 free in some frames. Pixels covered in every frame fall back to the plain median and are counted
@@ -31,8 +31,13 @@ MIN_BACKGROUND_FRAMES = 5
 """Fewer verified frames than this give no trustworthy median: refuse instead."""
 
 MAX_BACKGROUND_FRAMES = 48
-"""At most this many frames (evenly spread over the verified ones) go in. More frames clean up
-busier scenes but cost memory (all are decoded at once) and time."""
+"""At most this many frames (evenly spread over the recent verified ones) go in. More frames clean
+up busier scenes but cost memory (all are decoded at once) and time."""
+
+RECENT_FRAMES = 4 * MAX_BACKGROUND_FRAMES
+"""The median is taken over the newest this many verified frames only: light, seasons and parked
+things change, and today's synthetic frames need today's scene. Spreading the picks over four
+times as many frames as are used keeps people who linger from showing through."""
 
 BOX_MARGIN = 0.1
 """Each box is grown by this share of its width/height on every side before it is masked out."""
@@ -105,8 +110,9 @@ def estimate(device: str, frames: list[VerifiedFrame], media: MediaStore) -> Bac
         raise NotEnoughDataError(
             f"device {device!r} has {len(frames)} verified (accepted or corrected) frame(s); a background needs "
             f"at least {MIN_BACKGROUND_FRAMES}: review more of its frames first")
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), MAX_BACKGROUND_FRAMES)).round().astype(int))
-    used = [frames[i] for i in picks]
+    recent = frames[-RECENT_FRAMES:]  # oldest id first: the newest frames
+    picks = np.unique(np.linspace(0, len(recent) - 1, min(len(recent), MAX_BACKGROUND_FRAMES)).round().astype(int))
+    used = [recent[i] for i in picks]
     images = np.stack([load_image(media, frame.media_sha256) for frame in used])
     covered = np.stack([box_coverage(frame) for frame in used])
     image, never_free = masked_median(images, covered)

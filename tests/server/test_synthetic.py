@@ -17,10 +17,12 @@ from server.exports import Selection, export
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
 from server.store import Store
+from server.synthetic import background as background_module
 from server.synthetic.composite import Placement, composite
 from server.synthetic.generate import SynthesisSettings, generate
 from server.synthetic.pipeline import open_writer, prepare, synthesize
 from server.synthetic.placement import JITTER_X, JITTER_Y
+from server.synthetic.sources import verified_frames
 from tests.conftest import MODEL_PATH
 from tests.server._frames import PETS, clip_frames, encode
 
@@ -114,6 +116,19 @@ def test_background_has_the_people_removed(camera):
                             "WHERE device = ?", [DEVICE])
     assert len(stored) == 1 and len(json.loads(stored[0][0])) == stored[0][1] == len(INDICES)
     assert stored[0][2] < 0.01  # the camera is busy, but every pixel is free in some frames
+
+
+def test_background_follows_the_newest_verified_frames(camera, monkeypatch):
+    data_dir, _ = camera
+    monkeypatch.setattr(background_module, "RECENT_FRAMES", 10)  # instead of a camera's months of frames
+    conn = open_writer(data_dir)
+    try:
+        frames = verified_frames(conn, DEVICE)
+        recent = background_module.estimate(DEVICE, frames, MediaStore(data_dir / "media"))
+    finally:
+        conn.close()
+    assert len(frames) > 10 and recent.eligible_frames == len(frames)
+    assert recent.frame_ids == tuple(frame.frame_id for frame in frames[-10:])
 
 
 def test_bank_records_mask_kinds_and_rejects_unusable_objects(camera):
