@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from server.synthetic.errors import NotEnoughDataError, UnknownClassError
 from server.synthetic.generate import SynthesisSettings, generate
 from server.synthetic.placement import PlacementModel, learn_placement
 from server.synthetic.sources import check_device, verified_frames
+from server.taxonomy.store import load as load_taxonomy
 
 log = logging.getLogger("server.synthetic")
 
@@ -98,6 +99,10 @@ def synthesize(data_dir: Path, device: str, settings: SynthesisSettings, seed: i
     media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
     conn = open_writer(data_dir)
     try:
+        # A class may be asked for by an alias of the project's taxonomy, as reviewers type it.
+        taxonomy = load_taxonomy(conn)
+        settings = replace(settings, classes=tuple(dict.fromkeys(taxonomy.resolve(name) or name
+                                                                 for name in settings.classes)))
         frames, background, bank, models = prepare(conn, media, device, settings.classes, refresh_background)
         model_id = frames[-1].model_id  # the vocabulary the objects' labels come from
         run_id = storage.start_run(conn, device, settings, seed, background.media_sha256)

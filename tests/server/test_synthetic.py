@@ -23,6 +23,8 @@ from server.synthetic.generate import SynthesisSettings, generate
 from server.synthetic.pipeline import open_writer, prepare, synthesize
 from server.synthetic.placement import JITTER_X, JITTER_Y
 from server.synthetic.sources import verified_frames
+from server.taxonomy import store as taxonomy_store
+from server.taxonomy.model import ClassSpec, Taxonomy
 from tests.conftest import MODEL_PATH
 from tests.server._frames import PETS, clip_frames, encode
 
@@ -313,3 +315,12 @@ def test_exact_boxes_survive_clipping_at_the_image_border(camera):
     image, (pasted,) = composite(black, [Placement(obj, -width // 2, 10, width, height)], colour_match=False)
     rows_, cols = np.nonzero(image.any(axis=2))
     assert pasted.xyxy == (0.0, rows_.min(), cols.max() + 1, rows_.max() + 1)
+
+
+def test_a_class_may_be_asked_for_by_its_alias(camera, tmp_path):
+    data_dir = tmp_path / "copy"
+    shutil.copytree(camera[0], data_dir)
+    with ReviewQueue.open(data_dir) as queue, queue.write_transaction() as (conn, now):
+        taxonomy_store.save(conn, Taxonomy((ClassSpec("person", aliases=("walker",)),)), "boss", now)
+    result = synthesize(data_dir, DEVICE, SynthesisSettings(count=2, classes=("Walker",)), seed=1)
+    assert set(result.objects_by_class) == {"person"}
