@@ -139,6 +139,26 @@ def test_a_second_reviewer_never_sees_the_frame_alice_holds(site, browser, alice
         context.close()
 
 
+def test_leaving_the_review_screen_gives_the_frame_back_at_once(site, browser):
+    context, bob = log_in(browser, site[0].url, "bob")
+    try:
+        held = shown_frame(bob)
+        with db(site) as conn:
+            assert conn.execute("SELECT claimed_by FROM frames WHERE id = ?", [held]).fetchone()[0] == "bob"
+        bob.goto("about:blank")  # like closing the tab: no submit, no skip
+        deadline = time.monotonic() + 10
+        while True:
+            with db(site) as conn:
+                status, claimed_by = conn.execute("SELECT status, claimed_by FROM frames WHERE id = ?",
+                                                  [held]).fetchone()
+            if status == "pending" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert (status, claimed_by) == ("pending", None)  # not after the 10-minute lease
+    finally:
+        context.close()
+
+
 def test_accept_a_whole_track_and_fix_a_class(site, alice):
     page, _ = alice
     _, _, solo_track = site

@@ -403,6 +403,18 @@ setInterval(() => {
   if (state.frame) api("POST", `/api/frames/${state.frame.id}/renew`).catch(() => {});
 }, RENEW_MS);
 
+// Closing or leaving the tab gives the frame back at once rather than when its lease runs out
+// (10 minutes); keepalive lets the request outlive the page. A page restored from the
+// back/forward cache claims again, as its frame may be someone else's by then.
+window.addEventListener("pagehide", () => {
+  if (!state.frame) return;
+  fetch(`/api/frames/${state.frame.id}/release`,
+        { method: "POST", keepalive: true, credentials: "same-origin", headers: { "X-CSRF-Token": CSRF } });
+});
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) claimNext().catch((error) => { document.getElementById("status").textContent = `error: ${error.message}`; });
+});
+
 api("GET", "/api/taxonomy")
   .then((taxonomy) => { state.taxonomy = taxonomy; return claimNext(); })
   .catch((error) => { document.getElementById("info").textContent = `error: ${error.message}`; });
