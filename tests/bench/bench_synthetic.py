@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 from edge.detection.runner import OnnxDetector  # noqa: E402
 from edge.signature import phash64, phash_hex  # noqa: E402
 from edge.wire import FrameHeader, Labels  # noqa: E402
+from server.consistency.agreement import iou_matrix  # noqa: E402
 from server.importers import read_dataset  # noqa: E402
 from server.importers.ingest import device_name, import_dataset  # noqa: E402
 from server.media import MediaStore  # noqa: E402
@@ -53,19 +54,6 @@ PETS = SHARED / "data" / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 TUD = SHARED / "data" / "mot" / "TUD-Campus"
 IOU_MATCH = 0.5
 MAX_OCCLUDED = 0.2
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
 def found(detector, image, truth_xyxy, truth_classes) -> tuple[int, int]:
