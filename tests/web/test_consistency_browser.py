@@ -119,7 +119,7 @@ def test_a_reviewer_sees_the_guideline_of_the_selected_box(team, browser, artifa
     collector, data_dir, _, _ = team
     context, page = log_in(browser, collector.url, "alice")
     try:
-        page.wait_for_function("() => /^[0-9]+$/.test(document.body.dataset.frameId || '')", timeout=10_000)
+        page.wait_for_function("() => /^[0-9]+$/.test(document.body?.dataset.frameId || '')", timeout=10_000)
         frame_id = int(page.evaluate("document.body.dataset.frameId"))
         with db(data_dir) as conn:
             width, = conn.execute("SELECT width FROM frames WHERE id = ?", [frame_id]).fetchone()
@@ -159,31 +159,34 @@ def test_an_admin_adjudicates_a_disagreement_from_the_dashboard(team, browser, a
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     try:
         page.goto(f"{collector.url}/consistency")
-        page.wait_for_function("() => document.body.dataset.consistencyLoaded === 'yes'")
+        page.wait_for_function("() => document.body?.dataset.consistencyLoaded === 'yes'")
         alice_row = page.locator("#per-reviewer tbody tr", has_text="alice")
         assert alice_row.locator("td").nth(1).text_content() == "2"  # two blind pairs
         page.screenshot(path=str(artifacts_dir / "consistency.png"), full_page=True)
         # a number leads to its frames, a frame to its view
         alice_row.locator("td").nth(4).locator("a").click()  # class disagreements
-        page.wait_for_function("() => document.body.dataset.framesLoaded === 'yes'")
+        page.wait_for_url("**/consistency/frames?*")  # the new page, not the old one mid-navigation
+        page.wait_for_function("() => document.body?.dataset.framesLoaded === 'yes'")
         assert page.locator("#frames figure").count() == 1
         page.locator("#frames figure a").first.click()
-        page.wait_for_function("() => document.body.dataset.frameLoaded === 'yes'")
+        page.wait_for_url(f"**/consistency/frame?id={disagreed}")
+        page.wait_for_function("() => document.body?.dataset.frameLoaded === 'yes'")
         assert page.url.endswith(f"/consistency/frame?id={disagreed}")
         assert "adjudication open" in page.locator("#reviews").text_content()
         page.go_back()
         page.go_back()
-        page.wait_for_function("() => document.body.dataset.consistencyLoaded === 'yes'")
+        page.wait_for_function("() => document.body?.dataset.consistencyLoaded === 'yes'")
 
         page.locator("#adjudications tbody tr", has_text=f"frame {disagreed}").get_by_role("link", name="adjudicate").click()
-        page.wait_for_function("() => document.body.dataset.adjudicationLoaded === 'yes'")
+        page.wait_for_url(f"**/adjudicate?frame={disagreed}")
+        page.wait_for_function("() => document.body?.dataset.adjudicationLoaded === 'yes'")
         columns = page.locator(".review-column")
         assert [columns.nth(i).get_attribute("data-reviewer") for i in range(columns.count())] == ["alice", "bob"]
         # alice called one person a vehicle: that box is ringed on both sides, nothing else
         assert [columns.nth(i).locator("canvas").get_attribute("data-disputed") for i in range(2)] == ["1", "1"]
         page.screenshot(path=str(artifacts_dir / "adjudication.png"), full_page=True)
         page.locator(".review-column[data-reviewer=alice] button.take").click()
-        page.wait_for_function("() => document.body.dataset.adjudicated !== undefined")
+        page.wait_for_function("() => document.body?.dataset.adjudicated !== undefined")
         assert dialogs == []
         with db(data_dir) as conn:
             status, = conn.execute("SELECT status FROM frames WHERE id = ?", [disagreed]).fetchone()
@@ -196,7 +199,7 @@ def test_an_admin_adjudicates_a_disagreement_from_the_dashboard(team, browser, a
         assert labels == [(box["class_name"], "root") for box in json.loads(alices)]
         assert ("vehicle", "root") in labels and ("pedestrian", "root") in labels
         page.goto(f"{collector.url}/consistency")
-        page.wait_for_function("() => document.body.dataset.consistencyLoaded === 'yes'")
+        page.wait_for_function("() => document.body?.dataset.consistencyLoaded === 'yes'")
         assert page.locator("#adjudications tbody tr").count() == 0
     finally:
         context.close()

@@ -32,7 +32,7 @@ def db(site) -> sqlite3.Connection:
 
 def shown_frame(page, not_id: str | None = None) -> int:
     """The id of the frame the review screen shows, once it differs from ``not_id``."""
-    page.wait_for_function("(old) => document.body.dataset.frameId && document.body.dataset.frameId !== old",
+    page.wait_for_function("(old) => document.body?.dataset.frameId && document.body.dataset.frameId !== old",
                            arg=not_id or "", timeout=10_000)
     return int(page.evaluate("document.body.dataset.frameId"))
 
@@ -167,9 +167,9 @@ def test_accept_a_whole_track_and_fix_a_class(site, alice):
             "SELECT id FROM frames WHERE device = 'solo' AND (status = 'pending' OR claimed_by = 'alice')")]
     assert queued
     page.goto(f"{site[0].url}/track?device=solo&track_id={solo_track}")
-    page.wait_for_function("() => document.body.dataset.trackLoaded === 'yes'")
+    page.wait_for_function("() => document.body?.dataset.trackLoaded === 'yes'")
     page.keyboard.press("a")
-    page.wait_for_function("() => document.body.dataset.trackAccepted !== undefined")
+    page.wait_for_function("() => document.body?.dataset.trackAccepted !== undefined")
     with db(site) as conn:
         assert conn.execute("SELECT class_name, user FROM track_verdicts WHERE device = 'solo' AND track_id = ?",
                             [solo_track]).fetchone() == (None, "alice")
@@ -182,11 +182,11 @@ def test_accept_a_whole_track_and_fix_a_class(site, alice):
             " AND f.status = 'pending' AND d.track_id IS NOT NULL GROUP BY 1 ORDER BY COUNT(*) DESC LIMIT 1").fetchone()
     # Fix a cam track's class once, by keyboard: f, type-ahead, Enter.
     page.goto(f"{site[0].url}/track?device=cam&track_id={cam_track}")
-    page.wait_for_function("() => document.body.dataset.trackLoaded === 'yes'")
+    page.wait_for_function("() => document.body?.dataset.trackLoaded === 'yes'")
     page.keyboard.press("f")
     page.keyboard.type("bicycle")
     page.keyboard.press("Enter")
-    page.wait_for_function("() => document.body.dataset.trackAccepted !== undefined")
+    page.wait_for_function("() => document.body?.dataset.trackAccepted !== undefined")
     with db(site) as conn:
         assert conn.execute("SELECT class_name FROM track_verdicts WHERE device = 'cam' AND track_id = ?",
                             [cam_track]).fetchone() == ("bicycle",)
@@ -198,7 +198,7 @@ def test_dashboard_shows_precision_and_device_names_as_text(site, browser, alice
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     try:
         assert page.url.endswith("/dashboard")
-        page.wait_for_function("() => document.body.dataset.dashboardLoaded === 'yes'")
+        page.wait_for_function("() => document.body?.dataset.dashboardLoaded === 'yes'")
         cells = page.locator("#devices tbody td:first-child").all_text_contents()
         assert XSS_DEVICE in cells
         assert page.locator("img").count() == 0
