@@ -76,6 +76,17 @@ function drawBoxes(canvas, image, boxes, { dashed = false, disputed = new Set() 
   c.setLineDash([]);
 }
 
+// A table row: a node goes in as it is, anything else as text ("–" for a missing value).
+function tableRow(cells) {
+  const tr = document.createElement("tr");
+  for (const cell of cells) {
+    const td = document.createElement("td");
+    if (cell instanceof Node) td.append(cell); else td.textContent = cell == null ? "–" : String(cell);
+    tr.append(td);
+  }
+  return tr;
+}
+
 // A link made of text only (hrefs built here from ids, never from device or user data as HTML).
 function link(text, href) {
   const a = el("a", text);

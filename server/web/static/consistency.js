@@ -2,16 +2,6 @@
 // open adjudications, from /api/consistency/summary. Every number links to the frames behind it.
 "use strict";
 
-function cells(values) {
-  const tr = document.createElement("tr");
-  for (const value of values) {
-    const td = document.createElement("td");
-    if (value instanceof Node) td.append(value); else td.textContent = value == null ? "–" : String(value);
-    tr.append(td);
-  }
-  return tr;
-}
-
 function percent(value) { return value == null ? "–" : `${(100 * value).toFixed(0)} %`; }
 
 // A tally's row: each count links to the frames that add to it.
@@ -33,7 +23,7 @@ async function refresh() {
   document.getElementById("policy").textContent = `${percent(p.overlap_rate)} of frames reviewed twice blind, `
     + `${percent(p.gold_rate)} of claims served gold; pairs below ${percent(p.agreement_threshold)} agreement go to adjudication.`;
   const open = await api("GET", "/api/adjudication");
-  document.querySelector("#adjudications tbody").replaceChildren(...open.adjudications.map((a) => cells([
+  document.querySelector("#adjudications tbody").replaceChildren(...open.adjudications.map((a) => tableRow([
     link(`frame ${a.frame_id}`, `/consistency/frame?id=${a.frame_id}`),
     `${a.first_reviewer} / ${a.second_reviewer}`, percent(a.score), a.reason,
     new Date(a.opened_at * 1000).toLocaleString(),
@@ -41,22 +31,22 @@ async function refresh() {
   ])));
   document.querySelector("#per-reviewer tbody").replaceChildren(...Object.entries(s.per_reviewer).map(([name, t]) => {
     const [pairs, mean, classes, missed, extra, verdicts] = tallyCells(t, name);
-    return cells([name, pairs, mean, framesLink(t.matches, t.frames_with.matches, `${name}: matching boxes`),
+    return tableRow([name, pairs, mean, framesLink(t.matches, t.frames_with.matches, `${name}: matching boxes`),
                   classes, missed, extra, verdicts]);
   }));
   document.querySelector("#per-day tbody").replaceChildren(...Object.entries(s.per_reviewer_by_day).flatMap(
     ([name, days]) => Object.entries(days).map(([day, t]) => {
       const [pairs, mean, classes, missed, extra] = tallyCells(t, `${name} on ${day}`);
-      return cells([name, day, pairs, mean, classes, missed, extra]);
+      return tableRow([name, day, pairs, mean, classes, missed, extra]);
     })));
-  document.querySelector("#per-class tbody").replaceChildren(...Object.entries(s.per_class).map(([name, c]) => cells([
+  document.querySelector("#per-class tbody").replaceChildren(...Object.entries(s.per_class).map(([name, c]) => tableRow([
     name, framesLink(c.frame_ids.length, c.frame_ids, `class ${name}: all pairs`), `${c.boxes_a} / ${c.boxes_b}`,
     c.agreed, framesLink(percent(c.f1), c.frame_ids, `class ${name}: all pairs`),
     framesLink(c.disagreed_frame_ids.length, c.disagreed_frame_ids, `class ${name}: disagreements`),
   ])));
   document.querySelector("#gold tbody").replaceChildren(...Object.entries(s.gold_per_reviewer).map(([name, t]) => {
     const [answered, mean, classes, missed, extra, verdicts] = tallyCells(t, `${name} on gold`);
-    return cells([name, answered, mean, classes, missed, extra, verdicts]);
+    return tableRow([name, answered, mean, classes, missed, extra, verdicts]);
   }));
   document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.consistencyLoaded = "yes";

@@ -52,16 +52,6 @@ function ago(seconds) {
   return `${Math.round(seconds / 3600)} h ago`;
 }
 
-function row(cells) {
-  const tr = document.createElement("tr");
-  for (const cell of cells) {
-    const td = document.createElement("td");
-    if (cell instanceof Node) td.append(cell); else td.textContent = cell == null ? "–" : String(cell);
-    tr.append(td);
-  }
-  return tr;
-}
-
 async function refresh() {
   const d = await api("GET", "/api/dashboard");
   document.getElementById("ingest-rate").textContent = `${d.ingest.last_hour} frames in the last hour (${d.ingest.per_minute.toFixed(1)}/min)`;
@@ -76,11 +66,11 @@ async function refresh() {
   document.querySelector("#acceptance tbody").replaceChildren(...d.acceptance.map((a) => {
     const rate = document.createElement("span");
     rate.append(rateBar(a.rate), el("span", ` ${(100 * a.rate).toFixed(0)} %`));
-    return row([a.device, a.model_id, a.class_name, a.boxes, a.unchanged, rate]);
+    return tableRow([a.device, a.model_id, a.class_name, a.boxes, a.unchanged, rate]);
   }));
   document.querySelector("#devices tbody").replaceChildren(...d.devices.map((dev) => {
     const hb = dev.heartbeat;
-    return row([dev.device, dev.frames, dev.last_frame_at ? ago(d.now - dev.last_frame_at) : null,
+    return tableRow([dev.device, dev.frames, dev.last_frame_at ? ago(d.now - dev.last_frame_at) : null,
                 hb ? ago(hb.age_s) : "none", hb ? hb.model_id : null, hb && hb.fps != null ? Number(hb.fps).toFixed(1) : null,
                 hb ? hb.spooled : null, hb ? hb.evicted : null]);
   }));
