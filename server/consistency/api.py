@@ -23,30 +23,23 @@ route; the admin check is made here, against the caller's account role, so a rev
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from server.api.admin import JsonBody, UserOf, admin_check
+from server.api.admin import forbidden as forbidden_response
 from server.consistency import store as consistency
 from server.consistency.agreement import Tally, per_class, per_reviewer
 from server.review.queue import ReviewQueue
 
-UserOf = Callable[[Request], Awaitable[str]]
-JsonBody = Callable[[Request, set], Awaitable[dict]]
-
-
 def consistency_routes(queue: ReviewQueue, user_of: UserOf, json_body: JsonBody) -> list[BaseRoute]:
-    async def admin_of(request: Request) -> str | None:
-        user = await user_of(request)
-        with queue.read_transaction() as conn:
-            role = consistency.role_of(conn, user)
-        return user if role == "admin" else None
+    admin_of = admin_check(queue, user_of)
 
     def forbidden() -> Response:
-        return JSONResponse({"error": "forbidden", "detail": "only admins may do this"}, status_code=403)
+        return forbidden_response("only admins may do this")
 
     async def summary_route(request: Request) -> Response:
         if await admin_of(request) is None:

@@ -22,14 +22,15 @@ A crop is a JPEG in the content-addressed media store, served by ``GET /media/{s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.consistency.store import role_of
+from server.api.admin import JsonBody, UserOf, admin_check
+from server.api.admin import forbidden as forbidden_response
 from server.errors import StoreError
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
@@ -37,19 +38,11 @@ from server.taxonomy import store as taxonomy_store
 from server.taxonomy.crops import cut_crop
 from server.taxonomy.model import ClassSpec, TaxonomyError
 
-UserOf = Callable[[Request], Awaitable[str]]
-JsonBody = Callable[[Request, set], Awaitable[dict]]
-
-
 def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, json_body: JsonBody) -> list[BaseRoute]:
-    async def admin_of(request: Request) -> str | None:
-        user = await user_of(request)
-        with queue.read_transaction() as conn:
-            role = role_of(conn, user)
-        return user if role == "admin" else None
+    admin_of = admin_check(queue, user_of)
 
     def forbidden() -> Response:
-        return JSONResponse({"error": "forbidden", "detail": "only admins may change the taxonomy"}, status_code=403)
+        return forbidden_response("only admins may change the taxonomy")
 
     def described() -> dict:
         with queue.read_transaction() as conn:
