@@ -924,6 +924,37 @@ def open_second_writer(data_dir: Path) -> sqlite3.Connection:
     return conn
 
 
+def open_command_writer(data_dir: Path) -> sqlite3.Connection:
+    """:func:`open_second_writer` for a command working on an existing data directory (``classes``,
+    ``synthesize``), ``serve`` running or not: the schema is upgraded first when this collector is
+    newer than the file, and a missing database is an error rather than created."""
+    data_dir = Path(data_dir)
+    if not (data_dir / DB_FILENAME).is_file():
+        raise StoreError(f"no edgelabel database in {data_dir} (expected {data_dir / DB_FILENAME}; "
+                         "start the collector there first)")
+    Store.open(data_dir).close()  # migrates
+    return open_second_writer(data_dir)
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection, what: str) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` on a second writer's autocommit connection: waits for
+    ``serve``'s lock (busy_timeout) instead of failing halfway; SQLite failures become a StoreError
+    saying what could not be done (``what``, e.g. "store the background")."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"cannot {what}: {exc}") from exc
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.ProgrammingError):
+            raise StoreError(f"cannot {what}: {exc}") from exc
+        raise
+
+
 # --- transactions and schema checks ----------------------------------------------------------------
 
 

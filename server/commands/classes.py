@@ -178,12 +178,9 @@ def run_apply(args: argparse.Namespace) -> int:
 def _connection(data_dir: Path, write: bool = False):
     """A connection to the data directory's database, in one transaction (an immediate one to write)."""
     from server.errors import StoreError
-    from server.store import DB_FILENAME, Store, open_second_writer
+    from server.store import open_command_writer
 
-    if not (Path(data_dir) / DB_FILENAME).is_file():
-        raise StoreError(f"no edgelabel database in {data_dir} (start the collector there first)")
-    Store.open(data_dir).close()  # upgrades the schema if needed (the taxonomy needs 0006_taxonomy)
-    conn = open_second_writer(data_dir)
+    conn = open_command_writer(data_dir)  # upgrades the schema if needed (the taxonomy needs 0006_taxonomy)
     try:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:

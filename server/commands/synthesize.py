@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from server.commands.export import _no_bar, progress_bar
     from server.errors import CollectorError
     from server.media import MediaStore
-    from server.store import MEDIA_DIRNAME
+    from server.store import MEDIA_DIRNAME, open_command_writer
     from server.synthetic.generate import SynthesisSettings
-    from server.synthetic.pipeline import open_writer, synthesize
+    from server.synthetic.pipeline import synthesize
     from server.synthetic.report import report_tiles, write_report
 
     logs.configure(args.verbose)
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                         progress=_no_bar if args.no_progress else progress_bar)
     summary = result.to_json()
     if args.report:
-        conn = open_writer(args.data_dir)
+        conn = open_command_writer(args.data_dir)
         try:
             tiles = report_tiles(conn, MediaStore(args.data_dir / MEDIA_DIRNAME), args.device, result.frame_ids)
         finally:

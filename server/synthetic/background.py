@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from server.media import MediaStore
+from server.store import write_transaction
 from server.synthetic.errors import NotEnoughDataError
 from server.synthetic.sources import VerifiedFrame, encode_jpeg, load_image
-from server.synthetic.transactions import write_transaction
 
 log = logging.getLogger("server.synthetic.background")
 

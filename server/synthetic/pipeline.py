@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from server.media import MediaStore
-from server.store import DB_FILENAME, MEDIA_DIRNAME, Store, open_second_writer
-from server.errors import StoreError
+from server.store import MEDIA_DIRNAME, open_command_writer
 from server.synthetic import storage
 from server.synthetic.background import Background, current_background
 from server.synthetic.bank import ObjectBank, build_bank
@@ -59,15 +58,6 @@ class SynthesisResult:
         }
 
 
-def open_writer(data_dir: Path):
-    """A write connection to an existing data directory, its schema upgraded first if needed."""
-    data_dir = Path(data_dir)
-    if not (data_dir / DB_FILENAME).is_file():
-        raise StoreError(f"no edgelabel database in {data_dir} (expected {data_dir / DB_FILENAME})")
-    Store.open(data_dir).close()  # migrates (0007_synthetic) when this collector is newer than the file
-    return open_second_writer(data_dir)
-
-
 def prepare(conn, media: MediaStore, device: str, classes: tuple[str, ...], refresh_background: bool = False
             ) -> tuple[list, Background, ObjectBank, dict[str, PlacementModel]]:
     """Everything generation needs for ``device``; raises a typed error when something is missing."""
@@ -97,7 +87,7 @@ def synthesize(data_dir: Path, device: str, settings: SynthesisSettings, seed: i
                refresh_background: bool = False, progress: Progress = _no_progress) -> SynthesisResult:
     """Generate and store ``settings.count`` synthetic frames for ``device``."""
     media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
-    conn = open_writer(data_dir)
+    conn = open_command_writer(data_dir)
     try:
         # A class may be asked for by an alias of the project's taxonomy, as reviewers type it.
         taxonomy = load_taxonomy(conn)

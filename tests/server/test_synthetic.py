@@ -16,11 +16,11 @@ from server.cli import main as collector_main
 from server.exports import Selection, export
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
-from server.store import Store
+from server.store import Store, open_command_writer
 from server.synthetic import background as background_module
 from server.synthetic.composite import Placement, composite
 from server.synthetic.generate import SynthesisSettings, generate
-from server.synthetic.pipeline import open_writer, prepare, synthesize
+from server.synthetic.pipeline import prepare, synthesize
 from server.synthetic.placement import JITTER_X, JITTER_Y
 from server.synthetic.sources import verified_frames
 from server.taxonomy import store as taxonomy_store
@@ -123,7 +123,7 @@ def test_background_has_the_people_removed(camera):
 def test_background_follows_the_newest_verified_frames(camera, monkeypatch):
     data_dir, _ = camera
     monkeypatch.setattr(background_module, "RECENT_FRAMES", 10)  # instead of a camera's months of frames
-    conn = open_writer(data_dir)
+    conn = open_command_writer(data_dir)
     try:
         frames = verified_frames(conn, DEVICE)
         recent = background_module.estimate(DEVICE, frames, MediaStore(data_dir / "media"))
@@ -142,7 +142,7 @@ def test_bank_records_mask_kinds_and_rejects_unusable_objects(camera):
 
 def test_boxes_are_exactly_the_pasted_objects(camera):
     data_dir, result = camera
-    conn = open_writer(data_dir)
+    conn = open_command_writer(data_dir)
     try:
         media = MediaStore(data_dir / "media")
         _, background, bank, models = prepare(conn, media, DEVICE, ("person",))
@@ -304,7 +304,7 @@ def test_cli_writes_frames_and_a_report(camera, tmp_path, capsys):
 def test_exact_boxes_survive_clipping_at_the_image_border(camera):
     # composite() clips a placement that reaches outside the image; the box is the visible extent.
     data_dir, _ = camera
-    conn = open_writer(data_dir)
+    conn = open_command_writer(data_dir)
     try:
         _, background, bank, _ = prepare(conn, MediaStore(data_dir / "media"), DEVICE, ("person",))
     finally:
