@@ -31,21 +31,18 @@ def track_strip(db: WebDatabase, device: str, track_id: int) -> dict:
     with db.read() as conn:
         rows = conn.execute(
             "SELECT f.id, f.status, f.capture_ts, f.media_sha256, f.width, f.height, f.claimed_by,"
-            " d.id, d.x1, d.y1, d.x2, d.y2, d.score, d.class_name"
+            " d.id, d.x1, d.y1, d.x2, d.y2, d.score, d.class_name, f.model_id"
             " FROM detections d JOIN frames f ON f.id = d.frame_id"
             " WHERE f.device = ? AND d.track_id = ? ORDER BY f.capture_ts, f.id LIMIT ?",
             [device, track_id, MAX_STRIP_FRAMES]).fetchall()
         verdict = _verdict(conn, device, track_id)
-        models = dict(conn.execute(
-            "SELECT f.id, f.model_id FROM detections d JOIN frames f ON f.id = d.frame_id"
-            " WHERE f.device = ? AND d.track_id = ?", [device, track_id]).fetchall())
         taxonomy = taxonomy_store.load(conn)
     if not rows:
         raise FrameNotFoundError(f"no track {track_id} of device {device!r}")
     frames = [
         {"frame_id": r[0], "status": r[1], "capture_ts": r[2], "media": r[3], "width": r[4], "height": r[5],
          "claimed_by": r[6], "detection_id": r[7], "box": list(r[8:12]), "score": r[12],
-         "class_name": taxonomy.project_class(models[r[0]], r[13])[0]}
+         "class_name": taxonomy.project_class(r[14], r[13])[0]}
         for r in rows
     ]
     classes = sorted({f["class_name"] for f in frames})
