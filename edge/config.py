@@ -259,18 +259,51 @@ class SourceConfig:
 
 
 LAYOUTS = ("yolox", "yolov5", "yolov8", "end2end")
+RUNTIME_CHOICES = ("auto", "onnxruntime", "openvino")
+PRECISIONS = ("f32", "bf16", "f16", "default")
+
+
+@dataclass(frozen=True)
+class OpenVinoConfig:
+    """``[detector.openvino]``: where and how OpenVINO runs the model (``runtime = "openvino"``)."""
+
+    device: str = field(default="CPU", metadata=check(lambda v: v.split(".")[0].split(":")[0].upper() in
+                                                      ("CPU", "GPU", "NPU", "AUTO", "HETERO", "MULTI"),
+                                                      'an OpenVINO device: "CPU", "GPU", "NPU" or "AUTO"'))
+    precision: str = field(default="f32", metadata=check(lambda v: v in PRECISIONS,
+                                                         "one of " + ", ".join(f'"{p}"' for p in PRECISIONS)))
+    """Float layers' precision. "f32" is what ``quantize`` checks accuracy with; "default" lets
+    the CPU pick (bf16 where it has AMX or AVX-512 BF16: faster, slightly different boxes)."""
+
+
+@dataclass(frozen=True)
+class TensorRtConfig:
+    """``[detector.tensorrt]``: ONNX Runtime's TensorRT provider (Jetson); see edge.detection.tensorrt."""
+
+    fp16: bool = False
+    int8: bool = False
+    """int8 kernels: for a QDQ model from ``quantize --target onnxruntime``, or with a calibration table."""
+    int8_calibration_table: str = ""
+    engine_cache_dir: str = ""
+    timing_cache: bool = True
+    max_workspace_mb: int = field(default=0, metadata=check(lambda v: v >= 0, "megabytes >= 0 (0: TensorRT's default)"))
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """``[detector]``: the ONNX detector that pre-labels every frame."""
+    """``[detector]``: the detector that pre-labels every frame, and the runtime that runs it."""
 
     model: str = ""
-    """Required (here or ``--model``): ONNX path or a known name such as yolox-nano."""
+    """Required (here or ``--model``): ONNX or OpenVINO IR path, or a known name such as yolox-nano."""
+    runtime: str = field(default="auto", metadata=check(lambda v: v in RUNTIME_CHOICES,
+                                                        "one of " + ", ".join(f'"{r}"' for r in RUNTIME_CHOICES)))
+    """"auto": OpenVINO for an OpenVINO IR model (.xml), ONNX Runtime for an ONNX file."""
     score_threshold: float = field(default=0.3, metadata=check(lambda v: 0 <= v <= 1, "a score in [0, 1]"))
-    threads: int = field(default=0, metadata=check(lambda v: v >= 0, "a thread count >= 0 (0: onnxruntime's choice)"))
+    threads: int = field(default=0, metadata=check(lambda v: v >= 0, "a thread count >= 0 (0: the runtime's choice)"))
     providers: tuple[str, ...] = field(default=("CPUExecutionProvider",),
                                        metadata=check(lambda v: len(v) > 0, "at least one execution provider"))
+    openvino: OpenVinoConfig = field(default_factory=OpenVinoConfig)
+    tensorrt: TensorRtConfig = field(default_factory=TensorRtConfig)
     layout: str = field(default="", metadata=check(lambda v: v in ("",) + LAYOUTS,
                                                    'one of "", ' + ", ".join(f'"{x}"' for x in LAYOUTS)))
     labels: str = ""

@@ -39,7 +39,7 @@ _END = object()
 
 
 class Detector:
-    """What the pipeline needs of a detector (see ``edge.detection.runner.OnnxDetector``)."""
+    """What the pipeline needs of a detector (see ``edge.detection.runner.Detector``)."""
 
     def detect(self, image_bgr) -> Detections: ...
 

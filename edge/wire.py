@@ -36,6 +36,16 @@ MAX_CLASSES = 4096
 MAX_NAME_CHARS = 128
 MAX_REASONS = 32
 
+RUNTIME_SEPARATOR = "@"
+"""Agents send ``{weights id}@{runtime tag}`` as the model id (``yolox_nano-e8af0749@ov-cpu-f32``):
+the same weights on another runtime or precision may box a little differently."""
+
+
+def weights_id(model_id: str) -> str:
+    """The weights part of a model id (the whole id when it names no runtime)."""
+    return model_id.split(RUNTIME_SEPARATOR, 1)[0]
+
+
 NO_TRACK = -1
 """Track id of a box that no tracker has assigned."""
 

@@ -103,6 +103,28 @@ def test_garbage_on_the_ingest_socket_is_rejected_and_the_collector_keeps_servin
     assert stats["totals"]["frames"] == json.loads(agent.stdout)["acknowledged"]
 
 
+def test_agent_on_openvino_stores_frames_under_the_runtime_tagged_model_id(tmp_path):
+    pytest.importorskip("openvino")
+    data_dir = tmp_path / "collector"
+    collector = Collector(data_dir, "--insecure")
+    try:
+        agent = cli("-m", "edge", "run", "--source", str(DATA_DIR / "videos" / "street_night_crowd_mmtracking_demo_8frames.mp4"),
+                    "--model", str(MODEL_PATH), "--runtime", "openvino", "--threads", "2", "--insecure",
+                    "--device", "night-cam", "--collector", collector.endpoint, "--json",
+                    "--spool-dir", str(tmp_path / "spool"), "--status-interval", "0.2")
+    finally:
+        collector.stop()
+    assert agent.returncode == 0, agent.stderr
+    summary = json.loads(agent.stdout)
+    assert summary["model"].startswith("yolox_nano-") and summary["model"].endswith("@ov-cpu-f32")
+    assert "openvino" in summary["runtime"] and summary["acknowledged"] >= 1
+    with Store.open_readonly(data_dir) as store:
+        frames = store.frame_rows()
+        heartbeat = store.stats()["devices"]["night-cam"]["status"]
+    assert {frame["model_id"] for frame in frames} == {summary["model"]}
+    assert heartbeat["model_id"] == summary["model"]
+
+
 @pytest.mark.parametrize(
     "make_source, expected",
     [

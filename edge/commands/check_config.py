@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from edge.config import as_dict, as_toml, load_config
     from edge.errors import ConfigError
 
+    from edge.commands.runtime_args import settings_from_config
+
     config = load_config(args.file)
+    settings_from_config(config.detector, origin=f"{args.file}: [detector.tensorrt]")  # settings that clash
     if config.uplink.insecure and config.uplink.credentials:
         raise ConfigError(f"{args.file}: uplink.insecure = true and uplink.credentials = "
                           f"{config.uplink.credentials!r}: expected one of them, not both")

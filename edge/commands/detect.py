@@ -10,7 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detection import OnnxDetector
+from edge.commands.runtime_args import add_runtime_arguments, settings_from_args
+from edge.detection import Detector
 from edge.detection.classes import read_labels_file
 from edge.detection.layouts import LAYOUTS
 from edge.detections import Detections
@@ -21,9 +22,11 @@ example:
   edgelabel-agent detect --model yolox-nano photo.jpg frames/*.png
   edgelabel-agent detect --model ./yolox_nano.onnx dog.jpg --json --score-threshold 0.5
   edgelabel-agent detect --model yolov8n.onnx --provider cuda --labels classes.txt dog.jpg
+  edgelabel-agent detect --model yolox_nano.int8.xml dog.jpg          # OpenVINO IR from 'quantize'
 
---model takes a path to an .onnx file, or a known name (yolox-nano) that is downloaded once
-into $EDGELABEL_CACHE (default ~/.cache/edgelabel). The output layout is recognised from the
+--model takes a path to an .onnx file or an OpenVINO IR .xml (run on OpenVINO, the 'openvino'
+extra), or a known name (yolox-nano) that is downloaded once into $EDGELABEL_CACHE (default
+~/.cache/edgelabel). The output layout is recognised from the
 graph: YOLOX raw head [1, N, 5+C], YOLOv5 [1, N, 5+C], YOLOv8/YOLO11 [1, 4+C, N], or end-to-end
 exports with NMS inside; --layout forces one. Class names come from --labels, else the model's
 own metadata, else COCO-80. Images that cannot be read are reported on stderr and skipped; the
@@ -40,7 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, metavar="MODEL", help="an .onnx file or a known model name")
+    parser.add_argument("--model", required=True, metavar="MODEL",
+                        help="an .onnx file, an OpenVINO IR .xml, or a known model name")
     parser.add_argument("images", nargs="+", metavar="IMAGE", type=Path, help="image files (JPEG, PNG, ...)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument(
@@ -57,17 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="T",
         help="overlap above which a weaker same-class box is dropped (default 0.45)",
     )
-    parser.add_argument(
-        "--threads", type=int, default=None, metavar="N", help="inference threads (default: one per core)"
-    )
-    parser.add_argument(
-        "--provider",
-        action="append",
-        dest="providers",
-        metavar="NAME",
-        help="execution provider, most preferred first, by ONNX Runtime name or short name (cpu, cuda, "
-        "tensorrt, openvino); repeatable; unavailable ones fall back to CPU with a warning (default cpu)",
-    )
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--layout", choices=LAYOUTS, default=None, help="output layout, when recognising it from the graph is wrong"
     )
@@ -77,12 +71,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Detect on every image; 0 if all were read, 1 if any could not be (those are named on stderr)."""
-    detector = OnnxDetector(
+    detector = Detector(
         resolve_model(args.model),
         score_threshold=args.score_threshold,
         iou_threshold=args.iou_threshold,
-        intra_op_threads=args.threads,
-        providers=tuple(args.providers or ("CPUExecutionProvider",)),
+        runtime=settings_from_args(args),
         class_names=read_labels_file(args.labels) if args.labels else None,
         layout=args.layout,
     )
@@ -97,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "model": detector.model_id,
+            "runtime": detector.runtime.tag,
             "layout": detector.layout,
             "classes": list(detector.class_names),
             "images": results,
@@ -104,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        _print_table(f"{detector.model_id} ({detector.layout} layout)", results)
+        _print_table(f"{detector.model_id} ({detector.layout} layout) on {detector.runtime.description}", results)
     return 1 if failed else 0
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from edge import logs
+from edge.commands.runtime_args import RUNTIME_FLAGS, add_runtime_arguments
 from edge.errors import ConfigError
 
 log = logging.getLogger("edge.run")
@@ -51,8 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--source", metavar="SRC",
                         help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL "
                              "(required, here or as source.source in --config)")
-    parser.add_argument("--model", help="ONNX detector path, or a known name such as yolox-nano "
-                                        "(required, here or as detector.model in --config)")
+    parser.add_argument("--model", help="detector: an ONNX file, an OpenVINO IR .xml, or a known name such as "
+                                        "yolox-nano (required, here or as detector.model in --config)")
     parser.add_argument("--collector", metavar="ENDPOINT",
                         help="collector ingest endpoint, e.g. tcp://collector:5555 (default: the one in --credentials)")
     security = parser.add_mutually_exclusive_group()
@@ -66,10 +67,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     detection = parser.add_argument_group("detector")
     detection.add_argument("--score-threshold", type=float, default=None,
                            help="keep detections at or above this score (default: 0.3)")
-    detection.add_argument("--threads", type=int, default=None, help="inference threads (default: onnxruntime's choice)")
-    detection.add_argument("--provider", action="append", default=None,
-                           help="execution provider by ONNX Runtime name or short name (cpu, cuda, tensorrt, "
-                                "openvino), repeatable, in order of preference (default: CPUExecutionProvider)")
+    add_runtime_arguments(detection, config_defaults=True)
     detection.add_argument("--layout", choices=("yolox", "yolov5", "yolov8", "end2end"), default=None,
                            help="the model's output layout, when recognising it from the graph gets it wrong")
     detection.add_argument("--labels", metavar="FILE", default=None,
@@ -145,8 +143,7 @@ RUN_FLAGS = {
     "pace": ("--pace", "source.pace"),
     "model": ("--model", "detector.model"),
     "score_threshold": ("--score-threshold", "detector.score_threshold"),
-    "threads": ("--threads", "detector.threads"),
-    "provider": ("--provider", "detector.providers"),
+    **RUNTIME_FLAGS,
     "layout": ("--layout", "detector.layout"),
     "labels": ("--labels", "detector.labels"),
     "detect_every": ("--detect-every", "detector.detect_every"),
@@ -219,9 +216,10 @@ def load_run_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     logs.configure(-1 if args.quiet else args.verbose)
     # Imported here so that `--help` stays fast and works without the heavy packages.
+    from edge.commands.runtime_args import settings_from_config
     from edge.credentials import read_credentials
     from edge.detection.classes import read_labels_file
-    from edge.detection.runner import OnnxDetector
+    from edge.detection.runner import Detector
     from edge.models import resolve_model
     from edge.pacing import PacedSource
     from edge.pipeline import Pipeline
@@ -251,11 +249,10 @@ def run(args: argparse.Namespace) -> int:
 
     selector = build_selector(config.selection, jpeg_quality=up.jpeg_quality, origins=dict(config.origins))
 
-    detector = OnnxDetector(
+    detector = Detector(
         resolve_model(det.model),
         score_threshold=det.score_threshold,
-        intra_op_threads=det.threads or None,
-        providers=det.providers,
+        runtime=settings_from_config(det),
         layout=det.layout or None,
         class_names=read_labels_file(det.labels) if det.labels else None,
     )
@@ -280,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
     uplink = Uplink(
         sender,
         spool,
-        model_id=detector.model_id,
+        model_id=detector.deployed_id,
         class_names=tuple(detector.class_names),
         jpeg_quality=up.jpeg_quality,
         flush_timeout_s=up.flush_timeout_s,
@@ -291,8 +288,8 @@ def run(args: argparse.Namespace) -> int:
     tracker = ByteTracker(first_track_id=spool.next_track_id)
     pipeline = Pipeline(source, detector, selector, uplink, tracker=tracker, detect_every=det.detect_every)
     started = time.monotonic()
-    log.info("device %r: %s → %s with %s; spool %s", device, source.description, endpoint, detector.model_id,
-             spool.directory)
+    log.info("device %r: %s → %s with %s on %s; spool %s", device, source.description, endpoint, detector.model_id,
+             detector.runtime.description, spool.directory)
 
     metrics = None
     metrics_address = config.metrics.address
@@ -321,6 +318,8 @@ def run(args: argparse.Namespace) -> int:
     sent = sender.counts
     summary = {
         "device": device,
+        "model": detector.deployed_id,
+        "runtime": detector.runtime.description,
         "frames_read": counts.frames_read,
         "frames_dropped": counts.frames_dropped,
         "frames_detected": counts.frames_detected,

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from edge import logs
+from edge.commands.runtime_args import add_runtime_arguments, settings_from_args
 from edge.commands.run import add_selection_arguments, load_selection
 from edge.errors import ConfigError
 
@@ -40,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--source", required=True, metavar="SRC",
                         help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL")
-    parser.add_argument("--model", required=True, help="ONNX detector path, or a known name such as yolox-nano")
+    parser.add_argument("--model", required=True, help="detector: an ONNX file, an OpenVINO IR .xml, or a known name such as yolox-nano")
     parser.add_argument("--report", required=True, type=Path, metavar="DIR", help="directory to write the report to")
     parser.add_argument("--frames", action="store_true", help="also write each kept frame as the JPEG 'run' would send")
     parser.add_argument("--max-seconds", type=float, default=None, metavar="SECONDS",
@@ -49,10 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="keep detections at or above this score, as 'run' (default: %(default)s)")
     parser.add_argument("--jpeg-quality", type=int, default=85,
                         help="JPEG quality 'run' would send at, for the bytes budget and sizes (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None, help="inference threads (default: onnxruntime's choice)")
-    parser.add_argument("--provider", action="append", default=None,
-                        help="ONNX Runtime execution provider, repeatable, most preferred first "
-                             "(default: CPUExecutionProvider)")
+    add_runtime_arguments(parser)
     selection = add_selection_arguments(parser)
     selection.add_argument("--image-fps", type=float, default=10.0,
                            help="frame rate assumed for an image directory (default: %(default)s)")
@@ -70,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from tqdm import tqdm
 
-    from edge.detection.runner import OnnxDetector
+    from edge.detection.runner import Detector
     from edge.models import resolve_model
     from edge.pipeline import Pipeline
     from edge.selection import BlurGate, SceneChangePolicy
@@ -88,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if args.report.exists() and not args.report.is_dir():
         raise ConfigError(f"--report: {args.report} exists and is not a directory")
     selector = load_selection(args)
-    detector = OnnxDetector(resolve_model(args.model), score_threshold=args.score_threshold,
-                            intra_op_threads=args.threads, providers=tuple(args.provider or ("CPUExecutionProvider",)))
+    detector = Detector(resolve_model(args.model), score_threshold=args.score_threshold,
+                        runtime=settings_from_args(args))
     source = open_source(args.source, image_fps=args.image_fps)
     total = (len(source.paths) if isinstance(source, ImageDirSource)
              else source.reported_frames if isinstance(source, VideoFileSource) else None)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from edge import logs
+from edge.commands.runtime_args import add_runtime_arguments, settings_from_args
 from edge.errors import ConfigError
 
 log = logging.getLogger("edge.track")
@@ -42,7 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--source", required=True, metavar="SRC",
                         help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL")
-    parser.add_argument("--model", required=True, help="ONNX detector path, or a known name such as yolox-nano")
+    parser.add_argument("--model", required=True, help="detector: an ONNX file, an OpenVINO IR .xml, or a known name such as yolox-nano")
     parser.add_argument("--mot-out", required=True, metavar="FILE", type=Path, help="MOTChallenge results file to write")
     parser.add_argument("--classes", action="append", metavar="NAMES",
                         help="track only these classes, by name (comma-separated or repeated, e.g. person,car); "
@@ -56,10 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="frames a lost track is kept to be found again (default: %(default)s)")
     parser.add_argument("--image-fps", type=float, default=10.0,
                         help="frame rate assumed for an image directory (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None, help="inference threads (default: onnxruntime's choice)")
-    parser.add_argument("--provider", action="append", default=None,
-                        help="ONNX Runtime execution provider, repeatable, most preferred first "
-                             "(default: CPUExecutionProvider)")
+    add_runtime_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from edge.detection.runner import OnnxDetector
+    from edge.detection.runner import Detector
     from edge.evaluation.motfile import write_mot_frame
     from edge.models import resolve_model
     from edge.sources import ImageDirSource, VideoFileSource, open_source
@@ -87,11 +85,10 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.mot_out.parent
     if not out_dir.is_dir():
         raise ConfigError(f"--mot-out: directory {out_dir} does not exist")
-    detector = OnnxDetector(
+    detector = Detector(
         resolve_model(args.model),
         score_threshold=args.score_threshold,
-        intra_op_threads=args.threads,
-        providers=tuple(args.provider or ("CPUExecutionProvider",)),
+        runtime=settings_from_args(args),
     )
     wanted = class_ids(args.classes, detector.class_names)
     tracking = StridedTracker(ByteTracker(lost_track_buffer_frames=args.track_buffer), args.detect_every)

@@ -7,6 +7,6 @@ runs a model between the pure steps.
 """
 
 from edge.detection.classes import COCO_CLASSES
-from edge.detection.runner import OnnxDetector
+from edge.detection.runner import Detector
 
-__all__ = ["COCO_CLASSES", "OnnxDetector"]
+__all__ = ["COCO_CLASSES", "Detector"]

@@ -22,6 +22,8 @@ from typing import Protocol
 import numpy as np
 
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+COCO_IOU_THRESHOLDS = tuple(float(t) for t in np.round(np.linspace(0.5, 0.95, 10), 2))
+"""COCO's mAP@[.5:.95]: the mean over these IoU thresholds."""
 
 
 class Boxes(Protocol):
@@ -45,31 +47,38 @@ class MeanAP:
 
 
 def mean_average_precision(
-    predictions: Sequence[Boxes], references: Sequence[Boxes], iou_threshold: float = 0.5
+    predictions: Sequence[Boxes],
+    references: Sequence[Boxes],
+    iou_threshold: float = 0.5,
+    ignored: Sequence[Boxes] | None = None,
 ) -> MeanAP:
     """mAP of ``predictions`` scored against ``references`` (one entry per image, same order).
 
     Reference confidences are not used. ``iou_threshold`` is the overlap a prediction needs to
     count as finding a reference box: 0.5 (PASCAL VOC, COCO's AP50) forgives loose boxes.
+    ``ignored`` (per image, optional) are "don't care" boxes, as COCO's crowd regions: a
+    prediction that finds no reference box but overlaps an ignored box of its class at the
+    threshold counts neither as a hit nor as a false positive.
     """
     if len(predictions) != len(references):
         raise ValueError(f"predictions: expected {len(references)} images, got {len(predictions)}")
+    if ignored is not None and len(ignored) != len(references):
+        raise ValueError(f"ignored: expected {len(references)} images, got {len(ignored)}")
     reference_classes = np.concatenate(
         [np.asarray(ref.class_id, np.int64).reshape(-1) for ref in references] or [[]]
     )
     classes, counts = np.unique(reference_classes.astype(np.int64), return_counts=True)
-    per_class = {int(c): _class_ap(predictions, references, int(c), iou_threshold) for c in classes}
+    per_class = {int(c): _class_ap(predictions, references, int(c), iou_threshold, ignored) for c in classes}
     mean_ap = float(np.mean(list(per_class.values()))) if per_class else None
     boxes = {int(c): int(n) for c, n in zip(classes, counts)}
     return MeanAP(mean_ap, per_class, int(counts.sum()), boxes)
 
 
-def _class_ap(predictions, references, class_id: int, iou_threshold: float) -> float:
+def _class_ap(predictions, references, class_id: int, iou_threshold: float, ignored=None) -> float:
     scores, hits = [], []
     num_references = 0
-    for predicted, reference in zip(predictions, references):
-        reference_xyxy = np.asarray(reference.xyxy, np.float64).reshape(-1, 4)
-        reference_xyxy = reference_xyxy[np.asarray(reference.class_id).reshape(-1) == class_id]
+    for index, (predicted, reference) in enumerate(zip(predictions, references)):
+        reference_xyxy = _of_class(reference, class_id)
         num_references += len(reference_xyxy)
         mine = np.asarray(predicted.class_id).reshape(-1) == class_id
         if not mine.any():
@@ -77,8 +86,14 @@ def _class_ap(predictions, references, class_id: int, iou_threshold: float) -> f
         confidence = np.asarray(predicted.confidence, np.float64).reshape(-1)[mine]
         order = np.argsort(-confidence, kind="stable")
         xyxy = np.asarray(predicted.xyxy, np.float64).reshape(-1, 4)[mine][order]
-        scores.append(confidence[order])
-        hits.append(match_greedy(xyxy, reference_xyxy, iou_threshold))
+        hit = match_greedy(xyxy, reference_xyxy, iou_threshold)
+        counted = np.ones(len(hit), bool)
+        if ignored is not None:
+            ignored_xyxy = _of_class(ignored[index], class_id)
+            if len(ignored_xyxy):
+                counted = hit | ~(pairwise_iou(xyxy, ignored_xyxy) >= iou_threshold).any(axis=1)
+        scores.append(confidence[order][counted])
+        hits.append(hit[counted])
     if num_references == 0 or not scores:
         return 0.0
     ranked = np.argsort(-np.concatenate(scores), kind="stable")
@@ -91,6 +106,11 @@ def _class_ap(predictions, references, class_id: int, iou_threshold: float) -> f
     first_reaching = np.searchsorted(recall, RECALL_POINTS, side="left")
     reached = first_reaching < len(recall)
     return float(np.where(reached, envelope[np.minimum(first_reaching, len(recall) - 1)], 0.0).mean())
+
+
+def _of_class(boxes: Boxes, class_id: int) -> np.ndarray:
+    xyxy = np.asarray(boxes.xyxy, np.float64).reshape(-1, 4)
+    return xyxy[np.asarray(boxes.class_id).reshape(-1) == class_id]
 
 
 def match_greedy(predicted_xyxy: np.ndarray, reference_xyxy: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -123,3 +143,27 @@ def pairwise_iou(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     union = area_a + area_b - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+@dataclass(frozen=True)
+class CocoMeanAP:
+    map: float | None
+    """mAP@[.5:.95]: mean over :data:`COCO_IOU_THRESHOLDS` and over classes with reference boxes."""
+    ap50: float | None
+    """The same at IoU 0.5 only."""
+    per_class: dict[int, float]
+    """mAP@[.5:.95] of each class id with reference boxes."""
+    reference_boxes: int
+
+
+def coco_mean_average_precision(predictions: Sequence[Boxes], references: Sequence[Boxes]) -> CocoMeanAP:
+    """COCO's box mAP (all areas; cap detections at 100 per image before calling, as COCO does).
+
+    Matches pycocotools on sets without crowd regions to within rounding of its matcher's ties.
+    """
+    by_threshold = [mean_average_precision(predictions, references, t) for t in COCO_IOU_THRESHOLDS]
+    first = by_threshold[0]
+    if first.mean_ap is None:
+        return CocoMeanAP(None, None, {}, 0)
+    per_class = {c: float(np.mean([r.per_class[c] for r in by_threshold])) for c in first.per_class}
+    return CocoMeanAP(float(np.mean(list(per_class.values()))), first.mean_ap, per_class, first.reference_boxes)

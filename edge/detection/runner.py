@@ -1,25 +1,27 @@
-"""Run an ONNX object detector on frames with ONNX Runtime, whatever its output layout.
+"""Run an object detector on frames, on any runtime (ONNX Runtime or OpenVINO), whatever its output layout.
 
-The runner loads and validates the model and runs it; the pure steps around it live elsewhere:
+The runner loads and validates the model and runs it through a :mod:`.runtimes` backend; the pure
+steps around it are the same code for every runtime and live elsewhere:
 :mod:`.letterbox` prepares the input the model's family expects, :mod:`.layouts` recognises the
 output layout, :mod:`.heads` decodes it and :mod:`.decode` selects and suppresses boxes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from edge.detection.classes import COCO_CLASSES
 from edge.detection.heads import OutputShapeError, SelectionSettings
 from edge.detection.layouts import LayoutError, OutputInfo, recognise
-from edge.detection.letterbox import InputFormat, letterbox_as, unletterbox_xyxy
+from edge.detection.letterbox import InputFormat, Letterboxed, letterbox_as, unletterbox_xyxy
 from edge.detection.metadata import ModelMetadata, parse_metadata
-from edge.detection.session import CPU, model_id, open_session, ort_message, usable_providers
+from edge.detection.model_file import model_id
+from edge.detection.runtimes import ModelRuntime, RuntimeSettings, TensorSpec, open_runtime
 from edge.detections import Detections
 from edge.errors import ConfigError, ModelError
 from edge.wire import MAX_BOXES
@@ -27,22 +29,22 @@ from edge.wire import MAX_BOXES
 log = logging.getLogger("edge.detector")
 
 
-class OnnxDetector:
-    """An object detector from an ONNX file: YOLOX, YOLOv5, YOLOv8/YOLO11 or end-to-end layouts.
+class Detector:
+    """An object detector from a model file: YOLOX, YOLOv5, YOLOv8/YOLO11 or end-to-end layouts.
 
     Args:
-        model_path: the ``.onnx`` file.
+        model_path: an ``.onnx`` file, or an OpenVINO IR ``.xml`` (with its ``.bin``).
         score_threshold: minimum score of a returned box. Raising it gives fewer false positives
             but misses small, occluded or unusual objects; lowering it returns more candidates for
             review at the cost of noise.
         iou_threshold: overlap above which a weaker box of the same class is suppressed. Lower
             merges more duplicates but also distinct overlapping objects (crowds, parked cars).
         max_detections: cap on boxes per frame, best first (at most the wire limit).
-        intra_op_threads: threads ONNX Runtime uses inside one inference; ``None`` lets it pick
-            (one per physical core). Fewer leaves cores to capture, tracking and encoding.
-        providers: execution providers in order of preference, by ONNX Runtime name or short name
-            (``cuda``, ``tensorrt``, ``openvino``, ``cpu``); those not available in this ONNX
-            Runtime build are dropped with a warning and CPU is used.
+        threads: threads the runtime uses inside one inference; ``None`` lets it pick (one per
+            physical core). Fewer leaves cores to capture, tracking and encoding.
+        runtime: which runtime runs the model and how (:class:`RuntimeSettings`: ONNX Runtime
+            providers, OpenVINO device and precision); default ONNX Runtime on the CPU for ONNX
+            files and OpenVINO for IR files. ``threads`` given here wins over the settings'.
         warmup: run one inference at construction, so the first real frame is not slow and a
             model that fails at run time fails here.
         class_names: names of the model's classes; default the model's own metadata, else COCO-80
@@ -57,24 +59,27 @@ class OnnxDetector:
         score_threshold: float = 0.3,
         iou_threshold: float = 0.45,
         max_detections: int = 300,
-        intra_op_threads: int | None = None,
-        providers: Sequence[str] = (CPU,),
+        threads: int | None = None,
+        runtime: RuntimeSettings | None = None,
         warmup: bool = True,
         class_names: Sequence[str] | None = None,
         layout: str | None = None,
     ):
-        _check_settings(score_threshold, iou_threshold, max_detections, intra_op_threads)
+        _check_settings(score_threshold, iou_threshold, max_detections, threads)
         self._selection = SelectionSettings(float(score_threshold), float(iou_threshold), int(max_detections))
         self._path = Path(model_path)
         self._model_id = model_id(self._path)
-        self._session = open_session(self._path, intra_op_threads, usable_providers(providers))
-        metadata = parse_metadata(self._session.get_modelmeta().custom_metadata_map)
-        self._input_name, self._input_hw = _image_input(self._session, self._path, metadata)
-        self._output_names = [o.name for o in self._session.get_outputs()]
+        settings = runtime if runtime is not None else RuntimeSettings()
+        if threads is not None:
+            settings = dataclasses.replace(settings, threads=threads)
+        self._runtime = open_runtime(self._path, settings)
+        metadata = parse_metadata(self._runtime.metadata)
+        self._input_name, self._input_hw = _image_input(self._runtime.inputs, self._path, metadata)
+        self._output_names = [o.name for o in self._runtime.outputs]
         blank = np.zeros((1, 3, *self._input_hw), np.float32)
         try:
             recognised = recognise(
-                _output_infos(self._session), self._input_hw, metadata, lambda: self._run_all(blank), layout
+                _output_infos(self._runtime.outputs), self._input_hw, metadata, lambda: self._run_all(blank), layout
             )
         except LayoutError as exc:
             raise ModelError(f"model {self._path}: {exc}") from None
@@ -83,8 +88,9 @@ class OnnxDetector:
         self._class_names = _class_names(class_names, metadata, recognised.num_classes, self._path)
         self._warned_unnamed_class = False
         log.info(
-            "model %s: %s layout (%s), %s input, %d classes",
+            "model %s: %s layout (%s), %s input, %d classes; runtime %s",
             self._model_id, self._head.layout, recognised.how, self._input_format.name, len(self._class_names),
+            self._runtime.description,
         )  # fmt: skip
         if warmup:
             self.detect(np.full((*self._input_hw, 3), self._input_format.pad_value, np.uint8))
@@ -111,6 +117,17 @@ class OnnxDetector:
         return self._model_id
 
     @property
+    def runtime(self) -> ModelRuntime:
+        """What runs the model (its :attr:`~ModelRuntime.tag` and :attr:`~ModelRuntime.description`)."""
+        return self._runtime
+
+    @property
+    def deployed_id(self) -> str:
+        """``{model_id}@{runtime tag}``, e.g. ``yolox_nano-e8af0749@ov-cpu-f32``: the weights and
+        where they ran, as the collector stores it with each frame and heartbeat."""
+        return f"{self._model_id}@{self._runtime.tag}"
+
+    @property
     def input_hw(self) -> tuple[int, int]:
         return self._input_hw
 
@@ -126,18 +143,42 @@ class OnnxDetector:
 
     @property
     def providers(self) -> tuple[str, ...]:
-        """The execution providers the session actually uses."""
-        return tuple(self._session.get_providers())
+        """ONNX Runtime's execution providers in use; empty on another runtime."""
+        return tuple(getattr(self._runtime, "providers", ()))
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """Boxes in ``image_bgr`` (H x W x 3 uint8), in full-frame pixel xyxy clipped to the frame."""
-        boxed = letterbox_as(image_bgr, self._input_hw, self._input_format)
-        outputs = self._run(boxed.tensor)
+        boxed = self.preprocess(image_bgr)
+        return self.postprocess(self._run(boxed.tensor), boxed, image_bgr.shape[:2])
+
+    def preprocess(self, image_bgr: np.ndarray) -> Letterboxed:
+        """The model input for ``image_bgr`` (letterboxed the way the model's family expects)."""
+        return letterbox_as(image_bgr, self._input_hw, self._input_format)
+
+    @property
+    def input_name(self) -> str:
+        return self._input_name
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def head_output_names(self) -> tuple[str, ...]:
+        """The outputs :meth:`postprocess` reads, in the order it wants them."""
+        return tuple(self._head.output_names)
+
+    def postprocess(self, outputs: Sequence[np.ndarray], boxed: Letterboxed, frame_hw: tuple[int, int]) -> Detections:
+        """Detections from the model's :attr:`head_output_names` outputs for one preprocessed frame.
+
+        With :meth:`preprocess`, this lets other code run the same model in another way (a
+        quantizer's candidate model, a batch) and still decode exactly as :meth:`detect` does.
+        """
         try:
             selected = self._head.select(outputs, self._selection)
         except OutputShapeError as exc:
             raise ModelError(f"model {self._path}: {exc}") from None
-        frame_xyxy = unletterbox_xyxy(selected.xyxy, boxed.scale, image_bgr.shape[:2], boxed.offset_xy)
+        frame_xyxy = unletterbox_xyxy(selected.xyxy, boxed.scale, frame_hw, boxed.offset_xy)
         # Boxes that lay only in the padding are empty once clipped to the frame.
         keep = (frame_xyxy[:, 2] > frame_xyxy[:, 0]) & (frame_xyxy[:, 3] > frame_xyxy[:, 1])
         keep &= self._named(selected.class_id)
@@ -156,43 +197,36 @@ class OnnxDetector:
         return named
 
     def _run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        try:
-            return self._session.run(list(self._head.output_names), {self._input_name: tensor})
-        except Exception as exc:  # a graph that loads but cannot execute (bad shapes inside, missing op)
-            raise ModelError(f"model {self._path} failed to run: {ort_message(exc)}") from None
+        return self._runtime.run(self._head.output_names, {self._input_name: tensor})
 
     def _run_all(self, tensor: np.ndarray) -> list[np.ndarray]:
-        try:
-            return self._session.run(self._output_names, {self._input_name: tensor})
-        except Exception as exc:
-            raise ModelError(f"model {self._path} failed to run: {ort_message(exc)}") from None
+        return self._runtime.run(self._output_names, {self._input_name: tensor})
 
 
-def _check_settings(score_threshold, iou_threshold, max_detections, intra_op_threads) -> None:
+def _check_settings(score_threshold, iou_threshold, max_detections, threads) -> None:
     if not 0.0 <= score_threshold <= 1.0:
         raise ConfigError(f"score threshold must be in [0, 1], got {score_threshold}")
     if not 0.0 < iou_threshold <= 1.0:
         raise ConfigError(f"IoU threshold must be in (0, 1], got {iou_threshold}")
     if not 1 <= max_detections <= MAX_BOXES:
         raise ConfigError(f"max detections must be in [1, {MAX_BOXES}], got {max_detections}")
-    if intra_op_threads is not None and intra_op_threads < 1:
-        raise ConfigError(f"threads must be at least 1, got {intra_op_threads}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
 
 
 def _image_input(
-    session: ort.InferenceSession, path: Path, metadata: ModelMetadata
+    inputs: Sequence[TensorSpec], path: Path, metadata: ModelMetadata
 ) -> tuple[str, tuple[int, int]]:
     """Name and (H, W) of the model's single ``[1, 3, H, W]`` float32 input, else ModelError.
 
     A symbolic H and W (a dynamic export) take the export size from Ultralytics metadata.
     """
-    inputs = session.get_inputs()
-    found = ", ".join(f"{i.name!r} {_shape_text(i.shape)} {i.type}" for i in inputs) or "no inputs"
+    found = ", ".join(f"{i.name!r} {_shape_text(i.shape)} {i.dtype}" for i in inputs) or "no inputs"
     expected = f"model {path}: expected one image input [1, 3, H, W] float32 with fixed H and W, found {found}"
     if len(inputs) != 1:
         raise ModelError(expected)
     shape = inputs[0].shape
-    if inputs[0].type != "tensor(float)" or len(shape) != 4:
+    if inputs[0].dtype != "tensor(float)" or len(shape) != 4:
         raise ModelError(expected)
     batch, channels, height, width = shape
     if not _fixed_size(height) and not _fixed_size(width) and metadata.imgsz is not None:
@@ -202,11 +236,8 @@ def _image_input(
     return inputs[0].name, (height, width)
 
 
-def _output_infos(session: ort.InferenceSession) -> list[OutputInfo]:
-    return [
-        OutputInfo(o.name, tuple(d if _fixed_size(d) else None for d in o.shape), o.type)
-        for o in session.get_outputs()
-    ]
+def _output_infos(outputs: Sequence[TensorSpec]) -> list[OutputInfo]:
+    return [OutputInfo(o.name, tuple(d if _fixed_size(d) else None for d in o.shape), o.dtype) for o in outputs]
 
 
 def _class_names(

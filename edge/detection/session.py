@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import onnxruntime as ort
 
 from edge.errors import ModelError
-from edge.fetch import sha256_of
 
 log = logging.getLogger("edge.detector")
 
@@ -42,7 +41,6 @@ broke such models when the float layer was a depthwise Conv (max objectness 0.98
 does nothing to float or fully quantized models."""
 
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .*? failed:)?")
-_MODEL_ID_STEM_CHARS = 100  # keeps model ids within the wire format's 128-character names
 
 
 def provider_name(name: str) -> str:
@@ -79,11 +77,18 @@ def usable_providers(requested: Sequence[str] | str) -> list[str]:
     return usable
 
 
-def open_session(path: Path, intra_op_threads: int | None, providers: Sequence[str]) -> ort.InferenceSession:
+def open_session(
+    path: Path,
+    intra_op_threads: int | None,
+    providers: Sequence[str],
+    provider_options: Mapping[str, Mapping[str, str]] | None = None,
+) -> ort.InferenceSession:
     """A session on ``path``; ModelError with ONNX Runtime's first line if it cannot be loaded.
 
-    A provider that is built in but fails to start (no GPU, missing CUDA libraries) is dropped by
-    ONNX Runtime itself; that is logged here as a fallback too.
+    ``provider_options`` gives options per provider name (e.g. TensorRT's engine cache); options of
+    a provider not in ``providers`` are ignored. A provider that is built in but fails to start (no
+    GPU, missing CUDA libraries) is dropped by ONNX Runtime itself; that is logged here as a
+    fallback too.
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -96,7 +101,7 @@ def open_session(path: Path, intra_op_threads: int | None, providers: Sequence[s
         session = ort.InferenceSession(
             str(path),
             sess_options=options,
-            providers=list(providers),
+            providers=[(p, dict(provider_options.get(p, {}))) if provider_options else p for p in providers],
             disabled_optimizers=list(DISABLED_OPTIMIZERS),
         )
     except Exception as exc:  # ORT raises a family of pybind11 classes with no common base but Exception
@@ -112,16 +117,3 @@ def ort_message(exc: Exception) -> str:
     lines = str(exc).strip().splitlines() or [type(exc).__name__]
     message = _ORT_PREFIX.sub("", lines[0]).strip() or lines[0]
     return message[:300]
-
-
-def model_id(path: Path) -> str:
-    """``{file stem}-{first 8 hex digits of SHA-256}``; ModelError if ``path`` is not a readable file."""
-    if path.is_dir():
-        raise ModelError(f"model path {path} is a directory, expected an .onnx file")
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    try:
-        digest = sha256_of(path)
-    except OSError as exc:
-        raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
-    return f"{path.stem[:_MODEL_ID_STEM_CHARS]}-{digest[:8]}"

@@ -3,7 +3,7 @@
 Names compare case-insensitively (``str.casefold``): ``Person`` and ``person`` cannot be two
 classes, nor a class and an alias. A name *resolves* to its class when it is the class's name or
 one of its aliases. A model's class name becomes a project class by, in this order: the explicit
-mapping of that model (``how = "mapped"``), the class of the same name (``"name"``), an alias
+mapping of that model, or of its weights on any runtime (``how = "mapped"``), the class of the same name (``"name"``), an alias
 (``"alias"``); otherwise it is *unmapped* (``how = None``) and keeps the model's name, flagged.
 An empty taxonomy (no class) maps nothing and resolves every name to itself (``how = "model"``).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from edge.wire import weights_id
 from server.errors import CollectorError, SubmissionError
 
 MAX_NAME_CHARS = 128
@@ -74,7 +75,8 @@ class Taxonomy:
         """(project class name, how) of a model's class; see the module docstring for ``how``."""
         if self.empty:
             return model_class, "model"
-        mapped = self.mappings.get((model_id, model_class))
+        # A mapping made for the weights covers them on every runtime (ids are weights@runtime).
+        mapped = self.mappings.get((model_id, model_class)) or self.mappings.get((weights_id(model_id), model_class))
         if mapped is not None:
             return mapped, "mapped"
         canonical = self.resolve(model_class)

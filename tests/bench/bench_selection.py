@@ -12,7 +12,7 @@ phases of the sampling grid. Target: at least uniform's coverage everywhere, and
 at 2 % and 5 % on pets09.
 
 Cost: median microseconds of ``KeyframeSelector.consider`` per frame at the clip's resolution
-(default settings, budget included), against the median time of one ``OnnxDetector.detect``
+(default settings, budget included), against the median time of one ``Detector.detect``
 (1 thread) on the same frames in the same run. Target: under 5 %.
 
     python tests/bench/bench_selection.py
@@ -90,11 +90,11 @@ def budget_config(base, share, frames, duration_s):
 
 def main() -> int:
     from edge.config import SelectionConfig
-    from edge.detection.runner import OnnxDetector
+    from edge.detection.runner import Detector
     from edge.evaluation.motfile import read_mot_file
     from edge.sources import open_source
 
-    detector = OnnxDetector(MODEL, intra_op_threads=1)
+    detector = Detector(MODEL, threads=1)
     clips = []
     tud_frames = list(open_source(str(TUD / "img1"), image_fps=25.0))
     gt = read_mot_file(TUD / "gt" / "gt.txt")

@@ -36,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from edge.detection.runner import OnnxDetector  # noqa: E402
+from edge.detection.runner import Detector  # noqa: E402
 from edge.signature import phash64, phash_hex  # noqa: E402
 from edge.wire import FrameHeader, Labels  # noqa: E402
 from server.consistency.agreement import iou_matrix  # noqa: E402
@@ -77,7 +77,7 @@ def found(detector, image, truth_xyxy, truth_classes) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def pets_store(data_dir: Path, detector: OnnxDetector, step: int) -> str:
+def pets_store(data_dir: Path, detector: Detector, step: int) -> str:
     capture = cv2.VideoCapture(str(PETS))
     batch, index = [], 0
     while True:
@@ -158,7 +158,7 @@ def main() -> int:
     args = parser.parse_args()
     seeds = range(2) if args.quick else range(5)
     count = 15 if args.quick else 40
-    detector = OnnxDetector(MODEL, intra_op_threads=2)
+    detector = Detector(MODEL, threads=2)
     rows, started = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as temp:
         for camera, build in (("TUD-Campus", lambda d: tud_store(d)),

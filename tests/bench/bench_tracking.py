@@ -43,9 +43,9 @@ PERSON = 0
 
 
 def detect_once(frames) -> list:
-    from edge.detection.runner import OnnxDetector
+    from edge.detection.runner import Detector
 
-    detector = OnnxDetector(MODEL, score_threshold=SCORE_THRESHOLD, intra_op_threads=1)
+    detector = Detector(MODEL, score_threshold=SCORE_THRESHOLD, threads=1)
     detections = []
     for frame in frames:
         found = detector.detect(frame.image)

@@ -106,3 +106,53 @@ def test_credentials_and_insecure_both_in_the_file_is_an_error(tmp_path):
     assert result.returncode == 2 and "expected one of them, not both" in result.stderr
     with pytest.raises(ConfigError, match="not both"):
         load_run_config(run_args("--config", path, "--source", "c", "--model", "m"))
+
+
+def test_runtime_keys_make_the_runtime_settings(tmp_path):
+    from edge.commands.runtime_args import settings_from_config
+
+    path = write(tmp_path, '[detector]\nruntime = "openvino"\nthreads = 2\n[detector.openvino]\ndevice = "GPU"\n'
+                           'precision = "bf16"\n')
+    settings = settings_from_config(load_config(path).detector)
+    assert (settings.name, settings.threads, settings.device, settings.precision) == ("openvino", 2, "GPU", "bf16")
+    # Flags win: --runtime and --precision are config overrides like the others.
+    config = load_run_config(run_args("--config", path, "--source", "c", "--model", "m", "--insecure",
+                                      "--runtime", "onnxruntime", "--precision", "f32"))
+    assert (config.detector.runtime, config.detector.openvino.precision) == ("onnxruntime", "f32")
+
+
+def test_tensorrt_table_becomes_onnxruntime_provider_options(tmp_path):
+    from edge.commands.runtime_args import settings_from_config
+
+    cache = tmp_path / "trt"
+    path = write(tmp_path, f'[detector]\nproviders = ["tensorrt", "cuda", "cpu"]\n[detector.tensorrt]\nfp16 = true\n'
+                           f'int8 = true\nint8_calibration_table = "{cache}/calibration.flatbuffers"\n'
+                           f'max_workspace_mb = 2048\n')
+    options = settings_from_config(load_config(path).detector).provider_options["TensorrtExecutionProvider"]
+    assert options == {
+        "trt_fp16_enable": "True", "trt_int8_enable": "True",
+        "trt_int8_calibration_table_name": "calibration.flatbuffers",
+        "trt_int8_use_native_calibration_table": "False",
+        "trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache),
+        "trt_max_workspace_size": str(2048 * 2**20),
+    }  # fmt: skip
+    # Without the TensorRT provider the table is not read at all.
+    path = write(tmp_path, '[detector.tensorrt]\nfp16 = true\n')
+    assert settings_from_config(load_config(path).detector).provider_options == {}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[detector]\nruntime = "tflite"\n', 'detector.runtime = "tflite": expected one of "auto", "onnxruntime", "openvino"'),
+    ('[detector.openvino]\nprecision = "int8"\n', 'detector.openvino.precision = "int8": expected one of "f32"'),
+    ('[detector.openvino]\ndevice = "TPU"\n', 'detector.openvino.device = "TPU": expected an OpenVINO device'),
+    ('[detector]\nproviders = ["tensorrt"]\n[detector.tensorrt]\nint8_calibration_table = "/t/c.cache"\n',
+     "int8_calibration_table is set but int8 = false"),
+    ('[detector]\nproviders = ["trt"]\n[detector.tensorrt]\nint8 = true\nint8_calibration_table = "/t/c.cache"\n'
+     'engine_cache_dir = "/elsewhere"\n', "must be in engine_cache_dir /elsewhere"),
+])
+def test_runtime_mistakes_are_one_line_in_check_config(tmp_path, text, message):
+    result = check_config(write(tmp_path, text))
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]

@@ -39,7 +39,7 @@ def test_options_parse():
     )  # fmt: skip
     assert [str(p) for p in args.images] == ["a.jpg", "b.png"]
     assert (args.json, args.score_threshold, args.iou_threshold, args.threads) == (True, 0.5, 0.6, 2)
-    assert args.providers == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert args.provider == ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 def test_json_output_on_real_images(model_path, images_dir, capsys):

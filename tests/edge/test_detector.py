@@ -10,7 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edge.detection import COCO_CLASSES, OnnxDetector
+from edge.detection import COCO_CLASSES, Detector
+from edge.detection.runtimes import RuntimeSettings
 from edge.errors import ConfigError, ModelError
 from edge.fetch import sha256_of
 
@@ -20,8 +21,8 @@ SCORE_TOLERANCE = 0.02
 
 
 @pytest.fixture(scope="module")
-def detector(model_path) -> OnnxDetector:
-    return OnnxDetector(model_path, intra_op_threads=2)
+def detector(model_path) -> Detector:
+    return Detector(model_path, threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def dog_bgr(images_dir) -> np.ndarray:
     return cv2.imread(str(images_dir / "darknet_dog.jpg"))
 
 
-def named(detector: OnnxDetector, detections) -> list[tuple[str, float, list[float]]]:
+def named(detector: Detector, detections) -> list[tuple[str, float, list[float]]]:
     return [
         (detector.class_names[c], float(s), [float(v) for v in xyxy])
         for xyxy, s, c in zip(detections.xyxy, detections.confidence, detections.class_id)
@@ -114,13 +115,13 @@ def test_blank_frame_has_no_detections(detector):
 
 
 def test_max_detections_caps_the_frame(model_path, images_dir):
-    capped = OnnxDetector(model_path, score_threshold=0.01, max_detections=3, warmup=False)
+    capped = Detector(model_path, score_threshold=0.01, max_detections=3, warmup=False)
     assert len(capped.detect(cv2.imread(str(images_dir / "yolov5_bus.jpg")))) == 3
 
 
 def test_unavailable_provider_falls_back_to_cpu_with_a_warning(model_path, caplog):
     with caplog.at_level(logging.WARNING, logger="edge.detector"):
-        detector = OnnxDetector(model_path, providers=("NoSuchExecutionProvider",), warmup=False)
+        detector = Detector(model_path, runtime=RuntimeSettings(providers=("NoSuchExecutionProvider",)), warmup=False)
     assert detector.providers == ("CPUExecutionProvider",)
     assert "NoSuchExecutionProvider" in caplog.text
 
@@ -131,12 +132,12 @@ def test_unavailable_provider_falls_back_to_cpu_with_a_warning(model_path, caplo
         ({"score_threshold": 1.5}, "score threshold"),
         ({"iou_threshold": 0.0}, "IoU threshold"),
         ({"max_detections": 0}, "max detections"),
-        ({"intra_op_threads": 0}, "threads"),
+        ({"threads": 0}, "threads"),
     ],
 )
 def test_bad_settings_are_config_errors(model_path, settings, message):
     with pytest.raises(ConfigError, match=message):
-        OnnxDetector(model_path, **settings)
+        Detector(model_path, **settings)
 
 
 # --- models it must refuse -----------------------------------------------------------------------
@@ -218,33 +219,33 @@ def test_truncated_model_is_a_model_error(model_path, tmp_path):
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(model_path.read_bytes()[: model_path.stat().st_size // 2])
     with pytest.raises(ModelError, match=r"cannot load model .*truncated\.onnx: Protobuf parsing failed"):
-        OnnxDetector(truncated)
+        Detector(truncated)
 
 
 def test_random_bytes_are_a_model_error(tmp_path):
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(np.random.default_rng(1).bytes(4096))
     with pytest.raises(ModelError, match=r"cannot load model .*garbage\.onnx"):
-        OnnxDetector(garbage)
+        Detector(garbage)
 
 
 def test_empty_file_is_a_model_error(tmp_path):
     empty = tmp_path / "empty.onnx"
     empty.touch()
     with pytest.raises(ModelError, match=r"cannot load model .*empty\.onnx"):
-        OnnxDetector(empty)
+        Detector(empty)
 
 
 def test_missing_file_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match=r"model file not found: .*nothing\.onnx"):
-        OnnxDetector(tmp_path / "nothing.onnx")
-    with pytest.raises(ModelError, match=r"is a directory, expected an \.onnx file"):
-        OnnxDetector(tmp_path)
+        Detector(tmp_path / "nothing.onnx")
+    with pytest.raises(ModelError, match=r"is a directory, expected an \.onnx or OpenVINO \.xml file"):
+        Detector(tmp_path)
 
 
 def test_classifier_is_refused_naming_the_expected_output(tmp_path):
     with pytest.raises(ModelError) as caught:
-        OnnxDetector(classifier_model(tmp_path / "classifier.onnx"))
+        Detector(classifier_model(tmp_path / "classifier.onnx"))
     message = str(caught.value)
     assert "cannot tell the output layout from 'logits' [1, 1000]" in message
     assert "supported layouts for a 224x224 input: yolox [1, 1029, 5 + C]" in message
@@ -253,22 +254,22 @@ def test_classifier_is_refused_naming_the_expected_output(tmp_path):
 
 def test_non_image_input_is_refused_naming_what_was_found(tmp_path):
     with pytest.raises(ModelError) as caught:
-        OnnxDetector(vector_model(tmp_path / "vector.onnx"))
+        Detector(vector_model(tmp_path / "vector.onnx"))
     message = str(caught.value)
     assert "expected one image input [1, 3, H, W]" in message and "'x' [1, 10] tensor(float)" in message
 
 
 def test_dynamic_input_size_is_refused(tmp_path):
     with pytest.raises(ModelError, match=r"fixed H and W, found 'images' \[1, 3, height, width\]"):
-        OnnxDetector(dynamic_size_model(tmp_path / "dynamic.onnx"))
+        Detector(dynamic_size_model(tmp_path / "dynamic.onnx"))
 
 
 def test_output_grid_that_does_not_fit_the_input_is_refused(tmp_path):
     with pytest.raises(ModelError, match=r"'output' \[1, 2100, 85\].*yolox \[1, 3549, 5 \+ C\]"):
-        OnnxDetector(wrong_grid_model(tmp_path / "wrong_grid.onnx"))
+        Detector(wrong_grid_model(tmp_path / "wrong_grid.onnx"))
 
 
 def test_symbolic_output_that_turns_out_wrong_is_refused_at_warmup(tmp_path):
     # The layout is recognised from the shapes of a probe run, so the real shape is what is named.
     with pytest.raises(ModelError, match=r"'output' \[1, 2100, 85\].*yolox \[1, 3549, 5 \+ C\]"):
-        OnnxDetector(wrong_grid_model(tmp_path / "symbolic.onnx", declared_points="points"))
+        Detector(wrong_grid_model(tmp_path / "symbolic.onnx", declared_points="points"))

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from edge.detection.runner import OnnxDetector
+from edge.detection.runner import Detector
 from edge.detections import Detections
 from edge.pipeline import Pipeline
 from edge.selector import IntervalPolicy, KeyframeSelector, SceneChangePolicy
@@ -23,7 +23,7 @@ TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus" / "img1"
 
 @pytest.fixture(scope="module")
 def detector():
-    return OnnxDetector(MODEL_PATH, intra_op_threads=1)
+    return Detector(MODEL_PATH, threads=1)
 
 
 def picture_selector(min_gap_s: float) -> KeyframeSelector:

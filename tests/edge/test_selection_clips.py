@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from edge.detection.runner import OnnxDetector
+from edge.detection.runner import Detector
 from edge.pipeline import Pipeline
 from edge.selection import build_default_selector
 from edge.sources import open_source
@@ -37,7 +37,7 @@ class CollectingSink:
 
 @pytest.fixture(scope="module")
 def detector():
-    return OnnxDetector(MODEL_PATH, intra_op_threads=2)
+    return Detector(MODEL_PATH, threads=2)
 
 
 def sample(path, detector, detect_every=1):

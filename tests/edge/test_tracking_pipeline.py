@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge.detection.runner import OnnxDetector
+from edge.detection.runner import Detector
 from edge.pipeline import Pipeline
 from edge.selector import ABSTAIN, IntervalPolicy, KeyframeSelector
 from edge.sender import FrameSender
@@ -30,7 +30,7 @@ class EventLog:
 
 @pytest.mark.parametrize("detect_every", [1, 2])
 def test_boxes_sent_carry_track_ids_and_the_selector_sees_track_events(tmp_path, detect_every):
-    detector = OnnxDetector(MODEL_PATH, intra_op_threads=1)
+    detector = Detector(MODEL_PATH, threads=1)
     collector = ReceiverThread(tmp_path / "data")
     sender = FrameSender(collector.endpoint, None, window=8, ack_timeout_s=5.0)
     spool = Spool(tmp_path / "spool", "test-cam", max_bytes=64 * 2**20, first_seq=lambda: 1)

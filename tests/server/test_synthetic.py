@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detection.runner import OnnxDetector
+from edge.detection.runner import Detector
 from edge.signature import phash64, phash_hex
 from edge.wire import FrameHeader, Labels
 from server.cli import main as collector_main
@@ -35,7 +35,7 @@ INDICES = tuple(range(0, 795, 20))  # 40 frames, 2 s apart: people move, the cam
 @lru_cache(maxsize=None)
 def detected_frames():
     """(image, person boxes) of the clip's frames, detected once per session by the real model."""
-    detector = OnnxDetector(MODEL_PATH, score_threshold=0.4)
+    detector = Detector(MODEL_PATH, score_threshold=0.4)
     person = detector.class_names.index("person")
     frames = []
     for image in clip_frames(PETS, INDICES):

@@ -58,6 +58,10 @@ def test_names_resolve_ignoring_case_through_aliases_and_model_mappings():
     assert TAXONOMY.resolve("bench") is None
     assert TAXONOMY.project_class("m", "person") == ("pedestrian", "mapped")
     assert TAXONOMY.project_class("other-model", "person") == ("person", None)  # mappings are per model
+    # ...and per weights: the same weights on another runtime (agents send weights@runtime) are covered.
+    assert TAXONOMY.project_class("m@ov-cpu-f32", "person") == ("pedestrian", "mapped")
+    assert TAXONOMY.with_mapping("m@ort-cpu", "person", "vehicle").project_class("m@ort-cpu", "person") == (
+        "vehicle", "mapped")
     assert TAXONOMY.project_class("m", "car") == ("vehicle", "alias")
     assert TAXONOMY.project_class("m", "Vehicle") == ("vehicle", "name")
     assert TAXONOMY.submitted_class("walker") == "pedestrian"

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detection.runner import OnnxDetector
+from edge.detection.runner import Detector
 from edge.signature import phash64, phash_hex
 from edge.tracking.bytetrack import ByteTracker
 from edge.wire import NO_TRACK, FrameHeader, Labels
@@ -28,7 +28,7 @@ XSS_DEVICE = "<img src=x onerror=alert(1)>"
 
 def labeled_clip() -> list[tuple[int, np.ndarray, Labels, tuple[str, ...], str]]:
     """(index, image, tracked labels, class names, model id) for the first FRAMES frames of PETS."""
-    detector = OnnxDetector(MODEL_PATH, intra_op_threads=2)
+    detector = Detector(MODEL_PATH, threads=2)
     tracker = ByteTracker()
     capture = cv2.VideoCapture(str(VIDEOS_DIR / PETS))
     out = []

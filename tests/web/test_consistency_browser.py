@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from edge.detection.runner import OnnxDetector
+from edge.detection.runner import Detector
 from edge.signature import phash64, phash_hex
 from edge.wire import FrameHeader, Labels
 from server.cli import main as collector_main
@@ -46,7 +46,7 @@ bicycle = "vehicle"
 
 def ingest(data_dir) -> str:
     """PETS frames pre-labeled by the real detector; the model id."""
-    detector = OnnxDetector(MODEL_PATH, intra_op_threads=2)
+    detector = Detector(MODEL_PATH, threads=2)
     batch = []
     for seq, image in zip(FRAME_INDICES, clip_frames(PETS, FRAME_INDICES)):
         found = detector.detect(image)

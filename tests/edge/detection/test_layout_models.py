@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detection import COCO_CLASSES, OnnxDetector
+from edge.detection import COCO_CLASSES, Detector
 from edge.detection.decode import decode_yolox, select_and_nms, yolox_grids
 from edge.detection.letterbox import ULTRALYTICS_INPUT, YOLOX_INPUT, letterbox_as, unletterbox_xyxy
 from edge.detection.session import open_session
@@ -29,7 +29,7 @@ def dog_bgr(images_dir):
 
 @pytest.fixture(scope="module")
 def raw_detections(model_path, dog_bgr):
-    detector = OnnxDetector(model_path, intra_op_threads=2)
+    detector = Detector(model_path, threads=2)
     return detector.detect(dog_bgr)
 
 
@@ -78,7 +78,7 @@ def reference_on_centred_canvas(model_path, image_bgr, score_threshold=0.3):
     ],
 )
 def test_each_layout_finds_what_the_raw_model_finds(build, layout, model_path, tmp_path, dog_bgr, raw_detections):
-    detector = OnnxDetector(build(model_path, tmp_path), intra_op_threads=2)
+    detector = Detector(build(model_path, tmp_path), threads=2)
     assert detector.layout == layout
     assert detector.input_format == ULTRALYTICS_INPUT and detector.class_names == COCO_CLASSES
     found = detector.detect(dog_bgr)
@@ -96,7 +96,7 @@ def test_each_layout_finds_what_the_raw_model_finds(build, layout, model_path, t
 
 
 def test_raw_yolox_is_recognised_by_probing_and_keeps_its_own_preprocessing(model_path):
-    detector = OnnxDetector(model_path, warmup=False)
+    detector = Detector(model_path, warmup=False)
     assert detector.layout == "yolox" and detector.input_format == YOLOX_INPUT
 
 
@@ -105,7 +105,7 @@ def test_ultralytics_metadata_names_the_classes(model_path, tmp_path, dog_bgr):
     path = layout_models.build_yolov8(
         model_path, tmp_path / "named.onnx", metadata=layout_models.ultralytics_metadata(titled)
     )
-    detector = OnnxDetector(path)
+    detector = Detector(path)
     assert detector.class_names[16] == "Dog"
     assert {detector.class_names[c] for c in detector.detect(dog_bgr).class_id} >= {"Dog", "Bicycle", "Car"}
 
@@ -115,21 +115,21 @@ def test_given_names_win_over_metadata(model_path, tmp_path):
         model_path, tmp_path / "named.onnx", metadata=layout_models.ultralytics_metadata()
     )
     names = [f"c{i}" for i in range(80)]
-    assert OnnxDetector(path, class_names=names, warmup=False).class_names == tuple(names)
+    assert Detector(path, class_names=names, warmup=False).class_names == tuple(names)
 
 
 def test_metadata_settles_the_ambiguous_decoded_layout_without_a_probe(model_path, tmp_path):
     path = layout_models.build_yolov5(
         model_path, tmp_path / "v6meta.onnx", anchors_per_cell=1, metadata=layout_models.ultralytics_metadata()
     )
-    assert OnnxDetector(path, warmup=False).layout == "yolov5"
+    assert Detector(path, warmup=False).layout == "yolov5"
 
 
 def test_end2end_metadata_flag(model_path, tmp_path, dog_bgr):
     path = layout_models.build_end_to_end(
         model_path, tmp_path / "e2e.onnx", metadata=layout_models.ultralytics_metadata(end2end=True)
     )
-    assert OnnxDetector(path).layout == "end2end"
+    assert Detector(path).layout == "end2end"
 
 
 def test_non_detection_task_in_metadata_is_refused(model_path, tmp_path):
@@ -137,22 +137,22 @@ def test_non_detection_task_in_metadata_is_refused(model_path, tmp_path):
         model_path, tmp_path / "pose.onnx", metadata=layout_models.ultralytics_metadata(task="pose")
     )
     with pytest.raises(ModelError, match=r"is a 'pose' model .*only detection models are supported"):
-        OnnxDetector(path)
+        Detector(path)
 
 
 def test_forced_layout_overrides_recognition(model_path, tmp_path, dog_bgr, raw_detections):
     # A decoded anchor-free head read as raw YOLOX (the wrong guess --layout is there to fix) ...
     decoded = layout_models.build_yolov5(model_path, tmp_path / "v6.onnx", anchors_per_cell=1)
-    assert OnnxDetector(decoded, layout="yolox", warmup=False).layout == "yolox"
+    assert Detector(decoded, layout="yolox", warmup=False).layout == "yolox"
     # ... and the raw model forced to its own layout behaves exactly as recognised.
-    forced = OnnxDetector(model_path, layout="yolox").detect(dog_bgr)
+    forced = Detector(model_path, layout="yolox").detect(dog_bgr)
     np.testing.assert_array_equal(forced.xyxy, raw_detections.xyxy)
 
 
 @pytest.mark.parametrize("layout", ["yolov8", "end2end"])
 def test_forced_layout_that_does_not_fit_names_what_it_needs(model_path, layout):
     with pytest.raises(ModelError) as caught:
-        OnnxDetector(model_path, layout=layout)
+        Detector(model_path, layout=layout)
     message = str(caught.value)
     assert f"layout {layout} needs" in message and "'output' [1, 3549, 85]" in message and "\n" not in message
 
@@ -161,12 +161,12 @@ def test_unknown_layout_is_refused(model_path):
     with pytest.raises(
         ModelError, match="unknown layout 'yolov99'; supported layouts: yolox, yolov5, yolov8, end2end"
     ):
-        OnnxDetector(model_path, layout="yolov99")
+        Detector(model_path, layout="yolov99")
 
 
 def test_end2end_labels_beyond_the_class_names_are_dropped_with_a_warning(end_to_end_model, dog_bgr, caplog):
     # Two names for an 80-class model: only class ids 0 and 1 (person, bicycle) can be named.
-    detector = OnnxDetector(end_to_end_model, class_names=["person", "bicycle"])
+    detector = Detector(end_to_end_model, class_names=["person", "bicycle"])
     with caplog.at_level(logging.WARNING, logger="edge.detector"):
         found = detector.detect(dog_bgr)
     assert set(found.class_id.tolist()) == {1}
@@ -174,5 +174,5 @@ def test_end2end_labels_beyond_the_class_names_are_dropped_with_a_warning(end_to
 
 
 def test_yolov5_layout_caps_and_thresholds_like_the_raw_model(yolov5_model, images_dir):
-    capped = OnnxDetector(yolov5_model, score_threshold=0.01, max_detections=3, warmup=False)
+    capped = Detector(yolov5_model, score_threshold=0.01, max_detections=3, warmup=False)
     assert len(capped.detect(cv2.imread(str(images_dir / "yolov5_bus.jpg")))) == 3

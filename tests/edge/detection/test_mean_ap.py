@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detection import OnnxDetector
+from edge.detection import Detector
 from edge.detection.mean_ap import match_greedy, mean_average_precision, pairwise_iou
 from edge.detections import Detections
 
@@ -105,8 +105,8 @@ def pycocotools_ap50(predictions, references, image_sizes):
 
 def test_matches_pycocotools_on_real_detections(model_path, images_dir):
     """Float YOLOX-Nano boxes at 0.3 as the reference; the same model at 0.3 on blurred frames as predictions."""
-    detector = OnnxDetector(model_path, score_threshold=0.3, intra_op_threads=2)
-    low = OnnxDetector(model_path, score_threshold=0.05, max_detections=100, intra_op_threads=2)
+    detector = Detector(model_path, score_threshold=0.3, threads=2)
+    low = Detector(model_path, score_threshold=0.05, max_detections=100, threads=2)
     images = [cv2.imread(str(p)) for p in sorted(images_dir.glob("*.jpg"))]
     references = [detector.detect(image) for image in images]
     predictions = [low.detect(cv2.GaussianBlur(image, (25, 25), 8)) for image in images]

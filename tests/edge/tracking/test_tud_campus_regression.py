@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.detection.runner import OnnxDetector
+from edge.detection.runner import Detector
 from edge.evaluation.mot import evaluate_mot
 from edge.evaluation.motfile import MotRows, read_mot_file
 from edge.sources import open_source
@@ -27,7 +27,7 @@ TRACKING_SCORE_THRESHOLD = 0.1  # the tracker's low-score stage needs the detect
 
 @pytest.fixture(scope="module")
 def frames_and_detections():
-    detector = OnnxDetector(MODEL_PATH, score_threshold=TRACKING_SCORE_THRESHOLD, intra_op_threads=1)
+    detector = Detector(MODEL_PATH, score_threshold=TRACKING_SCORE_THRESHOLD, threads=1)
     frames, detections = [], []
     for frame in open_source(TUD_CAMPUS / "img1", image_fps=25.0):
         found = detector.detect(frame.image)

@@ -1,0 +1,99 @@
+"""The runtime flags every detecting command shares (``--runtime``, ``--threads``, ``--provider``,
+``--openvino-device``, ``--precision``), and the :class:`RuntimeSettings` they and the config make.
+
+Light on purpose: imported when the parser is built, so ``--help`` needs no heavy package.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+RUNTIME_CHOICES = ("auto", "onnxruntime", "openvino")
+PRECISION_CHOICES = ("f32", "bf16", "f16", "default")
+
+
+def add_runtime_arguments(group, *, config_defaults: bool = False) -> None:
+    """Add the flags to ``group`` (a parser or argument group).
+
+    With ``config_defaults`` every flag defaults to None, so that ``run`` can tell a flag from the
+    config file's value; otherwise the defaults are the config's defaults.
+    """
+
+    def default(value):
+        return None if config_defaults else value
+
+    group.add_argument(
+        "--runtime", choices=RUNTIME_CHOICES, default=default("auto"),
+        help="inference runtime: onnxruntime, openvino (the 'openvino' extra), or auto: OpenVINO for an "
+             "OpenVINO IR .xml model, ONNX Runtime for .onnx (default: auto)",
+    )  # fmt: skip
+    group.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="threads inside one inference (default: the runtime's choice, one per core)",
+    )  # fmt: skip
+    group.add_argument(
+        "--provider", action="append", default=None, metavar="NAME",
+        help="ONNX Runtime execution provider by full or short name (cpu, cuda, tensorrt, openvino), repeatable, "
+             "most preferred first; unavailable ones fall back to CPU with a warning (default: cpu)",
+    )  # fmt: skip
+    group.add_argument(
+        "--openvino-device", default=None, metavar="DEVICE",
+        help="OpenVINO device: CPU, GPU, NPU or AUTO (default: CPU)",
+    )  # fmt: skip
+    group.add_argument(
+        "--precision", choices=PRECISION_CHOICES, default=None,
+        help="OpenVINO precision of float layers: f32 (what quantize checks), bf16, f16, or default: the "
+             "device's choice, bf16 on CPUs with AMX (default: f32)",
+    )  # fmt: skip
+
+
+def settings_from_args(args: argparse.Namespace):
+    """:class:`RuntimeSettings` from the flags of a command without a config file."""
+    from edge.detection.runtimes import RuntimeSettings
+
+    return RuntimeSettings(
+        name=args.runtime or "auto",
+        threads=args.threads,
+        providers=tuple(args.provider or ("CPUExecutionProvider",)),
+        device=args.openvino_device or "CPU",
+        precision=args.precision or "f32",
+    )
+
+
+def settings_from_config(detector_config, origin: str = "[detector.tensorrt]"):
+    """:class:`RuntimeSettings` from a ``[detector]`` config (flags already merged into it).
+
+    Raises ConfigError (naming ``origin``) for settings that are valid one by one but clash.
+    """
+    from edge.detection.runtimes import RuntimeSettings
+    from edge.detection.tensorrt import TENSORRT, tensorrt_provider_options
+
+    det = detector_config
+    providers = tuple(det.providers)
+    options = {}
+    # Matched by name here: importing onnxruntime's name table would fail on an OpenVINO-only device.
+    if any(p.strip().lower() in ("tensorrt", "trt", TENSORRT.lower()) for p in providers):
+        trt = det.tensorrt
+        options[TENSORRT] = tensorrt_provider_options(
+            fp16=trt.fp16, int8=trt.int8, int8_calibration_table=trt.int8_calibration_table,
+            engine_cache_dir=trt.engine_cache_dir, timing_cache=trt.timing_cache,
+            max_workspace_mb=trt.max_workspace_mb, origin=origin,
+        )  # fmt: skip
+    return RuntimeSettings(
+        name=det.runtime,
+        threads=det.threads or None,
+        providers=providers,
+        provider_options=options,
+        device=det.openvino.device,
+        precision=det.openvino.precision,
+    )
+
+
+RUNTIME_FLAGS = {
+    "runtime": ("--runtime", "detector.runtime"),
+    "threads": ("--threads", "detector.threads"),
+    "provider": ("--provider", "detector.providers"),
+    "openvino_device": ("--openvino-device", "detector.openvino.device"),
+    "precision": ("--precision", "detector.openvino.precision"),
+}
+"""The flags as config overrides: argparse destination -> (flag, key of the config file)."""

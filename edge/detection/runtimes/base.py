@@ -1,0 +1,106 @@
+"""What a detector needs of an inference runtime: tensor descriptions, metadata, and ``run``.
+
+The detector (:mod:`edge.detection.runner`) does the pre- and post-processing in numpy, the same
+for every runtime; a runtime only loads a model file and runs it. ONNX Runtime
+(:mod:`.ort_runtime`) and OpenVINO (:mod:`.ov_runtime`) implement :class:`ModelRuntime`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ONNXRUNTIME = "onnxruntime"
+OPENVINO = "openvino"
+RUNTIMES = (ONNXRUNTIME, OPENVINO)
+AUTO = "auto"
+"""Pick the runtime from the model file: OpenVINO IR (``.xml``) runs on OpenVINO, ONNX on ONNX Runtime."""
+
+OPENVINO_PRECISIONS = ("f32", "bf16", "f16", "default")
+"""OpenVINO's inference precision for a model's float layers. ``default`` is the device's own
+choice: bf16 on CPUs with AMX or AVX-512 BF16, f32 elsewhere. ``f32`` is what quantization checks
+accuracy with, so it is our default."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as the runtime declares it."""
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    """Declared dimensions; a string or None where a dimension is symbolic."""
+    dtype: str
+    """ONNX type string (``tensor(float)``, ``tensor(int64)``), whichever runtime describes it."""
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Where and how a model runs. Fields that do not apply to the chosen runtime are ignored.
+
+    Args:
+        name: ``onnxruntime``, ``openvino``, or ``auto`` (by the model file's format).
+        threads: threads inside one inference; None lets the runtime pick (one per physical
+            core). Fewer leaves cores to capture, tracking and encoding.
+        providers: ONNX Runtime execution providers, most preferred first (short or full names);
+            unavailable ones fall back to CPU with a warning.
+        provider_options: per ONNX Runtime provider name, its options (e.g. TensorRT's int8
+            calibration table and engine cache); see :mod:`edge.detection.tensorrt`.
+        device: OpenVINO device: ``CPU``, ``GPU``, ``NPU`` or ``AUTO``; an unavailable one falls back
+            to CPU with a warning.
+        precision: OpenVINO's inference precision for float layers (:data:`OPENVINO_PRECISIONS`).
+    """
+
+    name: str = AUTO
+    threads: int | None = None
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    provider_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    device: str = "CPU"
+    precision: str = "f32"
+
+    def __post_init__(self) -> None:
+        from edge.errors import ConfigError
+
+        if self.name not in (AUTO, *RUNTIMES):
+            raise ConfigError(f"runtime must be one of {AUTO}, {', '.join(RUNTIMES)}; got {self.name!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {self.threads}")
+        if self.precision not in OPENVINO_PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(OPENVINO_PRECISIONS)}; got {self.precision!r}")
+
+
+class ModelRuntime(ABC):
+    """A loaded model, ready to run on one thread at a time."""
+
+    name: str
+    """``onnxruntime`` or ``openvino``."""
+
+    @property
+    @abstractmethod
+    def inputs(self) -> Sequence[TensorSpec]: ...
+
+    @property
+    @abstractmethod
+    def outputs(self) -> Sequence[TensorSpec]: ...
+
+    @property
+    @abstractmethod
+    def metadata(self) -> Mapping[str, str]:
+        """The model file's key/value metadata (ONNX ``metadata_props``; the same keys in an IR)."""
+
+    @property
+    @abstractmethod
+    def tag(self) -> str:
+        """Short name of where the model runs, for model ids and heartbeats: ``ort-cpu``,
+        ``ort-tensorrt``, ``ov-cpu-f32``. Two tags differ when the outputs may differ."""
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """One line for the log: runtime, version, device or providers, precision, threads."""
+
+    @abstractmethod
+    def run(self, output_names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """The named outputs for these inputs. Raises :class:`edge.errors.ModelError` on failure."""
