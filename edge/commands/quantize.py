@@ -1,11 +1,10 @@
-"""``edgelabel-agent quantize``: a static int8 model, checked against the float one before it is kept."""
+"""``edgelabel-agent quantize``: a quantized model that meets an accuracy budget, or a report saying why not."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import tempfile
+import sys
 from pathlib import Path
 
 from edge import logs
@@ -15,149 +14,133 @@ log = logging.getLogger("edge.quantize")
 
 EPILOG = """\
 examples:
-  edgelabel-agent quantize --model yolox_nano.onnx --calibration site-clip.mp4 --out yolox_nano.int8.onnx
-  edgelabel-agent quantize --model yolov8n.onnx --calibration frames/ --out yolov8n.int8.onnx \\
-      --exclude-head --method percentile
+  # int8 for OpenVINO on an x86 box, calibrated on the camera's own footage
+  edgelabel-agent quantize --model yolox_nano.onnx --calibration site-clip.mp4 --out models/yolox_nano.int8.xml
+  edgelabel-agent run --model models/yolox_nano.int8.xml --source rtsp://10.0.0.5/stream1 --credentials cam-01.toml
 
-What it does: upgrades the graph to opset 13 if older, runs ONNX Runtime's pre-processing pass,
-quantizes statically to int8 (QDQ, per-channel weights) with activation ranges taken from frames
-sampled over SRC, then runs both models on other frames of SRC. Agreement is the mAP@0.5 of the
-int8 model's boxes scored against the float model's boxes (at --score-threshold), averaged over
-the classes the float model finds at least 5 times (rarer ones are listed, not averaged). It prints a
-table, writes a report beside OUT (OUT with .report.json) and writes OUT only if agreement is
-at least --min-agreement and int8 is at least --min-speedup times as fast as float on this
-machine, unless --force. Calibrate on the camera's own footage.
+  # the budget in mAP points on the site's verified frames (an 'edgelabel-collector export coco|yolo')
+  edgelabel-agent quantize --model yolox_nano.onnx --calibration /var/lib/edgelabel/spool/cam-01 \\
+      --calibration clips/ --eval datasets/cams-coco --max-loss 1.0 --out models/yolox_nano.int8.xml
 
-Speed depends on the hardware: on x86 CPUs int8 is often no faster than float for small,
-depthwise-heavy detectors (ONNX Runtime fuses their SiLU activations in float, not in int8).
-When quantizing for another device, pass --min-speedup 0 and time it there.
+  # QDQ ONNX for ONNX Runtime on ARM or its TensorRT provider on a Jetson; float16 for GPU providers
+  edgelabel-agent quantize --model yolox_nano.onnx --calibration site-clip.mp4 --target onnxruntime \\
+      --out models/yolox_nano.qdq.onnx
+  edgelabel-agent quantize --model yolox_nano.onnx --calibration site-clip.mp4 --target fp16 \\
+      --out models/yolox_nano.fp16.onnx
+
+What it does: samples --calibration-frames frames spread over the sources (a clip, an image
+directory, a camera or stream, or an agent's spool directory; repeat --calibration for several)
+and holds --eval-frames others out. The int8 targets quantize with NNCF, then measure each
+quantized layer's harm on held-out images and put the worst back in float until the model is
+within --max-loss points of float32 (NNCF's accuracy control); the detection head's prediction
+layers stay in float from the start unless --head int8. The budget is in points of
+mAP@[.5:.95] on the --eval set when one is given (a COCO instances JSON, a COCO or YOLO dataset
+directory, or a YOLO data.yaml), else of agreement AP50 with float32 on the held-out frames
+(agreement: the quantized model's boxes scored against float32's as the truth; 1 point of it is
+a strict budget). The written model is loaded again on its runtime and checked there; its speed
+is timed beside float32 on ONNX Runtime (today's default) and float32 on the same runtime, in
+alternating blocks. A table is printed, a JSON report is written beside --out, and --out is
+written only if the budget is met, unless --force.
+
+Speed depends on the hardware: a model may be accurate and still no faster than float32 here
+(small, depthwise-heavy detectors on x86 CPUs often are). The report says so; it is a warning,
+since the model may be meant for another device. NNCF's usage telemetry is switched off.
 """
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "quantize",
-        help="quantize a detector to int8 and check it against the float model",
-        description="Quantize an ONNX detector to int8, calibrated on a source's frames, and keep it only if its "
-        "boxes agree with the float model's on held-out frames.",
+        help="quantize a detector (int8 or fp16) within an accuracy budget, checked on your footage",
+        description="Quantize an ONNX detector for a runtime, calibrated on the camera's own footage, and keep it "
+        "only if it stays within an accuracy budget of float32.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True, metavar="IN", help="float ONNX detector: a path or a known name")
     parser.add_argument(
-        "--calibration",
-        required=True,
-        metavar="SRC",
-        help="footage to calibrate and check on: video file, image directory, camera index or URL",
-    )
-    parser.add_argument("--out", required=True, metavar="OUT", type=Path, help="where to write the int8 .onnx")
+        "--calibration", required=True, action="append", metavar="SRC",
+        help="footage to calibrate and check on: video file, image directory, camera index, URL, or an agent's "
+             "spool directory; repeatable (the sources share the frames evenly)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", required=True, metavar="OUT", type=Path,
+        help="where to write the model: .xml (OpenVINO IR, with its .bin) for --target openvino, else .onnx",
+    )  # fmt: skip
+    parser.add_argument(
+        "--target", choices=("openvino", "onnxruntime", "fp16"), default="openvino",
+        help="openvino: int8 IR for OpenVINO (x86 CPUs, Intel GPUs and NPUs); onnxruntime: int8 QDQ ONNX for ONNX "
+             "Runtime on ARM and TensorRT; fp16: float16 ONNX for GPU providers (default: %(default)s)",
+    )  # fmt: skip
 
-    quant = parser.add_argument_group("quantization")
-    quant.add_argument(
-        "--format",
-        choices=("qdq", "qoperator"),
-        default="qdq",
-        help="qdq (portable, default) or qoperator (QLinear ops, CPU only)",
-    )
-    quant.add_argument(
-        "--method",
-        choices=("minmax", "percentile"),
-        default="minmax",
-        help="calibration method (default: %(default)s); percentile clips outliers, is more accurate "
-        "and about 10x slower, and holds every calibration frame's activations in memory",
-    )
-    quant.add_argument(
-        "--per-tensor",
-        action="store_true",
-        help="one scale per weight tensor instead of per channel (ruins depthwise-heavy models)",
-    )
-    quant.add_argument(
-        "--exclude-head",
-        action="store_true",
-        help="keep the detection head's output stage (last convolutions onward) in float",
-    )
-    quant.add_argument(
-        "--exclude-node", action="append", default=[], metavar="NAME", help="keep this node in float; repeatable"
-    )
-    quant.add_argument(
-        "--activations",
-        choices=("uint8", "uint16"),
-        default="uint8",
-        help="activation precision (default: %(default)s); uint16 (A16W8) keeps accuracy but has no "
-        "fast CPU kernels: for NPUs that run it",
-    )
-    quant.add_argument(
-        "--calibration-frames",
-        type=int,
-        default=100,
-        metavar="N",
-        help="frames sampled for calibration (default: %(default)s)",
-    )
-    quant.add_argument(
-        "--eval-frames",
-        type=int,
-        default=50,
-        metavar="N",
-        help="other frames the two models are compared on (default: %(default)s)",
-    )
-    quant.add_argument(
-        "--max-frames-read",
-        type=int,
-        default=20000,
-        metavar="N",
-        help="read at most this many frames of SRC (bounds a live source or a long clip; default: %(default)s)",
-    )
+    budget = parser.add_argument_group("accuracy budget")
+    budget.add_argument(
+        "--max-loss", type=float, default=1.0, metavar="POINTS",
+        help="most points (0-100) of the accuracy metric the model may lose against float32 (default: %(default)s)",
+    )  # fmt: skip
+    budget.add_argument(
+        "--eval", metavar="LABELED", default=None,
+        help="labeled set the budget is measured on, in mAP@[.5:.95]: a COCO instances .json, a COCO or YOLO dataset "
+             "directory, or a YOLO data.yaml (default: agreement with float32 on held-out frames)",
+    )  # fmt: skip
+    budget.add_argument("--eval-images", type=int, default=None, metavar="N",
+                        help="use only the first N images of --eval (faster, noisier)")
+    budget.add_argument("--force", action="store_true", help="write OUT even when it misses the budget")
+    budget.add_argument(
+        "--score-threshold", type=float, default=0.3, metavar="S",
+        help="float32's boxes at or above this score are the agreement reference (default: %(default)s)",
+    )  # fmt: skip
 
-    check = parser.add_argument_group("check")
-    check.add_argument(
-        "--min-agreement",
-        type=float,
-        default=0.95,
-        metavar="MAP",
-        help="lowest agreement mAP@0.5 to accept (default: %(default)s)",
-    )
-    check.add_argument(
-        "--min-speedup",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="lowest float/int8 latency ratio on this machine to accept (default: %(default)s, "
-        "int8 no slower); 0 turns it off, e.g. when quantizing for another device",
-    )
-    check.add_argument("--force", action="store_true", help="write OUT even when a check fails")
-    check.add_argument(
-        "--score-threshold",
-        type=float,
-        default=0.3,
-        metavar="S",
-        help="the float model's boxes at or above this score are the reference (default: %(default)s)",
-    )
-    check.add_argument(
-        "--threads",
-        type=int,
-        default=2,
-        metavar="N",
-        help="inference threads when timing both models (default: %(default)s)",
-    )
-    check.add_argument(
-        "--timing-runs",
-        type=int,
-        default=30,
-        metavar="N",
-        help="timed inferences per model; medians are reported (default: %(default)s)",
-    )
+    frames = parser.add_argument_group("frames")
+    frames.add_argument("--calibration-frames", type=int, default=300, metavar="N",
+                        help="frames sampled for calibration (default: %(default)s)")
+    frames.add_argument("--eval-frames", type=int, default=100, metavar="N",
+                        help="other frames held out to measure agreement on (default: %(default)s)")
+    frames.add_argument(
+        "--max-frames-read", type=int, default=20000, metavar="N",
+        help="read at most this many frames of each source (bounds a live source or a long clip; default: %(default)s)",
+    )  # fmt: skip
+
+    int8 = parser.add_argument_group("int8 (targets openvino and onnxruntime)")
+    int8.add_argument(
+        "--preset", choices=("performance", "mixed"), default="performance",
+        help="performance: symmetric int8 (fastest on CPUs, what TensorRT wants); mixed: asymmetric activations "
+             "(default: %(default)s)",
+    )  # fmt: skip
+    int8.add_argument(
+        "--max-float-layers", type=int, default=None, metavar="N",
+        help="most layers accuracy control may put back in float (default: as many as the budget needs; "
+             "0: every layer int8, no accuracy control)",
+    )  # fmt: skip
+    int8.add_argument(
+        "--keep-float", action="append", default=[], metavar="LAYER",
+        help="keep this layer in float from the start (names as the report lists them); repeatable",
+    )  # fmt: skip
+    int8.add_argument(
+        "--head", choices=("float", "int8"), default="float",
+        help="the detection head's prediction layers: kept in float (they carry the outputs' full range and are a "
+             "small share of the work) or quantized too (default: %(default)s)",
+    )  # fmt: skip
+    int8.add_argument(
+        "--ranking-frames", type=int, default=50, metavar="N",
+        help="held-out images each layer's harm is measured on when ranking layers (default: %(default)s); fewer "
+             "rank faster and noisier",
+    )  # fmt: skip
+
+    timing = parser.add_argument_group("timing")
+    timing.add_argument("--threads", type=int, default=2, metavar="N",
+                        help="inference threads for every model timed (default: %(default)s)")
+    timing.add_argument("--timing-runs", type=int, default=50, metavar="N",
+                        help="timed inferences per model; medians are reported (default: %(default)s)")
 
     model = parser.add_argument_group("model")
-    model.add_argument(
-        "--layout",
-        choices=("yolox", "yolov5", "yolov8", "end2end"),
-        default=None,
-        help="output layout, when recognising it from the graph guesses wrong",
-    )
-    model.add_argument("--labels", type=Path, metavar="FILE", help="class names, one per line")
+    model.add_argument("--layout", choices=("yolox", "yolov5", "yolov8", "end2end"), default=None,
+                       help="output layout, when recognising it from the graph guesses wrong")
+    model.add_argument("--labels", type=Path, metavar="FILE",
+                       help="class names, one per line (written into the quantized model)")
 
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (NNCF's steps too)")
     return parser
 
 
@@ -166,100 +149,74 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from edge.detection.classes import read_labels_file
-    from edge.detection.letterbox import letterbox_as
-    from edge.detection.runner import OnnxDetector
     from edge.models import resolve_model
     from edge.quantization import QuantizationRejected
-    from edge.quantization.calibrate import QuantizeOptions, quantize_int8
-    from edge.quantization.compare import PREDICTION_SCORE_THRESHOLD, agreement, latency
-    from edge.quantization.frames import sample_frames
-    from edge.quantization.report import build_report, judge, report_path, table, write_report
+    from edge.quantization.mixed_precision import Int8Settings
+    from edge.quantization.report import report_path, table, write_report
+    from edge.quantization.targets import target_named
+    from edge.quantization.workflow import Request, quantize
 
-    options = QuantizeOptions(
-        quant_format=args.format,
-        per_channel=not args.per_tensor,
-        calibration_method=args.method,
-        exclude_head=args.exclude_head,
-        exclude_nodes=tuple(args.exclude_node),
-        activations=args.activations,
+    request = Request(
+        model_path=resolve_model(args.model, progress=not args.no_progress),
+        sources=tuple(args.calibration),
+        out_path=args.out,
+        target=target_named(args.target),
+        max_loss=args.max_loss,
+        calibration_frames=args.calibration_frames,
+        eval_frames=args.eval_frames,
+        max_frames_read=args.max_frames_read,
+        eval_set=args.eval,
+        eval_images=args.eval_images,
+        threads=args.threads,
+        timing_runs=args.timing_runs,
+        score_threshold=args.score_threshold,
+        int8=Int8Settings(preset=args.preset, max_float_layers=args.max_float_layers,
+                          keep_float=tuple(args.keep_float), head_in_float=args.head == "float",
+                          ranking_frames=args.ranking_frames),
+        class_names=read_labels_file(args.labels) if args.labels else None,
+        layout=args.layout,
+        force=args.force,
+        progress=not args.no_progress,
+        verbose=args.verbose > 0,
     )
-    model_path = resolve_model(args.model, progress=not args.no_progress)
-    class_names = read_labels_file(args.labels) if args.labels else None
-    out_path: Path = args.out
-    if out_path.resolve() == model_path.resolve():
-        raise ConfigError("--out must not be the input model")
-    float_detector = OnnxDetector(
-        model_path, score_threshold=args.score_threshold, intra_op_threads=args.threads,
-        class_names=class_names, layout=args.layout,
-    )  # fmt: skip
-    frames = sample_frames(
-        args.calibration, args.calibration_frames, args.eval_frames, args.max_frames_read,
-        fit_hw=float_detector.input_hw, progress=not args.no_progress,
-    )  # fmt: skip
-    log.info(
-        "%s: %d frames read, %d for calibration, %d held out",
-        frames.description, frames.frames_read, len(frames.calibration), len(frames.held_out),
-    )  # fmt: skip
-
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".part")
-    os.close(fd)
-    tmp_path = Path(tmp_name)
-    try:
-        quantized = quantize_int8(
-            model_path, tmp_path, frames.calibration, float_detector.input_hw, float_detector.input_format,
-            options, progress=not args.no_progress,
-        )  # fmt: skip
-        int8_detector = OnnxDetector(
-            tmp_path, score_threshold=PREDICTION_SCORE_THRESHOLD, intra_op_threads=args.threads,
-            class_names=float_detector.class_names, layout=float_detector.layout,
-        )  # fmt: skip
-        agreed = agreement(float_detector, int8_detector, frames.held_out)
-        tensors = [
-            letterbox_as(image, float_detector.input_hw, float_detector.input_format).tensor
-            for image in frames.held_out
-        ]
-        timed = latency(model_path, tmp_path, tensors, args.threads, args.timing_runs)
-        verdict = judge(agreed, timed, args.min_agreement, args.min_speedup, args.score_threshold)
-        write_out = verdict.accepted or args.force
-        report = build_report(
-            model_path=model_path, out_path=out_path, source=args.calibration, frames_read=frames.frames_read,
-            calibration_frames=len(frames.calibration), options=options, quantized=quantized, agreement=agreed,
-            latency=timed, score_threshold=args.score_threshold, min_agreement=args.min_agreement,
-            min_speedup=args.min_speedup, verdict=verdict, written=write_out, layout=float_detector.layout,
-        )  # fmt: skip
-        print(table(report))
-        json_path = report_path(out_path)
-        write_report(json_path, report)
-        if write_out:
-            os.replace(tmp_path, out_path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-    if not verdict.accepted and not args.force:
-        raise QuantizationRejected(
-            f"{verdict.reason}; {out_path} not written (report: {json_path}; --force writes it anyway)"
-        )
-    note = "" if verdict.accepted else f" despite: {verdict.reason} (--force)"
-    print(f"wrote {out_path} and {json_path}{note}")
+    outcome = quantize(request)
+    json_path = report_path(args.out)
+    write_report(json_path, outcome.report)
+    reference = outcome.rows[0].timing.median_ms if outcome.rows[0].timing else None
+    print(table(outcome.rows, reference, labeled=args.eval is not None))
+    layers = outcome.report["layers"]
+    if outcome.report["kind"] == "int8":
+        kept = ", ".join(layers["float"]) or "none"
+        print(f"int8, {len(layers['float'])} of {layers['weighted']} weighted layers kept in float: {kept}")
+    print(outcome.verdict.reason)
+    for warning in outcome.verdict.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not outcome.verdict.accepted and not args.force:
+        raise QuantizationRejected(f"{args.out} not written: the model misses the accuracy budget "
+                                   f"(report: {json_path}; --force writes it anyway)")
+    note = "" if outcome.verdict.accepted else " despite missing the budget (--force)"
+    print(f"wrote {args.out} and {json_path}{note}")
     return 0
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if not 0.0 <= args.min_agreement <= 1.0:
-        raise ConfigError(f"--min-agreement must be in [0, 1], got {args.min_agreement}")
-    if args.min_speedup < 0:
-        raise ConfigError(f"--min-speedup must be at least 0, got {args.min_speedup}")
+    if not 0.0 <= args.max_loss <= 100.0:
+        raise ConfigError(f"--max-loss must be in [0, 100] points, got {args.max_loss}")
+    if not 0.0 <= args.score_threshold <= 1.0:
+        raise ConfigError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
     for flag, value in (
         ("--calibration-frames", args.calibration_frames),
         ("--eval-frames", args.eval_frames),
-        ("--max-frames-read", args.max_frames_read),
         ("--threads", args.threads),
         ("--timing-runs", args.timing_runs),
+        ("--ranking-frames", args.ranking_frames),
+        ("--eval-images", args.eval_images if args.eval_images is not None else 1),
     ):
         if value < 1:
             raise ConfigError(f"{flag} must be at least 1, got {value}")
     if args.max_frames_read < 2:
         raise ConfigError(f"--max-frames-read must be at least 2, got {args.max_frames_read}")
-    if args.out.suffix != ".onnx":
-        raise ConfigError(f"--out should end in .onnx, got {args.out}")
+    if args.max_float_layers is not None and args.max_float_layers < 0:
+        raise ConfigError(f"--max-float-layers must be at least 0, got {args.max_float_layers}")
+    keep = [name for value in args.keep_float for name in value.split(",") if name.strip()]
+    args.keep_float = keep

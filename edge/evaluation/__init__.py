@@ -1,1 +1,2 @@
-"""Scoring tracker output against ground truth (MOTChallenge files, CLEAR-MOT, identity, HOTA)."""
+"""Scoring against ground truth: tracker output (MOTChallenge files, CLEAR-MOT, identity, HOTA) and
+detectors on labeled image sets (:mod:`.labeled`)."""

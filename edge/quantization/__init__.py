@@ -1,14 +1,14 @@
-"""Static int8 quantization of a detector, calibrated and then judged on the camera's own footage.
+"""Quantized detectors that keep their accuracy, checked on the camera's own footage.
 
-``frames`` samples calibration and held-out frames from a source, ``graph`` prepares the ONNX
-graph (opset upgrade, ORT's pre-processing pass, the output stage to keep in float),
-``calibrate`` runs ONNX Runtime's static quantizer, ``compare`` scores the int8 model against the
-float one (agreement mAP@0.5 and latency) and ``report`` prints and saves the verdict.
-Needs the ``onnx`` and ``sympy`` packages besides onnxruntime (the ``quantize`` extra).
+``frames`` samples calibration and held-out frames from sources, ``accuracy`` defines what
+"accurate" means (agreement with float32, or mAP on a labeled set), ``targets`` knows each
+runtime's model format, ``mixed_precision`` is the glue to NNCF's accuracy-aware int8,
+``compare`` times models side by side, ``workflow`` runs the whole thing and ``report`` prints
+and saves the verdict. Needs the ``quantize`` extra (NNCF, onnx), and ``openvino`` for that target.
 """
 
 from edge.errors import AgentError
 
 
 class QuantizationRejected(AgentError):
-    """The int8 model disagrees with the float model more than allowed, so it was not written."""
+    """The quantized model misses the accuracy budget, so it was not written."""

@@ -1,15 +1,28 @@
-"""The verdict on an int8 model, as a printed table and a JSON report saved beside it."""
+"""The verdict on a quantized model: accuracy against the budget, speed against float32, as a
+printed table and a JSON report saved beside the model."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.quantization.calibrate import QuantizedModel, QuantizeOptions
-from edge.quantization.compare import Agreement, Latency
+from edge.quantization.compare import Timing
+
+
+@dataclass(frozen=True)
+class Row:
+    """One way of running the model, with what was measured of it."""
+
+    label: str
+    timing: Timing | None = None
+    agreement: float | None = None
+    """Agreement AP50 with float32 on held-out frames (float32 itself: 1.0)."""
+    map: float | None = None
+    """mAP@[.5:.95] on the labeled set, when one was given."""
+    ap50: float | None = None
 
 
 @dataclass(frozen=True)
@@ -17,109 +30,50 @@ class Verdict:
     accepted: bool
     reason: str
     """One line saying why (shown to the user, stored in the report)."""
+    loss_points: float
+    """Points of the controlling metric the candidate lost against float32 (negative: gained)."""
+    speedup: float | None
+    """float32 onnxruntime time over the candidate's (above 1: the candidate is faster here)."""
+    warnings: list[str] = field(default_factory=list)
 
 
-def judge(
-    agreement: Agreement, latency: Latency, min_agreement: float, min_speedup: float, score_threshold: float
-) -> Verdict:
-    """Accept the int8 model only if it agrees with the float model at least ``min_agreement``
-    and runs at least ``min_speedup`` times as fast (0 turns the speed check off)."""
-    problems = []
-    if agreement.map50 is None:
-        problems.append(
-            f"the float model finds no class {agreement.min_class_boxes} or more times at score >= "
-            f"{score_threshold} on the {agreement.frames} held-out frames, so agreement cannot be judged "
-            f"(use footage with objects in it, or more --eval-frames)"
+def judge(metric_name: str, float_score: float, candidate_score: float, max_loss: float,
+          reference: Timing | None, candidate: Timing | None) -> Verdict:
+    """Accept the candidate if it loses at most ``max_loss`` points of the metric.
+
+    Speed is reported, not required: the model may be meant for another device (ARM, a Jetson)
+    where int8 pays; here a slower model gets a plain warning.
+    """
+    loss = (float_score - candidate_score) * 100.0
+    speedup = reference.median_ms / candidate.median_ms if reference and candidate else None
+    warnings = []
+    if speedup is not None and speedup < 1.0:
+        warnings.append(
+            f"not faster than float32 on this machine: {candidate.median_ms:.2f} against {reference.median_ms:.2f} "
+            f"ms per inference ({speedup:.2f}x); time it on the device it is for"
         )
-    elif agreement.map50 < min_agreement:
-        problems.append(
-            f"agreement mAP@0.5 {agreement.map50:.3f} with the float model is below {min_agreement:.3f}"
-        )
-    if latency.speedup < min_speedup:
-        problems.append(
-            f"int8 runs {latency.speedup:.2f}x the speed of float here ({latency.int8_ms:.1f} vs "
-            f"{latency.float_ms:.1f} ms), below --min-speedup {min_speedup:g}"
-        )
-    if problems:
-        return Verdict(False, "; ".join(problems))
-    return Verdict(
-        True, f"agreement mAP@0.5 {agreement.map50:.3f} >= {min_agreement:.3f}, speedup {latency.speedup:.2f}x"
-    )
+    if loss <= max_loss:
+        return Verdict(True, f"{metric_name}: {candidate_score:.4f} against float32's {float_score:.4f}, "
+                             f"a loss of {loss:.2f} points within the budget of {max_loss:g}", loss, speedup, warnings)
+    return Verdict(False, f"{metric_name}: {candidate_score:.4f} against float32's {float_score:.4f}, "
+                          f"a loss of {loss:.2f} points, over the budget of {max_loss:g} (--max-loss)",
+                   loss, speedup, warnings)
 
 
 def report_path(out_path: Path) -> Path:
-    """``model.int8.onnx`` -> ``model.int8.report.json``, in the same directory."""
+    """``model.int8.xml`` -> ``model.int8.report.json``, in the same directory."""
     return out_path.with_name(f"{out_path.stem}.report.json")
 
 
-def build_report(
-    *,
-    model_path: Path,
-    out_path: Path,
-    source: str,
-    frames_read: int,
-    calibration_frames: int,
-    options: QuantizeOptions,
-    quantized: QuantizedModel,
-    agreement: Agreement,
-    latency: Latency,
-    score_threshold: float,
-    min_agreement: float,
-    min_speedup: float,
-    verdict: Verdict,
-    written: bool,
-    layout: str,
-) -> dict:
-    import onnxruntime
-
-    return {
-        "model": str(model_path),
-        "out": str(out_path),
-        "written": written,
-        "accepted": verdict.accepted,
-        "reason": verdict.reason,
-        "layout": layout,
-        "source": source,
-        "frames_read": frames_read,
-        "calibration_frames": calibration_frames,
-        "held_out_frames": agreement.frames,
-        "quantization": {
-            "format": options.quant_format,
-            "per_channel": options.per_channel,
-            "calibration_method": options.calibration_method,
-            "activations": options.activations,
-            "weights": "int8",
-            "opset": [quantized.source_opset, quantized.opset],
-            "excluded_nodes": list(quantized.excluded_nodes),
-        },
-        "agreement": {
-            "map50": _rounded(agreement.map50),
-            "map50_all_classes": _rounded(agreement.map50_all_classes),
-            "min_map50": min_agreement,
-            "min_class_boxes": agreement.min_class_boxes,
-            "reference_score_threshold": score_threshold,
-            "reference_boxes": agreement.reference_boxes,
-            "per_class": {
-                name: {"ap50": round(c.ap50, 4), "reference_boxes": c.reference_boxes, "judged": c.judged}
-                for name, c in agreement.per_class.items()
-            },
-        },
-        "latency": {
-            "float_ms_median": round(latency.float_ms, 3),
-            "int8_ms_median": round(latency.int8_ms, 3),
-            "speedup": round(latency.speedup, 3),
-            "min_speedup": min_speedup,
-            "threads": latency.threads,
-            "runs": latency.runs,
-            "provider": "CPUExecutionProvider",
-            "onnxruntime": onnxruntime.__version__,
-            "machine": platform.machine(),
-        },
-    }
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "machine": platform.machine()}
+    for module in ("onnxruntime", "openvino", "nncf", "onnx", "numpy"):
+        try:
+            imported = __import__(module)
+            found[module] = str(getattr(imported, "__version__", None) or imported.get_version())
+        except Exception:  # not installed, or no version attribute: leave it out
+            continue
+    return found
 
 
 def write_report(path: Path, report: dict) -> None:
@@ -129,35 +83,38 @@ def write_report(path: Path, report: dict) -> None:
     os.replace(tmp, path)
 
 
-def table(report: dict) -> str:
-    """The comparison as a few aligned lines for the terminal."""
-    quant = report["quantization"]
-    agreement, latency = report["agreement"], report["latency"]
-    precision = "int8" if quant["activations"] == "uint8" else "a16w8"
-    weights = "per-channel" if quant["per_channel"] else "per-tensor"
-    label = f"{precision} {quant['format']} {weights} {quant['calibration_method']}"
-    if quant["excluded_nodes"]:
-        label += f" ({len(quant['excluded_nodes'])} nodes float)"
-    map50 = "n/a" if agreement["map50"] is None else f"{agreement['map50']:.3f}"
-    width = max(len(label), 7)
-    judged = [
-        f"{name} {c['ap50']:.3f} ({c['reference_boxes']})"
-        for name, c in agreement["per_class"].items()
-        if c["judged"]
-    ]
-    rare = [name for name, c in agreement["per_class"].items() if not c["judged"]]
-    lines = [
-        f"{'model':<{width}}  {'ms/frame':>8}  {'speedup':>7}  {'agreement mAP@0.5':>17}",
-        f"{'float32':<{width}}  {latency['float_ms_median']:>8.2f}  {1.0:>6.2f}x  {'reference':>17}",
-        f"{label:<{width}}  {latency['int8_ms_median']:>8.2f}  {latency['speedup']:>6.2f}x  {map50:>17}",
-        f"held out {report['held_out_frames']} of {report['frames_read']} frames read, "
-        f"{agreement['reference_boxes']} reference boxes at score >= {agreement['reference_score_threshold']}; "
-        f"median of {latency['runs']} runs, {latency['threads']} threads, CPU",
-        "per class AP50 (reference boxes): " + (", ".join(judged) or "none judged"),
-    ]
-    if rare:
-        lines.append(
-            f"not judged (fewer than {agreement['min_class_boxes']} reference boxes): {', '.join(rare)}; "
-            f"mAP@0.5 over all classes {agreement['map50_all_classes']:.3f}"
-        )
+def row_dict(row: Row) -> dict:
+    return {
+        "label": row.label,
+        "runtime": row.timing.runtime if row.timing else None,
+        "ms_median": _round(row.timing.median_ms if row.timing else None, 3),
+        "timed_runs": row.timing.runs if row.timing else None,
+        "agreement_ap50": _round(row.agreement),
+        "map": _round(row.map),
+        "ap50": _round(row.ap50),
+    }
+
+
+def table(rows: list[Row], reference_ms: float | None, labeled: bool) -> str:
+    """The rows as aligned lines for the terminal; speed-up against ``reference_ms``."""
+    width = max(len(row.label) for row in rows)
+    header = f"{'model':<{width}}  {'ms/frame':>8}  {'speed-up':>8}  {'agreement AP50':>14}"
+    if labeled:
+        header += f"  {'mAP@[.5:.95]':>12}  {'AP50':>6}"
+    lines = [header]
+    for row in rows:
+        ms = f"{row.timing.median_ms:8.2f}" if row.timing else f"{'-':>8}"
+        speedup = f"{reference_ms / row.timing.median_ms:7.2f}x" if row.timing and reference_ms else f"{'-':>8}"
+        line = f"{row.label:<{width}}  {ms}  {speedup}  {_cell(row.agreement, 14)}"
+        if labeled:
+            line += f"  {_cell(row.map, 12)}  {_cell(row.ap50, 6)}"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _cell(value: float | None, width: int) -> str:
+    return f"{value:>{width}.4f}" if value is not None else f"{'-':>{width}}"
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)

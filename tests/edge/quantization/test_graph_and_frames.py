@@ -1,4 +1,4 @@
-"""Graph preparation and frame sampling, the quantizer's inputs."""
+"""Graph preparation and frame sampling (clips, image directories, agents' spools), the quantizer's inputs."""
 
 import cv2
 import numpy as np
@@ -7,7 +7,6 @@ import pytest
 
 from edge.errors import ConfigError, ModelError, SourceError
 from edge.quantization import graph
-from edge.quantization.calibrate import QuantizeOptions
 from edge.quantization.frames import sample_frames
 
 
@@ -20,31 +19,11 @@ def test_opset_is_upgraded_only_when_older(model_path):
     assert graph.upgrade_opset(upgraded, model_path) is upgraded
 
 
-def test_output_stage_of_yolox_is_its_prediction_convs_and_after(model_path):
-    model = graph.load(model_path)
-    stage = set(graph.output_stage(model))
-    by_name = {node.name: node for node in model.graph.node}
-    convs = [name for name in stage if by_name[name].op_type == "Conv"]
-    assert len(convs) == 9  # cls, reg and obj predictions at strides 8, 16 and 32
-    prediction_weights = {by_name[name].input[1].split(".")[1] for name in convs}
-    assert prediction_weights == {"cls_preds", "reg_preds", "obj_preds"}
-    assert "Transpose_423" in stage and len(stage) == 23
-    # Nothing upstream of a prediction conv belongs to the stage.
-    assert all(by_name[name].op_type != "MaxPool" for name in stage)
-
-
 def test_unreadable_model_is_a_model_error(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07garbage")
     with pytest.raises(ModelError, match=r"cannot load model .*bad\.onnx"):
         graph.load(bad)
-
-
-def test_options_are_checked():
-    with pytest.raises(ConfigError, match="calibration method must be one of minmax, percentile"):
-        QuantizeOptions(calibration_method="entropy")
-    with pytest.raises(ConfigError, match="16-bit activations need the qdq format"):
-        QuantizeOptions(quant_format="qoperator", activations="uint16")
 
 
 @pytest.fixture
@@ -102,3 +81,34 @@ def test_a_source_with_one_frame_is_refused(tmp_path):
     cv2.imwrite(str(tmp_path / "only.png"), np.zeros((10, 10, 3), np.uint8))
     with pytest.raises(SourceError, match="gave 1 frames; at least 2 are needed"):
         sample_frames(str(tmp_path), 4, 2, 10, progress=False)
+
+
+def test_several_sources_share_the_sample(numbered_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for index in range(10):
+        cv2.imwrite(str(other / f"{index:03d}.png"), np.full((40, 60, 3), 200 + index, np.uint8))
+    sample = sample_frames([str(numbered_dir), str(other)], 8, 4, 100, progress=False)
+    assert len(sample.calibration) == 8 and len(sample.held_out) == 4
+    from_other = [f for f in sample.calibration + sample.held_out if f[0, 0, 0] >= 200]
+    assert len(from_other) == 6 and sample.frames_read == 30
+    assert str(other) in sample.description and str(numbered_dir) in sample.description
+
+
+def test_an_agents_spool_is_a_calibration_source_read_without_changing_it(tmp_path, images_dir):
+    from edge.spool import Spool
+    from edge.wire import FrameHeader
+
+    spool = Spool(tmp_path / "spool", "cam-01", max_bytes=64 * 2**20, first_seq=lambda: 1)
+    for name in ("darknet_dog.jpg", "darknet_horses.jpg", "yolov5_bus.jpg", "darknet_eagle.jpg"):
+        image = cv2.imread(str(images_dir / name))
+        jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+        spool.add(FrameHeader(device="cam-01", seq=0, capture_ts=1.0, width=image.shape[1], height=image.shape[0],
+                              model_id="m", class_names=("dog",)), jpeg)
+    sample = sample_frames(str(tmp_path / "spool"), 3, 1, 100, progress=False)
+    assert sample.frames_read == 4 and len(sample.calibration) == 3 and len(sample.held_out) == 1
+    assert sample.description.startswith("spool ")
+    assert spool.count == 4  # still there for the collector
+    spool.close()
+    # The spool file itself names it too.
+    assert sample_frames(str(tmp_path / "spool" / "spool.db"), 1, 1, 100, progress=False).frames_read == 4

@@ -1,18 +1,26 @@
-"""``edgelabel-agent quantize`` end to end on the real model and real footage."""
+"""``edgelabel-agent quantize`` end to end: real NNCF quantization of the shared model, calibrated on
+real footage, the written model run by the agent's own detector and judged by pycocotools."""
 
 import argparse
 import json
-import shutil
 
-import numpy as np
+import cv2
 import pytest
 
 from edge.commands import quantize
-from edge.errors import ConfigError, ModelError, SourceError
+from edge.detection import Detector
+from edge.errors import ConfigError, ModelError
 from edge.quantization import QuantizationRejected
+from tests.coco_eval import coco_eval
+
+pytest.importorskip("nncf", reason="NNCF comes with the quantize extra (in dev)")
+pytest.importorskip("openvino", reason="OpenVINO comes with the openvino extra (in dev)")
 
 CLIP = "videos/pets09_s2l1_pedestrians_vtest_480x360.mp4"
-QUICK = ("--calibration-frames", "16", "--eval-frames", "12", "--timing-runs", "5", "--no-progress")
+QUICK = ("--eval-frames", "16", "--timing-runs", "5", "--no-progress")
+STEM = "Conv_41/WithoutBiases,Conv_47/WithoutBiases"
+"""YOLOX-Nano's first two convolutions (after its space-to-depth stem), where most of the int8
+error comes from: NNCF's accuracy control reverts these first when calibrated on mixed footage."""
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -21,182 +29,172 @@ def parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["quantize", *argv])
 
 
-def test_help_has_examples_and_explains_the_check(capsys):
+def evaluation_detector(path, **kwargs):
+    """YOLOX's own COCO evaluation settings, on the runtime the file is for."""
+    return Detector(path, score_threshold=0.001, iou_threshold=0.65, max_detections=100, threads=2, **kwargs)
+
+
+def dog_classes(path, images_dir) -> set[str]:
+    detector = Detector(path, threads=2)
+    found = detector.detect(cv2.imread(str(images_dir / "darknet_dog.jpg")))
+    return {detector.class_names[c] for c in found.class_id}
+
+
+def test_help_has_examples_and_explains_the_budget(capsys):
     with pytest.raises(SystemExit) as exited:
         parse("--help")
     assert exited.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and "edgelabel-agent quantize --model yolox_nano.onnx --calibration" in text
-    for flag in (
-        "--model",
-        "--calibration",
-        "--out",
-        "--exclude-head",
-        "--force",
-        "--min-agreement",
-        "--min-speedup",
-    ):
+    for flag in ("--target", "--max-loss", "--eval", "--calibration", "--max-float-layers", "--keep-float", "--force"):
         assert flag in text
 
 
+SITE_FOOTAGE = ("videos/pets09_s2l1_pedestrians_vtest_480x360.mp4", "images", "videos/dashcam_highway_udacity_solidWhiteRight.mp4",
+                "videos/parking_lot_overhead_cars_intel.mp4", "videos/indoor_people_one_by_one_intel.mp4")
+"""Calibration footage of several cameras (people, cars, indoors, outdoors), none of it from COCO."""
+
+
 @pytest.fixture(scope="module")
-def accepted(model_path, data_dir, tmp_path_factory):
-    """One quantization of the real model, calibrated and checked on the pets09 clip."""
-    out = tmp_path_factory.mktemp("quantize") / "yolox_nano.int8.onnx"
+def openvino_int8(model_path, data_dir, tmp_path_factory):
+    """int8 for OpenVINO calibrated on several cameras, the stem and the head kept in float, the
+    budget measured in mAP on the 32 shared COCO images (measured: 0.04 points lost here, 0.8 on
+    COCO128)."""
+    out = tmp_path_factory.mktemp("openvino") / "yolox_nano.int8.xml"
+    calibration = [arg for source in SITE_FOOTAGE for arg in ("--calibration", str(data_dir / source))]
+    args = parse("--model", str(model_path), *calibration, "--eval", str(data_dir / "coco"), "--out", str(out),
+                 "--target", "openvino", "--calibration-frames", "128", "--max-float-layers", "0",
+                 "--keep-float", STEM, *QUICK)  # fmt: skip
+    assert quantize.run(args) == 0
+    return out
+
+
+def test_openvino_int8_is_written_with_its_report(openvino_int8):
+    assert openvino_int8.is_file() and openvino_int8.with_suffix(".bin").is_file()
+    report = json.loads(openvino_int8.with_name("yolox_nano.int8.report.json").read_text())
+    assert report["written"] and report["accepted"] and (report["target"], report["kind"]) == ("openvino", "int8")
+    float_layers = report["layers"]["float"]
+    # The stem as asked, and the nine prediction convolutions of the head (3 scales x cls, reg, obj).
+    assert float_layers[:2] == STEM.split(",") and len(float_layers) == 11 and report["layers"]["weighted"] > 100
+    accuracy = report["accuracy"]
+    assert accuracy["controlling_metric"].startswith("mAP@[.5:.95] on 32 labeled images")
+    assert accuracy["loss_points"] <= accuracy["max_loss_points"] == 1.0
+    assert accuracy["agreement_per_class"]["person"]["reference_boxes"] >= 20
+    labels = [row["label"] for row in report["rows"]]
+    assert labels == ["float32 ort-cpu", "float32 ov-cpu-f32", "int8 ov-cpu-f32"]
+    assert all(row["ms_median"] > 0 for row in report["rows"])
+    assert report["rows"][2]["agreement_ap50"] >= 0.98 and report["rows"][0]["agreement_ap50"] == 1.0
+    assert report["versions"]["openvino"] and report["versions"]["nncf"]
+
+
+def test_openvino_int8_runs_in_detect_and_finds_the_dog(openvino_int8, images_dir):
+    assert dog_classes(openvino_int8, images_dir) >= {"dog", "bicycle", "car"}
+
+
+def test_openvino_int8_coco_map_is_within_the_budget_by_pycocotools(openvino_int8, model_path, data_dir):
+    float_map, _ = coco_eval(evaluation_detector(model_path), data_dir / "coco")
+    int8_detector = evaluation_detector(openvino_int8)
+    assert int8_detector.runtime.tag == "ov-cpu-f32"
+    int8_map, _ = coco_eval(int8_detector, data_dir / "coco")
+    assert float_map - int8_map <= 0.01, f"float {float_map:.4f}, int8 {int8_map:.4f}"
+
+
+def test_onnxruntime_target_writes_a_qdq_model_detect_runs(model_path, data_dir, images_dir, tmp_path):
+    out = tmp_path / "yolox_nano.qdq.onnx"
     args = parse("--model", str(model_path), "--calibration", str(data_dir / CLIP), "--out", str(out),
-                 "--min-agreement", "0.9", "--min-speedup", "0", *QUICK)  # fmt: skip
-    code = quantize.run(args)
-    return code, out
-
-
-def test_accepted_model_is_written_with_its_report(accepted, capsys):
-    code, out = accepted
-    assert code == 0 and out.is_file()
-    report = json.loads(out.with_name("yolox_nano.int8.report.json").read_text())
-    assert report["written"] and report["accepted"] and report["layout"] == "yolox"
-    assert report["frames_read"] == 795 and report["calibration_frames"] == 16 and report["held_out_frames"] == 12
-    quant = report["quantization"]
-    assert (quant["format"], quant["per_channel"], quant["calibration_method"]) == ("qdq", True, "minmax")
-    assert quant["opset"] == [11, 13] and quant["excluded_nodes"] == []
-    agreement = report["agreement"]
-    # Pedestrians and the parked van: the float model's boxes are the reference.
-    assert agreement["per_class"]["person"]["judged"] and agreement["per_class"]["person"]["reference_boxes"] >= 20
-    assert 0.9 <= agreement["map50"] <= 1.0
-    latency = report["latency"]
-    assert latency["float_ms_median"] > 0 and latency["int8_ms_median"] > 0 and latency["threads"] == 2
-
-
-def test_accepted_model_runs_as_a_detector(accepted, images_dir):
-    import cv2
-
-    from edge.detection import OnnxDetector
-
-    _, out = accepted
-    detector = OnnxDetector(out, intra_op_threads=2)
-    assert detector.layout == "yolox"
-    names = {
-        detector.class_names[c] for c in detector.detect(cv2.imread(str(images_dir / "yolov5_bus.jpg"))).class_id
-    }
-    assert "person" in names
-
-
-def test_graph_is_int8_per_channel(accepted):
+                 "--target", "onnxruntime", "--calibration-frames", "32", "--max-float-layers", "0", "--force", *QUICK)
+    assert quantize.run(args) == 0
     import onnx
 
-    _, out = accepted
-    model = onnx.load(str(out))
-    ops = [node.op_type for node in model.graph.node]
-    assert ops.count("QuantizeLinear") > 50 and ops.count("DequantizeLinear") > 100
-    weight_scales = [
-        init
-        for init in model.graph.initializer
-        if init.name.endswith("_scale") and len(init.dims) == 1 and init.dims[0] > 1
-    ]
-    assert weight_scales, "per-channel weights have one scale per output channel"
+    operators = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= operators
+    assert Detector(out, warmup=False).runtime.tag == "ort-cpu"
+    assert dog_classes(out, images_dir) >= {"dog", "bicycle", "car"}
+    report = json.loads(out.with_name("yolox_nano.qdq.report.json").read_text())
+    assert [row["label"] for row in report["rows"]] == ["float32 ort-cpu", "int8 ort-cpu"]
 
 
-@pytest.fixture
-def unrepresentative_dir(images_dir, tmp_path):
-    """Black frames and real photos alternating: calibration (even places) sees only black."""
-    photos = ["yolov5_bus.jpg", "darknet_kite.jpg", "yolov5_zidane.jpg", "darknet_person.jpg"]
-    import cv2
-
-    black = np.zeros((360, 480, 3), np.uint8)
-    for index, name in enumerate(photos):
-        cv2.imwrite(str(tmp_path / f"{2 * index:02d}_black.png"), black)
-        shutil.copy(images_dir / name, tmp_path / f"{2 * index + 1:02d}_{name}")
-    return tmp_path
-
-
-@pytest.mark.slow
-def test_calibration_on_unrepresentative_frames_is_refused_unless_forced(
-    model_path, unrepresentative_dir, tmp_path, capsys
-):
-    out = tmp_path / "out" / "bad.int8.onnx"
-    argv = ("--model", str(model_path), "--calibration", str(unrepresentative_dir), "--out", str(out),
-            "--calibration-frames", "4", "--eval-frames", "4", "--timing-runs", "3", "--min-speedup", "0",
-            "--no-progress")  # fmt: skip
-    with pytest.raises(QuantizationRejected) as caught:
-        quantize.run(parse(*argv))
-    message = str(caught.value)
-    assert "agreement mAP@0.5" in message and "is below 0.950" in message and "not written" in message
-    assert "\n" not in message
-    assert not out.exists() and not list(out.parent.glob(".*.part"))
-    report = json.loads(out.with_name("bad.int8.report.json").read_text())
-    assert report["accepted"] is False and report["written"] is False and report["agreement"]["map50"] < 0.95
-    assert "agreement mAP@0.5" in capsys.readouterr().out  # the table is printed either way
-
-    assert quantize.run(parse(*argv, "--force")) == 0
-    assert out.is_file()
-    assert json.loads(out.with_name("bad.int8.report.json").read_text())["written"] is True
-
-
-@pytest.mark.slow
-def test_speed_check_refuses_a_model_not_fast_enough(model_path, data_dir, tmp_path):
-    out = tmp_path / "slow.int8.onnx"
+def test_fp16_target_keeps_float_inputs_and_finds_the_dog(model_path, data_dir, images_dir, tmp_path):
+    out = tmp_path / "yolox_nano.fp16.onnx"
     args = parse("--model", str(model_path), "--calibration", str(data_dir / CLIP), "--out", str(out),
-                 "--min-agreement", "0", "--min-speedup", "100", "--exclude-head", *QUICK)  # fmt: skip
-    with pytest.raises(
-        QuantizationRejected, match=r"int8 runs [\d.]+x the speed of float here .*below --min-speedup 100"
-    ):
+                 "--target", "fp16", "--calibration-frames", "4", *QUICK)
+    assert quantize.run(args) == 0
+    assert dog_classes(out, images_dir) >= {"dog", "bicycle", "car"}
+    report = json.loads(out.with_name("yolox_nano.fp16.report.json").read_text())
+    assert report["kind"] == "fp16" and report["accuracy"]["loss_points"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def everything_int8(model_path, data_dir, tmp_path_factory):
+    """The over-aggressive setting: every layer int8 (the head too), no float fallback, calibrated on
+    one pedestrian camera only and judged on COCO (measured: about 3 points lost)."""
+    out = tmp_path_factory.mktemp("aggressive") / "yolox_nano.int8.xml"
+    args = parse("--model", str(model_path), "--calibration", str(data_dir / CLIP), "--eval", str(data_dir / "coco"),
+                 "--out", str(out), "--calibration-frames", "64", "--max-float-layers", "0", "--head", "int8",
+                 *QUICK)  # fmt: skip
+    with pytest.raises(QuantizationRejected) as refused:
         quantize.run(args)
-    report = json.loads(out.with_name("slow.int8.report.json").read_text())
-    # The head's output stage stayed float: the 9 prediction convs and everything after them.
-    excluded = report["quantization"]["excluded_nodes"]
-    assert len(excluded) == 23 and "Transpose_423" in excluded
+    return out, str(refused.value)
 
 
-def test_a_truncated_model_is_a_model_error(model_path, data_dir, tmp_path):
-    truncated = tmp_path / "truncated.onnx"
-    truncated.write_bytes(model_path.read_bytes()[:100_000])
-    with pytest.raises(ModelError, match=r"cannot load model .*truncated\.onnx"):
-        quantize.run(parse("--model", str(truncated), "--calibration", str(data_dir / CLIP),
-                           "--out", str(tmp_path / "o.onnx"), *QUICK))  # fmt: skip
+def test_over_aggressive_quantization_is_refused_with_a_report_naming_the_loss(everything_int8, capsys):
+    out, message = everything_int8
+    assert "misses the accuracy budget" in message and "--force" in message
+    assert not out.exists() and not out.with_suffix(".bin").exists()
+    report = json.loads(out.with_name("yolox_nano.int8.report.json").read_text())
+    assert not report["written"] and not report["accepted"]
+    assert report["accuracy"]["loss_points"] > 1.0
+    assert f"a loss of {report['accuracy']['loss_points']:.2f} points, over the budget of 1" in report["reason"]
+    assert report["layers"]["float"] == []
 
 
-def test_a_classifier_is_refused_before_any_work(tmp_path, data_dir):
-    from tests.edge.test_detector import classifier_model
-
-    with pytest.raises(ModelError, match="cannot tell the output layout"):
-        quantize.run(parse("--model", str(classifier_model(tmp_path / "c.onnx")), "--calibration",
-                           str(data_dir / CLIP), "--out", str(tmp_path / "o.onnx"), *QUICK))  # fmt: skip
-
-
-def test_a_source_without_frames_is_a_source_error(model_path, tmp_path):
-    empty = tmp_path / "frames"
-    empty.mkdir()
-    with pytest.raises(SourceError):
-        quantize.run(
-            parse(
-                "--model", str(model_path), "--calibration", str(empty), "--out", str(tmp_path / "o.onnx"), *QUICK
-            )
-        )
+@pytest.mark.slow
+def test_accuracy_control_puts_the_most_harmful_layers_back_in_float(everything_int8, model_path, data_dir, tmp_path):
+    """The same setting with accuracy control: NNCF ranks the quantized layers by harm on held-out
+    COCO images and reverts the worst (one here: ranking 95 layers takes two minutes on two cores)."""
+    aggressive = json.loads(everything_int8[0].with_name("yolox_nano.int8.report.json").read_text())
+    out = tmp_path / "controlled.int8.xml"
+    args = parse("--model", str(model_path), "--calibration", str(data_dir / CLIP), "--eval", str(data_dir / "coco"),
+                 "--out", str(out), "--calibration-frames", "64", "--head", "int8", "--max-float-layers", "1",
+                 "--ranking-frames", "4", "--force", *QUICK)  # fmt: skip
+    assert quantize.run(args) == 0
+    report = json.loads(out.with_name("controlled.int8.report.json").read_text())
+    assert len(report["layers"]["float"]) == 1
+    assert report["accuracy"]["loss_points"] < aggressive["accuracy"]["loss_points"]
 
 
-def test_an_unknown_node_to_exclude_is_named(model_path, data_dir, tmp_path):
-    with pytest.raises(ConfigError, match=r"--exclude-node: no node named 'NoSuchNode'"):
-        quantize.run(parse("--model", str(model_path), "--calibration", str(data_dir / CLIP), "--out",
-                           str(tmp_path / "o.onnx"), "--exclude-node", "NoSuchNode", *QUICK))  # fmt: skip
-    assert not list(tmp_path.glob("*.onnx*")) and not list(tmp_path.glob(".*.part"))
+def test_corrupt_model_is_one_clear_error(data_dir, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07not a model at all")
+    args = parse("--model", str(broken), "--calibration", str(data_dir / CLIP), "--out", str(tmp_path / "o.xml"), *QUICK)
+    with pytest.raises(ModelError, match=r"cannot load model .*broken\.onnx") as raised:
+        quantize.run(args)
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_openvino_names_the_extra(model_path, data_dir, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what `import openvino` sees when it is not installed
+    args = parse("--model", str(model_path), "--calibration", str(data_dir / CLIP), "--out", str(tmp_path / "o.xml"),
+                 "--calibration-frames", "4", *QUICK)
+    with pytest.raises(ModelError, match=r"pip install 'edgelabel\[openvino\]'"):
+        quantize.run(args)
 
 
 @pytest.mark.parametrize(
-    "extra, message",
+    "extra, out_name, message",
     [
-        (("--min-agreement", "1.5"), "--min-agreement must be in"),
-        (("--min-speedup", "-1"), "--min-speedup must be at least 0"),
-        (("--eval-frames", "0"), "--eval-frames must be at least 1"),
+        (("--target", "openvino"), "model.onnx", r"--out for --target openvino should end in \.xml"),
+        (("--target", "onnxruntime"), "model.xml", r"--out for --target onnxruntime should end in \.onnx"),
+        (("--max-loss", "-1"), "m.xml", r"--max-loss must be in \[0, 100\]"),
+        (("--calibration-frames", "0"), "m.xml", "--calibration-frames must be at least 1"),
+        (("--keep-float", "NoSuchLayer", "--max-float-layers", "0", "--calibration-frames", "4"), "m.xml",
+         "--keep-float"),
     ],
 )
-def test_bad_settings_are_config_errors(model_path, tmp_path, extra, message):
+def test_bad_arguments_are_config_errors(model_path, data_dir, tmp_path, extra, out_name, message):
+    args = parse("--model", str(model_path), "--calibration", str(data_dir / CLIP), "--out", str(tmp_path / out_name),
+                 *QUICK, *extra)
     with pytest.raises(ConfigError, match=message):
-        quantize.run(
-            parse("--model", str(model_path), "--calibration", "x.mp4", "--out", str(tmp_path / "o.onnx"), *extra)
-        )
-
-
-def test_out_must_differ_from_the_model_and_be_onnx(model_path, tmp_path):
-    with pytest.raises(ConfigError, match="--out must not be the input model"):
-        quantize.run(parse("--model", str(model_path), "--calibration", "x.mp4", "--out", str(model_path)))
-    with pytest.raises(ConfigError, match="--out should end in .onnx"):
-        quantize.run(parse("--model", str(model_path), "--calibration", "x.mp4", "--out", str(tmp_path / "o.bin")))
+        quantize.run(args)
