@@ -11,12 +11,12 @@ import sys
 
 from edge.errors import AgentError
 
-COMMANDS = ("run", "detect", "sample", "track", "mot_eval", "quantize", "check_config")
+COMMANDS = ("run", "detect", "benchmark", "sample", "track", "mot_eval", "quantize", "check_config")
 """Modules under ``edge.commands``; each registers its own subcommand name (``mot_eval`` is ``mot-eval``)."""
 
 DESCRIPTION = """\
-edgelabel edge agent: sample keyframes from a camera or a clip, pre-label them with an ONNX
-detector, and stream them to an edgelabel collector.
+edgelabel edge agent: sample keyframes from a camera or a clip, pre-label them with a detector
+(ONNX Runtime or OpenVINO), and stream them to an edgelabel collector.
 
 examples:
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx --credentials cam-01.toml
@@ -24,7 +24,8 @@ examples:
   edgelabel-agent sample --source clip.mp4 --model yolox_nano.onnx --report report
   edgelabel-agent track --source seq/img1 --model yolox_nano.onnx --mot-out seq.txt --classes person
   edgelabel-agent mot-eval --gt seq/gt/gt.txt --results seq.txt
-  edgelabel-agent quantize --model yolox_nano.onnx --calibration clip.mp4 --out yolox_nano.int8.onnx
+  edgelabel-agent quantize --model yolox_nano.onnx --calibration clip.mp4 --out yolox_nano.int8.xml
+  edgelabel-agent benchmark --model yolox_nano.int8.xml --source clip.mp4
   edgelabel-agent check-config /etc/edgelabel/agent.toml
 """
 

@@ -29,11 +29,15 @@ def test_every_subcommand_has_help_with_an_example(program, build):
 def test_design_cli_surface_exists():
     agent = dict(subcommand_paths(agent_parser()))
     collector = dict(subcommand_paths(collector_parser()))
-    assert {("run",), ("detect",), ("track",), ("quantize",)} <= set(agent)
+    assert {("run",), ("detect",), ("track",), ("quantize",), ("benchmark",), ("sample",)} <= set(agent)
     assert {("serve",), ("keys",), ("keys", "add-device"), ("stats",), ("demo",)} <= set(collector)
     run_help = agent[("run",)].format_help()
-    for flag in ("--source", "--model", "--collector", "--credentials", "--insecure"):
+    for flag in ("--source", "--model", "--collector", "--credentials", "--insecure", "--runtime"):
         assert flag in run_help
+    for command in ("detect", "benchmark", "sample", "track"):
+        assert "--runtime" in agent[(command,)].format_help()
+    for flag in ("--target", "--calibration", "--max-loss", "--eval"):
+        assert flag in agent[("quantize",)].format_help()
     serve_help = collector[("serve",)].format_help()
     for flag in ("--data-dir", "--ingest", "--insecure"):
         assert flag in serve_help

@@ -1,0 +1,121 @@
+"""``edgelabel-agent benchmark``: how fast a model detects on this machine, with these settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from edge import logs
+from edge.commands.runtime_args import add_runtime_arguments, settings_from_args
+from edge.errors import ConfigError
+
+EPILOG = """\
+examples:
+  edgelabel-agent benchmark --model yolox_nano.onnx --threads 2
+  edgelabel-agent benchmark --model models/yolox_nano.int8.xml --source site-clip.mp4 --json
+  edgelabel-agent benchmark --model yolox_nano.onnx --runtime openvino --precision bf16
+
+What it times: the whole detection of a frame (letterbox, inference, decode and NMS), and the
+inference alone, over --frames frames after --warmup untimed ones; it prints medians, the 90th
+percentile and frames per second. Frames come from --source (decoded into memory first, so
+decoding is not timed; cycled if the source is shorter), else from one mid-grey frame of the
+model's input size (decode and NMS then have nothing to do: give real footage for real numbers).
+Any model 'detect' accepts works: ONNX on ONNX Runtime, ONNX or OpenVINO IR on OpenVINO.
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="time detection with a model on this machine (median ms/frame and fps)",
+        description="Time a detector on frames of a source: median milliseconds per frame and frames per second.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, metavar="MODEL",
+                        help="an .onnx file, an OpenVINO IR .xml, or a known model name")
+    parser.add_argument("--source", metavar="SRC", default=None,
+                        help="frames to detect on: video file, image directory, camera index or URL "
+                             "(default: a grey frame)")
+    parser.add_argument("--frames", type=int, default=200, metavar="N",
+                        help="timed frames (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=10, metavar="N",
+                        help="untimed frames first (default: %(default)s)")
+    parser.add_argument("--score-threshold", type=float, default=0.3, metavar="S",
+                        help="minimum score of a box, as 'run' uses it (default: %(default)s)")
+    add_runtime_arguments(parser)
+    parser.add_argument("--layout", choices=("yolox", "yolov5", "yolov8", "end2end"), default=None,
+                        help="output layout, when recognising it from the graph is wrong")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.configure(-1 if args.json else args.verbose)
+    if args.frames < 1:
+        raise ConfigError(f"--frames must be at least 1, got {args.frames}")
+    if args.warmup < 0:
+        raise ConfigError(f"--warmup must be at least 0, got {args.warmup}")
+    import numpy as np
+
+    from edge.detection.runner import Detector
+    from edge.models import resolve_model
+
+    detector = Detector(resolve_model(args.model), score_threshold=args.score_threshold,
+                        runtime=settings_from_args(args), layout=args.layout)
+    frames, description = _frames(args.source, args.frames, detector.input_hw, np)
+    detect_ms, infer_ms, boxes = [], [], 0
+    for index in range(args.warmup + args.frames):
+        image = frames[index % len(frames)]
+        started = time.perf_counter()
+        boxed = detector.preprocess(image)
+        inferred_at = time.perf_counter()
+        outputs = detector.runtime.run(detector.head_output_names, {detector.input_name: boxed.tensor})
+        inferred = time.perf_counter()
+        found = detector.postprocess(outputs, boxed, image.shape[:2])
+        finished = time.perf_counter()
+        if index >= args.warmup:
+            detect_ms.append((finished - started) * 1000.0)
+            infer_ms.append((inferred - inferred_at) * 1000.0)
+            boxes += len(found.xyxy)
+    result = {
+        "model": detector.model_id,
+        "runtime": detector.runtime.tag,
+        "runtime_description": detector.runtime.description,
+        "source": description,
+        "frames": args.frames,
+        "detect_ms_median": round(statistics.median(detect_ms), 3),
+        "detect_ms_p90": round(float(np.percentile(detect_ms, 90)), 3),
+        "inference_ms_median": round(statistics.median(infer_ms), 3),
+        "fps": round(1000.0 / statistics.median(detect_ms), 2),
+        "boxes_per_frame": round(boxes / args.frames, 2),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{detector.model_id} on {detector.runtime.description}")
+        print(f"{args.frames} frames of {description} after {args.warmup} untimed")
+        print(f"detect     median {result['detect_ms_median']:.2f} ms/frame (p90 {result['detect_ms_p90']:.2f}), "
+              f"{result['fps']:.1f} fps, {result['boxes_per_frame']:.1f} boxes/frame")
+        print(f"inference  median {result['inference_ms_median']:.2f} ms/frame")
+    return 0
+
+
+def _frames(source: str | None, wanted: int, input_hw: tuple[int, int], np) -> tuple[list, str]:
+    if source is None:
+        return [np.full((*input_hw, 3), 128, np.uint8)], f"a grey {input_hw[1]}x{input_hw[0]} frame"
+    from edge.sources import open_source
+
+    frames = []
+    with open_source(source) as opened:
+        description = opened.description
+        for frame in opened:
+            frames.append(frame.image)
+            if len(frames) >= wanted:
+                break
+    if not frames:
+        raise ConfigError(f"--source {source}: no frame could be read")
+    return frames, description
