@@ -302,6 +302,9 @@ class DetectorConfig:
     threads: int = field(default=0, metadata=check(lambda v: v >= 0, "a thread count >= 0 (0: the runtime's choice)"))
     providers: tuple[str, ...] = field(default=("CPUExecutionProvider",),
                                        metadata=check(lambda v: len(v) > 0, "at least one execution provider"))
+    streams: int = field(default=0, metadata=check(lambda v: v >= 0, "a stream count >= 0 (0: automatic)"))
+    """Inferences side by side (frames in detection at once); 0: two on a machine with two or more
+    cores, else one."""
     openvino: OpenVinoConfig = field(default_factory=OpenVinoConfig)
     tensorrt: TensorRtConfig = field(default_factory=TensorRtConfig)
     layout: str = field(default="", metadata=check(lambda v: v in ("",) + LAYOUTS,

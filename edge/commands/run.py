@@ -286,7 +286,8 @@ def run(args: argparse.Namespace) -> int:
     )
     # Track ids continue after the last run's: the collector knows a track as (device, track id).
     tracker = ByteTracker(first_track_id=spool.next_track_id)
-    pipeline = Pipeline(source, detector, selector, uplink, tracker=tracker, detect_every=det.detect_every)
+    pipeline = Pipeline(source, detector, selector, uplink, tracker=tracker, detect_every=det.detect_every,
+                        detections_in_flight=detector.streams)
     started = time.monotonic()
     log.info("device %r: %s → %s with %s on %s; spool %s", device, source.description, endpoint, detector.model_id,
              detector.runtime.description, spool.directory)

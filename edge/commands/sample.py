@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     sink = ReportSink(args.report, detector.class_names, args.jpeg_quality, save_frames=args.frames)
     progress = tqdm(total=total, unit="frame", desc="sampling", disable=args.no_progress or args.quiet, file=sys.stderr)
     recorder = RecordingSelector(selector, on_frame=lambda: progress.update(1))
-    pipeline = Pipeline(source, detector, recorder, sink, detect_every=args.detect_every)
+    pipeline = Pipeline(source, detector, recorder, sink, detect_every=args.detect_every,
+                        detections_in_flight=detector.streams)
     if args.max_seconds is not None:
         recorder.on_frame = lambda: (progress.update(1), _stop_after(recorder, pipeline, args.max_seconds))
     started = time.monotonic()

@@ -122,6 +122,11 @@ class Detector:
         return self._runtime
 
     @property
+    def streams(self) -> int:
+        """How many threads may call :meth:`detect` at once (the runtime's streams)."""
+        return self._runtime.streams
+
+    @property
     def deployed_id(self) -> str:
         """``{model_id}@{runtime tag}``, e.g. ``yolox_nano-e8af0749@ov-cpu-f32``: the weights and
         where they ran, as the collector stores it with each frame and heartbeat."""

@@ -143,3 +143,40 @@ def test_stop_from_another_thread_ends_the_run_and_flushes_what_was_selected(tmp
     assert counts.frames_selected >= 2
     assert sender.counts.acknowledged == counts.frames_selected
     assert len(collector.frames()) == counts.frames_selected
+
+
+class _RecordingSelector:
+    """Keeps nothing; remembers each frame's index and boxes in the order the pipeline hands them on."""
+
+    def __init__(self):
+        self.seen = []
+
+    def consider(self, frame, detections, track_events=()):
+        from edge.selection import Decision
+
+        self.seen.append((frame.index, detections.xyxy.copy(), detections.class_id.copy()))
+        return Decision(keep=False, reasons=(), priority=0.0)
+
+
+class _NullSink:
+    def start(self): ...
+    def put(self, keyframe): ...
+    def finish(self): ...
+    def abort(self): ...
+
+
+def test_two_frames_in_flight_give_the_same_boxes_in_frame_order():
+    from edge.detection.runtimes import RuntimeSettings
+
+    two_streams = Detector(MODEL_PATH, threads=2, runtime=RuntimeSettings(streams=2))
+    assert two_streams.streams == 2 and "x 2 streams" in two_streams.runtime.description
+    selector = _RecordingSelector()
+    counts = Pipeline(open_source(str(TUD_CAMPUS), image_fps=25.0), two_streams, selector, _NullSink(),
+                      detections_in_flight=2).run()
+    assert counts.frames_detected == 71
+    assert [index for index, _, _ in selector.seen] == list(range(71))
+    one_stream = Detector(MODEL_PATH, threads=1)
+    for (index, xyxy, class_id), frame in zip(selector.seen, open_source(str(TUD_CAMPUS), image_fps=25.0)):
+        expected = one_stream.detect(frame.image)
+        np.testing.assert_allclose(xyxy, expected.xyxy, atol=1e-3)
+        assert list(class_id) == list(expected.class_id)

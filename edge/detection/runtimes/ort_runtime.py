@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge.detection.model_file import OPENVINO_IR, model_files, model_format
-from edge.detection.runtimes.base import ONNXRUNTIME, ModelRuntime, RuntimeSettings, TensorSpec
+from edge.detection.runtimes.base import ONNXRUNTIME, ModelRuntime, RuntimeSettings, TensorSpec, threads_per_stream
 from edge.detection.session import CPU, open_session, ort_message, usable_providers
 from edge.errors import ModelError
 
@@ -30,9 +31,16 @@ class OnnxRuntimeModel(ModelRuntime):
             raise ModelError(f"model {path} is an OpenVINO IR file: run it with --runtime openvino "
                              "(or runtime = \"openvino\" in the config)")
         self._path = path
-        self._threads = settings.threads
-        self._session = open_session(path, settings.threads, usable_providers(settings.providers),
-                                     settings.provider_options)
+        self._threads = threads_per_stream(settings)
+        self.streams = settings.streams
+        providers = usable_providers(settings.providers)
+        # One session per stream: a session's thread pool serves one inference at a time well.
+        sessions = [open_session(path, self._threads, providers, settings.provider_options)
+                    for _ in range(settings.streams)]
+        self._session = sessions[0]
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        for session in sessions:
+            self._idle.put(session)
         self._inputs = [TensorSpec(i.name, tuple(i.shape), i.type) for i in self._session.get_inputs()]
         self._outputs = [TensorSpec(o.name, tuple(o.shape), o.type) for o in self._session.get_outputs()]
 
@@ -61,13 +69,17 @@ class OnnxRuntimeModel(ModelRuntime):
     @property
     def description(self) -> str:
         threads = self._threads if self._threads is not None else "auto"
-        return f"onnxruntime {ort.__version__}, providers {', '.join(self.providers)}, {threads} threads"
+        streams = f" x {self.streams} streams" if self.streams > 1 else ""
+        return f"onnxruntime {ort.__version__}, providers {', '.join(self.providers)}, {threads} threads{streams}"
 
     def run(self, output_names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        session = self._idle.get()
         try:
-            return self._session.run(list(output_names), dict(feeds))
+            return session.run(list(output_names), dict(feeds))
         except Exception as exc:  # a graph that loads but cannot execute (bad shapes inside, missing op)
             raise ModelError(f"model {self._path} failed to run: {ort_message(exc)}") from None
+        finally:
+            self._idle.put(session)
 
 
 __all__ = ["CPU", "OnnxRuntimeModel"]

@@ -8,6 +8,7 @@ in bf16, which changes the outputs a little and would not be what ``quantize`` c
 from __future__ import annotations
 
 import logging
+import queue
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -55,16 +56,25 @@ class OpenVinoModel(ModelRuntime):
         self._inputs = [_spec(port) for port in model.inputs]
         self._outputs = [_spec(port) for port in model.outputs]
         self._device = _usable_device(core, settings.device)
-        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+        self.streams = settings.streams
+        if settings.streams == 1:
+            config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+        else:  # OpenVINO's own way to run inferences side by side: streams sharing one compiled model
+            config = {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": settings.streams}
         if settings.threads is not None and self._device == "CPU":
             config["INFERENCE_NUM_THREADS"] = settings.threads
+        # The agent's capture, tracking and encoding threads share these cores; pinned inference threads
+        # would keep them off their core even while it idles.
+        config["ENABLE_CPU_PINNING"] = False
         if settings.precision != "default":
             config["INFERENCE_PRECISION_HINT"] = settings.precision
         try:
             self._compiled = core.compile_model(model, self._device, config)
         except Exception as exc:
             raise ModelError(f"cannot compile model {path} for OpenVINO {self._device}: {_first_line(exc)}") from None
-        self._request = self._compiled.create_infer_request()
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(settings.streams):
+            self._idle.put(self._compiled.create_infer_request())
         self._ports = {spec.name: self._compiled.output(i) for i, spec in enumerate(self._outputs)}
         self._precision = _compiled_precision(self._compiled, settings.precision)
         self._threads = settings.threads
@@ -98,16 +108,22 @@ class OpenVinoModel(ModelRuntime):
     @property
     def description(self) -> str:
         threads = self._threads if self._threads is not None else "auto"
-        return f"openvino {self._version}, device {self._device}, {self.precision} float layers, {threads} threads"
+        streams = f" in {self.streams} streams" if self.streams > 1 else ""
+        return (f"openvino {self._version}, device {self._device}, {self.precision} float layers, "
+                f"{threads} threads{streams}")
 
     def run(self, output_names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        request = self._idle.get()
         try:
-            results = self._request.infer(dict(feeds))
+            results = request.infer(dict(feeds))
+            # infer() copies outputs out of the request (share_outputs=False), so reusing it is safe.
             return [np.asarray(results[self._ports[name]]) for name in output_names]
         except KeyError as exc:
             raise ModelError(f"model {self._path} has no output {exc.args[0]!r}") from None
         except Exception as exc:
             raise ModelError(f"model {self._path} failed to run: {_first_line(exc)}") from None
+        finally:
+            self._idle.put(request)
 
 
 def _spec(port) -> TensorSpec:

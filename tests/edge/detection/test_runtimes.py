@@ -113,3 +113,19 @@ def test_runtime_settings_are_checked():
         RuntimeSettings(name="tensorflow")
     with pytest.raises(ConfigError, match="precision must be one of"):
         RuntimeSettings(precision="int4")
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_streams_run_side_by_side_and_agree_with_one(model_path, images_dir, runtime):
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [cv2.imread(str(p)) for p in sorted(images_dir.glob("*.jpg"))]
+    single = Detector(model_path, threads=1, runtime=RuntimeSettings(name=runtime))
+    double = Detector(model_path, threads=2, runtime=RuntimeSettings(name=runtime, streams=2))
+    assert double.streams == 2 and "2 streams" in double.runtime.description
+    with ThreadPoolExecutor(2) as workers:
+        together = list(workers.map(double.detect, images))
+    for image, found in zip(images, together):
+        expected = single.detect(image)
+        np.testing.assert_allclose(found.xyxy, expected.xyxy, atol=0.5)
+        assert list(found.class_id) == list(expected.class_id)
