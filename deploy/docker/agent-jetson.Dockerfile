@@ -4,6 +4,11 @@
 # Run with the NVIDIA runtime:  docker run --runtime nvidia ... edgelabel-agent:jetson run \
 #     --provider TensorrtExecutionProvider --provider CUDAExecutionProvider ...
 # When a provider cannot load, the agent logs it and falls back to the CPU.
+# TensorRT itself (libnvinfer) comes with the l4t-jetpack base. Engines built by the TensorRT
+# provider are cached in /var/cache/edgelabel/trt (a volume): set [detector.tensorrt]
+# engine_cache_dir = "/var/cache/edgelabel/trt" so a restart does not rebuild them for minutes.
+# The image also holds the quantize extra (NNCF, onnx), so a QDQ model for TensorRT can be made
+# on the device from its own footage: edgelabel-agent quantize --target onnxruntime ...
 ARG L4T_BASE=nvcr.io/nvidia/l4t-jetpack:r36.3.0
 FROM ${L4T_BASE}
 
@@ -19,7 +24,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --create-home --home-dir /home/edgelabel --shell /usr/sbin/nologin edgelabel \
     && usermod -aG video edgelabel \
-    && mkdir -p /var/lib/edgelabel/spool /var/cache/edgelabel \
+    && mkdir -p /var/lib/edgelabel/spool /var/cache/edgelabel/trt \
     && chown -R edgelabel:edgelabel /var/lib/edgelabel /var/cache/edgelabel
 
 RUN python3 -m venv /opt/edgelabel
@@ -27,10 +32,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY edge ./edge
 COPY server ./server
-# The GPU build of ONNX Runtime, then the agent without the CPU-only onnxruntime (the edge-base extra).
+# The GPU build of ONNX Runtime, then the agent without the CPU-only onnxruntime (the edge-base
+# extra) and the quantizer (the quantize extra: NNCF and onnx, no runtime of their own).
 # hadolint ignore=DL3013
 RUN /opt/edgelabel/bin/pip install --no-cache-dir --extra-index-url "${ORT_GPU_INDEX}" "onnxruntime-gpu==${ORT_GPU_VERSION}" \
-    && /opt/edgelabel/bin/pip install --no-cache-dir '.[edge-base]' \
+    && /opt/edgelabel/bin/pip install --no-cache-dir '.[edge-base,quantize]' \
     && rm -rf /src
 
 USER 10001
