@@ -93,19 +93,10 @@ class ModelRuntime(ABC):
     name: str
     """``onnxruntime`` or ``openvino``."""
     streams: int = 1
-
-    @property
-    @abstractmethod
-    def inputs(self) -> Sequence[TensorSpec]: ...
-
-    @property
-    @abstractmethod
-    def outputs(self) -> Sequence[TensorSpec]: ...
-
-    @property
-    @abstractmethod
-    def metadata(self) -> Mapping[str, str]:
-        """The model file's key/value metadata (ONNX ``metadata_props``; the same keys in an IR)."""
+    inputs: Sequence[TensorSpec]
+    outputs: Sequence[TensorSpec]
+    metadata: Mapping[str, str]
+    """The model file's key/value metadata (ONNX ``metadata_props``; the same keys in an IR)."""
 
     @property
     @abstractmethod

@@ -41,20 +41,9 @@ class OnnxRuntimeModel(ModelRuntime):
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
         for session in sessions:
             self._idle.put(session)
-        self._inputs = [TensorSpec(i.name, tuple(i.shape), i.type) for i in self._session.get_inputs()]
-        self._outputs = [TensorSpec(o.name, tuple(o.shape), o.type) for o in self._session.get_outputs()]
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        return self._outputs
-
-    @property
-    def metadata(self) -> Mapping[str, str]:
-        return dict(self._session.get_modelmeta().custom_metadata_map)
+        self.inputs = [TensorSpec(i.name, tuple(i.shape), i.type) for i in self._session.get_inputs()]
+        self.outputs = [TensorSpec(o.name, tuple(o.shape), o.type) for o in self._session.get_outputs()]
+        self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
 
     @property
     def providers(self) -> tuple[str, ...]:

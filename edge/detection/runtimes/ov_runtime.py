@@ -52,9 +52,9 @@ class OpenVinoModel(ModelRuntime):
             model = core.read_model(str(path))
         except Exception as exc:  # OpenVINO raises RuntimeError with a multi-line C++ trace
             raise ModelError(f"cannot load model {path}: {_first_line(exc)}") from None
-        self._metadata = _framework_metadata(model)
-        self._inputs = [_spec(port) for port in model.inputs]
-        self._outputs = [_spec(port) for port in model.outputs]
+        self.metadata = _framework_metadata(model)
+        self.inputs = [_spec(port) for port in model.inputs]
+        self.outputs = [_spec(port) for port in model.outputs]
         self._device = _usable_device(core, settings.device)
         self.streams = settings.streams
         if settings.streams == 1:
@@ -75,22 +75,10 @@ class OpenVinoModel(ModelRuntime):
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(settings.streams):
             self._idle.put(self._compiled.create_infer_request())
-        self._ports = {spec.name: self._compiled.output(i) for i, spec in enumerate(self._outputs)}
+        self._ports = {spec.name: self._compiled.output(i) for i, spec in enumerate(self.outputs)}
         self._precision = _compiled_precision(self._compiled, settings.precision)
         self._threads = settings.threads
         self._version = ov.get_version().split("-")[0]
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        return self._outputs
-
-    @property
-    def metadata(self) -> Mapping[str, str]:
-        return dict(self._metadata)
 
     @property
     def device(self) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 import pytest
 
-from edge.errors import ConfigError, ModelError, SourceError
+from edge.errors import ModelError, SourceError
 from edge.quantization import graph
 from edge.quantization.frames import sample_frames
 
