@@ -120,14 +120,12 @@ class AgreementMetric(AccuracyMetric):
         return sum(len(r.xyxy) for r in self._references)
 
     def score(self, run: RunModel, indices: Iterable[int] | None = None) -> float:
+        return self.evaluate(run, indices)[0]
+
+    def evaluate(self, run: RunModel, indices: Iterable[int] | None = None) -> tuple[float, dict[str, ClassAgreement]]:
+        """The score and each class's AP50 with its reference boxes."""
         chosen = list(range(len(self._frames)) if indices is None else indices)
-        return self._mean(chosen, [self.detect(self._decoder, run, self._frames[i]) for i in chosen])[0]
-
-    def per_class(self, run: RunModel) -> dict[str, ClassAgreement]:
-        chosen = list(range(len(self._frames)))
-        return self._mean(chosen, [self.detect(self._decoder, run, frame) for frame in self._frames])[1]
-
-    def _mean(self, chosen: list[int], predictions) -> tuple[float, dict[str, ClassAgreement]]:
+        predictions = [self.detect(self._decoder, run, self._frames[i]) for i in chosen]
         result = mean_average_precision(predictions, [self._references[i] for i in chosen], iou_threshold=0.5,
                                         ignored=[self._ignored[i] for i in chosen])
         per_class = {self._class_names[c]: ClassAgreement(ap, result.per_class_boxes[c])

@@ -84,30 +84,14 @@ def quantize(request: Request) -> Outcome:
     target.check_out_path(request.out_path)
     if request.out_path.resolve() == request.model_path.resolve():
         raise ConfigError("--out must not be the input model")
-
-    def float_detector(runtime: RuntimeSettings, **settings) -> Detector:
-        return Detector(request.model_path, threads=request.threads, runtime=runtime, class_names=request.class_names,
-                        layout=request.layout, **settings)
-
-    ort_cpu = RuntimeSettings(name=ONNXRUNTIME, threads=request.threads)
-    reference = float_detector(ort_cpu, score_threshold=request.score_threshold)
+    reference = _float_detector(request, score_threshold=request.score_threshold)
     frames = sample_frames(
         request.sources, request.calibration_frames, request.eval_frames, request.max_frames_read,
         fit_hw=reference.input_hw, progress=request.progress,
     )  # fmt: skip
     log.info("%s: %d frames read, %d for calibration, %d held out",
              frames.description, frames.frames_read, len(frames.calibration), len(frames.held_out))
-    agreement = AgreementMetric(
-        float_detector(ort_cpu, score_threshold=request.score_threshold * AgreementMetric.NEAR_MISS_FRACTION),
-        float_detector(ort_cpu, score_threshold=PREDICTION_SCORE_THRESHOLD),
-        frames.held_out, frames.description, request.score_threshold,
-    )  # fmt: skip
-    labeled = None
-    if request.eval_set is not None:
-        labeled_set = load_labeled_set(request.eval_set, reference.class_names, limit=request.eval_images)
-        labeled = LabeledMetric(float_detector(ort_cpu, **evaluation_settings()), labeled_set)
-        if labeled_set.dropped_boxes:
-            log.info("--eval: left out %s", ", ".join(f"{n} ({why})" for why, n in labeled_set.dropped_boxes.items()))
+    agreement, labeled = _metrics(request, reference, frames)
     control = labeled or agreement
 
     model = target.load(request.model_path)
@@ -115,15 +99,15 @@ def quantize(request: Request) -> Outcome:
     if target.int8:
         candidate_model = quantize_int8(
             target, model, frames.calibration, reference.input_name, reference.input_hw, reference.input_format,
-            reference.head_output_names, control, request.max_loss / 100.0, request.int8, verbose=request.verbose, progress=request.progress,
+            reference.head_output_names, control, request.max_loss / 100.0, request.int8,
+            verbose=request.verbose, progress=request.progress,
         )  # fmt: skip
     else:
         candidate_model = target.convert(model)
     float_layers = target.float_layers(candidate_model)
     kind = "int8" if target.int8 else "fp16"
-    made = {"source_model": reference.model_id, "target": target.name, "kind": kind, "float_layers": float_layers,
-            "calibration": frames.description, "calibration_frames": len(frames.calibration)}
-    metadata = provenance(**made)
+    metadata = provenance(source_model=reference.model_id, target=target.name, kind=kind, float_layers=float_layers,
+                          calibration=frames.description, calibration_frames=len(frames.calibration))
     if request.class_names is not None:
         metadata["names"] = repr(dict(enumerate(request.class_names)))
 
@@ -134,8 +118,7 @@ def quantize(request: Request) -> Outcome:
         candidate = Detector(staged, threads=request.threads, runtime=target.runtime_settings(request.threads),
                              class_names=reference.class_names, layout=reference.layout,
                              score_threshold=PREDICTION_SCORE_THRESHOLD)
-        rows, verdict = _measure(request, reference, candidate, agreement, labeled, control, kind)
-        per_class = agreement.per_class(_runner(candidate))
+        rows, verdict, per_class = _measure(request, reference, candidate, agreement, labeled, kind)
         written = verdict.accepted or request.force
         if written:
             for file in staged_files:
@@ -175,37 +158,53 @@ def quantize(request: Request) -> Outcome:
     return Outcome(rows, verdict, written, report)
 
 
-def _measure(request, reference, candidate, agreement, labeled, control, kind) -> tuple[list[Row], Verdict]:
-    """Accuracy and speed of float32 and the candidate (and float32 on the target runtime)."""
+def _float_detector(request: Request, runtime: RuntimeSettings | None = None, **settings) -> Detector:
+    """The float model (default: on ONNX Runtime's CPU provider, today's default)."""
+    runtime = runtime or RuntimeSettings(name=ONNXRUNTIME, threads=request.threads)
+    return Detector(request.model_path, threads=request.threads, runtime=runtime, class_names=request.class_names,
+                    layout=request.layout, **settings)
+
+
+def _metrics(request: Request, reference: Detector, frames) -> tuple[AgreementMetric, LabeledMetric | None]:
+    agreement = AgreementMetric(
+        _float_detector(request, score_threshold=request.score_threshold * AgreementMetric.NEAR_MISS_FRACTION),
+        _float_detector(request, score_threshold=PREDICTION_SCORE_THRESHOLD),
+        frames.held_out, frames.description, request.score_threshold,
+    )  # fmt: skip
+    if request.eval_set is None:
+        return agreement, None
+    labeled_set = load_labeled_set(request.eval_set, reference.class_names, limit=request.eval_images)
+    if labeled_set.dropped_boxes:
+        log.info("--eval: left out %s", ", ".join(f"{n} ({why})" for why, n in labeled_set.dropped_boxes.items()))
+    return agreement, LabeledMetric(_float_detector(request, **evaluation_settings()), labeled_set)
+
+
+def _measure(request, reference, candidate, agreement, labeled, kind):
+    """Rows for float32, float32 on the target runtime (timed only) and the candidate; the verdict;
+    the candidate's agreement per class."""
     contenders = [(f"float32 {reference.runtime.tag}", reference)]
-    target_runtime = candidate.runtime.name
-    if target_runtime != reference.runtime.name:
-        same_runtime_float = Detector(request.model_path, threads=request.threads,
-                                      runtime=request.target.runtime_settings(request.threads),
-                                      class_names=reference.class_names, layout=reference.layout)
-        contenders.append((f"float32 {same_runtime_float.runtime.tag}", same_runtime_float))
+    if candidate.runtime.name != reference.runtime.name:
+        same_runtime = _float_detector(request, runtime=request.target.runtime_settings(request.threads))
+        contenders.append((f"float32 {same_runtime.runtime.tag}", same_runtime))
     contenders.append((f"{kind} {candidate.runtime.tag}", candidate))
     tensors = [reference.preprocess(frame).tensor for frame in agreement.frames[:TIMING_TENSORS]]
     timings = latencies(contenders, tensors, request.timing_runs)
 
-    scores = {}
+    scores: dict[str, dict] = {}
+    per_class = {}
     for label, detector in (contenders[0], contenders[-1]):
         run = _runner(detector)
-        scores[label] = {"agreement": agreement.score(run)}
+        agreed, per_class = agreement.evaluate(run)
+        scores[label] = {"agreement": agreed}
         if labeled is not None:
             evaluated = labeled.evaluate(run)
             scores[label].update(map=evaluated.map, ap50=evaluated.ap50)
-    rows = [
-        Row(label, timing, scores.get(label, {}).get("agreement"), scores.get(label, {}).get("map"),
-            scores.get(label, {}).get("ap50"))
-        for (label, _), timing in zip(contenders, timings)
-    ]
-    key = "map" if control is labeled else "agreement"
+    rows = [Row(label, timing, **scores.get(label, {})) for (label, _), timing in zip(contenders, timings)]
+    key, control = ("map", labeled) if labeled is not None else ("agreement", agreement)
     float_score = scores[contenders[0][0]][key] or 0.0
     candidate_score = scores[contenders[-1][0]][key] or 0.0
     verdict = judge(control.name, float_score, candidate_score, request.max_loss, timings[0], timings[-1])
-    return rows, verdict
-
+    return rows, verdict, per_class
 
 
 def _runner(detector: Detector):
