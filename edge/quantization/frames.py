@@ -84,8 +84,9 @@ def _sample_one(source, calibration_frames, held_out_frames, max_frames_read, fi
     rng = random.Random(seed)
     reservoir: list[tuple[int, np.ndarray]] = []
     frames_read = 0
-    description, images, close = _open_images(source)
-    bar = _progress_bar(f"reading {description}", max_frames_read) if progress else None
+    description, images, close, length = _open_images(source)
+    total = min(max_frames_read, length) if length else max_frames_read
+    bar = _progress_bar(f"reading {description}", total) if progress else None
     try:
         for index, image in images:
             frames_read += 1
@@ -119,15 +120,17 @@ def _sample_one(source, calibration_frames, held_out_frames, max_frames_read, fi
     return FrameSample(calibration, held, frames_read, description)
 
 
-def _open_images(source: str) -> tuple[str, Iterator[tuple[int, np.ndarray]], Callable[[], None]]:
-    """(description, (index, BGR image) pairs, close) for a source or an agent's spool."""
+def _open_images(source: str) -> tuple[str, Iterator[tuple[int, np.ndarray]], Callable[[], None], int | None]:
+    """(description, (index, BGR image) pairs, close, length if known) for a source or an agent's spool."""
     spool_db = _spool_database(source)
     if spool_db is not None:
         return _spool_images(spool_db)
-    from edge.sources import open_source
+    from edge.sources import ImageDirSource, VideoFileSource, open_source
 
     frames = open_source(source)
-    return frames.description, ((frame.index, frame.image) for frame in frames), frames.close
+    length = (len(frames.paths) if isinstance(frames, ImageDirSource)
+              else frames.reported_frames if isinstance(frames, VideoFileSource) else None)
+    return frames.description, ((frame.index, frame.image) for frame in frames), frames.close, length
 
 
 def _spool_database(source: str) -> Path | None:
@@ -145,6 +148,7 @@ def _spool_images(database: Path):
     """The JPEGs waiting in an agent's spool, oldest first, read-only (the agent may be running)."""
     try:
         connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        (count,) = connection.execute("SELECT COUNT(*) FROM frames").fetchone()
         rows = connection.execute("SELECT seq, jpeg FROM frames ORDER BY seq")
     except sqlite3.Error as exc:
         raise SourceError(f"cannot read the spool {database}: {exc}") from None
@@ -155,7 +159,7 @@ def _spool_images(database: Path):
             if image is not None:  # a damaged JPEG is skipped; the spool is not ours to judge
                 yield int(seq), image
 
-    return f"spool {database.parent}", images(), connection.close
+    return f"spool {database.parent}", images(), connection.close, count
 
 
 def _fit(image: np.ndarray, fit_hw: tuple[int, int] | None) -> np.ndarray:

@@ -61,11 +61,12 @@ class OpenVinoModel(ModelRuntime):
             config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
         else:  # OpenVINO's own way to run inferences side by side: streams sharing one compiled model
             config = {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": settings.streams}
-        if settings.threads is not None and self._device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = settings.threads
-        # The agent's capture, tracking and encoding threads share these cores; pinned inference threads
-        # would keep them off their core even while it idles.
-        config["ENABLE_CPU_PINNING"] = False
+        if self._device == "CPU":
+            if settings.threads is not None:
+                config["INFERENCE_NUM_THREADS"] = settings.threads
+            # The agent's capture, tracking and encoding threads share these cores; pinned inference
+            # threads would keep them off their core even while it idles.
+            config["ENABLE_CPU_PINNING"] = False
         if settings.precision != "default":
             config["INFERENCE_PRECISION_HINT"] = settings.precision
         try:
