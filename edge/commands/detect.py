@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_model(args.model),
         score_threshold=args.score_threshold,
         iou_threshold=args.iou_threshold,
-        runtime=settings_from_args(args),
+        runtime=settings_from_args(args, pipelined=False),
         class_names=read_labels_file(args.labels) if args.labels else None,
         layout=args.layout,
     )

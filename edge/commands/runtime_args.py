@@ -52,14 +52,19 @@ def add_runtime_arguments(group, *, config_defaults: bool = False) -> None:
     )  # fmt: skip
 
 
-def settings_from_args(args: argparse.Namespace):
-    """:class:`RuntimeSettings` from the flags of a command without a config file."""
+def settings_from_args(args: argparse.Namespace, pipelined: bool = True):
+    """:class:`RuntimeSettings` from the flags of a command without a config file.
+
+    ``pipelined``: the command keeps several frames in detection at once (``sample``,
+    ``benchmark``); a command that detects one image after another (``detect``, ``track``) gets one
+    stream unless ``--streams`` asks for more, since idle streams only split its threads.
+    """
     from edge.detection.runtimes import RuntimeSettings
 
     return RuntimeSettings(
         name=args.runtime or "auto",
         threads=args.threads,
-        streams=resolve_streams(args.streams or 0),
+        streams=resolve_streams(args.streams or 0) if pipelined or args.streams else 1,
         providers=tuple(args.provider or ("CPUExecutionProvider",)),
         device=args.openvino_device or "CPU",
         precision=args.precision or "f32",

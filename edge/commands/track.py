@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     detector = Detector(
         resolve_model(args.model),
         score_threshold=args.score_threshold,
-        runtime=settings_from_args(args),
+        runtime=settings_from_args(args, pipelined=False),
     )
     wanted = class_ids(args.classes, detector.class_names)
     tracking = StridedTracker(ByteTracker(lost_track_buffer_frames=args.track_buffer), args.detect_every)

@@ -18,21 +18,23 @@ def benchmark(*args):
 
 def test_onnx_model_on_real_footage_reports_medians_and_fps():
     result = benchmark("--model", MODEL_PATH, "--source", PETS09, "--frames", "20", "--warmup", "2",
-                       "--threads", "2", "--json")
+                       "--threads", "2", "--streams", "1", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["runtime"] == "ort-cpu" and report["frames"] == 20
+    assert report["runtime"] == "ort-cpu" and report["frames"] == 20 and report["streams"] == 1
     assert 0 < report["inference_ms_median"] <= report["detect_ms_median"]
-    assert report["fps"] == pytest.approx(1000 / report["detect_ms_median"], rel=0.01)
+    # One frame at a time: the throughput is about the inverse of the per-frame time.
+    assert report["fps"] == pytest.approx(1000 / report["detect_ms_median"], rel=0.5)
     assert report["boxes_per_frame"] >= 2  # pedestrians and parked vehicles in every frame
 
 
-def test_openvino_runtime_and_the_human_readable_table():
+def test_openvino_runtime_with_two_streams_and_the_human_readable_table():
     pytest.importorskip("openvino")
-    result = benchmark("--model", MODEL_PATH, "--runtime", "openvino", "--frames", "10", "--threads", "2")
+    result = benchmark("--model", MODEL_PATH, "--runtime", "openvino", "--frames", "10", "--threads", "2",
+                       "--streams", "2")
     assert result.returncode == 0, result.stderr
-    assert "openvino" in result.stdout and "f32 float layers" in result.stdout
-    assert "a grey 416x416 frame" in result.stdout and "fps" in result.stdout
+    assert "openvino" in result.stdout and "f32 float layers" in result.stdout and "in 2 streams" in result.stdout
+    assert "a grey 416x416 frame" in result.stdout and "fps with 2 frames in detection at once" in result.stdout
 
 
 def test_unreadable_model_is_one_line():

@@ -57,9 +57,9 @@ class OnnxRuntimeModel(ModelRuntime):
 
     @property
     def description(self) -> str:
-        threads = self._threads if self._threads is not None else "auto"
+        threads = "auto threads" if self._threads is None else f"{self._threads} thread{'s' if self._threads != 1 else ''}"
         streams = f" x {self.streams} streams" if self.streams > 1 else ""
-        return f"onnxruntime {ort.__version__}, providers {', '.join(self.providers)}, {threads} threads{streams}"
+        return f"onnxruntime {ort.__version__}, providers {', '.join(self.providers)}, {threads}{streams}"
 
     def run(self, output_names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         session = self._idle.get()

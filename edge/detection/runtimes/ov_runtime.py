@@ -96,10 +96,10 @@ class OpenVinoModel(ModelRuntime):
 
     @property
     def description(self) -> str:
-        threads = self._threads if self._threads is not None else "auto"
+        threads = "auto threads" if self._threads is None else f"{self._threads} thread{'s' if self._threads != 1 else ''}"
         streams = f" in {self.streams} streams" if self.streams > 1 else ""
         return (f"openvino {self._version}, device {self._device}, {self.precision} float layers, "
-                f"{threads} threads{streams}")
+                f"{threads}{streams}")
 
     def run(self, output_names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         request = self._idle.get()
