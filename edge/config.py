@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError
+from edge.tile_spec import valid_tiles
 
 
 class SettingError(ConfigError):
@@ -303,6 +304,10 @@ class DetectorConfig:
     providers: tuple[str, ...] = field(default=("CPUExecutionProvider",),
                                        metadata=check(lambda v: len(v) > 0, "at least one execution provider"))
     streams: int = field(default=0, metadata=check(lambda v: v >= 0, "a stream count >= 0 (0: automatic)"))
+    tiles: str = field(default="auto", metadata=check(valid_tiles, 'auto, off or ROWSxCOLS such as "2x4"'))
+    """Sliced inference: "auto" cuts frames more than twice the model's input into a grid of tiles."""
+    tile_overlap: float = field(default=0.2, metadata=check(lambda v: 0 <= v < 0.9, "a share in [0, 0.9)"))
+    tile_full_frame: bool = True
     """Inferences side by side (frames in detection at once); 0: two on a machine with two or more
     cores, else one."""
     openvino: OpenVinoConfig = field(default_factory=OpenVinoConfig)

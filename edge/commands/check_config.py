@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.config import as_dict, as_toml, load_config
     from edge.errors import ConfigError
 
-    from edge.commands.runtime_args import settings_from_config
+    from edge.commands.detector_args import settings_from_config
 
     config = load_config(args.file)
     settings_from_config(config.detector, origin=f"{args.file}: [detector.tensorrt]")  # settings that clash

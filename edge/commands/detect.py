@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.commands.runtime_args import add_runtime_arguments, settings_from_args
+from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, settings_from_args, tiled
 from edge.detection import Detector
 from edge.detection.classes import read_labels_file
 from edge.detection.layouts import LAYOUTS
@@ -23,13 +23,15 @@ example:
   edgelabel-agent detect --model ./yolox_nano.onnx dog.jpg --json --score-threshold 0.5
   edgelabel-agent detect --model yolov8n.onnx --provider cuda --labels classes.txt dog.jpg
   edgelabel-agent detect --model yolox_nano.int8.xml dog.jpg          # OpenVINO IR from 'quantize'
+  edgelabel-agent detect --model yolox-nano match-3k.png --tiles 2x4 --streams 2   # sliced inference
 
 --model takes a path to an .onnx file or an OpenVINO IR .xml (run on OpenVINO, the 'openvino'
 extra), or a known name (yolox-nano) that is downloaded once into $EDGELABEL_CACHE (default
 ~/.cache/edgelabel). The output layout is recognised from the
 graph: YOLOX raw head [1, N, 5+C], YOLOv5 [1, N, 5+C], YOLOv8/YOLO11 [1, 4+C, N], or end-to-end
 exports with NMS inside; --layout forces one. Class names come from --labels, else the model's
-own metadata, else COCO-80. Images that cannot be read are reported on stderr and skipped; the
+own metadata, else COCO-80. Images more than twice the model's input are cut into overlapping
+tiles (--tiles auto) whose boxes are merged into one set per image. Images that cannot be read are reported on stderr and skipped; the
 exit code is then 1.
 """
 
@@ -62,6 +64,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="overlap above which a weaker same-class box is dropped (default 0.45)",
     )
     add_runtime_arguments(parser)
+    add_tiling_arguments(parser)
     parser.add_argument(
         "--layout", choices=LAYOUTS, default=None, help="output layout, when recognising it from the graph is wrong"
     )
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         class_names=read_labels_file(args.labels) if args.labels else None,
         layout=args.layout,
     )
+    detector = tiled(detector, args.tiles, args.tile_overlap, args.full_frame)
     results = []
     failed = 0
     for path in args.images:
@@ -86,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
         if image is None:
             failed += 1
             continue
-        results.append(_image_result(path, image, detector.detect(image), detector.class_names))
+        result = _image_result(path, image, detector.detect(image), detector.class_names)
+        plan = detector.plan(image.shape[:2])
+        result["tiles"] = plan.describe if plan else "none"
+        results.append(result)
     if args.json:
         doc = {
             "model": detector.model_id,
@@ -136,7 +143,8 @@ def _print_table(model: str, results: list[dict]) -> None:
     for result in results:
         count = len(result["detections"])
         plural = "s" if count != 1 else ""
-        print(f"\n{result['path']}  {result['width']}x{result['height']}  {count} detection{plural}")
+        print(f"\n{result['path']}  {result['width']}x{result['height']}  {count} detection{plural}"
+              f"  (tiles: {result['tiles']})")
         if not count:
             continue
         name_width = max(5, *(len(d["class_name"]) for d in result["detections"]))

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from edge import logs
-from edge.commands.runtime_args import RUNTIME_FLAGS, add_runtime_arguments
+from edge.commands.detector_args import RUNTIME_FLAGS, add_runtime_arguments, add_tiling_arguments
 from edge.errors import ConfigError
 
 log = logging.getLogger("edge.run")
@@ -68,6 +68,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     detection.add_argument("--score-threshold", type=float, default=None,
                            help="keep detections at or above this score (default: 0.3)")
     add_runtime_arguments(detection, config_defaults=True)
+    add_tiling_arguments(detection, config_defaults=True)
     detection.add_argument("--layout", choices=("yolox", "yolov5", "yolov8", "end2end"), default=None,
                            help="the model's output layout, when recognising it from the graph gets it wrong")
     detection.add_argument("--labels", metavar="FILE", default=None,
@@ -216,7 +217,7 @@ def load_run_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     logs.configure(-1 if args.quiet else args.verbose)
     # Imported here so that `--help` stays fast and works without the heavy packages.
-    from edge.commands.runtime_args import settings_from_config
+    from edge.commands.detector_args import settings_from_config, tiled
     from edge.credentials import read_credentials
     from edge.detection.classes import read_labels_file
     from edge.detection.runner import Detector
@@ -256,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
         layout=det.layout or None,
         class_names=read_labels_file(det.labels) if det.labels else None,
     )
+    detector = tiled(detector, det.tiles, det.tile_overlap, det.tile_full_frame)
     spool = Spool(Path(up.spool_dir) if up.spool_dir else default_spool_dir(device), device,
                   max_bytes=int(up.spool_max_mb * 1024 * 1024), first_seq=first_sequence_number)
     source = open_source(config.source.source, image_fps=config.source.image_fps)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from edge import logs
-from edge.commands.runtime_args import add_runtime_arguments, settings_from_args
+from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, settings_from_args, tiled
 from edge.commands.run import add_selection_arguments, load_selection
 from edge.errors import ConfigError
 
@@ -51,6 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--jpeg-quality", type=int, default=85,
                         help="JPEG quality 'run' would send at, for the bytes budget and sizes (default: %(default)s)")
     add_runtime_arguments(parser)
+    add_tiling_arguments(parser)
     selection = add_selection_arguments(parser)
     selection.add_argument("--image-fps", type=float, default=10.0,
                            help="frame rate assumed for an image directory (default: %(default)s)")
@@ -86,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if args.report.exists() and not args.report.is_dir():
         raise ConfigError(f"--report: {args.report} exists and is not a directory")
     selector = load_selection(args)
-    detector = Detector(resolve_model(args.model), score_threshold=args.score_threshold,
-                        runtime=settings_from_args(args))
+    detector = tiled(Detector(resolve_model(args.model), score_threshold=args.score_threshold,
+                              runtime=settings_from_args(args)), args.tiles, args.tile_overlap, args.full_frame)
     source = open_source(args.source, image_fps=args.image_fps)
     total = (len(source.paths) if isinstance(source, ImageDirSource)
              else source.reported_frames if isinstance(source, VideoFileSource) else None)

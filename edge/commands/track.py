@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from edge import logs
-from edge.commands.runtime_args import add_runtime_arguments, settings_from_args
+from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, settings_from_args, tiled
 from edge.errors import ConfigError
 
 log = logging.getLogger("edge.track")
@@ -58,6 +58,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--image-fps", type=float, default=10.0,
                         help="frame rate assumed for an image directory (default: %(default)s)")
     add_runtime_arguments(parser)
+    add_tiling_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         score_threshold=args.score_threshold,
         runtime=settings_from_args(args, pipelined=False),
     )
+    detector = tiled(detector, args.tiles, args.tile_overlap, args.full_frame)
     wanted = class_ids(args.classes, detector.class_names)
     tracking = StridedTracker(ByteTracker(lost_track_buffer_frames=args.track_buffer), args.detect_every)
     source = open_source(args.source, image_fps=args.image_fps)

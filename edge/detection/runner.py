@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,9 @@ from edge.errors import ConfigError, ModelError
 from edge.wire import MAX_BOXES
 
 log = logging.getLogger("edge.detector")
+
+MAX_BATCH = 16
+"""Most images in one batched inference (bounds the memory of a frame cut into many tiles)."""
 
 
 class Detector:
@@ -75,6 +80,10 @@ class Detector:
         self._runtime = open_runtime(self._path, settings)
         metadata = parse_metadata(self._runtime.metadata)
         self._input_name, self._input_hw = _image_input(self._runtime.inputs, self._path, metadata)
+        # A symbolic batch dimension: several views can go through one inference.
+        self._takes_batches = not _fixed_size(self._runtime.inputs[0].shape[0])
+        self._views_pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._output_names = [o.name for o in self._runtime.outputs]
         blank = np.zeros((1, 3, *self._input_hw), np.float32)
         try:
@@ -155,6 +164,40 @@ class Detector:
         """Boxes in ``image_bgr`` (H x W x 3 uint8), in full-frame pixel xyxy clipped to the frame."""
         boxed = self.preprocess(image_bgr)
         return self.postprocess(self._run(boxed.tensor), boxed, image_bgr.shape[:2])
+
+    @property
+    def takes_batches(self) -> bool:
+        """True if the model's batch dimension is symbolic (see ``edgelabel-agent dynamic-batch``)."""
+        return self._takes_batches
+
+    def detect_many(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """:meth:`detect` for several images (the tiles of one frame, frames of several cameras).
+
+        One inference for up to :data:`MAX_BATCH` images where the model takes batches; else one
+        inference per image, side by side on the runtime's streams when it has several.
+        """
+        if self._takes_batches and len(images) > 1:
+            found: list[Detections] = []
+            for start in range(0, len(images), MAX_BATCH):
+                found += self._detect_batch(images[start : start + MAX_BATCH])
+            return found
+        if self.streams > 1 and len(images) > 1:
+            return list(self._pool().map(self.detect, images))
+        return [self.detect(image) for image in images]
+
+    def _detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        boxed = [self.preprocess(image) for image in images]
+        outputs = self._run(np.concatenate([b.tensor for b in boxed]))
+        return [
+            self.postprocess([output[index : index + 1] for output in outputs], one, image.shape[:2])
+            for index, (one, image) in enumerate(zip(boxed, images))
+        ]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._views_pool is None:
+                self._views_pool = ThreadPoolExecutor(self.streams, thread_name_prefix="views")
+            return self._views_pool
 
     def preprocess(self, image_bgr: np.ndarray) -> Letterboxed:
         """The model input for ``image_bgr`` (letterboxed the way the model's family expects)."""

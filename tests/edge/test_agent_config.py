@@ -109,7 +109,7 @@ def test_credentials_and_insecure_both_in_the_file_is_an_error(tmp_path):
 
 
 def test_runtime_keys_make_the_runtime_settings(tmp_path):
-    from edge.commands.runtime_args import settings_from_config
+    from edge.commands.detector_args import settings_from_config
 
     path = write(tmp_path, '[detector]\nruntime = "openvino"\nthreads = 2\n[detector.openvino]\ndevice = "GPU"\n'
                            'precision = "bf16"\n')
@@ -122,7 +122,7 @@ def test_runtime_keys_make_the_runtime_settings(tmp_path):
 
 
 def test_tensorrt_table_becomes_onnxruntime_provider_options(tmp_path):
-    from edge.commands.runtime_args import settings_from_config
+    from edge.commands.detector_args import settings_from_config
 
     cache = tmp_path / "trt"
     path = write(tmp_path, f'[detector]\nproviders = ["tensorrt", "cuda", "cpu"]\n[detector.tensorrt]\nfp16 = true\n'

@@ -78,7 +78,7 @@ def test_table_output(model_path, images_dir, capsys):
     code = detect.run(parse("--model", str(model_path), str(images_dir / "darknet_dog.jpg")))
     out = capsys.readouterr().out
     assert code == 0
-    assert re.search(r"darknet_dog\.jpg  768x576  \d+ detections\n", out)
+    assert re.search(r"darknet_dog\.jpg  768x576  \d+ detections  \(tiles: none\)\n", out)
     dog_row = next(line for line in out.splitlines() if line.strip().startswith("dog"))
     assert float(dog_row.split()[1]) == pytest.approx(0.855, abs=0.005)
 

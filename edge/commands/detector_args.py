@@ -1,5 +1,6 @@
-"""The runtime flags every detecting command shares (``--runtime``, ``--threads``, ``--provider``,
-``--openvino-device``, ``--precision``), and the :class:`RuntimeSettings` they and the config make.
+"""The flags every detecting command shares: the runtime (``--runtime``, ``--threads``,
+``--streams``, ``--provider``, ``--openvino-device``, ``--precision``) and tiling (``--tiles``,
+``--tile-overlap``, ``--no-full-frame``), and the settings they and the config make.
 
 Light on purpose: imported when the parser is built, so ``--help`` needs no heavy package.
 """
@@ -114,6 +115,31 @@ def resolve_streams(streams: int) -> int:
     return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
 
 
+def add_tiling_arguments(group, *, config_defaults: bool = False) -> None:
+    """``--tiles``, ``--tile-overlap`` and ``--no-full-frame`` (defaults None with ``config_defaults``)."""
+    group.add_argument(
+        "--tiles", default=None if config_defaults else "auto", metavar="auto|RxC|off",
+        help="sliced inference for large frames: auto (a grid for frames more than twice the model's input, e.g. "
+             "2x4 for 3072x1728 at 416; none for smaller ones), ROWSxCOLS, or off (default: auto)",
+    )  # fmt: skip
+    group.add_argument(
+        "--tile-overlap", type=float, default=None if config_defaults else 0.2, metavar="F",
+        help="share of a tile shared with its neighbour, in [0, 0.9) (default: 0.2)",
+    )  # fmt: skip
+    group.add_argument(
+        "--no-full-frame", dest="full_frame", action="store_false", default=None if config_defaults else True,
+        help="with tiles, do not also detect on the whole frame shrunk to the input (it finds objects larger "
+             "than a tile; one more inference per frame)",
+    )  # fmt: skip
+
+
+def tiled(detector, tiles: str, overlap: float, full_frame: bool):
+    """``detector`` wrapped for sliced inference (a no-op for small frames and ``off``)."""
+    from edge.detection.tiled import TiledDetector
+
+    return TiledDetector(detector, tiles, overlap, full_frame)
+
+
 RUNTIME_FLAGS = {
     "runtime": ("--runtime", "detector.runtime"),
     "threads": ("--threads", "detector.threads"),
@@ -121,5 +147,8 @@ RUNTIME_FLAGS = {
     "provider": ("--provider", "detector.providers"),
     "openvino_device": ("--openvino-device", "detector.openvino.device"),
     "precision": ("--precision", "detector.openvino.precision"),
+    "tiles": ("--tiles", "detector.tiles"),
+    "tile_overlap": ("--tile-overlap", "detector.tile_overlap"),
+    "full_frame": ("--no-full-frame", "detector.tile_full_frame"),
 }
 """The flags as config overrides: argparse destination -> (flag, key of the config file)."""

@@ -1,0 +1,82 @@
+"""A detector that slices large frames into tiles and returns one set of boxes per frame.
+
+It wraps a :class:`~edge.detection.runner.Detector` and offers the same ``detect``, so the
+pipeline, the tracker and the selector see one :class:`Detections` per frame whatever the
+tiling. The views of a frame (its tiles, and the whole frame) go through the detector together:
+as one batch when the model takes batches, else side by side on the runtime's streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from edge.detection.runner import Detector
+from edge.detection.tiling import TilePlan, View, merge_views, plan_tiles
+from edge.detections import Detections
+from edge.errors import ConfigError
+from edge.tile_spec import parse_tiles
+
+log = logging.getLogger("edge.detector")
+
+
+class TiledDetector:
+    """:class:`Detector` with sliced inference for frames much larger than the model's input.
+
+    Args:
+        detector: runs every view.
+        tiles: ``auto`` (a grid for frames more than twice the input, none for smaller ones),
+            ``RxC`` (always that grid), or ``off``.
+        overlap: share of a tile shared with its neighbour (see :func:`plan_tiles`).
+        full_frame: also detect on the whole frame shrunk to the input, for objects larger than a
+            tile; costs one more view per frame.
+    """
+
+    def __init__(self, detector: Detector, tiles: str = "auto", overlap: float = 0.2, full_frame: bool = True):
+        try:
+            self._tiles = parse_tiles(tiles)
+            plan_tiles(None, (1, 1), (1, 1), overlap)  # checks the overlap once, up front
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self._detector = detector
+        self._overlap = overlap
+        self._full_frame = full_frame
+        self._plans: dict[tuple[int, int], TilePlan | None] = {}
+        self._plans_lock = threading.Lock()
+
+    def __getattr__(self, name: str):
+        # Everything else (class names, model id, runtime, streams, ...) is the wrapped detector's.
+        return getattr(self._detector, name)
+
+    @property
+    def detector(self) -> Detector:
+        return self._detector
+
+    def plan(self, frame_hw: tuple[int, int]) -> TilePlan | None:
+        """The grid for frames of this size (decided once per size, and logged)."""
+        with self._plans_lock:
+            if frame_hw not in self._plans:
+                plan = plan_tiles(self._tiles, frame_hw, self._detector.input_hw, self._overlap, self._full_frame)
+                self._plans[frame_hw] = plan
+                size = f"{frame_hw[1]}x{frame_hw[0]}"
+                log.info("frames %s: %s", size, plan.describe if plan else "detected whole (no tiles)")
+            return self._plans[frame_hw]
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        frame_hw = image_bgr.shape[:2]
+        plan = self.plan(frame_hw)
+        if plan is None:
+            return self._detector.detect(image_bgr)
+        tiles = [tuple(int(v) for v in xyxy) for xyxy in plan.tiles_xyxy(frame_hw)]
+        images = [image_bgr[y0:y1, x0:x1] for x0, y0, x1, y1 in tiles]
+        whole = (0, 0, frame_hw[1], frame_hw[0])
+        if plan.full_frame:
+            images.append(image_bgr)
+        found = self._detector.detect_many(images)
+        views = [View(detections, xyxy, True) for detections, xyxy in zip(found, tiles)]
+        if plan.full_frame:
+            views.append(View(found[-1], whole, False))
+        return merge_views(views, frame_hw, iou_threshold=self._detector.iou_threshold,
+                           max_detections=self._detector.max_detections)
