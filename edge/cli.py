@@ -11,7 +11,7 @@ import sys
 
 from edge.errors import AgentError
 
-COMMANDS = ("run", "detect", "benchmark", "sample", "track", "mot_eval", "quantize", "check_config")
+COMMANDS = ("run", "detect", "benchmark", "sample", "track", "mot_eval", "quantize", "dynamic_batch", "check_config")
 """Modules under ``edge.commands``; each registers its own subcommand name (``mot_eval`` is ``mot-eval``)."""
 
 DESCRIPTION = """\
