@@ -1,32 +1,38 @@
-"""The agent's Prometheus metrics: its pipeline, selector, spool and sender counters."""
+"""The agent's Prometheus metrics: each camera's pipeline and selector counters, the spool and the sender."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from edge.prometheus import Metric
 from edge.sender import SenderCounts
 from edge.spool import Spool
 
 
-def agent_metrics(device: str, status_counters: Callable[[], dict[str, float]], sender: SenderCounts,
+def agent_metrics(device: str, statuses: Callable[[], Mapping[str, Mapping[str, float]]], sender: SenderCounts,
                   spool: Spool) -> list[Metric]:
-    """``status_counters`` is what the heartbeat carries (fps, frames read/dropped, selected, rejected_<flaw>)."""
-    counters = status_counters()
-    label = {"device": device}
+    """``statuses`` is what the heartbeats carry per camera (fps, frames read/dropped, selected,
+    rejected_<flaw>), by device name; the spool and sender belong to the agent, ``device``."""
+    per_camera = statuses()
+    agent = {"device": device}
+
+    def cameras(name: str, help: str, key: str) -> Metric:
+        kind = "gauge" if key == "fps" else "counter"
+        return Metric(name, help, kind, tuple(({"device": camera}, counters[key])
+                                              for camera, counters in sorted(per_camera.items())))
 
     def one(name: str, help: str, kind: str, value: float) -> Metric:
-        return Metric(name, help, kind, ((label, value),))
+        return Metric(name, help, kind, ((agent, value),))
 
-    rejected = tuple(({**label, "flaw": key.removeprefix("rejected_")}, value)
+    rejected = tuple(({"device": camera, "flaw": key.removeprefix("rejected_")}, value)
+                     for camera, counters in sorted(per_camera.items())
                      for key, value in sorted(counters.items()) if key.startswith("rejected_"))
     return [
-        one("edgelabel_agent_fps", "Frames per second through the pipeline since the start.", "gauge", counters["fps"]),
-        one("edgelabel_agent_frames_read_total", "Frames read from the source.", "counter", counters["frames_read"]),
-        one("edgelabel_agent_frames_dropped_total", "Live frames dropped because the detector was behind.", "counter",
-            counters["frames_dropped"]),
-        one("edgelabel_agent_frames_selected_total", "Frames kept by the keyframe selector.", "counter",
-            counters["selected"]),
+        cameras("edgelabel_agent_fps", "Frames per second through the pipeline since the start.", "fps"),
+        cameras("edgelabel_agent_frames_read_total", "Frames read from the source.", "frames_read"),
+        cameras("edgelabel_agent_frames_dropped_total", "Live frames dropped because the detector was behind.",
+                "frames_dropped"),
+        cameras("edgelabel_agent_frames_selected_total", "Frames kept by the keyframe selector.", "selected"),
         Metric("edgelabel_agent_frames_rejected_total", "Frames the selector rejected for a quality flaw.", "counter",
                rejected),
         one("edgelabel_agent_spooled_frames", "Frames waiting in the spool for the collector's ack.", "gauge",
@@ -39,5 +45,5 @@ def agent_metrics(device: str, status_counters: Callable[[], dict[str, float]], 
         one("edgelabel_agent_retransmits_total", "Frame messages sent again after a timeout or reconnect.", "counter",
             sender.retransmits),
         Metric("edgelabel_agent_rejected_by_collector_total", "Frames the collector rejected, by reason.", "counter",
-               tuple(({**label, "code": code}, n) for code, n in sorted(sender.rejected.items()))),
+               tuple(({**agent, "code": code}, n) for code, n in sorted(sender.rejected.items()))),
     ]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -36,6 +37,9 @@ from typing import Any
 
 from edge.errors import ConfigError
 from edge.tile_spec import valid_tiles
+
+DECODERS = ("ffmpeg", "jetson")
+"""Kept in step with ``edge.decoders.DECODERS`` (this module reads no OpenCV)."""
 
 
 class SettingError(ConfigError):
@@ -257,6 +261,9 @@ class SourceConfig:
     """Required (here or ``--source``): video file, image directory, camera index or rtsp:// / http(s):// URL."""
     image_fps: float = field(default=10.0, metadata=check(lambda v: v > 0, "a frame rate above 0"))
     pace: float = field(default=0.0, metadata=check(lambda v: v >= 0, "a speed >= 0 (0: as fast as possible)"))
+    decoder: str = field(default="ffmpeg", metadata=check(lambda v: v in DECODERS,
+                                                          'one of "ffmpeg", "jetson"'))
+    """Video files and streams: "ffmpeg" (the CPU) or "jetson" (NVDEC via GStreamer, else FFmpeg)."""
 
 
 LAYOUTS = ("yolox", "yolov5", "yolov8", "end2end")
@@ -336,6 +343,31 @@ class UplinkConfig:
     status_interval_s: float = field(default=10.0, metadata=check(lambda v: v > 0, "seconds above 0"))
 
 
+CAMERA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+"""A camera's name: it becomes the device name ``{agent}/{camera}`` at the collector."""
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One ``[[cameras]]`` table: a camera of a multi-camera agent. Unset overrides (-1, 0 or "")
+    take the value of ``[source]``, ``[detector]`` or ``[selection.budget]``."""
+
+    name: str = field(default="", metadata=check(lambda v: bool(re.match(CAMERA_NAME, v)),
+                                                 "a name of letters, digits, '.', '_' or '-' (1..63), e.g. \"gate\""))
+    source: str = field(default="", metadata=check(bool, "a video file, image directory, camera index or URL"))
+    image_fps: float = field(default=0.0, metadata=check(lambda v: v >= 0, "a frame rate >= 0 (0: [source]'s)"))
+    pace: float = field(default=-1.0, metadata=check(lambda v: v == -1 or v >= 0, "a speed >= 0 (-1: [source]'s)"))
+    keyframes_per_minute: float = field(default=-1.0, metadata=check(lambda v: v == -1 or v >= 0,
+                                                                     "a rate >= 0 (-1: [selection.budget]'s)"))
+    megabytes_per_hour: float = field(default=-1.0, metadata=check(lambda v: v == -1 or v >= 0,
+                                                                   "megabytes >= 0 (-1: [selection.budget]'s)"))
+    detect_every: int = field(default=0, metadata=check(lambda v: v >= 0, "an integer >= 0 (0: [detector]'s)"))
+    tiles: str = field(default="", metadata=check(lambda v: v == "" or valid_tiles(v),
+                                                  '"" ([detector]\'s), auto, off or ROWSxCOLS'))
+    decoder: str = field(default="", metadata=check(lambda v: v in ("", *DECODERS),
+                                                    '"" ([source]\'s), "ffmpeg" or "jetson"'))
+
+
 @dataclass(frozen=True)
 class MetricsConfig:
     """``[metrics]``: the agent's Prometheus endpoint."""
@@ -352,6 +384,8 @@ class AgentConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    cameras: tuple[CameraConfig, ...] = ()
+    """Several cameras in one agent; empty: the one camera of ``[source]``."""
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     """Where each value given explicitly came from (``"agent.toml"`` or ``"--min-gap"``), by
     dotted key; keys left at their default are absent. Used to say where a bad value came from."""
@@ -403,7 +437,12 @@ def as_dict(config: Any) -> dict[str, Any]:
         if f.name == "origins":
             continue
         value = getattr(config, f.name)
-        out[f.name] = as_dict(value) if dataclasses.is_dataclass(value) else list(value) if isinstance(value, tuple) else value
+        if dataclasses.is_dataclass(value):
+            out[f.name] = as_dict(value)
+        elif isinstance(value, tuple):
+            out[f.name] = [as_dict(v) if dataclasses.is_dataclass(v) else v for v in value]
+        else:
+            out[f.name] = value
     return out
 
 
@@ -416,6 +455,10 @@ def as_toml(config: Any, prefix: str = "") -> str:
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value):
             tables.append(as_toml(value, f"{prefix}{f.name}."))
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            for item in value:  # an array of tables
+                body = "\n".join(f"{g.name} = {show(getattr(item, g.name))}" for g in dataclasses.fields(item))
+                tables.append(f"[[{prefix}{f.name}]]\n{body}")
         else:
             leaves.append(f"{f.name} = {show(value)}")
     head = [f"[{prefix.rstrip('.')}]"] if prefix and leaves else []
@@ -475,6 +518,8 @@ def _table_values(cls: type, table: Any, prefix: str, origins: Mapping[str, str]
 def _origin(origins: Mapping[str, str], key: str) -> str | None:
     if key in origins:
         return origins[key]
+    if "[" in key:  # inside an array of tables: the array's origin
+        return _origin(origins, key.split("[", 1)[0])
     # A whole table given with the wrong type: name where any of its values came from.
     inside = [origin for dotted, origin in origins.items() if dotted.startswith(key + ".")]
     return inside[0] if inside else None
@@ -503,6 +548,8 @@ def _convert(kind: Any, value: Any, key: str, origins: Mapping[str, str]) -> Any
     if typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):
         item = typing.get_args(kind)[0]
         if not isinstance(value, list):
-            raise SettingError(key, value, "a list", origin)
+            raise SettingError(key, value, "a list" if not dataclasses.is_dataclass(item) else "tables [[...]]", origin)
+        if dataclasses.is_dataclass(item):  # an array of tables: each one named by its position
+            return tuple(_convert(item, v, f"{key}[{i}]", origins) for i, v in enumerate(value))
         return tuple(_convert(item, v, key, origins) for v in value)
     raise TypeError(f"{key}: unsupported setting type {kind!r}")

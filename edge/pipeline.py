@@ -1,23 +1,28 @@
 """The edge pipeline: the one place that knows the order of the stages.
 
-    capture thread ─► detector (this thread) ─► selection thread: tracker, selector ─► sink
+    camera 1 capture thread ─┐                               ┌─► selection thread 1 ─┐
+    camera 2 capture thread ─┼─► detector (this thread): ────┼─► selection thread 2 ─┼─► sink
+    ...                      ┘   batches of the frames       └─► ...                 ┘
+                                 waiting at the same moment
 
-The sink takes the kept frames: the uplink (``edgelabel-agent run``: JPEG, spool, send) or a
-report (``edgelabel-agent sample``: nothing is sent); see :class:`KeyframeSink`.
+One process serves one camera or many (a site's cameras next to one box). Each camera has its own
+capture thread (decoding is a real cost for high-resolution streams), tracker, keyframe selector
+and counters; one detector serves them all. The detector's thread gathers the frames waiting at
+the same moment, at most one per camera, waiting at most ``batch_wait_s`` after the first for the
+others, and runs them through the detector together (one batched inference where the model takes
+batches, else side by side on its streams). With ``detections_in_flight`` > 1 it keeps that many
+batches in detection at once. Results go to each camera's selection thread in frame order.
 
-The detector's thread does nothing but inference, on every ``detect_every``-th frame (every
-frame by default). With ``detections_in_flight`` > 1 it keeps that many frames in detection at
-once (the runtime's streams, each on its own worker thread) and hands the results on in frame
-order; on a small CPU two single-threaded inferences side by side do more frames per second than
-one two-threaded inference. The selection thread runs the tracker on every frame, in order: it updates
-the tracks where the detector ran and predicts the boxes in between, so every box sent carries
-its track id; the selector then sees the boxes and the track events (started, confirmed, lost,
-recovered, ended) of the frame. Decoding the next frame (capture thread), tracking and judging
-the last one (selection thread) and encoding and sending the kept ones (uplink thread) overlap
-with inference; OpenCV and ONNX Runtime release the GIL while they work. Every queue between
-stages is bounded. A file source is never dropped from: when the detector falls behind, capture
-waits. A live source cannot wait, so when the queue is full its oldest frame is dropped on
-purpose, and the drops are counted.
+Each selection thread runs its camera's tracker on every frame, in order: it updates the tracks
+where the detector ran and predicts the boxes in between (``detect_every``), so every box sent
+carries its track id; the selector then sees the boxes and the track events of the frame. Kept
+frames go to the sink: the uplink (``edgelabel-agent run``: JPEG, spool, send) or a report
+(``edgelabel-agent sample``); see :class:`KeyframeSink`.
+
+Every queue between stages is bounded. A file source is never dropped from: when the detector
+falls behind, its capture waits. A live source cannot wait, so when its queue is full its oldest
+frame is dropped on purpose, and the drops are counted per camera. A camera whose source fails
+stops alone: the others go on, and :attr:`Camera.error` says what happened.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge.detections import Detections
@@ -41,20 +46,13 @@ from edge.uplink import Keyframe
 log = logging.getLogger("edge.pipeline")
 
 _END = object()
+WAKE_S = 0.05
+"""How often waiting threads look at the stop flag."""
 
 
-def _done(detections: Detections) -> Future:
-    future: Future = Future()
-    future.set_result(detections)
-    return future
-
-
-def _ready(pending: Future | None) -> bool:
-    return pending is None or pending.done()
-
-
-class Detector:
-    """What the pipeline needs of a detector (see ``edge.detection.runner.Detector``)."""
+class Detector(Protocol):
+    """What the pipeline needs of a detector (see ``edge.detection.runner.Detector``); ``detect_many``
+    is optional (several frames at once)."""
 
     def detect(self, image_bgr) -> Detections: ...
 
@@ -67,8 +65,9 @@ class Selector(Protocol):
 
 class KeyframeSink(Protocol):
     """Where kept frames go (see ``edge.uplink.Uplink``). The pipeline calls :meth:`start` before
-    the first frame, :meth:`put` from its selection thread for each kept frame in order, and at
-    the end either :meth:`finish` (the source ended or was stopped) or :meth:`abort` (Ctrl-C)."""
+    the first frame, :meth:`put` from the selection threads for each kept frame (in frame order
+    per camera), and at the end either :meth:`finish` (the sources ended or were stopped) or
+    :meth:`abort` (Ctrl-C). ``put`` must be safe to call from several threads."""
 
     def start(self) -> None: ...
 
@@ -94,6 +93,47 @@ class PipelineCounts:
     """Tracks that became confirmed (objects followed long enough to carry an id)."""
     seconds: float = 0.0
 
+    def add(self, other: "PipelineCounts") -> None:
+        for name in ("frames_read", "frames_dropped", "frames_detected", "frames_selected", "tracks_confirmed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+SourceOpener = Callable[[], FrameSource]
+"""Opens a camera's source; called in the camera's capture thread (so one slow or dead camera
+does not hold the others up)."""
+
+
+@dataclass(eq=False)
+class Camera:
+    """One camera of the pipeline and everything that is its own.
+
+    Args:
+        name: the device name its frames carry (``site-1`` alone, ``site-1/gate`` among several).
+        source: the opened source, or a function that opens it in the capture thread.
+        tracker: ``None`` means a :class:`ByteTracker` with its default settings.
+        detect_every: run the detector on every k-th frame only; the tracker predicts between.
+    """
+
+    name: str
+    source: FrameSource | SourceOpener
+    selector: Selector
+    tracker: Tracker | None = None
+    detect_every: int = 1
+    queue_size: int = 4
+    detector: Detector | None = None
+    """This camera's own detector (other tiling settings); None: the pipeline's."""
+    counts: PipelineCounts = field(default_factory=PipelineCounts)
+    error: BaseException | None = None
+    """Why this camera stopped early (its source could not be opened or read), else None."""
+
+    def __post_init__(self) -> None:
+        self.tracking = StridedTracker(self.tracker if self.tracker is not None else ByteTracker(), self.detect_every)
+        self.frames: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        self.detected: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        self.opened: FrameSource | None = self.source if isinstance(self.source, FrameSource) else None
+        self.capture_done = False
+        self.selection_error: BaseException | None = None
+
 
 class Pipeline:
     def __init__(
@@ -106,150 +146,313 @@ class Pipeline:
         tracker: Tracker | None = None,
         detect_every: int = 1,
         detections_in_flight: int = 1,
+        camera_name: str = "",
     ):
-        """
+        """One camera; see :meth:`for_cameras` for several.
+
         Args:
             sink: takes the kept frames (the uplink, or a report).
             tracker: gives boxes their track ids and the selector its track events; ``None``
-                means a :class:`ByteTracker` with its default settings (one per pipeline, as
-                track ids belong to one camera).
+                means a :class:`ByteTracker` with its default settings.
             detect_every: run the detector on every k-th frame only and let the tracker predict
                 the boxes of the frames in between (see :class:`StridedTracker`).
             detections_in_flight: frames in detection at once; the detector's ``detect`` must be
                 safe to call from that many threads (a runtime with as many streams).
         """
+        camera = Camera(camera_name, source, selector, tracker, detect_every, capture_queue_size)
+        self._setup([camera], detector, sink, detections_in_flight, batch_size=1, batch_wait_s=0.0)
+
+    @classmethod
+    def for_cameras(
+        cls,
+        cameras: Sequence[Camera],
+        detector: Detector,
+        sink: KeyframeSink,
+        detections_in_flight: int = 1,
+        batch_size: int | None = None,
+        batch_wait_s: float = 0.01,
+    ) -> "Pipeline":
+        """Several cameras, one detector.
+
+        Args:
+            batch_size: most frames detected together (default: one per camera).
+            batch_wait_s: after the first frame of a batch, how long to wait for the other
+                cameras' frames. Longer fills batches better; each frame waits up to that long.
+        """
+        pipeline = cls.__new__(cls)
+        pipeline._setup(list(cameras), detector, sink, detections_in_flight,
+                        batch_size or len(cameras), batch_wait_s)
+        return pipeline
+
+    def _setup(self, cameras, detector, sink, detections_in_flight, batch_size, batch_wait_s) -> None:
         if detections_in_flight < 1:
             raise ValueError(f"detections_in_flight must be at least 1, got {detections_in_flight}")
-        self.detections_in_flight = detections_in_flight
-        self.source = source
+        if not cameras:
+            raise ValueError("at least one camera is needed")
+        names = [camera.name for camera in cameras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"camera names must differ, got {names}")
+        self.cameras = cameras
         self.detector = detector
-        self.selector = selector
         self.sink = sink
-        self.tracking = StridedTracker(tracker if tracker is not None else ByteTracker(), detect_every)
-        self.counts = PipelineCounts()
-        self._frames: queue.Queue = queue.Queue(maxsize=capture_queue_size)
-        self._detected: queue.Queue = queue.Queue(maxsize=capture_queue_size)
+        self.detections_in_flight = detections_in_flight
+        self.batch_size = max(1, batch_size)
+        self.batch_wait_s = batch_wait_s
         self._stop = threading.Event()
-        self._capture_error: BaseException | None = None
-        self._selection_error: BaseException | None = None
+        self._frame_ready = threading.Condition()
+        self._started = time.monotonic()
+        self._seconds = 0.0
+
+    # The single-camera API, as before several cameras were possible.
+    @property
+    def source(self) -> FrameSource | None:
+        return self.cameras[0].opened
+
+    @property
+    def selector(self) -> Selector:
+        return self.cameras[0].selector
+
+    @property
+    def tracking(self) -> StridedTracker:
+        return self.cameras[0].tracking
+
+    @property
+    def counts(self) -> PipelineCounts:
+        """Every camera's counts added up (the one camera's, for a single camera)."""
+        total = PipelineCounts()
+        for camera in self.cameras:
+            total.add(camera.counts)
+        total.seconds = self._seconds or (time.monotonic() - self._started)
+        return total
 
     def stop(self) -> None:
         """Ask the pipeline to stop reading; safe from a signal handler or another thread."""
         self._stop.set()
-        self.source.close()
+        for camera in self.cameras:
+            if camera.opened is not None:
+                camera.opened.close()
 
     def run(self) -> PipelineCounts:
-        started = time.monotonic()
-        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
-        selection = threading.Thread(target=self._select, name="selection", daemon=True)
+        self._started = time.monotonic()
+        captures = [threading.Thread(target=self._capture, args=(camera,), name=f"capture-{camera.name or i}",
+                                     daemon=True) for i, camera in enumerate(self.cameras)]
+        selections = [threading.Thread(target=self._select, args=(camera,), name=f"selection-{camera.name or i}",
+                                       daemon=True) for i, camera in enumerate(self.cameras)]
         self.sink.start()
-        selection.start()
-        capture.start()
+        for thread in (*selections, *captures):
+            thread.start()
         interrupted = False
-        workers = (ThreadPoolExecutor(self.detections_in_flight, thread_name_prefix="detect")
-                   if self.detections_in_flight > 1 else None)
-        in_flight: deque[tuple[Frame, Future | None]] = deque()
         try:
-            while True:
-                frame = self._frames.get()
-                if frame is _END:
-                    break
-                pending = None
-                if self.tracking.needs_detection(frame):
-                    pending = workers.submit(self.detector.detect, frame.image) if workers else _done(
-                        self.detector.detect(frame.image))
-                    self.counts.frames_detected += 1
-                in_flight.append((frame, pending))
-                # Hand results on in frame order: the oldest as soon as it is done, or when the
-                # workers are all busy and waiting is the only way to make room.
-                while in_flight and (len(in_flight) >= self.detections_in_flight or _ready(in_flight[0][1])):
-                    self._hand_on(*in_flight.popleft())
-            while in_flight:
-                self._hand_on(*in_flight.popleft())
+            self._detect_all()
         except KeyboardInterrupt:
             interrupted = True
             self.stop()
             raise
         finally:
-            if workers is not None:
-                workers.shutdown(wait=True, cancel_futures=True)
             self._stop.set()
-            capture.join(timeout=5)
+            for thread in captures:
+                thread.join(timeout=5)
             if interrupted:
                 self.sink.abort()  # also unblocks a selection thread waiting to hand over a frame
-            self._put_waiting(self._detected, _END, even_if_stopped=True)
-            selection.join()
+            for camera in self.cameras:
+                self._put_waiting(camera.detected, _END, even_if_stopped=True)
+            for thread in selections:
+                thread.join()
             if not interrupted:
                 self.sink.finish()
-            self.counts.seconds = time.monotonic() - started
-        for error in (self._capture_error, self._selection_error):
-            if error is not None:
-                raise error
+            self._seconds = time.monotonic() - self._started
+        for camera in self.cameras:
+            if camera.selection_error is not None:
+                raise camera.selection_error
+        if len(self.cameras) == 1 and self.cameras[0].error is not None:
+            raise self.cameras[0].error  # one camera: its failure is the run's
         return self.counts
 
-    def _hand_on(self, frame: Frame, pending: Future | None) -> None:
-        """Pass one frame and its detections (None: not detected) to the selection thread."""
-        self._put_waiting(self._detected, (frame, pending.result() if pending is not None else None))
+    # --- the detector's thread ------------------------------------------------------------------
 
-    def _select(self) -> None:
+    def _detect_all(self) -> None:
+        workers = (ThreadPoolExecutor(self.detections_in_flight, thread_name_prefix="detect")
+                   if self.detections_in_flight > 1 else None)
+        in_flight: deque[tuple[list[tuple[Camera, object]], Future | None, set[int]]] = deque()
         try:
             while True:
-                item = self._detected.get()
+                batch = self._gather()
+                if batch is None:
+                    break
+                to_detect = [(camera, item) for camera, item in batch
+                             if item is not _END and camera.tracking.needs_detection(item)]
+                for camera, _ in to_detect:
+                    camera.counts.frames_detected += 1
+                if not to_detect:
+                    pending = None
+                elif workers is not None:
+                    pending = workers.submit(self._detect_many, to_detect)
+                else:
+                    pending = _done(self._detect_many(to_detect))
+                in_flight.append((batch, pending, {id(item) for _, item in to_detect}))
+                # Hand results on in order: the oldest batch as soon as it is done, or when the
+                # workers are all busy and waiting is the only way to make room.
+                while in_flight and (len(in_flight) >= self.detections_in_flight or _ready(in_flight[0][1])):
+                    self._hand_on(*in_flight.popleft())
+            while in_flight:
+                self._hand_on(*in_flight.popleft())
+        finally:
+            if workers is not None:
+                workers.shutdown(wait=True, cancel_futures=True)
+
+    def _detect_many(self, frames: list[tuple[Camera, Frame]]) -> list[Detections]:
+        """Detections of each frame, in order; cameras with a detector of their own (other tiling)
+        are run as their own group."""
+        groups: dict[int, list[int]] = {}
+        detectors = {}
+        for index, (camera, _) in enumerate(frames):
+            detector = camera.detector or self.detector
+            detectors[id(detector)] = detector
+            groups.setdefault(id(detector), []).append(index)
+        found: list[Detections | None] = [None] * len(frames)
+        for key, indices in groups.items():
+            images = [frames[i][1].image for i in indices]
+            detect_many = getattr(detectors[key], "detect_many", None)
+            results = detect_many(images) if detect_many is not None and len(images) > 1 else [
+                detectors[key].detect(image) for image in images]
+            for index, detections in zip(indices, results):
+                found[index] = detections
+        return found
+
+    def _gather(self) -> list[tuple[Camera, object]] | None:
+        """At most one waiting item (a frame, or a camera's end) per camera, up to the batch size;
+        None when every camera has ended. Waits for the first item, then up to ``batch_wait_s``
+        for the other cameras'."""
+        batch: list[tuple[Camera, object]] = []
+        deadline = None
+        start = 0
+        while True:
+            active = [camera for camera in self.cameras if not camera.capture_done]
+            if not active:
+                return batch or None
+            taken = {id(camera) for camera, _ in batch}
+            for offset in range(len(active)):
+                camera = active[(start + offset) % len(active)]
+                if id(camera) in taken or len(batch) >= self.batch_size:
+                    continue
+                try:
+                    item = camera.frames.get_nowait()
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    camera.capture_done = True
+                batch.append((camera, item))
+                taken.add(id(camera))
+            start += 1  # fairness: a different camera goes first next time
+            waiting_for = [c for c in self.cameras if not c.capture_done and id(c) not in taken]
+            if batch and (len(batch) >= self.batch_size or not waiting_for):
+                return batch
+            now = time.monotonic()
+            if batch:
+                deadline = deadline or now + self.batch_wait_s
+                if now >= deadline:
+                    return batch
+                timeout = deadline - now
+            else:
+                timeout = WAKE_S
+            with self._frame_ready:
+                self._frame_ready.wait(timeout)
+
+    def _hand_on(self, batch, pending: Future | None, detected_ids: set[int]) -> None:
+        """Pass a batch's frames and their detections (None: not detected) to their cameras."""
+        found = iter(pending.result()) if pending is not None else iter(())
+        for camera, item in batch:
+            if item is _END:
+                self._put_waiting(camera.detected, _END, even_if_stopped=True)
+                continue
+            detections = next(found) if id(item) in detected_ids else None
+            self._put_waiting(camera.detected, (item, detections))
+
+    # --- per camera ------------------------------------------------------------------------------
+
+    def _select(self, camera: Camera) -> None:
+        try:
+            while True:
+                item = camera.detected.get()
                 if item is _END:
                     return
                 frame, detections = item
-                update = self.tracking.step(frame, detections)
-                self.counts.tracks_confirmed += sum(e.kind is TrackEventKind.CONFIRMED for e in update.events)
-                decision = self.selector.consider(frame, update.detections, track_events=update.events)
+                update = camera.tracking.step(frame, detections)
+                camera.counts.tracks_confirmed += sum(e.kind is TrackEventKind.CONFIRMED for e in update.events)
+                decision = camera.selector.consider(frame, update.detections, track_events=update.events)
                 if decision.keep:
-                    self.counts.frames_selected += 1
-                    self.sink.put(Keyframe(frame, update.detections, decision))
+                    camera.counts.frames_selected += 1
+                    self.sink.put(Keyframe(frame, update.detections, decision, camera=camera.name))
         except BaseException as exc:  # re-raised in the pipeline thread
-            self._selection_error = exc
+            camera.selection_error = exc
             self.stop()
             # Keep draining so the detector thread never blocks on a full queue.
-            while self._detected.get() is not _END:
+            while camera.detected.get() is not _END:
                 pass
 
-    def _capture(self) -> None:
+    def _capture(self, camera: Camera) -> None:
         try:
-            for frame in self.source:
+            if camera.opened is None:
+                camera.opened = camera.source()
+                if self._stop.is_set():
+                    camera.opened.close()
+            for frame in camera.opened:
                 if self._stop.is_set():
                     break
-                self.counts.frames_read += 1
-                if self.source.is_live:
-                    self._put_dropping_oldest(frame)
+                camera.counts.frames_read += 1
+                if camera.opened.is_live:
+                    self._put_dropping_oldest(camera, frame)
                 else:
-                    self._put_waiting(self._frames, frame)
-        except BaseException as exc:  # re-raised in the pipeline thread
-            self._capture_error = exc
+                    self._put_waiting(camera.frames, frame)
+                with self._frame_ready:
+                    self._frame_ready.notify_all()
+        except BaseException as exc:
+            camera.error = exc
+            if len(self.cameras) > 1:
+                log.error("camera %s stopped: %s; the other cameras go on", camera.name, exc)
         finally:
-            self._put_waiting(self._frames, _END, even_if_stopped=True)
+            self._put_waiting(camera.frames, _END, even_if_stopped=True, drain_from=camera.frames)
+            with self._frame_ready:
+                self._frame_ready.notify_all()
 
-    def _put_waiting(self, target: queue.Queue, item, even_if_stopped: bool = False) -> None:
+    def _put_waiting(self, target: queue.Queue, item, even_if_stopped: bool = False,
+                     drain_from: queue.Queue | None = None) -> None:
         while even_if_stopped or not self._stop.is_set():
             try:
                 target.put(item, timeout=0.2)
                 return
             except queue.Full:
-                if even_if_stopped and self._stop.is_set() and target is self._frames:
+                if even_if_stopped and self._stop.is_set() and drain_from is not None:
                     # The detector has stopped reading; make room so the end marker gets through.
-                    self._drain_one()
+                    _drain_one(drain_from)
 
-    def _put_dropping_oldest(self, frame: Frame) -> None:
+    def _put_dropping_oldest(self, camera: Camera, frame: Frame) -> None:
         while True:
             try:
-                self._frames.put_nowait(frame)
+                camera.frames.put_nowait(frame)
                 return
             except queue.Full:
-                if self._drain_one():
-                    self.counts.frames_dropped += 1
-                    if self.counts.frames_dropped in (1, 10, 100) or self.counts.frames_dropped % 1000 == 0:
-                        log.warning("detector is behind the live source: %d frame(s) dropped so far", self.counts.frames_dropped)
+                if _drain_one(camera.frames):
+                    camera.counts.frames_dropped += 1
+                    dropped = camera.counts.frames_dropped
+                    if dropped in (1, 10, 100) or dropped % 1000 == 0:
+                        log.warning("detector is behind the live source%s: %d frame(s) dropped so far",
+                                    f" of camera {camera.name}" if camera.name else "", dropped)
 
-    def _drain_one(self) -> bool:
-        try:
-            self._frames.get_nowait()
-            return True
-        except queue.Empty:
-            return False
+
+def _drain_one(target: queue.Queue) -> bool:
+    try:
+        target.get_nowait()
+        return True
+    except queue.Empty:
+        return False
+
+
+def _done(detections: list[Detections]) -> Future:
+    future: Future = Future()
+    future.set_result(detections)
+    return future
+
+
+def _ready(pending: Future | None) -> bool:
+    return pending is None or pending.done()

@@ -516,7 +516,8 @@ def redact_url(url: str) -> str:
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def open_source(spec: str | Path, *, image_fps: float = DEFAULT_IMAGE_DIR_FPS, **options: Any) -> FrameSource:
+def open_source(spec: str | Path, *, image_fps: float = DEFAULT_IMAGE_DIR_FPS, decoder: str = "ffmpeg",
+                **options: Any) -> FrameSource:
     """Open the source a ``--source`` value names.
 
     * digits (``0``, ``2``): a camera index (write ``./0`` for a file named ``0``);
@@ -524,7 +525,8 @@ def open_source(spec: str | Path, *, image_fps: float = DEFAULT_IMAGE_DIR_FPS, *
     * an existing directory: its images in name order, timed at ``image_fps``;
     * an existing file: a video.
 
-    ``image_fps`` only matters for a directory, so a CLI can always pass it. Other ``options`` go
+    ``image_fps`` only matters for a directory and ``decoder`` (:mod:`edge.decoders`) for a video
+    file or a stream, so a CLI can always pass them. Other ``options`` go
     to the chosen source's constructor (e.g. ``reconnect_max_s`` for a stream); one that the
     chosen kind does not take is a :class:`ConfigError`, so a misspelt or misplaced option is
     never silently ignored.
@@ -563,4 +565,9 @@ def open_source(spec: str | Path, *, image_fps: float = DEFAULT_IMAGE_DIR_FPS, *
         )
     if kind is ImageDirSource:
         options["fps"] = image_fps
+    if kind in (VideoFileSource, StreamSource) and decoder != "ffmpeg" and "open_capture" not in options:
+        from edge.decoders import capture_factory
+
+        fallback = cv2.VideoCapture if kind is VideoFileSource else open_stream_capture
+        options["open_capture"] = capture_factory(decoder, fallback)
     return kind(target, **options)

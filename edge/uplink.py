@@ -4,8 +4,9 @@ For each kept frame it encodes the JPEG, hashes the picture and writes the messa
 durable spool (which assigns the sequence number). Independently, it keeps the sender's window
 full with the oldest spooled frames and removes each frame from the spool once the collector has
 answered it for good. While the collector is unreachable, frames simply accumulate in the
-(bounded) spool; the detector never waits for the network. A heartbeat with the device's
-counters goes out every ``status_interval_s``.
+(bounded) spool; the detector never waits for the network. A heartbeat per camera with its
+counters goes out every ``status_interval_s``. One uplink, one spool and one connection serve
+all of an agent's cameras; each frame carries its camera's device name.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edge.detections import Detections
@@ -38,6 +39,8 @@ class Keyframe:
     frame: Frame
     detections: Detections
     decision: Decision
+    camera: str = ""
+    """The device name the frame goes out under (``site-1/gate``); "" for the uplink's own device."""
 
     def jpeg(self, quality: int) -> bytes:
         """The frame as a JPEG: the selector's encoding when it made one at this quality."""
@@ -55,14 +58,16 @@ class Uplink:
         queue_size: int = 8,
         flush_timeout_s: float = 60.0,
         status_interval_s: float = 10.0,
-        status_counters: Callable[[], dict[str, float]] | None = None,
+        statuses: Callable[[], Mapping[str, Mapping[str, float]]] | None = None,
     ):
         """
         Args:
             flush_timeout_s: at the end, how long to wait for the collector to ack the spool.
             status_interval_s: seconds between heartbeats. Shorter shows a stalled device sooner
                 on the collector's dashboard, at a few hundred bytes each.
-            status_counters: the pipeline's counters (fps, frames read...) for the heartbeat.
+            statuses: each camera's counters (fps, frames read...) by its device name; one
+                heartbeat per camera, each with the agent's spool and sender counters added.
+                None: one heartbeat for the uplink's own device with those only.
         """
         self.sender = sender
         self.spool = spool
@@ -72,7 +77,7 @@ class Uplink:
         self.jpeg_quality = jpeg_quality
         self.flush_timeout_s = flush_timeout_s
         self.status_interval_s = status_interval_s
-        self.status_counters = status_counters or dict
+        self.statuses = statuses or (lambda: {self.device: {}})
         self.spooled = 0
         """Frames written to the spool by this run."""
         self.evicted = 0
@@ -166,7 +171,7 @@ class Uplink:
         jpeg = keyframe.jpeg(self.jpeg_quality)
         height, width = frame.image.shape[:2]
         header = FrameHeader(
-            device=self.device,
+            device=keyframe.camera or self.device,
             seq=0,  # the spool assigns it
             capture_ts=frame.capture_ts,
             width=width,
@@ -197,8 +202,7 @@ class Uplink:
                 self._loaded_up_to = seq
 
     def _send_status(self) -> None:
-        counters = {
-            **self.status_counters(),
+        agent = {
             "spooled": self.spool.count,
             "spool_bytes": self.spool.bytes,
             "evicted": self.spool.evicted_total,
@@ -206,4 +210,5 @@ class Uplink:
             "acknowledged": self.sender.counts.acknowledged,
             "uptime_s": round(time.monotonic() - self._started, 1),
         }
-        self.sender.send_status(DeviceStatus(self.device, time.time(), self.model_id, counters))
+        for device, counters in self.statuses().items():
+            self.sender.send_status(DeviceStatus(device, time.time(), self.model_id, {**counters, **agent}))

@@ -36,6 +36,10 @@ MAX_CLASSES = 4096
 MAX_NAME_CHARS = 128
 MAX_REASONS = 32
 
+CAMERA_SEPARATOR = "/"
+"""A multi-camera agent sends each camera's frames as device ``{agent device}/{camera}``; the
+agent's key speaks for all of them, and each is its own device at the collector."""
+
 RUNTIME_SEPARATOR = "@"
 """Agents send ``{weights id}@{runtime tag}`` as the model id (``yolox_nano-e8af0749@ov-cpu-f32``):
 the same weights on another runtime or precision may box a little differently."""

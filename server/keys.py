@@ -20,6 +20,7 @@ import zmq
 import zmq.auth.thread
 
 from edge.credentials import DeviceCredentials, write_credentials
+from edge.wire import CAMERA_SEPARATOR
 from server.errors import CollectorError
 
 log = logging.getLogger("server.keys")
@@ -62,6 +63,10 @@ class KeyStore:
     def add_device(self, name: str, endpoint: str, out: Path) -> DeviceCredentials:
         if not name or not name.isprintable() or len(name) > 128:
             raise KeyStoreError("device name must be 1..128 printable characters")
+        if CAMERA_SEPARATOR in name:
+            raise KeyStoreError(f"device name {name!r} holds {CAMERA_SEPARATOR!r}, which names the cameras of an agent "
+                                f"({name.split(CAMERA_SEPARATOR)[0]}{CAMERA_SEPARATOR}gate): give the agent a name "
+                                "without it")
         devices = self.devices()
         if name in devices:
             raise KeyStoreError(f"device {name!r} already exists; remove it first to issue a new key")

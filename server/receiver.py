@@ -182,7 +182,7 @@ class Receiver:
             device = parts[0].get("User-Id")
             if not device:
                 raise WireError("unknown_device", "connection is not authenticated as a device")
-            if claimed != device:
+            if not speaks_for(device, claimed):
                 raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
         return decoded
 
@@ -237,6 +237,16 @@ class Receiver:
                 f" ({', '.join(f'{k} {v}' for k, v in sorted(rejected.items()))})" if rejected else "",
             )
         return now
+
+
+def speaks_for(key_device: str, claimed: str) -> bool:
+    """A device's key speaks for the device and for its cameras, ``{device}/{camera}`` (one key
+    per agent, each camera its own device). Key names hold no ``/``, so no key speaks for
+    another key's cameras."""
+    if claimed == key_device:
+        return True
+    camera = claimed.removeprefix(key_device + wire.CAMERA_SEPARATOR)
+    return wire.CAMERA_SEPARATOR not in key_device and camera != claimed and bool(camera) and wire.CAMERA_SEPARATOR not in camera
 
 
 def _decode_check(item: tuple[FrameHeader, bytes]) -> WireError | FrameSignature:

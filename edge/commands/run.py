@@ -10,7 +10,9 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from edge import logs
@@ -35,6 +37,10 @@ examples:
   # a local experiment without encryption, replaying a clip
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx \\
       --collector tcp://127.0.0.1:5555 --insecure --device laptop
+
+  # one agent for a site's cameras (devices site-1/gate and site-1/yard at the collector)
+  edgelabel-agent run --credentials site-1.toml --model yolox-nano \\
+      --source gate=rtsp://10.0.0.5/stream1 --source yard=rtsp://10.0.0.6/stream1
 """
 
 
@@ -49,9 +55,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     # Every setting below may also come from --config (deploy/agent.example.toml); a flag wins over the file.
     # Flags default to None so that "not given" can be told apart; the defaults live in edge.config.
-    parser.add_argument("--source", metavar="SRC",
+    parser.add_argument("--source", metavar="[NAME=]SRC", action="append", default=None,
                         help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL "
-                             "(required, here or as source.source in --config)")
+                             "(required, here or as source.source in --config); give it once per camera for several "
+                             "cameras in one agent, each its own device NAME at the collector (default name: the "
+                             "file name, or cam<i>)")
     parser.add_argument("--model", help="detector: an ONNX file, an OpenVINO IR .xml, or a known name such as "
                                         "yolox-nano (required, here or as detector.model in --config)")
     parser.add_argument("--collector", metavar="ENDPOINT",
@@ -83,6 +91,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     selection.add_argument("--pace", type=float, default=None, metavar="SPEED",
                            help="replay a file or image directory at SPEED x its recorded rate, like a live camera "
                                 "(1 = real time; default: as fast as the detector goes)")
+    selection.add_argument("--decoder", choices=("ffmpeg", "jetson"), default=None,
+                           help="video decoding: ffmpeg (the CPU), or jetson (NVDEC through GStreamer; falls back "
+                                "to ffmpeg with a warning where that is not available) (default: ffmpeg)")
 
     uplink = parser.add_argument_group("uplink")
     uplink.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-100 (default: 85)")
@@ -139,9 +150,9 @@ def add_selection_arguments(parser: argparse.ArgumentParser):
 
 
 RUN_FLAGS = {
-    "source": ("--source", "source.source"),
     "image_fps": ("--image-fps", "source.image_fps"),
     "pace": ("--pace", "source.pace"),
+    "decoder": ("--decoder", "source.decoder"),
     "model": ("--model", "detector.model"),
     "score_threshold": ("--score-threshold", "detector.score_threshold"),
     **RUNTIME_FLAGS,
@@ -188,6 +199,7 @@ def load_run_config(args: argparse.Namespace):
 
     Checks what only the whole can tell: a source, a model and a security choice are required.
     """
+    from edge.cameras import sources_from_flags
     from edge.config import Override, load_config
 
     overrides = _flag_overrides(args, {**SELECTION_FLAGS, **RUN_FLAGS})
@@ -198,10 +210,20 @@ def load_run_config(args: argparse.Namespace):
     elif args.credentials is not None:
         overrides["uplink.credentials"] = Override(args.credentials, "--credentials")
         overrides["uplink.insecure"] = Override(False, "--credentials")
+    if args.source:  # the flags replace the file's cameras, one or several
+        if len(args.source) == 1 and not _names_a_camera(args.source[0]):
+            overrides["source.source"] = Override(args.source[0], "--source")
+            overrides["cameras"] = Override([], "--source")
+        else:
+            overrides["source.source"] = Override("", "--source")
+            overrides["cameras"] = Override(sources_from_flags(args.source), "--source")
     config = load_config(args.config, overrides)
     in_file = " in the --config file" if args.config else " in a --config file"
-    if not config.source.source:
-        raise ConfigError(f"no source: give --source SRC, or set source.source{in_file}")
+    if config.source.source and config.cameras:
+        raise ConfigError(f"{config.origin_of('cameras')}: source.source and [[cameras]] are both set: expected one "
+                          "camera ([source]) or several ([[cameras]]), not both")
+    if not config.source.source and not config.cameras:
+        raise ConfigError(f"no source: give --source SRC, or set source.source or [[cameras]]{in_file}")
     if not config.detector.model:
         raise ConfigError(f"no model: give --model MODEL, or set detector.model{in_file}")
     uplink = config.uplink
@@ -212,6 +234,12 @@ def load_run_config(args: argparse.Namespace):
         raise ConfigError("no security choice: give --credentials FILE or --insecure, or set uplink.credentials "
                           f"or uplink.insecure = true{in_file}")
     return config
+
+
+def _names_a_camera(value: str) -> bool:
+    from edge.cameras import sources_from_flags
+
+    return sources_from_flags([value])[0]["source"] != value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -246,10 +274,11 @@ def run(args: argparse.Namespace) -> int:
         log.warning("INSECURE: frames go to %s unencrypted and unauthenticated (%s)", endpoint,
                     "--insecure" if config.origin_of("uplink.insecure") == "--insecure"
                     else f"uplink.insecure = true in {config.origin_of('uplink.insecure')}")
+    from edge.cameras import camera_device, camera_specs, opener
+    from edge.pipeline import Camera
     from edge.selection import build_selector
 
-    selector = build_selector(config.selection, jpeg_quality=up.jpeg_quality, origins=dict(config.origins))
-
+    specs = camera_specs(config)
     detector = Detector(
         resolve_model(det.model),
         score_threshold=det.score_threshold,
@@ -257,24 +286,32 @@ def run(args: argparse.Namespace) -> int:
         layout=det.layout or None,
         class_names=read_labels_file(det.labels) if det.labels else None,
     )
-    detector = tiled(detector, det.tiles, det.tile_overlap, det.tile_full_frame)
+    shared_detector = tiled(detector, det.tiles, det.tile_overlap, det.tile_full_frame)
     spool = Spool(Path(up.spool_dir) if up.spool_dir else default_spool_dir(device), device,
                   max_bytes=int(up.spool_max_mb * 1024 * 1024), first_seq=first_sequence_number)
-    source = open_source(config.source.source, image_fps=config.source.image_fps)
-    if config.source.pace:
-        source = PacedSource(source, config.source.pace)
+    stopping = threading.Event()
+    cameras = []
+    for spec in specs:
+        if spec.name:  # one of several: opened in its own thread, so a dead camera holds nobody up
+            source = opener(spec, stopping)
+        else:
+            source = open_source(spec.source, image_fps=spec.image_fps, decoder=spec.decoder)
+            if spec.pace:
+                source = PacedSource(source, spec.pace)
+        cameras.append(Camera(
+            camera_device(device, spec), source,
+            build_selector(spec.selection, jpeg_quality=up.jpeg_quality, origins=dict(config.origins)),
+            # Track ids continue after the last run's: the collector knows a track as (device, track id).
+            tracker=ByteTracker(first_track_id=spool.next_track_id), detect_every=spec.detect_every,
+            detector=None if spec.tiles == det.tiles else tiled(detector, spec.tiles, det.tile_overlap,
+                                                                det.tile_full_frame),
+        ))  # fmt: skip
     sender = FrameSender(endpoint, credentials, window=up.window, ack_timeout_s=up.ack_timeout_s)
     pipeline: Pipeline | None = None
 
-    def status_counters() -> dict[str, float]:
-        counts = pipeline.counts
+    def statuses() -> dict[str, dict[str, float]]:
         elapsed = time.monotonic() - started
-        processed = counts.frames_read - counts.frames_dropped
-        return {"fps": round(processed / elapsed, 2) if elapsed > 0 else 0.0,
-                "frames_read": counts.frames_read, "frames_dropped": counts.frames_dropped,
-                "selected": counts.frames_selected,
-                # A camera gone black or blurred shows up here (e.g. rejected_black) on the collector.
-                **{f"rejected_{flaw}": n for flaw, n in dict(selector.counts.rejected).items()}}
+        return {camera.name: camera_counters(camera, elapsed) for camera in cameras}
 
     uplink = Uplink(
         sender,
@@ -284,14 +321,13 @@ def run(args: argparse.Namespace) -> int:
         jpeg_quality=up.jpeg_quality,
         flush_timeout_s=up.flush_timeout_s,
         status_interval_s=up.status_interval_s,
-        status_counters=status_counters,
+        statuses=statuses,
     )
-    # Track ids continue after the last run's: the collector knows a track as (device, track id).
-    tracker = ByteTracker(first_track_id=spool.next_track_id)
-    pipeline = Pipeline(source, detector, selector, uplink, tracker=tracker, detect_every=det.detect_every,
-                        detections_in_flight=detector.streams)
+    pipeline = Pipeline.for_cameras(cameras, shared_detector, uplink, detections_in_flight=detector.streams)
     started = time.monotonic()
-    log.info("device %r: %s → %s with %s on %s; spool %s", device, source.description, endpoint, detector.model_id,
+    described = ("; ".join(f"{camera.name}: {spec.source}" for camera, spec in zip(cameras, specs))
+                 if specs[0].name else cameras[0].opened.description)
+    log.info("device %r: %s → %s with %s on %s; spool %s", device, described, endpoint, detector.model_id,
              detector.runtime.description, spool.directory)
 
     metrics = None
@@ -301,20 +337,27 @@ def run(args: argparse.Namespace) -> int:
         from edge.prometheus import MetricsServer
 
         try:
-            metrics = MetricsServer(metrics_address, lambda: agent_metrics(device, status_counters, sender.counts, spool))
+            metrics = MetricsServer(metrics_address, lambda: agent_metrics(device, statuses, sender.counts, spool))
         except ValueError as exc:
             raise ConfigError(f"--metrics: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on {metrics_address}: {exc.strerror or exc}") from None
         metrics.start()
-    previous = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
+    def stop(*_):
+        stopping.set()
+        pipeline.stop()
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         counts = pipeline.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        stopping.set()
         if metrics is not None:
             metrics.stop()
-        source.close()
+        for camera in cameras:
+            if camera.opened is not None:
+                camera.opened.close()
         sender.close()
         spool.close()
 
@@ -328,9 +371,9 @@ def run(args: argparse.Namespace) -> int:
         "frames_detected": counts.frames_detected,
         "selected": counts.frames_selected,
         "tracks_confirmed": counts.tracks_confirmed,
-        "kept_by_reason": dict(selector.counts.kept_by_reason),
-        "rejected_by_flaw": dict(selector.counts.rejected),
-        "overruled_by": dict(selector.counts.overruled),
+        "kept_by_reason": _summed(camera.selector.counts.kept_by_reason for camera in cameras),
+        "rejected_by_flaw": _summed(camera.selector.counts.rejected for camera in cameras),
+        "overruled_by": _summed(camera.selector.counts.overruled for camera in cameras),
         "sent": sent.sent,
         "acknowledged": sent.acknowledged,
         "duplicates": sent.duplicates,
@@ -345,6 +388,13 @@ def run(args: argparse.Namespace) -> int:
         # Frames through the whole pipeline per second (with --detect-every k the detector saw 1/k of them).
         "fps": round((counts.frames_read - counts.frames_dropped) / counts.seconds, 2) if counts.seconds else 0.0,
     }
+    failed = {camera.name: str(camera.error) for camera in cameras if camera.error is not None}
+    if specs[0].name:
+        summary["cameras"] = {
+            spec.name: {"device": camera.name, **camera_counters(camera, counts.seconds),
+                        "error": failed.get(camera.name)}
+            for spec, camera in zip(specs, cameras)
+        }
     if args.json:
         print(json.dumps(summary))
     else:
@@ -354,6 +404,13 @@ def run(args: argparse.Namespace) -> int:
             f"still spooled {summary['unacknowledged']}, dropped {summary['frames_dropped']} "
             f"({summary['seconds']:.1f} s, {summary['fps']:.1f} fps)"
         )
+        for name, camera in summary.get("cameras", {}).items():
+            print(f"  {name}: frames read {camera['frames_read']}, selected {camera['selected']}, "
+                  f"dropped {camera['frames_dropped']}" + (f", stopped: {camera['error']}" if camera["error"] else ""))
+    if failed:
+        print(f"edgelabel-agent run: warning: {len(failed)} of {len(cameras)} camera(s) stopped early: "
+              + "; ".join(f"{name}: {why}" for name, why in failed.items()), file=sys.stderr)
+        return 1
     if summary["unacknowledged"] or summary["rejected"] or summary["evicted"]:
         print(
             "edgelabel-agent run: warning: not every selected frame reached the collector "
@@ -362,6 +419,24 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def camera_counters(camera, elapsed_s: float) -> dict[str, float]:
+    """What a camera's heartbeat carries: its pipeline counters and its selector's rejections."""
+    counts = camera.counts
+    processed = counts.frames_read - counts.frames_dropped
+    return {"fps": round(processed / elapsed_s, 2) if elapsed_s > 0 else 0.0,
+            "frames_read": counts.frames_read, "frames_dropped": counts.frames_dropped,
+            "selected": counts.frames_selected,
+            # A camera gone black or blurred shows up here (e.g. rejected_black) on the collector.
+            **{f"rejected_{flaw}": n for flaw, n in dict(camera.selector.counts.rejected).items()}}
+
+
+def _summed(counters) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for counter in counters:
+        total.update(counter)
+    return dict(total)
 
 
 def default_spool_dir(device: str) -> Path:

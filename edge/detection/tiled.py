@@ -1,9 +1,10 @@
 """A detector that slices large frames into tiles and returns one set of boxes per frame.
 
-It wraps a :class:`~edge.detection.runner.Detector` and offers the same ``detect``, so the
-pipeline, the tracker and the selector see one :class:`Detections` per frame whatever the
-tiling. The views of a frame (its tiles, and the whole frame) go through the detector together:
-as one batch when the model takes batches, else side by side on the runtime's streams.
+It wraps a :class:`~edge.detection.runner.Detector` and offers the same ``detect`` and
+``detect_many``, so the pipeline, the tracker and the selector see one :class:`Detections` per
+frame whatever the tiling. The views of the frames (their tiles, and the whole frames) go
+through the detector together: as one batch when the model takes batches, else side by side on
+the runtime's streams; frames of several cameras share one such call.
 """
 
 from __future__ import annotations
@@ -65,18 +66,31 @@ class TiledDetector:
             return self._plans[frame_hw]
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
-        frame_hw = image_bgr.shape[:2]
-        plan = self.plan(frame_hw)
-        if plan is None:
-            return self._detector.detect(image_bgr)
-        tiles = [tuple(int(v) for v in xyxy) for xyxy in plan.tiles_xyxy(frame_hw)]
-        images = [image_bgr[y0:y1, x0:x1] for x0, y0, x1, y1 in tiles]
-        whole = (0, 0, frame_hw[1], frame_hw[0])
-        if plan.full_frame:
-            images.append(image_bgr)
-        found = self._detector.detect_many(images)
-        views = [View(detections, xyxy, True) for detections, xyxy in zip(found, tiles)]
-        if plan.full_frame:
-            views.append(View(found[-1], whole, False))
-        return merge_views(views, frame_hw, iou_threshold=self._detector.iou_threshold,
-                           max_detections=self._detector.max_detections)
+        return self.detect_many([image_bgr])[0]
+
+    def detect_many(self, images: list[np.ndarray]) -> list[Detections]:
+        """Every view of every image through the detector together, then each image's merge."""
+        views: list[np.ndarray] = []
+        layouts: list[tuple[TilePlan | None, list[tuple[int, int, int, int]], int]] = []
+        for image in images:
+            frame_hw = image.shape[:2]
+            plan = self.plan(frame_hw)
+            tiles = [tuple(int(v) for v in xyxy) for xyxy in plan.tiles_xyxy(frame_hw)] if plan else []
+            start = len(views)
+            views += [image[y0:y1, x0:x1] for x0, y0, x1, y1 in tiles]
+            if plan is None or plan.full_frame:
+                views.append(image)
+            layouts.append((plan, tiles, start))
+        found = self._detector.detect_many(views) if len(views) > 1 else [self._detector.detect(views[0])]
+        results = []
+        for image, (plan, tiles, start) in zip(images, layouts):
+            if plan is None:
+                results.append(found[start])
+                continue
+            frame_hw = image.shape[:2]
+            parts = [View(found[start + i], xyxy, True) for i, xyxy in enumerate(tiles)]
+            if plan.full_frame:
+                parts.append(View(found[start + len(tiles)], (0, 0, frame_hw[1], frame_hw[0]), False))
+            results.append(merge_views(parts, frame_hw, iou_threshold=self._detector.iou_threshold,
+                                       max_detections=self._detector.max_detections))
+        return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 
 import pytest
@@ -37,9 +38,17 @@ def toml_keys(table, prefix=""):
 
 def test_the_example_file_lists_every_key_at_its_default():
     example = tomllib.loads(EXAMPLE.read_text())
-    assert sorted(toml_keys(example)) == sorted(dataclass_keys(AgentConfig))
+    # [[cameras]] is empty by default; the example shows it commented out, every key included.
+    assert sorted(toml_keys(example)) == sorted(k for k in dataclass_keys(AgentConfig) if k != "cameras")
     assert load_config(EXAMPLE) == AgentConfig()
     assert len(build_selector(load_config(EXAMPLE).selection).policies) == 11
+    section = EXAMPLE.read_text().split("# [[cameras]]", 1)[1]
+    commented = "[[cameras]]\n" + "\n".join(
+        line[2:] for line in section.splitlines() if re.match(r"^# [a-z_]+ = ", line))
+    from edge.config import CameraConfig
+
+    camera = tomllib.loads(commented)["cameras"][0]
+    assert sorted(camera) == sorted(f.name for f in dataclasses.fields(CameraConfig))
 
 
 def write(tmp_path, text):

@@ -9,7 +9,7 @@ import zmq
 from edge.credentials import read_credentials
 from edge.sender import FrameSender
 from edge.wire import FrameHeader, Labels, decode_reply, encode_frame
-from server.keys import KeyStore
+from server.keys import KeyStore, KeyStoreError
 from server.store import Store
 from tests.conftest import DATA_DIR
 from tests.helpers import ReceiverThread
@@ -105,11 +105,15 @@ def test_curve_admits_known_devices_and_refuses_strangers_and_impostors(tmp_path
         good = read_credentials(tmp_path / "good.toml")
         sender = FrameSender(running.endpoint, good, ack_timeout_s=5.0)
         sender.send(header("cam-good", 1, width, height), jpeg)
-        # A device that claims another device's name is refused with a typed rejection.
+        # A device that claims another device's name is refused with a typed rejection...
         sender.send(header("cam-other", 2, width, height), jpeg)
+        # ...and so are that device's cameras; its own cameras are its to send.
+        sender.send(header("cam-other/gate", 3, width, height), jpeg)
+        sender.send(header("cam-good/gate", 4, width, height), jpeg)
+        sender.send(header("cam-good/gate/deeper", 5, width, height), jpeg)
         assert sender.flush(timeout_s=10)
-        assert sender.counts.acknowledged == 1
-        assert dict(sender.counts.rejected) == {"device_mismatch": 1}
+        assert sender.counts.acknowledged == 2
+        assert dict(sender.counts.rejected) == {"device_mismatch": 3}
         sender.close()
 
         # A key the collector never issued cannot even connect: nothing is answered, nothing stored.
@@ -136,7 +140,12 @@ def test_curve_admits_known_devices_and_refuses_strangers_and_impostors(tmp_path
         revoked.close()
     finally:
         running.close()
-    assert [(row["device"], row["seq"]) for row in running.frames()] == [("cam-good", 1)]
+    assert [(row["device"], row["seq"]) for row in running.frames()] == [("cam-good", 1), ("cam-good/gate", 4)]
+
+
+def test_an_agents_name_may_not_hold_the_camera_separator(tmp_path):
+    with pytest.raises(KeyStoreError, match="names the cameras of an agent"):
+        KeyStore(tmp_path / "data").add_device("site/1", "tcp://127.0.0.1:0", tmp_path / "x.toml")
 
 
 def test_heartbeats_keep_the_last_status_per_device(insecure):
