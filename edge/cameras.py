@@ -118,6 +118,7 @@ def opener(spec: CameraSpec, stopping: threading.Event) -> Callable[[], object]:
                 if not is_live(spec.source):
                     raise
                 attempt += 1
+                # The error names the source through its description, password already masked.
                 log.warning("camera %s: %s; trying again in %.1f s (attempt %d)", spec.name, exc, delay, attempt)
                 if stopping.wait(delay):
                     raise SourceError(f"camera {spec.name}: the agent stopped before its source opened") from None

@@ -200,6 +200,7 @@ class Pipeline:
         self.batch_wait_s = batch_wait_s
         self._stop = threading.Event()
         self._frame_ready = threading.Condition()
+        self._first_camera = 0
         self._started = time.monotonic()
         self._seconds = 0.0
 
@@ -325,38 +326,38 @@ class Pipeline:
         for the other cameras'."""
         batch: list[tuple[Camera, object]] = []
         deadline = None
-        start = 0
-        while True:
-            active = [camera for camera in self.cameras if not camera.capture_done]
-            if not active:
-                return batch or None
-            taken = {id(camera) for camera, _ in batch}
-            for offset in range(len(active)):
-                camera = active[(start + offset) % len(active)]
-                if id(camera) in taken or len(batch) >= self.batch_size:
-                    continue
-                try:
-                    item = camera.frames.get_nowait()
-                except queue.Empty:
-                    continue
-                if item is _END:
-                    camera.capture_done = True
-                batch.append((camera, item))
-                taken.add(id(camera))
-            start += 1  # fairness: a different camera goes first next time
-            waiting_for = [c for c in self.cameras if not c.capture_done and id(c) not in taken]
-            if batch and (len(batch) >= self.batch_size or not waiting_for):
-                return batch
-            now = time.monotonic()
-            if batch:
-                deadline = deadline or now + self.batch_wait_s
-                if now >= deadline:
+        # Checked and waited on under the condition's lock: a capture thread notifies under it
+        # after each put, so no frame arrives unnoticed between the check and the wait.
+        with self._frame_ready:
+            while True:
+                active = [camera for camera in self.cameras if not camera.capture_done]
+                if not active:
+                    return batch or None
+                taken = {id(camera) for camera, _ in batch}
+                for offset in range(len(active)):
+                    camera = active[(self._first_camera + offset) % len(active)]
+                    if id(camera) in taken or len(batch) >= self.batch_size:
+                        continue
+                    try:
+                        item = camera.frames.get_nowait()
+                    except queue.Empty:
+                        continue
+                    if item is _END:
+                        camera.capture_done = True
+                    batch.append((camera, item))
+                    taken.add(id(camera))
+                self._first_camera += 1  # fairness: another camera goes first next time
+                waiting_for = [c for c in self.cameras if not c.capture_done and id(c) not in taken]
+                if batch and (len(batch) >= self.batch_size or not waiting_for):
                     return batch
-                timeout = deadline - now
-            else:
-                timeout = WAKE_S
-            with self._frame_ready:
-                self._frame_ready.wait(timeout)
+                now = time.monotonic()
+                if batch:
+                    deadline = deadline or now + self.batch_wait_s
+                    if now >= deadline:
+                        return batch
+                    self._frame_ready.wait(deadline - now)
+                else:
+                    self._frame_ready.wait(WAKE_S)
 
     def _hand_on(self, batch, pending: Future | None, detected_ids: set[int]) -> None:
         """Pass a batch's frames and their detections (None: not detected) to their cameras."""

@@ -253,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.pacing import PacedSource
     from edge.pipeline import Pipeline
     from edge.sender import FrameSender
-    from edge.sources import open_source
+    from edge.sources import open_source, redact_url
     from edge.spool import Spool
     from edge.tracking import ByteTracker
     from edge.uplink import Uplink
@@ -325,7 +325,8 @@ def run(args: argparse.Namespace) -> int:
     )
     pipeline = Pipeline.for_cameras(cameras, shared_detector, uplink, detections_in_flight=detector.streams)
     started = time.monotonic()
-    described = ("; ".join(f"{camera.name}: {spec.source}" for camera, spec in zip(cameras, specs))
+    # redact_url: a stream's password must not reach the log.
+    described = ("; ".join(f"{camera.name}: {redact_url(spec.source)}" for camera, spec in zip(cameras, specs))
                  if specs[0].name else cameras[0].opened.description)
     log.info("device %r: %s → %s with %s on %s; spool %s", device, described, endpoint, detector.model_id,
              detector.runtime.description, spool.directory)
@@ -343,6 +344,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on {metrics_address}: {exc.strerror or exc}") from None
         metrics.start()
+
     def stop(*_):
         stopping.set()
         pipeline.stop()
