@@ -1,9 +1,10 @@
-"""Object detection on frames: letterbox in, ONNX model, decode and NMS out.
+"""Object detection on frames: letterbox in, a model on a runtime, decode and NMS out.
 
 ``letterbox`` (per-family input conventions), ``layouts`` (which export is this?), ``heads`` (one
-decoder per output layout), ``decode`` (YOLOX grid, selection and NMS) and ``mean_ap`` are pure
-numpy and know nothing of ONNX Runtime; ``session`` opens ONNX Runtime sessions and ``runner``
-runs a model between the pure steps.
+decoder per output layout), ``decode`` (YOLOX grid, selection and NMS), ``tiling`` (tile plans and
+their merge) and ``mean_ap`` are pure numpy and know nothing of runtimes; ``runtimes`` loads a
+model on ONNX Runtime (``session`` opens its sessions) or OpenVINO, ``runner`` runs it between the
+pure steps, and ``tiled`` slices large frames around a runner.
 """
 
 from edge.detection.classes import COCO_CLASSES
