@@ -120,7 +120,7 @@ def _timed_detect(detector, image) -> tuple[float, float | None, int]:
         return (time.perf_counter() - started) * 1000.0, None, len(found.xyxy)
     boxed = detector.preprocess(image)
     inferred_at = time.perf_counter()
-    outputs = detector.runtime.run(detector.head_output_names, {detector.input_name: boxed.tensor})
+    outputs = detector.infer(boxed.tensor)
     inferred = time.perf_counter()
     found = detector.postprocess(outputs, boxed, image.shape[:2])
     finished = time.perf_counter()

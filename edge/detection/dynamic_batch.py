@@ -89,8 +89,8 @@ def _check_against_original(model_path: Path, out_path: Path, probe_images: list
         raise ModelError(f"model {out_path}: the batch dimension is still fixed after the rewrite")
     names = original.head_output_names
     tensors = [original.preprocess(image).tensor for image in probe_images]
-    alone = [original.runtime.run(names, {original.input_name: tensor}) for tensor in tensors]
-    together = batched.runtime.run(names, {batched.input_name: np.concatenate(tensors)})
+    alone = [original.infer(tensor) for tensor in tensors]
+    together = batched.infer(np.concatenate(tensors))
     for index, outputs in enumerate(alone):
         for name, one, stacked in zip(names, outputs, together):
             if stacked.shape[0] != len(tensors) or not np.allclose(one[0], stacked[index], rtol=1e-3, atol=1e-3):

@@ -163,7 +163,7 @@ class Detector:
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """Boxes in ``image_bgr`` (H x W x 3 uint8), in full-frame pixel xyxy clipped to the frame."""
         boxed = self.preprocess(image_bgr)
-        return self.postprocess(self._run(boxed.tensor), boxed, image_bgr.shape[:2])
+        return self.postprocess(self.infer(boxed.tensor), boxed, image_bgr.shape[:2])
 
     @property
     def takes_batches(self) -> bool:
@@ -187,7 +187,7 @@ class Detector:
 
     def _detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
         boxed = [self.preprocess(image) for image in images]
-        outputs = self._run(np.concatenate([b.tensor for b in boxed]))
+        outputs = self.infer(np.concatenate([b.tensor for b in boxed]))
         return [
             self.postprocess([output[index : index + 1] for output in outputs], one, image.shape[:2])
             for index, (one, image) in enumerate(zip(boxed, images))
@@ -244,7 +244,9 @@ class Detector:
             )  # fmt: skip
         return named
 
-    def _run(self, tensor: np.ndarray) -> list[np.ndarray]:
+    def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """The model alone on a :meth:`preprocess` tensor: the :attr:`head_output_names` outputs,
+        as :meth:`postprocess` takes them (what timing and quantization checks run)."""
         return self._runtime.run(self._head.output_names, {self._input_name: tensor})
 
     def _run_all(self, tensor: np.ndarray) -> list[np.ndarray]:

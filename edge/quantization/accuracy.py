@@ -30,7 +30,7 @@ from edge.evaluation.labeled import LabeledSet
 
 RunModel = Callable[[np.ndarray], Sequence[np.ndarray]]
 """Runs a candidate on one letterboxed input tensor; returns the head's outputs in the order
-:attr:`Detector.head_output_names` gives."""
+:attr:`Detector.head_output_names` gives (as :meth:`Detector.infer` does)."""
 
 PREDICTION_SCORE_THRESHOLD = 0.01
 """The candidate's boxes are ranked down to this score, as in COCO evaluation: mAP measures the

@@ -39,21 +39,17 @@ def latencies(
     times: list[list[float]] = [[] for _ in contenders]
     for _, detector in contenders:
         for tensor in tensors[:2]:
-            _run(detector, tensor)
+            detector.infer(tensor)
     position = 0
     while len(times[-1]) < runs:
         for which, (_, detector) in enumerate(contenders):
             for offset in range(min(block, runs - len(times[which]))):
                 tensor = tensors[(position + offset) % len(tensors)]
                 started = time.perf_counter()
-                _run(detector, tensor)
+                detector.infer(tensor)
                 times[which].append((time.perf_counter() - started) * 1000.0)
         position += block
     return [
         Timing(label, detector.runtime.description, statistics.median(samples), len(samples))
         for (label, detector), samples in zip(contenders, times)
     ]
-
-
-def _run(detector: Detector, tensor: np.ndarray) -> None:
-    detector.runtime.run(detector.head_output_names, {detector.input_name: tensor})

@@ -193,7 +193,7 @@ def _measure(request, reference, candidate, agreement, labeled, kind):
     scores: dict[str, dict] = {}
     per_class = {}
     for label, detector in (contenders[0], contenders[-1]):
-        run = _runner(detector)
+        run = detector.infer
         agreed, per_class = agreement.evaluate(run)
         scores[label] = {"agreement": agreed}
         if labeled is not None:
@@ -205,8 +205,3 @@ def _measure(request, reference, candidate, agreement, labeled, kind):
     candidate_score = scores[contenders[-1][0]][key] or 0.0
     verdict = judge(control.name, float_score, candidate_score, request.max_loss, timings[0], timings[-1])
     return rows, verdict, per_class
-
-
-def _runner(detector: Detector):
-    """The detector's model as a :data:`~edge.quantization.accuracy.RunModel`."""
-    return lambda tensor: detector.runtime.run(detector.head_output_names, {detector.input_name: tensor})
