@@ -78,12 +78,13 @@ def usable_providers(requested: Sequence[str] | str) -> list[str]:
 
 
 def open_session(
-    path: Path,
+    path: Path | bytes,
     intra_op_threads: int | None,
     providers: Sequence[str],
     provider_options: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ort.InferenceSession:
-    """A session on ``path``; ModelError with ONNX Runtime's first line if it cannot be loaded.
+    """A session on ``path`` (or a serialized model); ModelError with ONNX Runtime's first line if
+    it cannot be loaded.
 
     ``provider_options`` gives options per provider name (e.g. TensorRT's engine cache); options of
     a provider not in ``providers`` are ignored. A provider that is built in but fails to start (no
@@ -99,13 +100,14 @@ def open_session(
     options.log_severity_level = 3  # errors only; ORT's warnings are noise on a user's terminal
     try:
         session = ort.InferenceSession(
-            str(path),
+            path if isinstance(path, bytes) else str(path),
             sess_options=options,
             providers=[(p, dict(provider_options.get(p, {}))) if provider_options else p for p in providers],
             disabled_optimizers=list(DISABLED_OPTIMIZERS),
         )
     except Exception as exc:  # ORT raises a family of pybind11 classes with no common base but Exception
-        raise ModelError(f"cannot load model {path}: {ort_message(exc)}") from None
+        name = "(in memory)" if isinstance(path, bytes) else path
+        raise ModelError(f"cannot load model {name}: {ort_message(exc)}") from None
     dropped = [p for p in providers if p not in session.get_providers()]
     if dropped:
         log.warning("execution providers failed to start, using CPU instead: %s", ", ".join(dropped))

@@ -150,7 +150,9 @@ class OnnxRuntimeTarget(Target):
         return [out_path]
 
     def runner(self, model_for_inference, output_names: Sequence[str], input_name: str):
-        session = _ort_session(model_for_inference.SerializeToString())
+        from edge.detection.session import CPU, open_session
+
+        session = open_session(model_for_inference.SerializeToString(), None, [CPU])
 
         def run(tensor: np.ndarray) -> list[np.ndarray]:
             return session.run(list(output_names), {input_name: tensor})
@@ -254,13 +256,3 @@ def _set_onnx_metadata(model, metadata: Mapping[str, str]) -> None:
         else:
             model.metadata_props.add(key=key, value=value)
 
-
-def _ort_session(model_bytes: bytes):
-    import onnxruntime as ort
-
-    from edge.detection.session import DISABLED_OPTIMIZERS
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"],
-                                disabled_optimizers=list(DISABLED_OPTIMIZERS))
