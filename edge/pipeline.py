@@ -146,7 +146,6 @@ class Pipeline:
         tracker: Tracker | None = None,
         detect_every: int = 1,
         detections_in_flight: int = 1,
-        camera_name: str = "",
     ):
         """One camera; see :meth:`for_cameras` for several.
 
@@ -159,7 +158,7 @@ class Pipeline:
             detections_in_flight: frames in detection at once; the detector's ``detect`` must be
                 safe to call from that many threads (a runtime with as many streams).
         """
-        camera = Camera(camera_name, source, selector, tracker, detect_every, capture_queue_size)
+        camera = Camera("", source, selector, tracker, detect_every, capture_queue_size)
         self._setup([camera], detector, sink, detections_in_flight, batch_size=1, batch_wait_s=0.0)
 
     @classmethod
@@ -203,19 +202,6 @@ class Pipeline:
         self._first_camera = 0
         self._started = time.monotonic()
         self._seconds = 0.0
-
-    # The single-camera API, as before several cameras were possible.
-    @property
-    def source(self) -> FrameSource | None:
-        return self.cameras[0].opened
-
-    @property
-    def selector(self) -> Selector:
-        return self.cameras[0].selector
-
-    @property
-    def tracking(self) -> StridedTracker:
-        return self.cameras[0].tracking
 
     @property
     def counts(self) -> PipelineCounts:
@@ -314,7 +300,7 @@ class Pipeline:
         for key, indices in groups.items():
             images = [frames[i][1].image for i in indices]
             detect_many = getattr(detectors[key], "detect_many", None)
-            results = detect_many(images) if detect_many is not None and len(images) > 1 else [
+            results = detect_many(images) if detect_many is not None else [
                 detectors[key].detect(image) for image in images]
             for index, detections in zip(indices, results):
                 found[index] = detections
@@ -412,20 +398,19 @@ class Pipeline:
             if len(self.cameras) > 1:
                 log.error("camera %s stopped: %s; the other cameras go on", camera.name, exc)
         finally:
-            self._put_waiting(camera.frames, _END, even_if_stopped=True, drain_from=camera.frames)
+            self._put_waiting(camera.frames, _END, even_if_stopped=True, make_room=True)
             with self._frame_ready:
                 self._frame_ready.notify_all()
 
-    def _put_waiting(self, target: queue.Queue, item, even_if_stopped: bool = False,
-                     drain_from: queue.Queue | None = None) -> None:
+    def _put_waiting(self, target: queue.Queue, item, even_if_stopped: bool = False, make_room: bool = False) -> None:
         while even_if_stopped or not self._stop.is_set():
             try:
                 target.put(item, timeout=0.2)
                 return
             except queue.Full:
-                if even_if_stopped and self._stop.is_set() and drain_from is not None:
+                if make_room and self._stop.is_set():
                     # The detector has stopped reading; make room so the end marker gets through.
-                    _drain_one(drain_from)
+                    _drain_one(target)
 
     def _put_dropping_oldest(self, camera: Camera, frame: Frame) -> None:
         while True:

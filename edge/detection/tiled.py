@@ -81,7 +81,7 @@ class TiledDetector:
             if plan is None or plan.full_frame:
                 views.append(image)
             layouts.append((plan, tiles, start))
-        found = self._detector.detect_many(views) if len(views) > 1 else [self._detector.detect(views[0])]
+        found = self._detector.detect_many(views)
         results = []
         for image, (plan, tiles, start) in zip(images, layouts):
             if plan is None:
