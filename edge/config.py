@@ -39,7 +39,7 @@ from edge.errors import ConfigError
 from edge.tile_spec import valid_tiles
 
 DECODERS = ("ffmpeg", "jetson")
-"""Kept in step with ``edge.decoders.DECODERS`` (this module reads no OpenCV)."""
+"""How video files and streams are decoded (see ``edge.decoders``)."""
 
 
 class SettingError(ConfigError):
@@ -268,7 +268,11 @@ class SourceConfig:
 
 LAYOUTS = ("yolox", "yolov5", "yolov8", "end2end")
 RUNTIME_CHOICES = ("auto", "onnxruntime", "openvino")
+"""``auto``: OpenVINO for an OpenVINO IR model (.xml), ONNX Runtime for an ONNX file."""
 PRECISIONS = ("f32", "bf16", "f16", "default")
+"""OpenVINO's inference precision for a model's float layers. ``default`` is the device's own
+choice: bf16 on CPUs with AMX or AVX-512 BF16, f32 elsewhere. ``f32`` is what quantization checks
+accuracy with, so it is the default."""
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from typing import Any
 
 import cv2
 
-log = logging.getLogger("edge.sources")
+from edge.config import DECODERS
 
-DECODERS = ("ffmpeg", "jetson")
+log = logging.getLogger("edge.sources")
 
 
 @lru_cache(maxsize=1)

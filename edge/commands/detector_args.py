@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-RUNTIME_CHOICES = ("auto", "onnxruntime", "openvino")
-PRECISION_CHOICES = ("f32", "bf16", "f16", "default")
+from edge.config import PRECISIONS, RUNTIME_CHOICES
 
 
 def add_runtime_arguments(group, *, config_defaults: bool = False) -> None:
@@ -47,7 +46,7 @@ def add_runtime_arguments(group, *, config_defaults: bool = False) -> None:
         help="OpenVINO device: CPU, GPU, NPU or AUTO (default: CPU)",
     )  # fmt: skip
     group.add_argument(
-        "--precision", choices=PRECISION_CHOICES, default=None,
+        "--precision", choices=PRECISIONS, default=None,
         help="OpenVINO precision of float layers: f32 (what quantize checks), bf16, f16, or default: the "
              "device's choice, bf16 on CPUs with AMX (default: f32)",
     )  # fmt: skip
@@ -140,7 +139,7 @@ def tiled(detector, tiles: str, overlap: float, full_frame: bool):
     return TiledDetector(detector, tiles, overlap, full_frame)
 
 
-RUNTIME_FLAGS = {
+DETECTOR_FLAGS = {
     "runtime": ("--runtime", "detector.runtime"),
     "threads": ("--threads", "detector.threads"),
     "streams": ("--streams", "detector.streams"),

@@ -16,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from edge import logs
-from edge.commands.detector_args import RUNTIME_FLAGS, add_runtime_arguments, add_tiling_arguments
+from edge.commands.detector_args import DETECTOR_FLAGS, add_runtime_arguments, add_tiling_arguments
+from edge.config import DECODERS
 from edge.errors import ConfigError
 
 log = logging.getLogger("edge.run")
@@ -91,7 +92,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     selection.add_argument("--pace", type=float, default=None, metavar="SPEED",
                            help="replay a file or image directory at SPEED x its recorded rate, like a live camera "
                                 "(1 = real time; default: as fast as the detector goes)")
-    selection.add_argument("--decoder", choices=("ffmpeg", "jetson"), default=None,
+    selection.add_argument("--decoder", choices=DECODERS, default=None,
                            help="video decoding: ffmpeg (the CPU), or jetson (NVDEC through GStreamer; falls back "
                                 "to ffmpeg with a warning where that is not available) (default: ffmpeg)")
 
@@ -155,7 +156,7 @@ RUN_FLAGS = {
     "decoder": ("--decoder", "source.decoder"),
     "model": ("--model", "detector.model"),
     "score_threshold": ("--score-threshold", "detector.score_threshold"),
-    **RUNTIME_FLAGS,
+    **DETECTOR_FLAGS,
     "layout": ("--layout", "detector.layout"),
     "labels": ("--labels", "detector.labels"),
     "detect_every": ("--detect-every", "detector.detect_every"),

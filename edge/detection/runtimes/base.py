@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.config import PRECISIONS
+
 ONNXRUNTIME = "onnxruntime"
 OPENVINO = "openvino"
 RUNTIMES = (ONNXRUNTIME, OPENVINO)
 AUTO = "auto"
 """Pick the runtime from the model file: OpenVINO IR (``.xml``) runs on OpenVINO, ONNX on ONNX Runtime."""
 
-OPENVINO_PRECISIONS = ("f32", "bf16", "f16", "default")
-"""OpenVINO's inference precision for a model's float layers. ``default`` is the device's own
-choice: bf16 on CPUs with AMX or AVX-512 BF16, f32 elsewhere. ``f32`` is what quantization checks
-accuracy with, so it is our default."""
+OPENVINO_PRECISIONS = PRECISIONS
+"""OpenVINO's inference precision for a model's float layers (see ``edge.config.PRECISIONS``)."""
 
 
 @dataclass(frozen=True)
