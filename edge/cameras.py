@@ -21,7 +21,6 @@ from edge.wire import CAMERA_SEPARATOR
 log = logging.getLogger("edge.cameras")
 
 _NAMED_SOURCE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]{0,62})=(.+)$")
-_LIVE_SOURCE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9+.-]*://.*)$")
 RETRY_INITIAL_S = 0.5
 RETRY_MAX_S = 30.0
 
@@ -70,12 +69,8 @@ def sources_from_flags(values: Sequence[str]) -> list[dict[str, str]]:
     from the source (its file name, else ``cam<i>``)."""
     cameras = []
     for index, value in enumerate(values):
-        match = _NAMED_SOURCE.match(value)
-        if match and not _LIVE_SOURCE.match(value):
-            name, source = match.group(1), match.group(2)
-        else:
-            name, source = _name_for(value, index), value
-        cameras.append({"name": name, "source": source})
+        name, source = split_named(value)
+        cameras.append({"name": name or _name_for(source, index), "source": source})
     taken: dict[str, int] = {}
     for camera in cameras:  # two clips with one file name: gate, gate-2
         taken[camera["name"]] = taken.get(camera["name"], 0) + 1
@@ -84,8 +79,17 @@ def sources_from_flags(values: Sequence[str]) -> list[dict[str, str]]:
     return cameras
 
 
+def split_named(value: str) -> tuple[str | None, str]:
+    """``gate=clip.mp4`` -> ("gate", "clip.mp4"); a source without a name -> (None, the source).
+    A URL is never split, even with a ``=`` in its query."""
+    match = _NAMED_SOURCE.match(value)
+    if match and not is_live(value):
+        return match.group(1), match.group(2)
+    return None, value
+
+
 def _name_for(source: str, index: int) -> str:
-    if _LIVE_SOURCE.match(source):
+    if is_live(source):
         return f"cam{index}"
     stem = re.sub(r"[^A-Za-z0-9._-]", "-", source.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])[:63].strip("-.")
     return stem if re.match(CAMERA_NAME, stem) else f"cam{index}"
@@ -97,7 +101,9 @@ def camera_device(agent_device: str, spec: CameraSpec) -> str:
 
 def is_live(source: str) -> bool:
     """A camera index or a stream URL (as opposed to a file or an image directory)."""
-    return bool(_LIVE_SOURCE.match(source.strip()))
+    from edge.sources import names_live_source
+
+    return names_live_source(source)
 
 
 def opener(spec: CameraSpec, stopping: threading.Event) -> Callable[[], object]:

@@ -516,6 +516,12 @@ def redact_url(url: str) -> str:
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
+def names_live_source(spec: str) -> bool:
+    """True for a camera index or a URL (``open_source`` opens those as live sources)."""
+    text = spec.strip()
+    return (text.isascii() and text.isdigit()) or bool(_URL_SCHEME.match(text))
+
+
 def open_source(spec: str | Path, *, image_fps: float = DEFAULT_IMAGE_DIR_FPS, decoder: str = "ffmpeg",
                 **options: Any) -> FrameSource:
     """Open the source a ``--source`` value names.

@@ -200,7 +200,7 @@ def load_run_config(args: argparse.Namespace):
 
     Checks what only the whole can tell: a source, a model and a security choice are required.
     """
-    from edge.cameras import sources_from_flags
+    from edge.cameras import sources_from_flags, split_named
     from edge.config import Override, load_config
 
     overrides = _flag_overrides(args, {**SELECTION_FLAGS, **RUN_FLAGS})
@@ -212,7 +212,7 @@ def load_run_config(args: argparse.Namespace):
         overrides["uplink.credentials"] = Override(args.credentials, "--credentials")
         overrides["uplink.insecure"] = Override(False, "--credentials")
     if args.source:  # the flags replace the file's cameras, one or several
-        if len(args.source) == 1 and not _names_a_camera(args.source[0]):
+        if len(args.source) == 1 and split_named(args.source[0])[0] is None:
             overrides["source.source"] = Override(args.source[0], "--source")
             overrides["cameras"] = Override([], "--source")
         else:
@@ -235,12 +235,6 @@ def load_run_config(args: argparse.Namespace):
         raise ConfigError("no security choice: give --credentials FILE or --insecure, or set uplink.credentials "
                           f"or uplink.insecure = true{in_file}")
     return config
-
-
-def _names_a_camera(value: str) -> bool:
-    from edge.cameras import sources_from_flags
-
-    return sources_from_flags([value])[0]["source"] != value
 
 
 def run(args: argparse.Namespace) -> int:
