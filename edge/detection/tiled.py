@@ -15,7 +15,7 @@ import threading
 import numpy as np
 
 from edge.detection.runner import Detector
-from edge.detection.tiling import TilePlan, View, merge_views, plan_tiles
+from edge.detection.tiling import TilePlan, View, check_overlap, merge_views, plan_tiles
 from edge.detections import Detections
 from edge.errors import ConfigError
 from edge.tile_spec import parse_tiles
@@ -38,7 +38,7 @@ class TiledDetector:
     def __init__(self, detector: Detector, tiles: str = "auto", overlap: float = 0.2, full_frame: bool = True):
         try:
             self._tiles = parse_tiles(tiles)
-            plan_tiles(None, (1, 1), (1, 1), overlap)  # checks the overlap once, up front
+            check_overlap(overlap)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self._detector = detector

@@ -68,8 +68,7 @@ def plan_tiles(
             share of a tile for every object to lie whole in some tile. 0.2 is SAHI's default.
         full_frame: add the whole frame as one more view (large objects, cut by every tile).
     """
-    if not 0.0 <= overlap < 0.9:
-        raise ValueError(f"tile overlap must be in [0, 0.9), got {overlap}")
+    check_overlap(overlap)
     if tiles is None:
         return None
     if tiles == "auto":
@@ -83,6 +82,12 @@ def plan_tiles(
     if rows == cols == 1:
         return None
     return TilePlan(rows, cols, overlap, full_frame)
+
+
+def check_overlap(overlap: float) -> None:
+    """ValueError unless ``overlap`` is a share in [0, 0.9)."""
+    if not 0.0 <= overlap < 0.9:
+        raise ValueError(f"tile overlap must be in [0, 0.9), got {overlap}")
 
 
 def _fewest_spans(length: int, longest: float, overlap: float) -> int:

@@ -40,8 +40,6 @@ misses."""
 class AccuracyMetric(ABC):
     name: str
     """What is measured on what, for reports: ``agreement AP50 with float32 on 100 held-out frames``."""
-    short_name: str
-    """``agreement_ap50`` or ``map``: the report's key."""
 
     @property
     @abstractmethod
@@ -75,7 +73,6 @@ class AgreementMetric(AccuracyMetric):
       swing the mean by tens of points.
     """
 
-    short_name = "agreement_ap50"
     NEAR_MISS_FRACTION = 1 / 3
     """Float32 boxes from this fraction of the threshold up to the threshold are ignored regions."""
 
@@ -141,8 +138,6 @@ def _subset(detections: Detections, mask: np.ndarray) -> Detections:
 
 
 class LabeledMetric(AccuracyMetric):
-    short_name = "map"
-
     def __init__(self, decoder: Detector, labeled: LabeledSet):
         """
         Args:
