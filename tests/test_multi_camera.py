@@ -24,9 +24,15 @@ CAMERAS = {
 }
 
 
-def add_device(data_dir: Path, name: str, endpoint: str, out: Path) -> None:
-    subprocess.run([sys.executable, "-m", "server", "keys", "add-device", name, "--data-dir", str(data_dir),
-                    "--endpoint", endpoint, "--out", str(out)], check=True, capture_output=True)
+def collector_with_agent_key(tmp_path: Path, agent: str) -> tuple[Path, str, subprocess.Popen]:
+    """A collector on a free port, with a key for the agent (``tmp_path/<agent>.toml``):
+    its data directory, its endpoint and its process."""
+    data_dir = tmp_path / "collector"
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    subprocess.run([sys.executable, "-m", "server", "keys", "add-device", agent, "--data-dir", str(data_dir),
+                    "--endpoint", endpoint, "--out", str(tmp_path / f"{agent}.toml")], check=True, capture_output=True)
+    collector, _ = start_collector(data_dir, endpoint)
+    return data_dir, endpoint, collector
 
 
 def agent(credentials: Path, endpoint: str, spool_dir: Path, sources: dict[str, Path | str], *extra: str):
@@ -40,10 +46,7 @@ def agent(credentials: Path, endpoint: str, spool_dir: Path, sources: dict[str, 
 
 @pytest.mark.slow
 def test_four_cameras_one_agent_each_its_own_device_and_a_missing_one_stops_alone(tmp_path):
-    data_dir = tmp_path / "collector"
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    add_device(data_dir, "site-1", endpoint, tmp_path / "site-1.toml")
-    collector, _ = start_collector(data_dir, endpoint)
+    data_dir, endpoint, collector = collector_with_agent_key(tmp_path, "site-1")
     sources = {**CAMERAS, "gone": tmp_path / "deleted-before-start.mp4"}
     try:
         process = agent(tmp_path / "site-1.toml", endpoint, tmp_path / "spool", sources, "--min-gap", "0.5")
@@ -79,10 +82,7 @@ def test_four_cameras_one_agent_each_its_own_device_and_a_missing_one_stops_alon
 
 @pytest.mark.slow
 def test_a_dead_stream_is_retried_while_the_other_cameras_run(tmp_path):
-    data_dir = tmp_path / "collector"
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    add_device(data_dir, "site-2", endpoint, tmp_path / "site-2.toml")
-    collector, _ = start_collector(data_dir, endpoint)
+    data_dir, endpoint, collector = collector_with_agent_key(tmp_path, "site-2")
     sources = {"dead": f"rtsp://127.0.0.1:{free_port()}/nothing", "tud": CAMERAS["tud"]}
     try:
         process = agent(tmp_path / "site-2.toml", endpoint, tmp_path / "spool", sources, "--min-gap", "0.3")
@@ -109,10 +109,8 @@ def test_a_dead_stream_is_retried_while_the_other_cameras_run(tmp_path):
 
 @pytest.mark.slow
 def test_collector_killed_mid_stream_loses_nothing_and_stores_nothing_twice_per_camera(tmp_path):
-    data_dir, spool_dir = tmp_path / "collector", tmp_path / "spool"
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    add_device(data_dir, "site-3", endpoint, tmp_path / "site-3.toml")
-    collector, _ = start_collector(data_dir, endpoint)
+    data_dir, endpoint, collector = collector_with_agent_key(tmp_path, "site-3")
+    spool_dir = tmp_path / "spool"
     sources = {"pets": CAMERAS["pets"], "lot": CAMERAS["lot"]}
     process = agent(tmp_path / "site-3.toml", endpoint, spool_dir, sources, "--pace", "4", "--min-gap", "0.5",
                     "--keyframes-per-minute", "0", "--ack-timeout", "0.5", "--flush-timeout", "90")
