@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from edge import logs
-from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, settings_from_args, tiled
+from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
 from edge.errors import ConfigError
 
 EPILOG = """\
@@ -64,12 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--warmup must be at least 0, got {args.warmup}")
     import numpy as np
 
-    from edge.detection.runner import Detector
-    from edge.models import resolve_model
 
-    detector = tiled(Detector(resolve_model(args.model), score_threshold=args.score_threshold,
-                              runtime=settings_from_args(args), layout=args.layout),
-                     args.tiles, args.tile_overlap, args.full_frame)
+    detector = detector_from_args(args, score_threshold=args.score_threshold, layout=args.layout)
     frames, description = _frames(args.source, args.frames, detector.input_hw, np)
     for index in range(args.warmup):
         detector.detect(frames[index % len(frames)])

@@ -10,12 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, settings_from_args, tiled
-from edge.detection import Detector
+from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
 from edge.detection.classes import read_labels_file
 from edge.detection.layouts import LAYOUTS
 from edge.detections import Detections
-from edge.models import resolve_model
 
 EPILOG = """\
 example:
@@ -74,15 +72,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Detect on every image; 0 if all were read, 1 if any could not be (those are named on stderr)."""
-    detector = Detector(
-        resolve_model(args.model),
-        score_threshold=args.score_threshold,
-        iou_threshold=args.iou_threshold,
-        runtime=settings_from_args(args, pipelined=False),
-        class_names=read_labels_file(args.labels) if args.labels else None,
-        layout=args.layout,
-    )
-    detector = tiled(detector, args.tiles, args.tile_overlap, args.full_frame)
+    detector = detector_from_args(
+        args, pipelined=False, score_threshold=args.score_threshold, iou_threshold=args.iou_threshold,
+        class_names=read_labels_file(args.labels) if args.labels else None, layout=args.layout,
+    )  # fmt: skip
     results = []
     failed = 0
     for path in args.images:

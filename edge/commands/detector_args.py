@@ -132,6 +132,16 @@ def add_tiling_arguments(group, *, config_defaults: bool = False) -> None:
     )  # fmt: skip
 
 
+def detector_from_args(args: argparse.Namespace, *, pipelined: bool = True, **settings):
+    """The detector a command's ``--model``, runtime and tiling flags describe; ``settings`` go to
+    :class:`~edge.detection.runner.Detector` (score threshold, class names, layout...)."""
+    from edge.detection.runner import Detector
+    from edge.models import resolve_model
+
+    detector = Detector(resolve_model(args.model), runtime=settings_from_args(args, pipelined), **settings)
+    return tiled(detector, args.tiles, args.tile_overlap, args.full_frame)
+
+
 def tiled(detector, tiles: str, overlap: float, full_frame: bool):
     """``detector`` wrapped for sliced inference (a no-op for small frames and ``off``)."""
     from edge.detection.tiled import TiledDetector

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from edge import logs
-from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, settings_from_args, tiled
+from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
 from edge.commands.run import add_selection_arguments, load_selection
 from edge.errors import ConfigError
 
@@ -69,8 +69,6 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from tqdm import tqdm
 
-    from edge.detection.runner import Detector
-    from edge.models import resolve_model
     from edge.pipeline import Pipeline
     from edge.selection import BlurGate, SceneChangePolicy
     from edge.selection.report import SUMMARY_FILE, TIMELINE_FILE, RecordingSelector, ReportSink, summarize, write_index
@@ -87,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report.exists() and not args.report.is_dir():
         raise ConfigError(f"--report: {args.report} exists and is not a directory")
     selector = load_selection(args)
-    detector = tiled(Detector(resolve_model(args.model), score_threshold=args.score_threshold,
-                              runtime=settings_from_args(args)), args.tiles, args.tile_overlap, args.full_frame)
+    detector = detector_from_args(args, score_threshold=args.score_threshold)
     source = open_source(args.source, image_fps=args.image_fps)
     total = (len(source.paths) if isinstance(source, ImageDirSource)
              else source.reported_frames if isinstance(source, VideoFileSource) else None)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from edge import logs
-from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, settings_from_args, tiled
+from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
 from edge.errors import ConfigError
 
 log = logging.getLogger("edge.track")
@@ -72,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from edge.detection.runner import Detector
     from edge.evaluation.motfile import write_mot_frame
-    from edge.models import resolve_model
     from edge.sources import ImageDirSource, VideoFileSource, open_source
     from edge.tracking import ByteTracker, StridedTracker
     from edge.tracking.boxes import xyxy_to_tlwh
@@ -86,12 +84,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.mot_out.parent
     if not out_dir.is_dir():
         raise ConfigError(f"--mot-out: directory {out_dir} does not exist")
-    detector = Detector(
-        resolve_model(args.model),
-        score_threshold=args.score_threshold,
-        runtime=settings_from_args(args, pipelined=False),
-    )
-    detector = tiled(detector, args.tiles, args.tile_overlap, args.full_frame)
+    detector = detector_from_args(args, pipelined=False, score_threshold=args.score_threshold)
     wanted = class_ids(args.classes, detector.class_names)
     tracking = StridedTracker(ByteTracker(lost_track_buffer_frames=args.track_buffer), args.detect_every)
     source = open_source(args.source, image_fps=args.image_fps)
