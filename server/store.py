@@ -35,7 +35,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,7 @@ from server.dedup.engine import DedupDecision, Deduplicator
 from server.dedup.policy import DedupPolicy
 from server.dedup.signature import FrameSignature, signature_of_gray
 from server.errors import StoreError
+from server.frame_source import FrameSource
 from server.images import gray_for_signature, verify_jpeg
 from server.media import MediaStore
 from server.review.priority import PriorityScorer
@@ -289,6 +290,12 @@ def _create_accounts(db: Database) -> None:
         db.execute(statement)
 
 
+def _add_frame_source(db: Database) -> None:
+    """The file an imported frame came from (:mod:`server.frame_source`); NULL for frames from the edge."""
+    db.execute("ALTER TABLE frames ADD COLUMN source_file TEXT")
+    db.execute("ALTER TABLE frames ADD COLUMN source_image_id INTEGER")
+
+
 Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -299,6 +306,7 @@ MIGRATIONS: list[Migration] = [
     ("0005_consistency", create_consistency_tables),
     ("0006_taxonomy", create_taxonomy_tables),
     ("0007_synthetic", create_synthetic_tables),
+    ("0008_frame_source", _add_frame_source),
 ]
 """Applied in order, each once. Append new ones; never edit or reorder applied ones."""
 
@@ -429,7 +437,8 @@ class Store:
         """
         return [outcome.stored for outcome in self.ingest_frames(batch)]
 
-    def ingest_frames(self, batch: list[IncomingFrame]) -> list[IngestOutcome]:
+    def ingest_frames(self, batch: list[IncomingFrame],
+                      sources: Sequence[FrameSource | None] | None = None) -> list[IngestOutcome]:
         """Store validated frames in one transaction, find their duplicates and queue the rest.
 
         The entry point for anything that brings frames in (the receiver, an importer). A
@@ -439,7 +448,8 @@ class Store:
         ``pending`` with its review priority (:mod:`server.review.priority`). JPEGs are written
         durably before the commit, so when this returns every frame of the batch is on disk; on
         any error none of the batch's rows is stored and :class:`StoreError` is raised (media files
-        already written stay, unreferenced and harmless).
+        already written stay, unreferenced and harmless). ``sources``, one per frame of ``batch``
+        (importers give them), are the files the frames were read from.
         """
         self._require_writer()
         if not batch:
@@ -450,7 +460,7 @@ class Store:
             try:
                 with _immediate_transaction(self.db):
                     self._write_pending_rejections()
-                    outcomes = self._insert_batch(frames, received_at=time.time())
+                    outcomes = self._insert_batch(frames, received_at=time.time(), sources=sources)
             except BaseException as exc:
                 self.dedup.rollback()
                 if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.ProgrammingError):
@@ -603,7 +613,8 @@ class Store:
 
     # --- helpers -----------------------------------------------------------------------------------
 
-    def _insert_batch(self, batch: list[tuple[FrameHeader, bytes, FrameSignature]], received_at: float) -> list[IngestOutcome]:
+    def _insert_batch(self, batch: list[tuple[FrameHeader, bytes, FrameSignature]], received_at: float,
+                      sources: Sequence[FrameSource | None] | None = None) -> list[IngestOutcome]:
         """The body of :meth:`ingest_frames`; runs inside its transaction."""
         self._upsert_models([(header, jpeg) for header, jpeg, _ in batch])
         self._touch_devices([(header, jpeg) for header, jpeg, _ in batch], received_at)
@@ -634,8 +645,10 @@ class Store:
             if decision.demotes is not None:  # it represents the group now: keep the group's place
                 priority = max(priority, decision.demotes.review_priority)
             batch_tracks.update((header.device, track) for track in header.labels.track_id if track != NO_TRACK)
+            source = sources[position] if sources is not None else None
             cursor.execute(_INSERT_FRAME, _frame_values(header, sha256, len(jpeg), received_at)
-                           + (decision.status, priority, json.dumps(factors, sort_keys=True)))
+                           + (decision.status, priority, json.dumps(factors, sort_keys=True))
+                           + ((None, None) if source is None else (source.file_name, source.image_id)))
             frame_id = cursor.lastrowid
             detection_rows.extend(_detection_values(frame_id, header))
             self.dedup.record(conn, frame_id, header, signature, decision, received_at)
@@ -820,7 +833,7 @@ class Store:
 
 _FRAME_COLUMNS = ("device", "seq", "capture_ts", "source_ts", "frame_index", "received_at", "width", "height",
                   "model_id", "media_sha256", "media_bytes", "phash", "reasons", "priority",
-                  "status", "review_priority", "priority_factors")
+                  "status", "review_priority", "priority_factors", "source_file", "source_image_id")
 _INSERT_FRAME = f"INSERT INTO frames ({', '.join(_FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(_FRAME_COLUMNS))})"
 _INSERT_DETECTION = (
     "INSERT INTO detections (frame_id, x1, y1, x2, y2, score, class_id, class_name, track_id)"
@@ -829,7 +842,7 @@ _INSERT_DETECTION = (
 
 
 def _frame_values(header: FrameHeader, media_sha256: str, media_bytes: int, received_at: float) -> tuple:
-    """One frames row, in :data:`_FRAME_COLUMNS` order, but for the queue's last three columns."""
+    """One frames row, in :data:`_FRAME_COLUMNS` order, but for the queue's three columns and the source's two."""
     return (header.device, header.seq, header.capture_ts, header.source_ts, header.frame_index, received_at,
             header.width, header.height, header.model_id, media_sha256, media_bytes, header.phash,
             json.dumps(list(header.reasons)), header.priority)

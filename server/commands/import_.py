@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 EPILOG = """\
 examples:
   edgelabel-collector import photos/ --data-dir /var/lib/edgelabel
+  edgelabel-collector import coco/ --data-dir /var/lib/edgelabel --verified
   edgelabel-collector import coco/images/train2017 --data-dir /var/lib/edgelabel \\
       --annotations coco/annotations/instances_train2017.json --verified
   edgelabel-collector import datasets/cams-yolo --data-dir /var/lib/edgelabel --format yolo
-  edgelabel-collector import MOT15/train/TUD-Campus --data-dir /var/lib/edgelabel --format mot
+  edgelabel-collector import MOT15/train --data-dir /var/lib/edgelabel
 
-formats (guessed from the folder when --format is left out):
-  coco    DIR holds the images, --annotations the instances JSON
-  yolo    images/... with labels/... beside them, class names in data.yaml or classes.txt
-  mot     a MOTChallenge sequence: img1/, gt/gt.txt (tracks), seqinfo.ini
+formats (guessed from the folder when --format is left out, in this order):
+  mot     a MOTChallenge sequence (img1/, gt/gt.txt, seqinfo.ini), or a folder of sequences
+  coco    annotations/instances_<split>.json beside images/<split>/ (or <split>/); or DIR holds
+          the images and --annotations names the instances JSON
+  yolo    images/... with labels/... beside them (images/{train,val} or flat images/),
+          class names in data.yaml or classes.txt
   images  any folder of images, without labels
 
 The frames are stored under the device 'import:NAME' (NAME: --name, else the folder's name),
@@ -26,6 +30,10 @@ pre-labels. --verified says the labels were already checked: the new frames are 
 they are (recorded in the review trail with the author 'import:NAME'). Importing the same
 dataset again stores nothing twice. Stop 'serve' on this data directory first: its duplicate
 index would not see the imported frames until it restarts.
+
+A folder holding several datasets (COCO splits, MOT sequences) gives one device per dataset,
+'import:NAME/<split or sequence>', and one summary each (with --json: a list of summaries).
+Label files in DIR that the import does not read are named in a warning on stderr.
 """
 
 
@@ -54,20 +62,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from server.commands.export import progress_bar
-    from server.importers import read_dataset
+    from server.importers import read_folder
     from server.importers.ingest import import_dataset
     from server.store import Store
 
-    dataset = read_dataset(args.dir, args.format, args.annotations, args.name)
+    folder = read_folder(args.dir, args.format, args.annotations, args.name)
+    for warning in folder.warnings:
+        print(f"edgelabel-collector import: warning: {warning}", file=sys.stderr)
+    summaries = []
     with Store.open(args.data_dir) as store:
-        summary = import_dataset(store, dataset, verified=args.verified, progress=None if args.no_progress else progress_bar)
+        for dataset in folder.datasets:
+            summaries.append(import_dataset(store, dataset, verified=args.verified,
+                                            progress=None if args.no_progress else progress_bar))
     if args.json:
-        print(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+        documents = [summary.to_json() for summary in summaries]
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, sort_keys=True))
         return 0
-    print(f"imported {dataset.kind} dataset {summary.dataset!r} as device {summary.device!r}: {summary.images} images, "
-          f"{summary.stored} stored and {'accepted' if args.verified else 'queued'}, {summary.duplicates} duplicates, "
-          f"{summary.already_imported} already imported; {summary.boxes} boxes"
-          + (f"; {summary.reencoded} re-encoded as JPEG" if summary.reencoded else ""))
-    for reason, count in summary.skipped.items():
-        print(f"  skipped {count}: {reason}")
+    for dataset, summary in zip(folder.datasets, summaries):
+        print(f"imported {dataset.kind} dataset {summary.dataset!r} as device {summary.device!r}: {summary.images} images, "
+              f"{summary.stored} stored and {'accepted' if args.verified else 'queued'}, {summary.duplicates} duplicates, "
+              f"{summary.already_imported} already imported; {summary.boxes} boxes"
+              + (f"; {summary.reencoded} re-encoded as JPEG" if summary.reencoded else ""))
+        for reason, count in summary.skipped.items():
+            print(f"  skipped {count}: {reason}")
     return 0

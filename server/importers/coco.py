@@ -27,7 +27,7 @@ def read_coco(image_dir: Path, annotations_file: Path, name: str) -> Dataset:
         categories = sorted((int(c["id"]), str(c["name"])) for c in document["categories"])
         class_index = {category_id: index for index, (category_id, _) in enumerate(categories)}
         boxes: dict[int, list[ImportedBox]] = {}
-        dataset = Dataset("coco", name, tuple(name for _, name in categories), [])
+        dataset = Dataset("coco", name, tuple(name for _, name in categories), [], label_files={Path(annotations_file)})
         sizes = {int(image["id"]): (int(image["width"]), int(image["height"])) for image in document["images"]}
         for annotation in document.get("annotations", []):
             if annotation.get("iscrowd", 0):
@@ -45,8 +45,8 @@ def read_coco(image_dir: Path, annotations_file: Path, name: str) -> Dataset:
                 dataset.skip("image file not found")
                 continue
             image_id = int(image["id"])
-            dataset.images.append(ImportedImage(path, seq=image_id, frame_index=index,
-                                                boxes=tuple(boxes.get(image_id, ())), expected_size=sizes[image_id]))
+            dataset.images.append(ImportedImage(path, seq=image_id, frame_index=index, boxes=tuple(boxes.get(image_id, ())),
+                                                expected_size=sizes[image_id], image_id=image_id))
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetImportError(f"{annotations_file}: malformed COCO entry ({type(exc).__name__}: {exc})") from None
     return dataset

@@ -31,6 +31,8 @@ class ImportedImage:
     boxes: tuple[ImportedBox, ...] = ()
     expected_size: tuple[int, int] | None = None
     """(width, height) the labels were made for, when the dataset says."""
+    image_id: int | None = None
+    """The dataset's own id of the image (the COCO image id), kept with the frame for exports."""
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Dataset:
     """Frames per second of a video sequence; None for a set of stills."""
     skipped: dict[str, int] = field(default_factory=dict)
     """Labels or images the reader left out, by reason."""
+    label_files: set[Path] = field(default_factory=set)
+    """The files the reader took labels or class names from (see :mod:`.unused`)."""
 
     def skip(self, reason: str, count: int = 1) -> None:
         if count:

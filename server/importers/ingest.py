@@ -1,7 +1,8 @@
 """A read dataset into the store through the same path as frames from the edge.
 
 Each image becomes a :class:`~edge.wire.FrameHeader` (device ``import:<name>``, reasons
-``["imported"]``, the dataset's boxes as pre-labels with score 1) plus its JPEG, and goes to
+``["imported"]``, the dataset's boxes as pre-labels with score 1) plus its JPEG and its
+:class:`~server.frame_source.FrameSource` (file name, COCO image id), and goes to
 :meth:`Store.ingest_frames` in batches: stored, checked for duplicates, queued. Images that are
 not JPEG are re-encoded (the store keeps JPEGs only). Boxes are cut to the image.
 
@@ -23,6 +24,7 @@ import numpy as np
 from edge.wire import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, NO_TRACK, FrameHeader, Labels, WireError, jpeg_size
 from server.dedup.signature import signature_of_gray
 from server.exports.boxes import clip_xyxy
+from server.frame_source import FrameSource
 from server.images import gray_for_signature, verify_jpeg
 from server.importers.dataset import Dataset, DatasetImportError, ImportedImage
 from server.review.queue import ReviewQueue
@@ -64,7 +66,8 @@ def import_dataset(store: Store, dataset: Dataset, verified: bool = False, progr
     started = time.time()
     queued: list[int] = []
     for batch in _batches(_frames(dataset, images, device, started, summary), BATCH_SIZE):
-        for outcome in store.ingest_frames(batch):
+        frames, sources = zip(*batch)
+        for outcome in store.ingest_frames(list(frames), sources=sources):
             if not outcome.stored:
                 summary.already_imported += 1
             elif outcome.status == "duplicate":
@@ -79,7 +82,8 @@ def import_dataset(store: Store, dataset: Dataset, verified: bool = False, progr
 
 
 def _frames(dataset: Dataset, images: Iterable[ImportedImage], device: str, started: float,
-            summary: ImportSummary) -> Iterator[tuple]:
+            summary: ImportSummary) -> Iterator[tuple[tuple, FrameSource]]:
+    """Per image that can be stored: (header, JPEG, signature) for the store, and where it came from."""
     frame_seconds = 1.0 / dataset.fps if dataset.fps else 1.0
     for image in images:
         loaded = _load_jpeg(image.path, dataset, summary)
@@ -111,7 +115,7 @@ def _frames(dataset: Dataset, images: Iterable[ImportedImage], device: str, star
                           track_id=tuple(NO_TRACK if b[2] is None else b[2] for b in boxes)),
             reasons=("imported",), priority=IMPORT_PRIORITY, phash=f"{signature.phash:016x}",
         )
-        yield header, jpeg, signature
+        yield (header, jpeg, signature), FrameSource(image.path.name, image.image_id)
 
 
 def _load_jpeg(path: Path, dataset: Dataset, summary: ImportSummary) -> tuple[bytes, int, int] | None:

@@ -28,7 +28,7 @@ def read_mot(root: Path, name: str) -> Dataset:
         rows = read_mot_file(root / "gt" / "gt.txt")
     except MotFileError as exc:
         raise DatasetImportError(str(exc)) from None
-    dataset = Dataset("mot", name, (MOT_CLASS,), [], fps=fps)
+    dataset = Dataset("mot", name, (MOT_CLASS,), [], fps=fps, label_files={root / "gt" / "gt.txt"})
     ignored = rows.score == 0
     dataset.skip("box flagged 0 (ignored by the benchmark)", int(ignored.sum()))
     rows = rows[~ignored]

@@ -19,15 +19,16 @@ YOLO_LINE_FIELDS = 5
 
 
 def read_yolo(root: Path, name: str) -> Dataset:
-    class_names = _class_names(root)
+    names_file, class_names = _class_names(root)
     files = [path for path in image_files(root) if "images" in path.relative_to(root).parts[:-1]]
     if not files:
         raise DatasetImportError(f"no images under an 'images' folder in {root}")
-    dataset = Dataset("yolo", name, class_names, [])
+    dataset = Dataset("yolo", name, class_names, [], label_files={names_file})
     for index, path in enumerate(files):
         label_file = _label_path(root, path)
         boxes = ()
         if label_file.is_file():
+            dataset.label_files.add(label_file)
             width, height = image_size(path)
             boxes = tuple(ImportedBox(yolo_to_xyxy(yolo, width, height), class_id)
                           for class_id, yolo in _read_labels(label_file, len(class_names)))
@@ -62,7 +63,8 @@ def _read_labels(path: Path, num_classes: int) -> list[tuple[int, tuple[float, f
     return boxes
 
 
-def _class_names(root: Path) -> tuple[str, ...]:
+def _class_names(root: Path) -> tuple[Path, tuple[str, ...]]:
+    """The file that names the classes, and the names."""
     data_yaml, classes_txt = root / "data.yaml", root / "classes.txt"
     if data_yaml.is_file():
         import yaml  # only YOLO imports need it
@@ -75,9 +77,9 @@ def _class_names(root: Path) -> tuple[str, ...]:
             names = [names[key] for key in sorted(names)]
         if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)):
             raise DatasetImportError(f"{data_yaml}: 'names' must be a non-empty list or map of class names")
-        return tuple(names)
+        return data_yaml, tuple(names)
     if classes_txt.is_file():
         names = [line.strip() for line in classes_txt.read_text(encoding="utf-8").splitlines() if line.strip()]
         if names:
-            return tuple(names)
+            return classes_txt, tuple(names)
     raise DatasetImportError(f"no class names in {root}: expected data.yaml with 'names' or classes.txt")
