@@ -3,7 +3,9 @@
 Boxes are ``bbox`` xywh in pixels with ``area`` = w*h and ``iscrowd`` 0. Extra fields that COCO
 readers ignore keep what COCO has no place for: ``track_id`` and, for pre-labels, ``score`` on an
 annotation; ``frame_id``, ``device``, ``seq``, ``capture_ts``, ``verified`` (and ``synthetic``) on an image.
-Category ids are 1.. in the export's class order.
+Category ids are 1.. in the export's class order. An imported frame keeps its source's file name
+and COCO image id where they are unique in the export (:mod:`server.exports.naming`); other images
+are numbered by frame id.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         file_name = f"{frame.stem}.jpg"
         place_image(frame.image_path, root / IMAGES_DIR / file_name, options.link_images)
         images.append({
-            "id": frame.frame_id, "file_name": file_name, "width": frame.width, "height": frame.height,
+            "id": frame.image_id, "file_name": file_name, "width": frame.width, "height": frame.height,
             "frame_id": frame.frame_id, "device": frame.device, "seq": frame.seq, "capture_ts": frame.capture_ts,
             "verified": frame.verified,
         })
@@ -36,7 +38,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         for box in frame.boxes:
             xywh = tuple(rounded(v) for v in xyxy_to_xywh(box.xyxy))
             annotation = {
-                "id": len(annotations) + 1, "image_id": frame.frame_id, "category_id": category_id[box.class_name],
+                "id": len(annotations) + 1, "image_id": frame.image_id, "category_id": category_id[box.class_name],
                 "bbox": list(xywh), "area": rounded(xywh[2] * xywh[3]),
                 "iscrowd": 0,
             }

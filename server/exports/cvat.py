@@ -1,7 +1,8 @@
 """CVAT for video 1.1: one task per device, ``<device>/annotations.xml`` and ``<device>/images/``.
 
 CVAT numbers a task's frames by the sorted image names, so images are written as
-``frame_000000.jpg``... in capture order and ``<box frame=...>`` uses that index. Every stored
+``frame_000000.jpg``... in capture order and ``<box frame=...>`` uses that index (an imported
+frame's source file name would not sort in that order, so it is not used here). Every stored
 box is a keyframe (``keyframe="1"``): each one is a real label, nothing is interpolated. Where a
 track is not seen in the next exported frame (it left, or the frames between were not kept) an
 ``outside="1"`` box closes it, so CVAT does not interpolate across the gap; when it comes back a
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from server.exports.naming import safe_name
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportBox, ExportData, safe_name
+from server.exports.selection import ExportBox, ExportData
 from server.exports.sequences import by_device
 from server.exports.writing import place_image, rounded
 from server.exports.xml import child, element, write_xml

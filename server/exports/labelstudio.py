@@ -4,7 +4,8 @@ A verified frame carries its boxes as an ``annotations`` entry, a frame the mode
 ``predictions`` (with the model's scores), so reviewers in Label Studio see which is which; a
 synthetic frame's constructed boxes are an ``annotations`` entry, and its ``data.synthetic`` is true. Boxes
 are ``rectanglelabels`` in percent of the image. A track id is kept in the region's ``meta``.
-``data.image`` is ``--image-url-prefix`` + ``images/<name>.jpg``: point the prefix at wherever
+``data.image`` is ``--image-url-prefix`` + ``images/<name>.jpg`` (``<name>``: see
+:mod:`server.exports.naming`): point the prefix at wherever
 Label Studio can fetch the folder (local files storage, a bucket, a web server).
 """
 

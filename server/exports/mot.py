@@ -5,8 +5,9 @@
 :mod:`edge.evaluation.motfile`, which the metric code also reads): frames are the 1-based
 positions in ``img1``, the seventh column 1 marks every box as one to score. MOT has no class
 column in this layout and needs an id on every box, so a box without a track id gets a fresh id
-above the sequence's largest. ``frames.csv`` maps each MOT frame back to the stored frame and
-says whether its boxes were verified or the model's pre-labels.
+above the sequence's largest. ``frames.csv`` maps each MOT frame back to the stored frame (and
+an imported frame to its source file, as MOT names frames by number) and says whether its boxes
+were verified or the model's pre-labels.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 
 from edge.evaluation.motfile import format_mot_line
 from server.exports.boxes import xyxy_to_xywh
+from server.exports.naming import safe_name
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportData, safe_name
+from server.exports.selection import ExportData
 from server.exports.sequences import by_device, frame_rate
 from server.exports.writing import place_image, write_text
 
@@ -37,10 +39,10 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         next_id = 1 + max((box.track_id for frame in frames for box in frame.boxes if box.track_id is not None), default=0)
         gt, index_csv = io.StringIO(), io.StringIO()
         index_rows = csv.writer(index_csv, lineterminator="\n")
-        index_rows.writerow(("frame", "frame_id", "device", "seq", "frame_index", "capture_ts", "verified"))
+        index_rows.writerow(("frame", "frame_id", "device", "seq", "frame_index", "capture_ts", "verified", "source_file"))
         for position, frame in enumerate(frames, start=1):
             index_rows.writerow((position, frame.frame_id, frame.device, frame.seq, frame.frame_index,
-                                 repr(frame.capture_ts), int(frame.verified)))
+                                 repr(frame.capture_ts), int(frame.verified), frame.source_file or ""))
             for box in sorted(frame.boxes, key=lambda b: (b.track_id is None, b.track_id or 0)):
                 track_id = box.track_id
                 if track_id is None:

@@ -19,14 +19,13 @@ the same selection.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from server.exports.boxes import Box
 from server.exports.errors import ExportError
+from server.exports.naming import collector_stem, kept_where_unique, source_stem
 from server.store import Store
 from server.synthetic.schema import SYNTHETIC_STATUS
 from server.taxonomy.model import Taxonomy
@@ -85,16 +84,16 @@ class ExportFrame:
     """True: ``boxes`` are a reviewer's (annotations); False: the model's pre-labels (detections)."""
     boxes: tuple[ExportBox, ...]
     image_path: Path
+    stem: str
+    """The frame's file name stem, unique in the export: its source file's where that is unique, else
+    the collector's own (see :mod:`server.exports.naming`)."""
+    image_id: int
+    """The image's number in formats that number images (COCO): the source's COCO image id where that
+    is unique, else the frame id."""
+    source_file: str | None = None
+    """The file an imported frame was read from (:mod:`server.frame_source`); None for the edge's frames."""
     synthetic: bool = False
     """Made by :mod:`server.synthetic`, not by the camera; its boxes are exact by construction."""
-
-    @property
-    def stem(self) -> str:
-        """A file name stem unique in the export: the device (made file-safe) and the sequence number
-        (counted down from -1 for synthetic frames, written as ``synthetic-<n>``)."""
-        if self.synthetic:
-            return f"{safe_name(self.device)}-synthetic-{-self.seq:08d}"
-        return f"{safe_name(self.device)}-{self.seq:08d}"
 
 
 @dataclass(frozen=True)
@@ -110,17 +109,6 @@ class ExportData:
         return ExportData(tuple(frame for frame in self.frames if frame.synthetic == synthetic), self.class_names)
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_name(name: str) -> str:
-    """``name`` as a file name; a name that had to change gets a short digest so two never collide."""
-    cleaned = _UNSAFE.sub("_", name).strip("._") or "device"
-    if cleaned == name:
-        return name
-    return f"{cleaned}~{hashlib.sha256(name.encode()).hexdigest()[:6]}"
-
-
 def select(store: Store, selection: Selection) -> ExportData:
     """The frames (oldest id first) and class list of an export, from one snapshot of ``store``."""
     conn = store.db.conn
@@ -129,7 +117,7 @@ def select(store: Store, selection: Selection) -> ExportData:
     try:
         rows = conn.execute(
             "SELECT id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, media_sha256, status,"
-            " id IN (SELECT frame_id FROM synthetic_frames)"
+            " id IN (SELECT frame_id FROM synthetic_frames), source_file, source_image_id"
             f" FROM frames WHERE {where} ORDER BY id", params,
         ).fetchall()
         verified_ids = [row[0] for row in rows if row[10] in VERIFIED_STATUSES]
@@ -149,19 +137,25 @@ def select(store: Store, selection: Selection) -> ExportData:
     # A class filter may name a class by an alias, like a reviewer may.
     wanted_classes = tuple(dict.fromkeys(taxonomy.resolve(name) or name for name in selection.classes))
     wanted = set(wanted_classes)
-    frames = []
-    for frame_id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, sha256, status, synthetic \
-            in rows:
-        frame_boxes = boxes.get(frame_id, ())
+    kept = []
+    for row in rows:
+        frame_boxes = boxes.get(row[0], ())
         if wanted:
             frame_boxes = tuple(box for box in frame_boxes if box.class_name in wanted)
             if not frame_boxes:
                 continue
+        kept.append((row, tuple(frame_boxes)))
+    own_stems = {row[0]: collector_stem(row[1], row[2], bool(row[11])) for row, _ in kept}
+    stems = kept_where_unique({row[0]: source_stem(row[12]) for row, _ in kept}, own_stems, key=str.casefold)
+    image_ids = kept_where_unique({row[0]: row[13] for row, _ in kept}, {row[0]: row[0] for row, _ in kept})
+    frames = []
+    for (frame_id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, sha256, status, synthetic,
+         source_file, _), frame_boxes in kept:
         frames.append(ExportFrame(
             frame_id=frame_id, device=device, seq=seq, capture_ts=capture_ts, source_ts=source_ts,
             frame_index=frame_index, width=width, height=height, model_id=model_id, status=status,
-            verified=status in VERIFIED_STATUSES, boxes=tuple(frame_boxes), image_path=store.media.path_for(sha256),
-            synthetic=bool(synthetic),
+            verified=status in VERIFIED_STATUSES, boxes=frame_boxes, image_path=store.media.path_for(sha256),
+            stem=stems[frame_id], image_id=image_ids[frame_id], source_file=source_file, synthetic=bool(synthetic),
         ))
     first_classes = [taxonomy.class_names()] if not taxonomy.empty else model_classes
     return ExportData(tuple(frames), _class_names(first_classes, frames, wanted_classes))

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePath
 
 KINDS = {
-    "coco": ("JSON annotation file", "COCO reads them: --format coco (annotations/instances_<split>.json beside "
-                                     "images/<split>/) or --annotations FILE"),
+    "coco": ("JSON annotation file", ("COCO reads them: --format coco (annotations/instances_<split>.json beside "
+                                      "images/<split>/) or --annotations FILE")),
     "yolo": ("YOLO label file", "YOLO reads them: --format yolo (labels/... beside images/..., class names in data.yaml)"),
     "mot": ("MOT ground-truth file", "MOT reads them: --format mot (img1/ and gt/gt.txt per sequence)"),
     "xml": ("XML annotation file", "no importer reads Pascal VOC or CVAT XML"),
