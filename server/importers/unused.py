@@ -8,6 +8,7 @@ warning with the way to import it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path, PurePath
 
@@ -41,14 +42,14 @@ def label_format(relative: PurePath) -> str | None:
 
 def unused_label_warnings(root: Path, used: Iterable[Path], formats_read: set[str]) -> list[str]:
     """One line per format whose label files under ``root`` the import (``formats_read``) left unread."""
-    used = {path.resolve() for path in used}
+    used = {os.path.abspath(path) for path in used}  # not resolved: two links to one file are two files
     unused: dict[str, list[PurePath]] = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts):  # hidden: e.g. an export's own marker
             continue
         kind = label_format(relative)
-        if kind is not None and path.is_file() and path.resolve() not in used:
+        if kind is not None and path.is_file() and os.path.abspath(path) not in used:
             unused.setdefault(kind, []).append(relative)
     warnings = []
     for kind, files in unused.items():

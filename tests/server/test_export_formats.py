@@ -12,11 +12,13 @@ from pycocotools.cocoeval import COCOeval
 from edge.evaluation.mot import evaluate_mot
 from edge.evaluation.motfile import read_mot_file
 from server.exports import ExportError, ExportOptions, Selection, export
-from server.exports.naming import safe_name
+from server.exports.naming import kept_where_unique, safe_name
 from server.importers import read_dataset
+from server.importers.folders import path_seq
 from server.importers.ingest import import_dataset
 from server.store import Store
 from tests.server._datasets import COCO_DEVICE, TUD, TUD_DEVICE, build_labeled_store
+from tests.server._paths import IMAGES_DIR
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +297,59 @@ def test_yolo_split_fraction_and_hard_links(labeled, tmp_path):
     assert summary.written == {"train": 24, "val": 8, "boxes": 284}
     image = next((tmp_path / "y" / "images" / "train").iterdir())
     assert image.stat().st_nlink >= 2  # linked to the stored JPEG, not copied
+
+
+# --- the names an imported frame keeps -----------------------------------------------------------------
+
+
+def test_exports_name_imported_frames_after_their_source_files(labeled, tmp_path):
+    data_dir, _ = labeled
+    original = json.loads((TUD.parent.parent / "coco" / "annotations" / "instances_train2017.json").read_text())
+    run_export(data_dir, "coco", tmp_path / "coco", devices=(COCO_DEVICE,))
+    exported = COCO(str(tmp_path / "coco" / "annotations.json"))
+    images = exported.loadImgs(exported.getImgIds())
+    assert {(i["file_name"], i["id"]) for i in images} == {(i["file_name"], i["id"]) for i in original["images"]}
+    assert {a["image_id"] for a in exported.loadAnns(exported.getAnnIds())} <= {i["id"] for i in images}
+    with Store.open_readonly(data_dir) as store:
+        sources = {row["id"]: row["source_file"] for row in store.frame_rows()}
+    tud_names = {f"{n:06d}.jpg" for n in range(1, 72)}
+    assert set(sources.values()) == {i["file_name"] for i in original["images"]} | tud_names
+    summary = run_export(data_dir, "voc", tmp_path / "voc", status="all")
+    voc_names = {path.name for path in (tmp_path / "voc" / "JPEGImages").iterdir()}
+    assert len(voc_names) == summary.frames and voc_names <= set(sources.values())
+    run_export(data_dir, "yolo", tmp_path / "yolo", status="all")
+    assert {path.name for path in (tmp_path / "yolo").glob("images/*/*.jpg")} == voc_names
+    assert {path.stem for path in (tmp_path / "yolo").glob("labels/*/*.txt")} == {name[:-4] for name in voc_names}
+    run_export(data_dir, "labelstudio", tmp_path / "ls", status="all")
+    tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
+    assert all(task["data"]["image"] == f"images/{sources[task['id']]}" for task in tasks)
+    run_export(data_dir, "mot", tmp_path / "mot", status="all", devices=(TUD_DEVICE,))
+    rows = [line.split(",") for line in (tmp_path / "mot" / safe_name(TUD_DEVICE) / "frames.csv").read_text().splitlines()]
+    assert rows[0][-1] == "source_file" and all(row[-1] == f"{int(row[3]):06d}.jpg" for row in rows[1:])
+
+
+def test_source_names_that_would_collide_fall_back_to_the_collectors_own(tmp_path):
+    for folder, name, picture in (("a", "x.jpg", "darknet_dog.jpg"), ("b", "X.JPG", "yolov5_bus.jpg"),
+                                  ("b", "only.jpg", "darknet_horses.jpg")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / name).write_bytes((IMAGES_DIR / picture).read_bytes())
+    with Store.open(tmp_path / "data") as store:
+        for folder in ("a", "b"):
+            import_dataset(store, read_dataset(tmp_path / folder))
+    run_export(tmp_path / "data", "coco", tmp_path / "out", status="all")
+    images = json.loads((tmp_path / "out" / "annotations.json").read_text())["images"]
+    names = {image["seq"]: image["file_name"] for image in images}
+    assert len(names) == 3 and names[path_seq(tmp_path / "b", tmp_path / "b" / "only.jpg")] == "only.jpg"
+    # x.jpg and X.JPG are one file on a case-insensitive file system: both get the collector's names.
+    for image in images:
+        if image["file_name"] != "only.jpg":
+            assert image["file_name"] == f"{safe_name(image['device'])}-{image['seq']:08d}.jpg"
+            assert image["id"] == image["frame_id"]
+
+
+def test_kept_where_unique_falls_back_on_every_clash_even_with_a_fallback():
+    fallback = {1: 1, 2: 2, 3: 3, 4: 4}
+    # 3 and 4 want the same id; 1 wants 2, which frame 2 (no preference) holds as its own.
+    assert kept_where_unique({1: 2, 2: None, 3: 9, 4: 9}, fallback) == {1: 1, 2: 2, 3: 3, 4: 4}
+    assert kept_where_unique({1: 7, 2: None, 3: 9, 4: None}, fallback) == {1: 7, 2: 2, 3: 9, 4: 4}
+    assert kept_where_unique({1: "A", 2: "a"}, {1: "f1", 2: "f2"}, key=str.casefold) == {1: "f1", 2: "f2"}
