@@ -13,7 +13,7 @@ from edge.evaluation.mot import evaluate_mot
 from edge.evaluation.motfile import read_mot_file
 from server.exports import ExportError, ExportOptions, Selection, export
 from server.exports.naming import kept_where_unique, safe_name
-from server.importers import read_dataset
+from server.importers import read_dataset, read_folder
 from server.importers.folders import path_seq
 from server.importers.ingest import import_dataset
 from server.store import Store
@@ -310,6 +310,8 @@ def test_exports_name_imported_frames_after_their_source_files(labeled, tmp_path
     images = exported.loadImgs(exported.getImgIds())
     assert {(i["file_name"], i["id"]) for i in images} == {(i["file_name"], i["id"]) for i in original["images"]}
     assert {a["image_id"] for a in exported.loadAnns(exported.getAnnIds())} <= {i["id"] for i in images}
+    again = read_folder(tmp_path / "coco")  # our COCO export is a COCO root of its own
+    assert [(d.kind, len(d.images)) for d in again.datasets] == [("coco", 32)] and again.warnings == []
     with Store.open_readonly(data_dir) as store:
         sources = {row["id"]: row["source_file"] for row in store.frame_rows()}
     tud_names = {f"{n:06d}.jpg" for n in range(1, 72)}
