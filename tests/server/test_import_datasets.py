@@ -173,7 +173,7 @@ def coco128_names():
 
 
 def label_lines(labels):
-    return sum(len(path.read_text().split("\n")) - 1 for path in labels)
+    return sum(1 for path in labels for line in path.read_text().splitlines() if line.strip())
 
 
 def test_yolo_roots_in_the_ultralytics_layout_and_flat(tmp_path):
