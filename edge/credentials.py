@@ -7,12 +7,12 @@ endpoint. It is a secret (it holds the device's secret key) and is written with 
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.contract.files import atomic_write_text
 from edge.errors import ConfigError
 
 # Z85-encoded 32-byte CURVE keys are 40 characters from this alphabet (none needs TOML escaping).
@@ -60,13 +60,7 @@ def write_credentials(path: str | Path, credentials: DeviceCredentials) -> None:
         "# 'edgelabel-collector keys remove-device NAME'.\n"
         + "".join(f"{key} = {_toml_string(getattr(credentials, key))}\n" for key in _FIELDS)
     )
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, text, mode=0o600)
 
 
 def _toml_string(value: str) -> str:
