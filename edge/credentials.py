@@ -1,6 +1,6 @@
 """Device credentials: the file `edgelabel-collector keys add-device` writes and the agent reads.
 
-Standard library only: the collector imports this module to write the file, the agent to read it.
+Light (standard library and tomli_w): the collector imports this module to write the file, the agent to read it.
 The file is TOML and holds the device's CURVE key pair, the collector's public key and the ingest
 endpoint. It is a secret (it holds the device's secret key) and is written with mode 0600.
 """
@@ -11,6 +11,8 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomli_w
 
 from edge.contract.files import atomic_write_text
 from edge.errors import ConfigError
@@ -55,15 +57,9 @@ def write_credentials(path: str | Path, credentials: DeviceCredentials) -> None:
     """Write the file atomically with mode 0600 (it holds the device's secret key)."""
     path = Path(path)
     text = (
-        f"# edgelabel device credentials for {_toml_string(credentials.device)}.\n"
+        "# edgelabel device credentials, from 'edgelabel-collector keys add-device'.\n"
         "# Secret: anyone holding this file can send frames as this device. Revoke with\n"
         "# 'edgelabel-collector keys remove-device NAME'.\n"
-        + "".join(f"{key} = {_toml_string(getattr(credentials, key))}\n" for key in _FIELDS)
+        + tomli_w.dumps({key: getattr(credentials, key) for key in _FIELDS})
     )
     atomic_write_text(path, text, mode=0o600)
-
-
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in escaped)
-    return f'"{escaped}"'
