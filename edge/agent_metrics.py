@@ -1,49 +1,100 @@
-"""The agent's Prometheus metrics: each camera's pipeline and selector counters, the spool and the sender."""
+"""The agent's Prometheus metrics: each camera's pipeline and selector counters, the spool and the sender.
+
+prometheus_client writes the exposition format and serves it. The numbers are read from the
+agent's state on each scrape (a custom collector), so a scrape always sees current values; each
+agent has its own registry, so several agents in one process never share metrics.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 
-from edge.prometheus import Metric
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
 from edge.sender import SenderCounts
 from edge.spool import Spool
 
+log = logging.getLogger("edgelabel.metrics")
 
-def agent_metrics(device: str, statuses: Callable[[], Mapping[str, Mapping[str, float]]], sender: SenderCounts,
-                  spool: Spool) -> list[Metric]:
-    """``statuses`` is what the heartbeats carry per camera (fps, frames read/dropped, selected,
-    rejected_<flaw>), by device name; the spool and sender belong to the agent, ``device``."""
-    per_camera = statuses()
-    agent = {"device": device}
 
-    def cameras(name: str, help: str, key: str) -> Metric:
-        kind = "gauge" if key == "fps" else "counter"
-        return Metric(name, help, kind, tuple(({"device": camera}, counters[key])
-                                              for camera, counters in sorted(per_camera.items())))
+class AgentMetrics:
+    """A prometheus_client collector. ``statuses`` is what the heartbeats carry per camera (fps,
+    frames read/dropped, selected, rejected_<flaw>), by device name; the spool and sender belong to
+    the agent, ``device``."""
 
-    def one(name: str, help: str, kind: str, value: float) -> Metric:
-        return Metric(name, help, kind, ((agent, value),))
+    def __init__(self, device: str, statuses: Callable[[], Mapping[str, Mapping[str, float]]],
+                 sender: SenderCounts, spool: Spool):
+        self.device, self.statuses, self.sender, self.spool = device, statuses, sender, spool
 
-    rejected = tuple(({"device": camera, "flaw": key.removeprefix("rejected_")}, value)
-                     for camera, counters in sorted(per_camera.items())
-                     for key, value in sorted(counters.items()) if key.startswith("rejected_"))
-    return [
-        cameras("edgelabel_agent_fps", "Frames per second through the pipeline since the start.", "fps"),
-        cameras("edgelabel_agent_frames_read_total", "Frames read from the source.", "frames_read"),
-        cameras("edgelabel_agent_frames_dropped_total", "Live frames dropped because the detector was behind.",
-                "frames_dropped"),
-        cameras("edgelabel_agent_frames_selected_total", "Frames kept by the keyframe selector.", "selected"),
-        Metric("edgelabel_agent_frames_rejected_total", "Frames the selector rejected for a quality flaw.", "counter",
-               rejected),
-        one("edgelabel_agent_spooled_frames", "Frames waiting in the spool for the collector's ack.", "gauge",
-            spool.count),
-        one("edgelabel_agent_spool_bytes", "Bytes in the spool.", "gauge", spool.bytes),
-        one("edgelabel_agent_evicted_total", "Frames evicted from the full spool (all runs).", "counter",
-            spool.evicted_total),
-        one("edgelabel_agent_sent_total", "Frame messages sent (first transmissions).", "counter", sender.sent),
-        one("edgelabel_agent_acknowledged_total", "Frames the collector acknowledged.", "counter", sender.acknowledged),
-        one("edgelabel_agent_retransmits_total", "Frame messages sent again after a timeout or reconnect.", "counter",
-            sender.retransmits),
-        Metric("edgelabel_agent_rejected_by_collector_total", "Frames the collector rejected, by reason.", "counter",
-               tuple(({**agent, "code": code}, n) for code, n in sorted(sender.rejected.items()))),
-    ]
+    def collect(self) -> Iterator[Metric]:
+        per_camera = sorted(self.statuses().items())
+
+        def cameras(family: GaugeMetricFamily | CounterMetricFamily, key: str) -> Metric:
+            for camera, counters in per_camera:
+                family.add_metric([camera], counters[key])
+            return family
+
+        def one(family: GaugeMetricFamily | CounterMetricFamily, value: float) -> Metric:
+            family.add_metric([self.device], value)
+            return family
+
+        yield cameras(GaugeMetricFamily("edgelabel_agent_fps", "Frames per second through the pipeline since the start.",
+                                        labels=["device"]), "fps")
+        yield cameras(CounterMetricFamily("edgelabel_agent_frames_read_total", "Frames read from the source.",
+                                          labels=["device"]), "frames_read")
+        yield cameras(CounterMetricFamily("edgelabel_agent_frames_dropped_total",
+                                          "Live frames dropped because the detector was behind.", labels=["device"]),
+                      "frames_dropped")
+        yield cameras(CounterMetricFamily("edgelabel_agent_frames_selected_total",
+                                          "Frames kept by the keyframe selector.", labels=["device"]), "selected")
+        rejected = CounterMetricFamily("edgelabel_agent_frames_rejected_total",
+                                       "Frames the selector rejected for a quality flaw.", labels=["device", "flaw"])
+        for camera, counters in per_camera:
+            for key, value in sorted(counters.items()):
+                if key.startswith("rejected_"):
+                    rejected.add_metric([camera, key.removeprefix("rejected_")], value)
+        yield rejected
+        spool, sender = self.spool, self.sender
+        yield one(GaugeMetricFamily("edgelabel_agent_spooled_frames",
+                                    "Frames waiting in the spool for the collector's ack.", labels=["device"]),
+                  spool.count)
+        yield one(GaugeMetricFamily("edgelabel_agent_spool_bytes", "Bytes in the spool.", labels=["device"]),
+                  spool.bytes)
+        yield one(CounterMetricFamily("edgelabel_agent_evicted_total", "Frames evicted from the full spool (all runs).",
+                                      labels=["device"]), spool.evicted_total)
+        yield one(CounterMetricFamily("edgelabel_agent_sent_total", "Frame messages sent (first transmissions).",
+                                      labels=["device"]), sender.sent)
+        yield one(CounterMetricFamily("edgelabel_agent_acknowledged_total", "Frames the collector acknowledged.",
+                                      labels=["device"]), sender.acknowledged)
+        yield one(CounterMetricFamily("edgelabel_agent_retransmits_total",
+                                      "Frame messages sent again after a timeout or reconnect.", labels=["device"]),
+                  sender.retransmits)
+        by_collector = CounterMetricFamily("edgelabel_agent_rejected_by_collector_total",
+                                           "Frames the collector rejected, by reason.", labels=["device", "code"])
+        for code, n in sorted(sender.rejected.items()):
+            by_collector.add_metric([self.device, code], n)
+        yield by_collector
+
+
+class AgentMetricsServer:
+    """``GET /metrics`` on ``HOST:PORT`` (port 0 picks a free one) from prometheus_client's HTTP
+    server, in a daemon thread, until :meth:`stop`. Raises OSError if the address cannot be bound."""
+
+    def __init__(self, address: str, metrics: AgentMetrics):
+        registry = CollectorRegistry()
+        registry.register(metrics)
+        host, _, port = address.rpartition(":")  # checked by the config ([metrics] address)
+        self._server, self._thread = start_http_server(int(port), host.strip("[]"), registry=registry)
+        log.info("metrics on %s", self.url)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/metrics"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

@@ -450,23 +450,11 @@ def as_dict(config: Any) -> dict[str, Any]:
     return out
 
 
-def as_toml(config: Any, prefix: str = "") -> str:
-    """The effective settings written as TOML (for ``check-config``)."""
-    leaves, tables = [], []
-    for f in dataclasses.fields(config):
-        if f.name == "origins":
-            continue
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            tables.append(as_toml(value, f"{prefix}{f.name}."))
-        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
-            for item in value:  # an array of tables
-                body = "\n".join(f"{g.name} = {show(getattr(item, g.name))}" for g in dataclasses.fields(item))
-                tables.append(f"[[{prefix}{f.name}]]\n{body}")
-        else:
-            leaves.append(f"{f.name} = {show(value)}")
-    head = [f"[{prefix.rstrip('.')}]"] if prefix and leaves else []
-    return "\n\n".join(part for part in ["\n".join(head + leaves), *tables] if part)
+def as_toml(config: Any) -> str:
+    """The effective settings written as TOML (for ``check-config``; printed, so no final newline)."""
+    import tomli_w  # only check-config writes TOML; reading a config needs the standard library alone
+
+    return tomli_w.dumps(as_dict(config)).rstrip("\n")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

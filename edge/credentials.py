@@ -1,18 +1,20 @@
 """Device credentials: the file `edgelabel-collector keys add-device` writes and the agent reads.
 
-Standard library only: the collector imports this module to write the file, the agent to read it.
+Light (standard library and tomli_w): the collector imports this module to write the file, the agent to read it.
 The file is TOML and holds the device's CURVE key pair, the collector's public key and the ingest
 endpoint. It is a secret (it holds the device's secret key) and is written with mode 0600.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
+
+from edge.contract.files import atomic_write_text
 from edge.errors import ConfigError
 
 # Z85-encoded 32-byte CURVE keys are 40 characters from this alphabet (none needs TOML escaping).
@@ -55,21 +57,9 @@ def write_credentials(path: str | Path, credentials: DeviceCredentials) -> None:
     """Write the file atomically with mode 0600 (it holds the device's secret key)."""
     path = Path(path)
     text = (
-        f"# edgelabel device credentials for {_toml_string(credentials.device)}.\n"
+        "# edgelabel device credentials, from 'edgelabel-collector keys add-device'.\n"
         "# Secret: anyone holding this file can send frames as this device. Revoke with\n"
         "# 'edgelabel-collector keys remove-device NAME'.\n"
-        + "".join(f"{key} = {_toml_string(getattr(credentials, key))}\n" for key in _FIELDS)
+        + tomli_w.dumps({key: getattr(credentials, key) for key in _FIELDS})
     )
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in escaped)
-    return f'"{escaped}"'
+    atomic_write_text(path, text, mode=0o600)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from edge.contract.files import atomic_file
 from edge.errors import AgentError
 
 _CHUNK_BYTES = 1 << 16
@@ -66,26 +65,17 @@ def fetch_pinned(
     sha256 = sha256.lower()
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     except OSError as exc:
         raise FetchError(f"cannot write to {dest.parent}: {exc.strerror or exc}") from None
-    tmp_path = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_file(dest, mode=0o600) as out:  # any exception discards the download
             digest = _download(url, out, progress, expected_bytes, timeout, offline_hint)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest != sha256:
-            raise ChecksumError(
-                f"download of {url} has sha256 {digest}, expected {sha256}; the file was discarded"
-            )
-        os.replace(tmp_path, dest)
+            if digest != sha256:
+                raise ChecksumError(
+                    f"download of {url} has sha256 {digest}, expected {sha256}; the file was discarded"
+                )
     except OSError as exc:  # disk full, permissions: an I/O problem on our side
-        tmp_path.unlink(missing_ok=True)
         raise FetchError(f"cannot save {url} to {dest}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
     return dest
 
 

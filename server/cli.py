@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from server.api.serve import start_from_args
     from server.keys import KeyStore
-    from server.metrics import collector_metrics
+    from server.metrics import CollectorMetrics
     from server.receiver import Receiver
     from server.store import Store
 
@@ -191,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         api = start_from_args(args, review_policy)
         if args.metrics:
-            metrics = _start_metrics(args.metrics, lambda: collector_metrics(args.data_dir, receiver.counts))
+            metrics = _start_metrics(args.metrics, CollectorMetrics(args.data_dir, receiver.counts))
     except BaseException:
         if api is not None:
             api.stop()
@@ -242,13 +242,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_metrics(address: str, collect):
-    from edge.prometheus import MetricsServer
+def _start_metrics(address: str, metrics):
+    from server.metrics import CollectorMetricsServer
 
     try:
-        return MetricsServer(address, collect).start()
-    except ValueError as exc:
-        raise CollectorError(f"--metrics: {exc}") from None
+        return CollectorMetricsServer(address, metrics)
     except OSError as exc:
         raise CollectorError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import zmq
 import zmq.auth.thread
 
+from edge.contract.files import atomic_write_text
 from edge.credentials import DeviceCredentials, write_credentials
 from edge.wire import CAMERA_SEPARATOR
 from server.errors import CollectorError
@@ -153,10 +153,4 @@ def _read_json(path: Path) -> dict:
 def _write_json(path: Path, doc: dict) -> None:
     """Atomic write with mode 0600: these files hold secrets or decide who may connect."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True), mode=0o600)

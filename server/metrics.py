@@ -2,52 +2,99 @@
 
 Totals come from the database on each scrape (a read-only connection, one snapshot), so they
 match ``edgelabel-collector stats`` exactly and survive restarts; ``edgelabel_ingest_*`` counts
-what this process has received since it started.
+what this process has received since it started. prometheus_client writes the exposition format
+and serves it; each collector has its own registry, so several in one process stay apart.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
-from edge.prometheus import Metric
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
 from server.receiver import IngestCounts
 from server.store import Store
 
+log = logging.getLogger("edgelabel.metrics")
 
-def collector_metrics(data_dir: Path, ingest: IngestCounts) -> list[Metric]:
-    with Store.open_readonly(data_dir) as store:
-        stats = store.stats()
-    totals = stats["totals"]
-    devices = stats["devices"]
-    per_device = lambda key: tuple(  # noqa: E731
-        ({"device": name}, float(device["status"][key])) for name, device in sorted(devices.items())
-        if device.get("status") and key in device["status"]
-    )
-    return [
-        Metric.single("edgelabel_frames_total", "Frames stored (duplicates included).", "counter", totals["frames"]),
-        Metric.single("edgelabel_detections_total", "Pre-label boxes stored.", "counter", totals["detections"]),
-        Metric.single("edgelabel_media_bytes", "Bytes of stored images.", "gauge", totals["media_bytes"]),
-        Metric("edgelabel_rejections_total", "Messages rejected, by reason.", "counter",
-               tuple(({"code": code}, n) for code, n in sorted(stats["rejections"]["by_code"].items()))),
-        Metric("edgelabel_frames_by_status", "Frames by review state (duplicate: removed by dedup).", "gauge",
-               tuple(({"status": status}, n) for status, n in sorted(stats["frames_by_status"].items()))),
-        Metric("edgelabel_device_frames_total", "Frames stored per device.", "counter",
-               tuple(({"device": name}, d["frames"]) for name, d in sorted(devices.items()))),
-        Metric("edgelabel_device_last_frame_timestamp_seconds", "When each device's last frame arrived.", "gauge",
-               tuple(({"device": name}, d["last_seen"]) for name, d in sorted(devices.items()) if d["last_seen"])),
-        Metric("edgelabel_device_last_heartbeat_timestamp_seconds", "When each device's last heartbeat arrived.",
-               "gauge", per_device("received_at")),
-        Metric("edgelabel_device_spooled_frames", "Frames waiting in each device's spool (last heartbeat).",
-               "gauge", per_device("spooled")),
-        Metric("edgelabel_device_spool_bytes", "Bytes in each device's spool (last heartbeat).", "gauge",
-               per_device("spool_bytes")),
-        Metric("edgelabel_device_fps", "Frames per second through each device's pipeline (last heartbeat).",
-               "gauge", per_device("fps")),
-        Metric.single("edgelabel_ingest_messages_total", "Messages received by this collector process.", "counter",
-                      ingest.received),
-        Metric.single("edgelabel_ingest_frames_stored_total", "New frames stored by this collector process.",
-                      "counter", ingest.stored),
-        Metric.single("edgelabel_ingest_duplicate_messages_total",
-                      "Repeated (device, seq) messages acked without storing, this process.", "counter",
-                      ingest.duplicates),
-    ]
+
+class CollectorMetrics:
+    """A prometheus_client collector over the collector's data directory and ingest counters."""
+
+    def __init__(self, data_dir: Path, ingest: IngestCounts):
+        self.data_dir, self.ingest = data_dir, ingest
+
+    def collect(self) -> Iterator[Metric]:
+        with Store.open_readonly(self.data_dir) as store:
+            stats = store.stats()
+        totals = stats["totals"]
+        devices = sorted(stats["devices"].items())
+
+        def labelled(family: GaugeMetricFamily | CounterMetricFamily, values) -> Metric:
+            for label, value in values:
+                family.add_metric([label], value)
+            return family
+
+        def per_device(family: GaugeMetricFamily, key: str) -> Metric:
+            """A value of each device's last heartbeat; devices without one (or without ``key``) left out."""
+            return labelled(family, ((name, float(device["status"][key])) for name, device in devices
+                                     if device.get("status") and key in device["status"]))
+
+        yield CounterMetricFamily("edgelabel_frames_total", "Frames stored (duplicates included).",
+                                  value=totals["frames"])
+        yield CounterMetricFamily("edgelabel_detections_total", "Pre-label boxes stored.", value=totals["detections"])
+        yield GaugeMetricFamily("edgelabel_media_bytes", "Bytes of stored images.", value=totals["media_bytes"])
+        yield labelled(CounterMetricFamily("edgelabel_rejections_total", "Messages rejected, by reason.",
+                                           labels=["code"]), sorted(stats["rejections"]["by_code"].items()))
+        yield labelled(GaugeMetricFamily("edgelabel_frames_by_status",
+                                         "Frames by review state (duplicate: removed by dedup).", labels=["status"]),
+                       sorted(stats["frames_by_status"].items()))
+        yield labelled(CounterMetricFamily("edgelabel_device_frames_total", "Frames stored per device.",
+                                           labels=["device"]), ((name, d["frames"]) for name, d in devices))
+        yield labelled(GaugeMetricFamily("edgelabel_device_last_frame_timestamp_seconds",
+                                         "When each device's last frame arrived.", labels=["device"]),
+                       ((name, d["last_seen"]) for name, d in devices if d["last_seen"]))
+        yield per_device(GaugeMetricFamily("edgelabel_device_last_heartbeat_timestamp_seconds",
+                                           "When each device's last heartbeat arrived.", labels=["device"]),
+                         "received_at")
+        yield per_device(GaugeMetricFamily("edgelabel_device_spooled_frames",
+                                           "Frames waiting in each device's spool (last heartbeat).",
+                                           labels=["device"]), "spooled")
+        yield per_device(GaugeMetricFamily("edgelabel_device_spool_bytes",
+                                           "Bytes in each device's spool (last heartbeat).", labels=["device"]),
+                         "spool_bytes")
+        yield per_device(GaugeMetricFamily("edgelabel_device_fps",
+                                           "Frames per second through each device's pipeline (last heartbeat).",
+                                           labels=["device"]), "fps")
+        yield CounterMetricFamily("edgelabel_ingest_messages_total", "Messages received by this collector process.",
+                                  value=self.ingest.received)
+        yield CounterMetricFamily("edgelabel_ingest_frames_stored_total",
+                                  "New frames stored by this collector process.", value=self.ingest.stored)
+        yield CounterMetricFamily("edgelabel_ingest_duplicate_messages_total",
+                                  "Repeated (device, seq) messages acked without storing, this process.",
+                                  value=self.ingest.duplicates)
+
+
+class CollectorMetricsServer:
+    """``GET /metrics`` on ``HOST:PORT`` (port 0 picks a free one, no login) from prometheus_client's
+    HTTP server, in a daemon thread, until :meth:`stop`. Raises OSError if the address cannot be bound."""
+
+    def __init__(self, address: str, metrics: CollectorMetrics):
+        registry = CollectorRegistry()
+        registry.register(metrics)
+        host, _, port = address.rpartition(":")  # checked by the config (collector.metrics)
+        self._server, self._thread = start_http_server(int(port), host.strip("[]"), registry=registry)
+        log.info("metrics on %s", self.url)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/metrics"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

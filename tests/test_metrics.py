@@ -1,4 +1,5 @@
-"""Prometheus metrics of the agent and the collector, scraped over real HTTP from real processes."""
+"""Prometheus metrics of the agent and the collector: the exposition text, and scrapes over real HTTP
+from real processes."""
 
 import json
 import re
@@ -8,11 +9,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 import zmq
+from prometheus_client import CollectorRegistry, generate_latest
 
-from edge.prometheus import Metric, parse_address, render
+from edge.agent_metrics import AgentMetrics, AgentMetricsServer
+from edge.sender import SenderCounts
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import free_port
 
@@ -33,19 +38,44 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
     return samples
 
 
-def test_text_format_escapes_labels_and_formats_numbers():
-    text = render([
-        Metric.single("a_total", "A count.", "counter", 3),
-        Metric("b", "B per device.", "gauge", (({"device": 'cam "x"\\1\n'}, 1.5),)),
-    ])
-    assert text == (
-        "# HELP a_total A count.\n# TYPE a_total counter\na_total 3\n"
-        '# HELP b B per device.\n# TYPE b gauge\nb{device="cam \\"x\\"\\\\1\\n"} 1.5\n'
+def agent_metrics(device: str, cameras: dict) -> AgentMetrics:
+    sender = SenderCounts(sent=5, acknowledged=4, retransmits=1, rejected=Counter({"bad_signature": 2}))
+    spool = SimpleNamespace(count=1, bytes=2048, evicted_total=0)
+    return AgentMetrics(device, lambda: cameras, sender, spool)
+
+
+def test_agent_exposition_keeps_names_types_help_and_labels():
+    registry = CollectorRegistry()
+    registry.register(agent_metrics("gate", {"cam \"x\"\\1\n": {"fps": 2.5, "frames_read": 10, "frames_dropped": 0,
+                                                                 "selected": 3, "rejected_blur": 2}}))
+    text = generate_latest(registry).decode()
+    assert text.startswith(
+        "# HELP edgelabel_agent_fps Frames per second through the pipeline since the start.\n"
+        "# TYPE edgelabel_agent_fps gauge\n"
+        'edgelabel_agent_fps{device="cam \\"x\\"\\\\1\\n"} 2.5\n'
+        "# HELP edgelabel_agent_frames_read_total Frames read from the source.\n"
+        "# TYPE edgelabel_agent_frames_read_total counter\n"
     )
-    assert parse_address("127.0.0.1:0") == ("127.0.0.1", 0)
-    for bad in ("9464", "host:", ":80", "host:99999"):
-        with pytest.raises(ValueError, match="HOST:PORT"):
-            parse_address(bad)
+    assert '\nedgelabel_agent_frames_rejected_total{device="cam \\"x\\"\\\\1\\n",flaw="blur"} 2.0\n' in text
+    assert "\n# TYPE edgelabel_agent_spool_bytes gauge\nedgelabel_agent_spool_bytes{device=\"gate\"} 2048.0\n" in text
+    assert ('\n# TYPE edgelabel_agent_rejected_by_collector_total counter\n'
+            'edgelabel_agent_rejected_by_collector_total{code="bad_signature",device="gate"} 2.0\n') in text
+    assert "_created" not in text  # counters read from state have no creation time
+
+
+def test_each_agent_serves_its_own_registry():
+    first = AgentMetricsServer("127.0.0.1:0", agent_metrics("first", {}))
+    second = AgentMetricsServer("127.0.0.1:0", agent_metrics("second", {}))
+    try:
+        assert scrape(first.url)[("edgelabel_agent_sent_total", (("device", "first"),))] == 5
+        assert ("edgelabel_agent_sent_total", (("device", "first"),)) not in scrape(second.url)
+        with pytest.raises(OSError):  # the port is taken
+            AgentMetricsServer(first.url.split("/")[2], agent_metrics("third", {}))
+    finally:
+        first.stop()
+        second.stop()
+    with pytest.raises(OSError):  # stopped: nothing listens any more
+        scrape(first.url)
 
 
 @pytest.mark.slow

@@ -329,16 +329,12 @@ def run(args: argparse.Namespace) -> int:
     metrics = None
     metrics_address = config.metrics.address
     if metrics_address:
-        from edge.agent_metrics import agent_metrics
-        from edge.prometheus import MetricsServer
+        from edge.agent_metrics import AgentMetrics, AgentMetricsServer
 
         try:
-            metrics = MetricsServer(metrics_address, lambda: agent_metrics(device, statuses, sender.counts, spool))
-        except ValueError as exc:
-            raise ConfigError(f"--metrics: {exc}") from None
+            metrics = AgentMetricsServer(metrics_address, AgentMetrics(device, statuses, sender.counts, spool))
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on {metrics_address}: {exc.strerror or exc}") from None
-        metrics.start()
 
     def stop(*_):
         stopping.set()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 from edge import logs
 from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
+from edge.contract.files import atomic_file
 from edge.errors import ConfigError
 
 log = logging.getLogger("edge.track")
@@ -95,9 +95,8 @@ def run(args: argparse.Namespace) -> int:
     track_ids: set[int] = set()
     started = time.monotonic()
     # Written next to the target and renamed at the end, so an interrupted run leaves no half file.
-    partial = args.mot_out.with_name(args.mot_out.name + ".partial")
     try:
-        with open(partial, "w", encoding="utf-8") as out, tqdm(
+        with atomic_file(args.mot_out, encoding="utf-8") as out, tqdm(
             total=total, unit="frame", desc="tracking", disable=args.no_progress or args.quiet, file=sys.stderr
         ) as progress:
             for frame in source:
@@ -113,12 +112,10 @@ def run(args: argparse.Namespace) -> int:
                 track_ids.update(int(i) for i in tracked.tracker_id)
                 frames += 1
                 progress.update(1)
-        os.replace(partial, args.mot_out)
     except OSError as exc:
         raise ConfigError(f"cannot write {args.mot_out}: {exc.strerror or exc}") from None
     finally:
         source.close()
-        partial.unlink(missing_ok=True)
     seconds = time.monotonic() - started
     summary = {
         "frames": frames,

@@ -4,11 +4,11 @@ printed table and a JSON report saved beside the model."""
 from __future__ import annotations
 
 import json
-import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.contract.files import atomic_write_text
 from edge.quantization.compare import Timing
 
 
@@ -78,9 +78,7 @@ def versions() -> dict[str, str]:
 
 def write_report(path: Path, report: dict) -> None:
     """Write atomically, so a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
 
 
 def row_dict(row: Row) -> dict:

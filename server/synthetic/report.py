@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import sqlite3
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edge.contract.files import atomic_write_bytes, atomic_write_text
 from server.errors import CollectorError
 from server.media import MediaStore
 from server.synthetic.sources import encode_jpeg, load_image
@@ -114,14 +114,8 @@ def write_report(path: Path, device: str, tiles: dict[str, list[tuple[str, np.nd
             f"{''.join(sections)}</body></html>\n")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(png_path, cv2.imencode(".png", contact_sheet(tiles))[1].tobytes())
-        _write_atomically(path, page.encode())
+        atomic_write_bytes(png_path, cv2.imencode(".png", contact_sheet(tiles))[1].tobytes())
+        atomic_write_text(path, page)
     except OSError as exc:
         raise CollectorError(f"cannot write the report {path}: {exc.strerror or exc}") from None
     return png_path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.partial")
-    temp.write_bytes(data)
-    os.replace(temp, path)

@@ -18,12 +18,12 @@ found) and the key: ``taxonomy.toml:7: classes.pedestrian.aliases: expected a li
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
 import yaml
 
 from server.taxonomy.model import ClassSpec, Taxonomy, TaxonomyError
@@ -125,20 +125,13 @@ def merge(current: Taxonomy, imported: TaxonomyFile, replace: bool) -> Taxonomy:
 
 def dump(taxonomy: Taxonomy, kind: str) -> str:
     """The taxonomy as a file of ``kind`` (``toml`` or ``yaml``) that :func:`read` takes back."""
+    document = {"classes": {spec.name: {"guideline": spec.guideline, "aliases": list(spec.aliases)}
+                            for spec in taxonomy.classes},
+                "models": _mappings_by_model(taxonomy)}
     if kind == "yaml":
-        document = {"classes": {spec.name: {"guideline": spec.guideline, "aliases": list(spec.aliases)}
-                                for spec in taxonomy.classes},
-                    "models": _mappings_by_model(taxonomy)}
         return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
-    lines = ["# edgelabel class taxonomy: edgelabel-collector classes import FILE --data-dir DIR", ""]
-    for spec in taxonomy.classes:
-        lines += [f"[classes.{_toml_key(spec.name)}]", f"guideline = {_toml_string(spec.guideline)}",
-                  f"aliases = [{', '.join(_toml_string(alias) for alias in spec.aliases)}]", ""]
-    for model_id, mapping in _mappings_by_model(taxonomy).items():
-        lines.append(f"[models.{_toml_key(model_id)}]")
-        lines += [f"{_toml_key(model_class)} = {_toml_string(target)}" for model_class, target in mapping.items()]
-        lines.append("")
-    return "\n".join(lines)
+    return ("# edgelabel class taxonomy: edgelabel-collector classes import FILE --data-dir DIR\n\n"
+            + tomli_w.dumps(document))
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -170,18 +163,6 @@ def _mappings_by_model(taxonomy: Taxonomy) -> dict[str, dict[str, str]]:
     for (model_id, model_class), target in sorted(taxonomy.mappings.items()):
         out.setdefault(model_id, {})[model_class] = target
     return out
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
-
-
-def _toml_string(value: str) -> str:
-    # JSON's string escapes (\" \\ \n \t \uXXXX) are all valid in a TOML basic string.
-    return json.dumps(value, ensure_ascii=False)
 
 
 class _LineFinder:

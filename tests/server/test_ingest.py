@@ -1,12 +1,13 @@
 """The receiver and the sender over real ZeroMQ sockets on loopback, with and without CURVE."""
 
+import stat
 import time
 
 import cv2
 import pytest
 import zmq
 
-from edge.credentials import read_credentials
+from edge.credentials import DeviceCredentials, read_credentials, write_credentials
 from edge.sender import FrameSender
 from edge.wire import FrameHeader, Labels, decode_reply, encode_frame
 from server.keys import KeyStore, KeyStoreError
@@ -141,6 +142,24 @@ def test_curve_admits_known_devices_and_refuses_strangers_and_impostors(tmp_path
     finally:
         running.close()
     assert [(row["device"], row["seq"]) for row in running.frames()] == [("cam-good", 1), ("cam-good/gate", 4)]
+
+
+def test_key_files_and_credentials_are_private_and_round_trip(tmp_path):
+    keys = KeyStore(tmp_path / "data")
+    written = keys.add_device("cam-good", "tcp://127.0.0.1:0", tmp_path / "good.toml")
+    for path in (tmp_path / "good.toml", keys.collector_file, keys.devices_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert read_credentials(tmp_path / "good.toml") == written
+    assert sorted(p.name for p in keys.dir.iterdir()) == ["collector.json", "devices.json"]  # no temporaries
+
+
+def test_credentials_with_quotes_and_escapes_in_their_values_read_back(tmp_path):
+    (public, secret), (collector_public, _) = (tuple(k.decode() for k in zmq.curve_keypair()) for _ in range(2))
+    credentials = DeviceCredentials(device='gate "north" \\ ü\t', endpoint="tcp://[::1]:5555",
+                                    device_public_key=public, device_secret_key=secret,
+                                    collector_public_key=collector_public)
+    write_credentials(tmp_path / "gate.toml", credentials)
+    assert read_credentials(tmp_path / "gate.toml") == credentials
 
 
 def test_an_agents_name_may_not_hold_the_camera_separator(tmp_path):

@@ -1,11 +1,14 @@
 """``edgelabel-collector classes``: import (checked, with the bad key's line), list, export, map."""
 
 import json
+import tomllib
 
 import pytest
 
 from server.cli import main
 from server.store import Store
+from server.taxonomy import document
+from server.taxonomy.model import ClassSpec, Taxonomy
 from tests.server._frames import PETS, clip_frames, encode, header_for
 
 GOOD_TOML = """\
@@ -91,6 +94,21 @@ def test_import_list_map_export_round_trip(data_dir, tmp_path, capsys):
     assert json.loads(run(capsys, "list", "--json", "--data-dir", str(data_dir))[1]) == before
     code, toml_out, _ = run(capsys, "export", "--data-dir", str(data_dir))
     assert code == 0 and '[models.yolox-test]\nperson = "pedestrian"' in toml_out
+
+
+@pytest.mark.parametrize("kind", ["toml", "yaml"])
+def test_a_dumped_file_reads_back_whatever_the_names_and_guidelines_hold(tmp_path, kind):
+    taxonomy = Taxonomy(
+        classes=(ClassSpec("traffic light", 'Lit "or" not,\\ on a pole.\nSecond line: ü', ("signal", "ampel.v2")),
+                 ClassSpec("pedestrian", "Anyone on foot.", ())),
+        mappings={("yolox-nano", "person"): "pedestrian", ("m.v2", "traffic light"): "traffic light"},
+    )
+    path = tmp_path / f"taxonomy.{kind}"
+    path.write_text(document.dump(taxonomy, kind), encoding="utf-8")
+    assert document.read(path, Taxonomy(), replace=True) == taxonomy
+    if kind == "toml":
+        assert tomllib.loads(path.read_text(encoding="utf-8"))["classes"]["traffic light"]["aliases"] == \
+            ["signal", "ampel.v2"]
 
 
 def test_no_database_is_an_error_not_a_new_directory(tmp_path, capsys):

@@ -32,7 +32,7 @@ def test_track_with_detect_every_2_writes_a_scored_mot_file(tmp_path, capsys):
     assert all(parsed), "every line is frame,id,x,y,w,h,score,-1,-1,-1"
     frames = {int(m.group(1)) for m in parsed}
     assert min(frames) == 1 and max(frames) == 71  # 1-based, predicted frames included
-    assert not (tmp_path / "tud.txt.partial").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["tud.txt"]  # no temporary file left
 
     assert main(["mot-eval", "--gt", str(GT_FILE), "--results", str(out), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
