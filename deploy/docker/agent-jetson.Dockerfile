@@ -17,17 +17,20 @@ FROM ${L4T_BASE}
 ARG ORT_GPU_INDEX=https://pypi.jetson-ai-lab.dev/jp6/cu126
 ARG ORT_GPU_VERSION=1.20.0
 
+# edgelabel needs Python 3.11 or newer (tomllib); L4T r36 is Ubuntu 22.04, whose default python3
+# is 3.10, so the image uses Ubuntu's python3.11 package. NVIDIA's ONNX Runtime GPU wheel must
+# then be a cp311 build: check the index below for your JetPack (only a Jetson can confirm it).
 # Versions follow the L4T base image.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3-pip python3-venv \
+    && apt-get install -y --no-install-recommends python3.11 python3.11-venv \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --create-home --home-dir /home/edgelabel --shell /usr/sbin/nologin edgelabel \
     && usermod -aG video edgelabel \
     && mkdir -p /var/lib/edgelabel/spool /var/cache/edgelabel/trt \
     && chown -R edgelabel:edgelabel /var/lib/edgelabel /var/cache/edgelabel
 
-RUN python3 -m venv /opt/edgelabel
+RUN python3.11 -m venv /opt/edgelabel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY edge ./edge
