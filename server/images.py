@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.wire import WireError, check_jpeg
+from edge.contract.wire import WireError, check_jpeg
 
 DECODE_SCALE = 8
 """The check decodes at 1/8 scale (libjpeg's DCT scaling): it still parses every marker, table and

@@ -19,8 +19,8 @@ from pathlib import Path
 import zmq
 import zmq.auth.thread
 
-from edge.credentials import DeviceCredentials, write_credentials
-from edge.wire import CAMERA_SEPARATOR
+from edge.contract.credentials import DeviceCredentials, write_credentials
+from edge.contract.wire import CAMERA_SEPARATOR
 from server.errors import CollectorError
 
 log = logging.getLogger("server.keys")

@@ -32,8 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import as_dict, as_toml, load_config
-    from edge.errors import ConfigError
+    from edge.config import load_config
+    from edge.contract.config_files import as_dict, as_toml
+    from edge.contract.errors import ConfigError
 
     from edge.commands.detector_args import settings_from_config
 

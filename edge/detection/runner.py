@@ -25,8 +25,9 @@ from edge.detection.metadata import ModelMetadata, parse_metadata
 from edge.detection.model_file import model_id
 from edge.detection.runtimes import ModelRuntime, RuntimeSettings, TensorSpec, open_runtime
 from edge.detections import Detections
-from edge.errors import ConfigError, ModelError
-from edge.wire import MAX_BOXES
+from edge.contract.errors import ConfigError
+from edge.errors import ModelError
+from edge.contract.wire import MAX_BOXES
 
 log = logging.getLogger("edge.detector")
 

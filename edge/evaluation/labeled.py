@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.detections import Detections
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

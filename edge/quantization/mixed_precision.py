@@ -25,7 +25,8 @@ import numpy as np
 
 from edge.detection.letterbox import InputFormat, letterbox_as
 from edge.detection.runtimes import OPENVINO
-from edge.errors import ConfigError, ModelError
+from edge.contract.errors import ConfigError
+from edge.errors import ModelError
 from edge.quantization.accuracy import AccuracyMetric
 from edge.quantization.targets import Target
 

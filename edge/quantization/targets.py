@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.detection.runtimes import ONNXRUNTIME, OPENVINO, RuntimeSettings
-from edge.errors import ConfigError, ModelError
+from edge.contract.errors import ConfigError
+from edge.errors import ModelError
 from edge.quantization import graph
 
 PROVENANCE_KEY = "edgelabel_quantization"

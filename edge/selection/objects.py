@@ -19,7 +19,7 @@ from collections import deque
 
 import numpy as np
 
-from edge.config import SettingError
+from edge.contract.config_files import SettingError
 from edge.detections import Detections
 from edge.selection.core import ABSTAIN, Candidate, KeptHistory, Vote
 from edge.tracking.events import TrackEventKind

@@ -1,6 +1,6 @@
 """A read dataset into the store through the same path as frames from the edge.
 
-Each image becomes a :class:`~edge.wire.FrameHeader` (device ``import:<name>``, reasons
+Each image becomes a :class:`~edge.contract.wire.FrameHeader` (device ``import:<name>``, reasons
 ``["imported"]``, the dataset's boxes as pre-labels with score 1) plus its JPEG, and goes to
 :meth:`Store.ingest_frames` in batches: stored, checked for duplicates, queued. Images that are
 not JPEG are re-encoded (the store keeps JPEGs only). Boxes are cut to the image.
@@ -20,8 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.wire import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, NO_TRACK, FrameHeader, Labels, WireError, jpeg_size
-from server.dedup.signature import signature_of_gray
+from edge.contract.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
+from edge.contract.wire import NO_TRACK, FrameHeader, Labels, WireError, jpeg_size
+from server.dedup.frame_signature import signature_of_gray
 from server.exports.boxes import clip_xyxy
 from server.images import gray_for_signature, verify_jpeg
 from server.importers.dataset import Dataset, DatasetImportError, ImportedImage

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from dataclasses import asdict
 
-from server.dedup.signature import signature_of_gray
+from server.dedup.frame_signature import signature_of_gray
 from server.images import gray_for_signature, verify_jpeg
 from server.media import MediaStore
 from server.store import write_transaction

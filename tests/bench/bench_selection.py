@@ -91,7 +91,7 @@ def budget_config(base, share, frames, duration_s):
 def main() -> int:
     from edge.config import SelectionConfig
     from edge.detection.runner import Detector
-    from edge.evaluation.motfile import read_mot_file
+    from edge.contract.motfile import read_mot_file
     from edge.sources import open_source
 
     detector = Detector(MODEL, threads=1)

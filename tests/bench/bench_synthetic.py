@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from edge.detection.runner import Detector  # noqa: E402
-from edge.signature import phash64, phash_hex  # noqa: E402
-from edge.wire import FrameHeader, Labels  # noqa: E402
+from edge.contract.phash import phash64, phash_hex  # noqa: E402
+from edge.contract.wire import FrameHeader, Labels  # noqa: E402
 from server.consistency.agreement import iou_matrix  # noqa: E402
 from server.importers import read_dataset  # noqa: E402
 from server.importers.ingest import device_name, import_dataset  # noqa: E402

@@ -8,8 +8,10 @@ import tomllib
 
 import pytest
 
-from edge.config import AgentConfig, Override, SelectionConfig, load_config
-from edge.errors import ConfigError
+from edge.config import AgentConfig, SelectionConfig, load_config
+
+from edge.contract.config_files import Override
+from edge.contract.errors import ConfigError
 from edge.selection import BlurGate, KeyframeBudget, build_selector
 from tests.conftest import REPO_DIR
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edge.detections import Detections
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 from edge.selector import (
     ABSTAIN,
     Candidate,
@@ -25,7 +25,7 @@ from edge.selector import (
     Vote,
     build_default_selector,
 )
-from edge.signature import hamming, phash64
+from edge.contract.phash import hamming, phash64
 from edge.sources import Frame, open_source
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

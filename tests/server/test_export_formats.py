@@ -10,7 +10,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from edge.evaluation.mot import evaluate_mot
-from edge.evaluation.motfile import read_mot_file
+from edge.contract.motfile import read_mot_file
 from server.exports import ExportError, ExportOptions, Selection, export
 from server.exports.selection import safe_name
 from server.importers import read_dataset

@@ -6,7 +6,7 @@ import pytest
 
 from edge.detection.classes import read_labels_file
 from edge.detection.metadata import parse_metadata
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 
 def test_ultralytics_fields():

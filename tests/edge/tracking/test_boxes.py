@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from edge.tracking.boxes import cxcywh_to_xyxy, iou_xyxy, tlwh_to_xyxy, xyxy_to_cxcywh, xyxy_to_tlwh
+from edge.contract.boxes import cxcywh_to_xyxy, iou_xyxy, tlwh_to_xyxy, xyxy_to_cxcywh, xyxy_to_tlwh
 
 XYXY = np.array([[10.0, 20.0, 50.0, 100.0], [0.0, 0.0, 1.0, 3.0]])
 

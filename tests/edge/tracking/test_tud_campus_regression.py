@@ -13,10 +13,10 @@ import pytest
 
 from edge.detection.runner import Detector
 from edge.evaluation.mot import evaluate_mot
-from edge.evaluation.motfile import MotRows, read_mot_file
+from edge.contract.motfile import MotRows, read_mot_file
 from edge.sources import open_source
 from edge.tracking import ByteTracker, StridedTracker
-from edge.tracking.boxes import xyxy_to_tlwh
+from edge.contract.boxes import xyxy_to_tlwh
 from tests.conftest import DATA_DIR, MODEL_PATH
 
 TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus"

@@ -14,7 +14,7 @@ from typing import TextIO
 
 import numpy as np
 
-from edge.errors import AgentError
+from edge.contract.errors import AgentError
 
 MIN_COLUMNS = 7
 

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 # Z85-encoded 32-byte CURVE keys are 40 characters from this alphabet (none needs TOML escaping).
 _Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
