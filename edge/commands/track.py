@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.contract.motfile import write_mot_frame
     from edge.sources import ImageDirSource, VideoFileSource, open_source
     from edge.tracking import ByteTracker, StridedTracker
-    from edge.contract.boxes import xyxy_to_tlwh
+    from edge.contract.boxes import xyxy_to_xywh
 
     if args.detect_every < 1:
         raise ConfigError(f"--detect-every must be at least 1, got {args.detect_every}")
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                     if wanted is not None:
                         detections = detections[np.isin(detections.class_id, wanted)]
                 tracked = tracking.step(frame, detections).tracked
-                boxes += write_mot_frame(out, frame.index + 1, tracked.tracker_id, xyxy_to_tlwh(tracked.xyxy),
+                boxes += write_mot_frame(out, frame.index + 1, tracked.tracker_id, xyxy_to_xywh(tracked.xyxy),
                                          tracked.confidence)
                 track_ids.update(int(i) for i in tracked.tracker_id)
                 frames += 1

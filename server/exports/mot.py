@@ -16,7 +16,7 @@ import io
 from pathlib import Path
 
 from edge.contract.motfile import format_mot_line
-from server.exports.boxes import xyxy_to_xywh
+from edge.contract.boxes import xyxy_to_xywh
 from server.exports.options import ExportOptions, Progress
 from server.exports.selection import ExportData, safe_name
 from server.exports.sequences import by_device, frame_rate

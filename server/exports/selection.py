@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from server.exports.boxes import Box
+from edge.contract.boxes import Box
 from server.exports.errors import ExportError
 from server.store import Store
 from server.synthetic.schema import SYNTHETIC_STATUS

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.errors import CollectorError
-from server.exports.boxes import Box
+from edge.contract.boxes import Box
 
 
 class DatasetImportError(CollectorError):

@@ -11,7 +11,7 @@ import configparser
 from pathlib import Path
 
 from edge.contract.motfile import MotFileError, read_mot_file
-from server.exports.boxes import xywh_to_xyxy
+from edge.contract.boxes import xywh_to_xyxy
 from server.importers.dataset import Dataset, DatasetImportError, ImportedBox, ImportedImage
 from server.importers.folders import image_files
 

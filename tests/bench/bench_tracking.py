@@ -87,11 +87,11 @@ def run_peer(tracker_class, frames, sv_detections, stride):
 def score(outputs, gt):
     from edge.evaluation.mot import evaluate_mot
     from edge.contract.motfile import MotRows
-    from edge.contract.boxes import xyxy_to_tlwh
+    from edge.contract.boxes import xyxy_to_xywh
 
     frame = np.concatenate([np.full(len(ids), index + 1) for index, (ids, _) in enumerate(outputs)])
     track_id = np.concatenate([np.asarray(ids, np.int64) for ids, _ in outputs])
-    tlwh = np.concatenate([xyxy_to_tlwh(xyxy) for _, xyxy in outputs]) if len(frame) else np.zeros((0, 4))
+    tlwh = np.concatenate([xyxy_to_xywh(xyxy) for _, xyxy in outputs]) if len(frame) else np.zeros((0, 4))
     return evaluate_mot(gt, MotRows(frame.astype(np.int64), track_id, tlwh, np.ones(len(frame))))
 
 
