@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from edge.config import CAMERA_NAME, AgentConfig, SelectionConfig
 from edge.contract.errors import ConfigError
-from edge.errors import SourceError
 from edge.contract.wire import CAMERA_SEPARATOR
+from edge.errors import SourceError
 
 log = logging.getLogger("edge.cameras")
 

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import ModelError
 from edge.contract.downloads import default_cache_dir, fetch_pinned, sha256_of
+from edge.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,6 @@ import cv2
 import numpy as np
 
 from edge.contract.errors import ConfigError
-
 from edge.errors import SourceError
 
 log = logging.getLogger("edge.sources")

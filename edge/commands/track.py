@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from edge.contract.boxes import xyxy_to_xywh
     from edge.contract.motfile import write_mot_frame
     from edge.sources import ImageDirSource, VideoFileSource, open_source
     from edge.tracking import ByteTracker, StridedTracker
-    from edge.contract.boxes import xyxy_to_xywh
 
     if args.detect_every < 1:
         raise ConfigError(f"--detect-every must be at least 1, got {args.detect_every}")

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from edge.contract.motfile import MotRows
 from edge.contract.boxes import iou_xyxy, xywh_to_xyxy
+from edge.contract.motfile import MotRows
 
 MATCH_IOU = 0.5
 HOTA_THRESHOLDS = np.arange(0.05, 0.99, 0.05)

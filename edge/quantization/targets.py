@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.detection.runtimes import ONNXRUNTIME, OPENVINO, RuntimeSettings
 from edge.contract.errors import ConfigError
+from edge.detection.runtimes import ONNXRUNTIME, OPENVINO, RuntimeSettings
 from edge.errors import ModelError
 from edge.quantization import graph
 

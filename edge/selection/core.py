@@ -32,12 +32,12 @@ import cv2
 import numpy as np
 
 from edge.contract.config_files import SettingError
+from edge.contract.phash import phash64_of_thumbnail
+from edge.contract.wire import NO_TRACK
 from edge.detections import Detections
 from edge.jpeg import encode_jpeg
-from edge.contract.phash import phash64_of_thumbnail
 from edge.selection.thumbnails import analysis_gray
 from edge.sources import Frame
-from edge.contract.wire import NO_TRACK
 
 if TYPE_CHECKING:
     from edge.tracking.events import TrackEvent

@@ -19,8 +19,8 @@ import math
 import numpy as np
 
 from edge.contract.config_files import SettingError
-from edge.selection.core import ABSTAIN, HISTORY_LENGTH, Candidate, KeptHistory, Vote
 from edge.contract.phash import hamming
+from edge.selection.core import ABSTAIN, HISTORY_LENGTH, Candidate, KeptHistory, Vote
 from edge.selection.thumbnails import changed_fractions
 
 

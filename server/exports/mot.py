@@ -15,8 +15,8 @@ import csv
 import io
 from pathlib import Path
 
-from edge.contract.motfile import format_mot_line
 from edge.contract.boxes import xyxy_to_xywh
+from edge.contract.motfile import format_mot_line
 from server.exports.options import ExportOptions, Progress
 from server.exports.selection import ExportData, safe_name
 from server.exports.sequences import by_device, frame_rate

@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.contract.boxes import clip_xyxy
 from edge.contract.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 from edge.contract.wire import NO_TRACK, FrameHeader, Labels, WireError, jpeg_size
 from server.dedup.frame_signature import signature_of_gray
-from edge.contract.boxes import clip_xyxy
 from server.images import gray_for_signature, verify_jpeg
 from server.importers.dataset import Dataset, DatasetImportError, ImportedImage
 from server.review.queue import ReviewQueue

@@ -36,10 +36,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from edge.detection.runner import Detector  # noqa: E402
+from edge.contract.boxes import iou_xyxy  # noqa: E402
 from edge.contract.phash import phash64, phash_hex  # noqa: E402
 from edge.contract.wire import FrameHeader, Labels  # noqa: E402
-from edge.contract.boxes import iou_xyxy  # noqa: E402
+from edge.detection.runner import Detector  # noqa: E402
 from server.importers import read_dataset  # noqa: E402
 from server.importers.ingest import device_name, import_dataset  # noqa: E402
 from server.media import MediaStore  # noqa: E402

@@ -88,8 +88,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from edge.detection.dynamic_batch import make_batch_dynamic
     from edge.contract.boxes import iou_xyxy
+    from edge.detection.dynamic_batch import make_batch_dynamic
     from edge.detection.runner import Detector
     from edge.detection.runtimes import RuntimeSettings
     from edge.detection.tiled import TiledDetector

@@ -85,9 +85,9 @@ def run_peer(tracker_class, frames, sv_detections, stride):
 
 
 def score(outputs, gt):
-    from edge.evaluation.mot import evaluate_mot
-    from edge.contract.motfile import MotRows
     from edge.contract.boxes import xyxy_to_xywh
+    from edge.contract.motfile import MotRows
+    from edge.evaluation.mot import evaluate_mot
 
     frame = np.concatenate([np.full(len(ids), index + 1) for index, (ids, _) in enumerate(outputs)])
     track_id = np.concatenate([np.asarray(ids, np.int64) for ids, _ in outputs])

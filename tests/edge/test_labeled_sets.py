@@ -6,10 +6,10 @@ import json
 import cv2
 import pytest
 
-from edge.detection import COCO_CLASSES, Detector
 from edge.contract.boxes import iou_xyxy
-from edge.detection.mean_ap import coco_mean_average_precision
 from edge.contract.errors import ConfigError
+from edge.detection import COCO_CLASSES, Detector
+from edge.detection.mean_ap import coco_mean_average_precision
 from edge.evaluation.labeled import load_labeled_set
 from tests.coco_eval import coco_eval
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from edge import models
+from edge.contract.downloads import ChecksumError, FetchError, default_cache_dir, fetch_pinned, sha256_of
 from edge.contract.errors import AgentError
 from edge.errors import ModelError
-from edge.contract.downloads import ChecksumError, FetchError, default_cache_dir, fetch_pinned, sha256_of
 from edge.models import KNOWN_MODELS, PinnedModel, resolve_model
 
 

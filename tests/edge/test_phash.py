@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.jpeg import encode_jpeg
 from edge.contract.phash import gray_thumbnail, hamming, phash64, phash_hex
-from edge.sources import open_source
 from edge.contract.wire import FrameHeader, decode_frame, encode_frame
+from edge.jpeg import encode_jpeg
+from edge.sources import open_source
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 VIDEOS = DATA / "videos"

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from edge.contract.errors import ConfigError
-
 from edge.errors import SourceError
 from edge.sources import (
     CameraSource,

@@ -7,8 +7,8 @@ import cv2
 import pytest
 
 from edge.contract.errors import ConfigError
-from edge.spool import Spool
 from edge.contract.wire import NO_TRACK, FrameHeader, Labels, decode_frame
+from edge.spool import Spool
 from tests.conftest import DATA_DIR
 
 MiB = 2**20

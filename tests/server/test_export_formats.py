@@ -9,8 +9,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from edge.evaluation.mot import evaluate_mot
 from edge.contract.motfile import read_mot_file
+from edge.evaluation.mot import evaluate_mot
 from server.exports import ExportError, ExportOptions, Selection, export
 from server.exports.selection import safe_name
 from server.importers import read_dataset

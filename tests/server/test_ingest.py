@@ -7,8 +7,8 @@ import pytest
 import zmq
 
 from edge.contract.credentials import read_credentials
-from edge.sender import FrameSender
 from edge.contract.wire import FrameHeader, Labels, decode_reply, encode_frame
+from edge.sender import FrameSender
 from server.keys import KeyStore, KeyStoreError
 from server.store import Store
 from tests.conftest import DATA_DIR

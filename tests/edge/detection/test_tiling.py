@@ -4,13 +4,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detection import Detector
 from edge.contract.boxes import iou_xyxy
+from edge.contract.errors import ConfigError
+from edge.detection import Detector
 from edge.detection.mean_ap import mean_average_precision
 from edge.detection.tiled import TiledDetector
 from edge.detection.tiling import TilePlan, View, merge_views, plan_tiles
 from edge.detections import Detections
-from edge.contract.errors import ConfigError
 from edge.tile_spec import parse_tiles
 from tests.conftest import DATA_DIR, MODEL_PATH
 

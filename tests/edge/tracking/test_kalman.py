@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edge.contract.errors import ConfigError
 from edge.contract.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+from edge.contract.errors import ConfigError
 from edge.tracking.kalman import BoxKalmanFilter
 
 SIZE_OF_EACH = [2, 3, 2, 3]

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.contract.boxes import xyxy_to_xywh
+from edge.contract.motfile import MotRows, read_mot_file
 from edge.detection.runner import Detector
 from edge.evaluation.mot import evaluate_mot
-from edge.contract.motfile import MotRows, read_mot_file
 from edge.sources import open_source
 from edge.tracking import ByteTracker, StridedTracker
-from edge.contract.boxes import xyxy_to_xywh
 from tests.conftest import DATA_DIR, MODEL_PATH
 
 TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus"
