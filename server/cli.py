@@ -166,12 +166,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from server.api.serve import start_from_args
-    from server.config import serve_config
-    from server.consistency.store import ConsistencyPolicy
     from server.keys import KeyStore
     from server.metrics import collector_metrics
     from server.receiver import Receiver
     from server.store import Store
+
+    from server.config import serve_config
+    from server.consistency.store import ConsistencyPolicy
 
     config = serve_config(args)
     settings = config.collector

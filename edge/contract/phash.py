@@ -26,7 +26,7 @@ PHASH_THUMBNAIL_SIZE = 32
 PHASH_BLOCK = 8
 
 
-def gray_thumbnail(image: np.ndarray, size: int = 32) -> np.ndarray:
+def gray_thumbnail(image: np.ndarray, size: int = PHASH_THUMBNAIL_SIZE) -> np.ndarray:
     """A ``size`` x ``size`` uint8 gray version of a BGR (HxWx3) or gray (HxW) uint8 image.
 
     Gray conversion first, then ``INTER_AREA`` (a box average, so noise averages out). Measured

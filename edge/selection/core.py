@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from edge.contract.config_files import SettingError
-from edge.contract.phash import phash64_of_thumbnail
+from edge.contract.phash import PHASH_THUMBNAIL_SIZE, phash64_of_thumbnail
 from edge.contract.wire import NO_TRACK
 from edge.detections import Detections
 from edge.jpeg import encode_jpeg
@@ -42,7 +42,7 @@ from edge.sources import Frame
 if TYPE_CHECKING:
     from edge.tracking.events import TrackEvent
 
-THUMBNAIL_SIZE = 32
+THUMBNAIL_SIZE = PHASH_THUMBNAIL_SIZE
 """Side of the gray thumbnail kept per kept frame (1 KiB), the size :func:`edge.contract.phash.phash64`
 works at. It is made from the analysis image, so its pHash is within a bit or two of the
 frame's own (the uplink hashes the full frame for the wire)."""

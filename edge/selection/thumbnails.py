@@ -24,8 +24,8 @@ def analysis_gray(image: np.ndarray, max_side: int = 320) -> np.ndarray:
     Measured with OpenCV 5.0: 80 us at 480x360, 0.33 ms at 960x540, 0.65 ms at 3072x1728
     (against 0.22, 0.8 and 1.8 ms for a full-frame gray conversion alone).
 
-    Unlike :func:`gray_thumbnail` the aspect ratio is kept, so blur and tile measures see the
-    picture's real geometry. Lowering ``max_side`` makes every measure cheaper but blind to
+    Unlike :func:`~edge.contract.phash.gray_thumbnail` the aspect ratio is kept, so blur and tile
+    measures see the picture's real geometry. Lowering ``max_side`` makes every measure cheaper but blind to
     blur of a few pixels and to small obstructions; raising it does the opposite.
     """
     if max_side < 8:
@@ -50,7 +50,8 @@ def changed_fraction(a: np.ndarray, b: np.ndarray, pixel_delta: int = 16) -> flo
     The median difference is subtracted first, so a global brightness shift (auto exposure,
     a cloud) does not count as change; a person walking in does. Unlike a mean difference, a
     small object that changes a few pixels a lot is not averaged away by a large static
-    background. ``a`` and ``b`` are same-shaped gray uint8 images, e.g. from :func:`gray_thumbnail`.
+    background. ``a`` and ``b`` are same-shaped gray uint8 images, e.g. thumbnails from
+    :func:`~edge.contract.phash.gray_thumbnail`.
     """
     if a.shape != b.shape:
         raise ValueError(f"thumbnails differ in shape: {a.shape} vs {b.shape}")
