@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge.config import CAMERA_NAME, AgentConfig, SelectionConfig
-from edge.errors import ConfigError, SourceError
-from edge.wire import CAMERA_SEPARATOR
+from edge.contract.errors import ConfigError
+from edge.contract.wire import CAMERA_SEPARATOR
+from edge.errors import SourceError
 
 log = logging.getLogger("edge.cameras")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge.errors import AgentError
+from edge.contract.errors import AgentError
 
 COMMANDS = ("run", "detect", "benchmark", "sample", "track", "mot_eval", "quantize", "dynamic_batch", "check_config")
 """Modules under ``edge.commands``; each registers its own subcommand name (``mot_eval`` is ``mot-eval``)."""

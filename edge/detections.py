@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.wire import NO_TRACK, Labels
+from edge.contract.wire import NO_TRACK, Labels
 
 
 @dataclass(frozen=True)

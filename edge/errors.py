@@ -1,8 +1,6 @@
-"""Domain errors of the edge agent. The CLI turns them into one line and a non-zero exit."""
+"""Errors only the agent raises; their base and the config error are shared (:mod:`edge.contract.errors`)."""
 
-
-class AgentError(Exception):
-    """Base class: something the user can fix (bad path, bad model, unreachable source)."""
+from edge.contract.errors import AgentError
 
 
 class SourceError(AgentError):
@@ -11,7 +9,3 @@ class SourceError(AgentError):
 
 class ModelError(AgentError):
     """A model file is missing, unreadable, or not a detector this agent can run."""
-
-
-class ConfigError(AgentError):
-    """A setting or a credentials file is invalid."""

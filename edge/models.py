@@ -10,10 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.contract.downloads import default_cache_dir, fetch_pinned, sha256_of
 from edge.errors import ModelError
-from edge.fetch import fetch_pinned, sha256_of
-
-CACHE_ENV = "EDGELABEL_CACHE"
 
 
 @dataclass(frozen=True)
@@ -38,17 +36,11 @@ KNOWN_MODELS: dict[str, PinnedModel] = {
 }
 
 
-def default_cache_dir() -> Path:
-    """``$EDGELABEL_CACHE`` if set, else ``~/.cache/edgelabel``."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "edgelabel"
-
-
 def resolve_model(spec: str, cache_dir: Path | None = None, progress: bool = True) -> Path:
     """Return a local model file for ``spec``: an existing path, or a known name (downloaded if needed).
 
     Raises :class:`ModelError` for a path that does not exist or a name that is not known, and a
-    :class:`edge.fetch.FetchError` when a known model cannot be downloaded.
+    :class:`edge.contract.downloads.FetchError` when a known model cannot be downloaded.
     """
     path = Path(spec).expanduser()
     if path.is_file():

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 from edge.sources import Frame, FrameSource
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from edge.credentials import DeviceCredentials
-from edge.wire import DeviceStatus, FrameHeader, WireError, decode_reply, encode_frame, encode_status
+from edge.contract.credentials import DeviceCredentials
+from edge.contract.wire import DeviceStatus, FrameHeader, WireError, decode_reply, encode_frame, encode_status
 
 log = logging.getLogger("edge.sender")
 

@@ -40,7 +40,8 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from edge.errors import ConfigError, SourceError
+from edge.contract.errors import ConfigError
+from edge.errors import SourceError
 
 log = logging.getLogger("edge.sources")
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from edge.errors import ConfigError
-from edge.wire import NO_TRACK, FrameHeader, encode_frame
+from edge.contract.errors import ConfigError
+from edge.contract.wire import NO_TRACK, FrameHeader, encode_frame
 
 log = logging.getLogger("edge.spool")
 

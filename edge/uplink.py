@@ -18,14 +18,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from edge.contract.phash import phash64, phash_hex
+from edge.contract.wire import DeviceStatus, FrameHeader
 from edge.detections import Detections
 from edge.jpeg import encode_jpeg
 from edge.selector import Decision
 from edge.sender import FrameSender
-from edge.signature import phash64, phash_hex
 from edge.sources import Frame
 from edge.spool import Spool
-from edge.wire import DeviceStatus, FrameHeader
 
 log = logging.getLogger("edge.uplink")
 

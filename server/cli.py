@@ -228,7 +228,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from edge.config import as_dict, as_toml
+    from edge.contract.config_files import as_dict, as_toml
     from server.config import load_collector_config
 
     config = load_collector_config(args.file)

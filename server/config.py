@@ -1,9 +1,9 @@
 """The collector's configuration file: TOML with one ``[collector]`` table (deploy/collector.example.toml).
 
-Same rules as the agent's (``edge.config``, whose loader this reuses): unknown keys and tables
-are errors, types and ranges are checked when the file is read, a key left out takes its default,
-command-line flags override the file, and every error is one line naming where the value came
-from, the key, the value and what was expected.
+Same rules as the agent's, read by the loader both share (``edge.contract.config_files``): unknown
+keys and tables are errors, types and ranges are checked when the file is read, a key left out
+takes its default, command-line flags override the file, and every error is one line naming where
+the value came from, the key, the value and what was expected.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.config import Override, address, check, load_file
-from edge.errors import ConfigError
+from edge.contract.config_files import Override, address, check, load_file
+from edge.contract.errors import ConfigError
 from server.errors import CollectorError
 
 DEFAULT_INGEST = "tcp://0.0.0.0:5555"

@@ -2,8 +2,9 @@
 
 The demo runs the real thing: a collector process with CURVE on, a device key made for the demo,
 and an agent process running the YOLOX-Nano detector on a real clip. The clip and the model are
-downloaded once from pinned URLs (SHA-256 checked) into the cache; offline, the user is told in
-one line how to pass a local clip and model instead.
+downloaded once from pinned URLs (SHA-256 checked) into the cache, the clip here and the model by
+the agent, which resolves the known name itself; offline, the user is told in one line how to pass
+a local clip and model instead.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge.errors import AgentError
-from edge.fetch import fetch_pinned
-from edge.models import default_cache_dir, resolve_model
+from edge.contract.downloads import FetchError, default_cache_dir, fetch_pinned
 from server.errors import CollectorError
 from server.keys import KeyStore
 from server.store import Store
@@ -29,6 +28,8 @@ SAMPLE_CLIP_URL = (
     "456dbca90c7d6d82bce9124a56e56e7b898cd252/vtest.mp4"
 )
 SAMPLE_CLIP_SHA256 = "1aebe1d531f7d0e5a3d1e668676d0ac9b75a0570f4dd99929418e973d3900933"
+DEMO_MODEL = "yolox-nano"
+"""A model name the agent knows: it downloads the pinned weights on first use."""
 DEMO_DEVICE = "demo-cam"
 DEMO_REVIEWER = "demo"
 OFFLINE_HINT = "offline? run the demo on local files: edgelabel-collector demo --source CLIP.mp4 --model yolox_nano.onnx"
@@ -40,9 +41,9 @@ def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 
             SAMPLE_CLIP_URL, SAMPLE_CLIP_SHA256, default_cache_dir() / f"pets09_vtest-{SAMPLE_CLIP_SHA256[:8]}.mp4",
             offline_hint=OFFLINE_HINT,
         ))
-        model = model or str(resolve_model("yolox-nano"))
-    except AgentError as exc:
+    except FetchError as exc:
         raise CollectorError(str(exc)) from None
+    model = model or DEMO_MODEL
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.wire import WireError, check_jpeg
+from edge.contract.phash import PHASH_THUMBNAIL_SIZE
+from edge.contract.wire import WireError, check_jpeg
 
 DECODE_SCALE = 8
 """The check decodes at 1/8 scale (libjpeg's DCT scaling): it still parses every marker, table and
@@ -35,7 +36,7 @@ def verify_jpeg(jpeg: bytes, width: int, height: int) -> np.ndarray:
     return small
 
 
-SIGNATURE_MIN_SIDE = 32
+SIGNATURE_MIN_SIDE = PHASH_THUMBNAIL_SIZE
 """A frame's signature needs a gray image at least this big a side (the 32x32 thumbnail)."""
 
 _LARGER_DECODES = (cv2.IMREAD_REDUCED_GRAYSCALE_4, cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_GRAYSCALE)

@@ -18,9 +18,9 @@ from pathlib import Path
 import zmq
 import zmq.auth.thread
 
+from edge.contract.credentials import DeviceCredentials, write_credentials
 from edge.contract.files import atomic_write_text
-from edge.credentials import DeviceCredentials, write_credentials
-from edge.wire import CAMERA_SEPARATOR
+from edge.contract.wire import CAMERA_SEPARATOR
 from server.errors import CollectorError
 
 log = logging.getLogger("server.keys")

@@ -14,15 +14,16 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import zmq
 
-from edge import wire
-from edge.wire import DeviceStatus, FrameHeader, Reply, WireError
-from server.dedup.signature import FrameSignature, signature_of_gray
+from edge.contract import wire
+from edge.contract.limits import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
+from edge.contract.wire import DeviceStatus, FrameHeader, Reply, WireError
+from server.dedup.frame_signature import FrameSignature, signature_of_gray
 from server.errors import CollectorError
 from server.images import gray_for_signature, verify_jpeg
 from server.keys import DeviceAuthenticator, KeyStore
@@ -32,7 +33,7 @@ log = logging.getLogger("server.receiver")
 
 # ZeroMQ drops (and disconnects) any single message part larger than this before it reaches us,
 # which bounds memory under a flood; parts between the wire limits and this get a typed rejection.
-MAX_PART_BYTES = 2 * wire.MAX_IMAGE_BYTES
+MAX_PART_BYTES = 2 * MAX_IMAGE_BYTES
 SUMMARY_EVERY_S = 30.0
 
 
@@ -198,7 +199,7 @@ class Receiver:
 
     def _reject(self, identity: bytes, parts: list[zmq.Frame], error: WireError) -> None:
         self.counts.rejected[error.code] += 1
-        seq = wire.peek_seq(parts[0].bytes) if parts and len(parts[0]) <= wire.MAX_HEADER_BYTES else None
+        seq = wire.peek_seq(parts[0].bytes) if parts and len(parts[0]) <= MAX_HEADER_BYTES else None
         device = parts[0].get("User-Id") if (parts and self.secure) else None
         try:
             self.store.count_rejection(device, error.code, error.detail)

@@ -42,11 +42,11 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from edge.wire import NO_TRACK, REJECTION_CODES, DeviceStatus, FrameHeader, Labels, WireError
+from edge.contract.wire import NO_TRACK, REJECTION_CODES, DeviceStatus, FrameHeader, Labels, WireError
 from server.consistency.schema import create_tables as create_consistency_tables
 from server.dedup.engine import DedupDecision, Deduplicator
+from server.dedup.frame_signature import FrameSignature, signature_of_gray
 from server.dedup.policy import DedupPolicy
-from server.dedup.signature import FrameSignature, signature_of_gray
 from server.errors import StoreError
 from server.frame_source import FrameSource
 from server.images import gray_for_signature, verify_jpeg

@@ -10,7 +10,7 @@ import cv2
 import pytest
 import zmq
 
-from edge.wire import decode_reply
+from edge.contract.wire import decode_reply
 from server.store import Store
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import start_collector

@@ -13,8 +13,8 @@ import cv2
 import pytest
 import zmq
 
-from edge import wire
-from edge.wire import FrameHeader, Labels, decode_reply, encode_frame
+from edge.contract import limits, wire
+from edge.contract.wire import FrameHeader, Labels, decode_reply, encode_frame
 from server.store import Store
 from tests.conftest import DATA_DIR, MODEL_PATH
 
@@ -91,8 +91,8 @@ def malformed_messages(rng: random.Random, jpeg: bytes, width: int, height: int)
             yield [json.dumps({"v": 1, "type": "status", "device": "fuzz", "ts": 1.0, "model_id": "m",
                                "counters": {"fps": rng.choice([-1, "x", None, [1], {}])}}).encode()]
     # Oversized parts, above the wire limits but below the socket's hard cap: typed rejections too.
-    yield [b"{" + b" " * (wire.MAX_HEADER_BYTES + 10) + b"}", jpeg]
-    yield [encode_frame(good, jpeg)[0], b"\xff\xd8" + b"\0" * (wire.MAX_IMAGE_BYTES + 10) + b"\xff\xd9"]
+    yield [b"{" + b" " * (limits.MAX_HEADER_BYTES + 10) + b"}", jpeg]
+    yield [encode_frame(good, jpeg)[0], b"\xff\xd8" + b"\0" * (limits.MAX_IMAGE_BYTES + 10) + b"\xff\xd9"]
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from edge import logs
 from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 EPILOG = """\
 examples:

@@ -32,10 +32,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import as_dict, as_toml, load_config
-    from edge.errors import ConfigError
-
     from edge.commands.detector_args import settings_from_config
+    from edge.config import load_config
+    from edge.contract.config_files import as_dict, as_toml
+    from edge.contract.errors import ConfigError
 
     config = load_config(args.file)
     settings_from_config(config.detector, origin=f"{args.file}: [detector.tensorrt]")  # settings that clash

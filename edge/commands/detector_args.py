@@ -104,7 +104,7 @@ def settings_from_config(detector_config, origin: str = "[detector.tensorrt]"):
 def resolve_streams(streams: int) -> int:
     """``streams``, or for 0 the automatic choice: two where there are two or more cores."""
     if streams < 0:
-        from edge.errors import ConfigError
+        from edge.contract.errors import ConfigError
 
         raise ConfigError(f"--streams must be at least 0, got {streams}")
     if streams:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from edge import logs
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 EPILOG = """\
 example:

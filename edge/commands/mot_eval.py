@@ -43,8 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge.contract.motfile import read_mot_file
     from edge.evaluation.mot import evaluate_mot
-    from edge.evaluation.motfile import read_mot_file
 
     metrics = evaluate_mot(read_mot_file(args.gt), read_mot_file(args.results)).to_json()
     if args.json:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from edge import logs
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 log = logging.getLogger("edge.quantize")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from edge import logs
 from edge.commands.detector_args import DETECTOR_FLAGS, add_runtime_arguments, add_tiling_arguments
 from edge.config import DECODERS
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 log = logging.getLogger("edge.run")
 
@@ -175,7 +175,7 @@ RUN_FLAGS = {
 
 
 def _flag_overrides(args: argparse.Namespace, flags: dict) -> dict:
-    from edge.config import Override
+    from edge.contract.config_files import Override
 
     overrides = {}
     for dest, (flag, key) in flags.items():
@@ -201,7 +201,8 @@ def load_run_config(args: argparse.Namespace):
     Checks what only the whole can tell: a source, a model and a security choice are required.
     """
     from edge.cameras import sources_from_flags, split_named
-    from edge.config import Override, load_config
+    from edge.config import load_config
+    from edge.contract.config_files import Override
 
     overrides = _flag_overrides(args, {**SELECTION_FLAGS, **RUN_FLAGS})
     # The security choice on the command line replaces the file's, whichever way the file chose.
@@ -241,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(-1 if args.quiet else args.verbose)
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from edge.commands.detector_args import settings_from_config, tiled
-    from edge.credentials import read_credentials
+    from edge.contract.credentials import read_credentials
     from edge.detection.classes import read_labels_file
     from edge.detection.runner import Detector
     from edge.models import resolve_model

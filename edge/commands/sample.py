@@ -12,7 +12,7 @@ from pathlib import Path
 from edge import logs
 from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
 from edge.commands.run import add_selection_arguments, load_selection
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 log = logging.getLogger("edge.sample")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from edge import logs
 from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
+from edge.contract.errors import ConfigError
 from edge.contract.files import atomic_file
-from edge.errors import ConfigError
 
 log = logging.getLogger("edge.track")
 
@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from edge.evaluation.motfile import write_mot_frame
+    from edge.contract.boxes import xyxy_to_xywh
+    from edge.contract.motfile import write_mot_frame
     from edge.sources import ImageDirSource, VideoFileSource, open_source
     from edge.tracking import ByteTracker, StridedTracker
-    from edge.tracking.boxes import xyxy_to_tlwh
 
     if args.detect_every < 1:
         raise ConfigError(f"--detect-every must be at least 1, got {args.detect_every}")
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                     if wanted is not None:
                         detections = detections[np.isin(detections.class_id, wanted)]
                 tracked = tracking.step(frame, detections).tracked
-                boxes += write_mot_frame(out, frame.index + 1, tracked.tracker_id, xyxy_to_tlwh(tracked.xyxy),
+                boxes += write_mot_frame(out, frame.index + 1, tracked.tracker_id, xyxy_to_xywh(tracked.xyxy),
                                          tracked.confidence)
                 track_ids.update(int(i) for i in tracked.tracker_id)
                 frames += 1

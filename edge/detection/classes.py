@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 COCO_CLASSES: tuple[str, ...] = (  # in the order COCO-trained models index them
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",

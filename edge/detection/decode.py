@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from edge.contract.boxes import nms_class_aware
+
 YOLOX_STRIDES = (8, 16, 32)
 
 
@@ -139,45 +141,6 @@ def select_labelled(
     xyxy, confidence, class_id = xyxy[candidate], confidence[candidate], class_id[candidate]
     kept = nms_class_aware(xyxy, confidence, class_id, iou_threshold, max_detections)
     return Selection(xyxy[kept], confidence[kept], class_id[kept].astype(np.int64))
-
-
-def nms_class_aware(
-    xyxy: np.ndarray,
-    confidence: np.ndarray,
-    class_id: np.ndarray,
-    iou_threshold: float,
-    max_kept: int,
-) -> np.ndarray:
-    """Greedy NMS within each class; returns indices of kept boxes, highest confidence first.
-
-    A box is suppressed when its IoU with a kept box of the same class is above
-    ``iou_threshold``. Each round keeps one box and suppresses against it with one vectorised
-    IoU, so the work is bounded by ``max_kept`` rounds, not by the number of candidates.
-    """
-    # Stable sort: equal scores keep input order, so results do not depend on the sort algorithm.
-    order = np.argsort(-confidence, kind="stable")
-    # float64 so IoU of boxes far from the origin is not eroded by rounding.
-    boxes = np.asarray(xyxy, dtype=np.float64)[order]
-    classes = np.asarray(class_id)[order]
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    remaining = np.arange(len(order))
-    kept: list[int] = []
-    while remaining.size and len(kept) < max_kept:
-        best, rest = remaining[0], remaining[1:]
-        kept.append(best)
-        iou = _iou_one_to_many(boxes[best], areas[best], boxes[rest], areas[rest])
-        duplicate = (iou > iou_threshold) & (classes[rest] == classes[best])
-        remaining = rest[~duplicate]
-    return order[np.asarray(kept, dtype=np.int64)]
-
-
-def _iou_one_to_many(box: np.ndarray, area: float, boxes: np.ndarray, areas: np.ndarray) -> np.ndarray:
-    inter_w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    inter_h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = inter_w * inter_h
-    union = area + areas - inter
-    # Two empty boxes have no overlap to speak of (0/0); call it 0 rather than NaN.
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def _empty_selection() -> Selection:

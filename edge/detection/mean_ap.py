@@ -21,6 +21,8 @@ from typing import Protocol
 
 import numpy as np
 
+from edge.contract.boxes import iou_xyxy
+
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 COCO_IOU_THRESHOLDS = tuple(float(t) for t in np.round(np.linspace(0.5, 0.95, 10), 2))
 """COCO's mAP@[.5:.95]: the mean over these IoU thresholds."""
@@ -91,7 +93,7 @@ def _class_ap(predictions, references, class_id: int, iou_threshold: float, igno
         if ignored is not None:
             ignored_xyxy = _of_class(ignored[index], class_id)
             if len(ignored_xyxy):
-                counted = hit | ~(pairwise_iou(xyxy, ignored_xyxy) >= iou_threshold).any(axis=1)
+                counted = hit | ~(iou_xyxy(xyxy, ignored_xyxy) >= iou_threshold).any(axis=1)
         scores.append(confidence[order][counted])
         hits.append(hit[counted])
     if num_references == 0 or not scores:
@@ -121,7 +123,7 @@ def match_greedy(predicted_xyxy: np.ndarray, reference_xyxy: np.ndarray, iou_thr
     found = np.zeros(len(predicted_xyxy), bool)
     if len(reference_xyxy) == 0 or len(predicted_xyxy) == 0:
         return found
-    iou = pairwise_iou(predicted_xyxy, reference_xyxy)
+    iou = iou_xyxy(predicted_xyxy, reference_xyxy)
     taken = np.zeros(len(reference_xyxy), bool)
     # Greedy by rank is inherently sequential; the loop is over one image's boxes of one class.
     for index, row in enumerate(iou):
@@ -130,19 +132,6 @@ def match_greedy(predicted_xyxy: np.ndarray, reference_xyxy: np.ndarray, iou_thr
         if candidates[best] >= 0:
             taken[best] = found[index] = True
     return found
-
-
-def pairwise_iou(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))`` IoU matrix of two sets of xyxy boxes (0 where the union is empty)."""
-    a = np.asarray(a_xyxy, np.float64).reshape(-1, 1, 4)
-    b = np.asarray(b_xyxy, np.float64).reshape(1, -1, 4)
-    inter_w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    inter_h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = inter_w * inter_h
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 @dataclass(frozen=True)

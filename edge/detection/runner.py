@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.contract.errors import ConfigError
+from edge.contract.wire import MAX_BOXES
 from edge.detection.classes import COCO_CLASSES
 from edge.detection.heads import OutputShapeError, SelectionSettings
 from edge.detection.layouts import LayoutError, OutputInfo, recognise
@@ -25,8 +27,7 @@ from edge.detection.metadata import ModelMetadata, parse_metadata
 from edge.detection.model_file import model_id
 from edge.detection.runtimes import ModelRuntime, RuntimeSettings, TensorSpec, open_runtime
 from edge.detections import Detections
-from edge.errors import ConfigError, ModelError
-from edge.wire import MAX_BOXES
+from edge.errors import ModelError
 
 log = logging.getLogger("edge.detector")
 

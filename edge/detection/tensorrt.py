@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 TENSORRT = "TensorrtExecutionProvider"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.detection.mean_ap import pairwise_iou
+from edge.contract.boxes import iou_xyxy
 from edge.detections import Detections
 
 AUTO_MAX_SHRINK = 2.5
@@ -162,7 +162,7 @@ def merge_views(
             merged = boxes[position].copy()
             rest = np.flatnonzero(alive)
             if len(rest):
-                iou = pairwise_iou(merged[None], boxes[rest])[0]
+                iou = iou_xyxy(merged[None], boxes[rest])[0]
                 ios = _intersection_over_smaller(merged, boxes[rest])
                 either_cut = cuts[rest] | cuts[position]
                 same = (iou >= iou_threshold) | (either_cut & (ios >= ios_threshold))

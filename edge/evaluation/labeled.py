@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.contract.errors import ConfigError
 from edge.detections import Detections
-from edge.errors import ConfigError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from edge.evaluation.motfile import MotRows
-from edge.tracking.boxes import iou_xyxy, tlwh_to_xyxy
+from edge.contract.boxes import iou_xyxy, xywh_to_xyxy
+from edge.contract.motfile import MotRows
 
 MATCH_IOU = 0.5
 HOTA_THRESHOLDS = np.arange(0.05, 0.99, 0.05)
@@ -94,8 +94,8 @@ def evaluate_mot(gt: MotRows, results: MotRows) -> MotMetrics:
 def _frames(gt: MotRows, results: MotRows) -> tuple[list[_Frame], int, int]:
     _, gt_dense = np.unique(gt.track_id, return_inverse=True)
     _, result_dense = np.unique(results.track_id, return_inverse=True)
-    gt_xyxy = tlwh_to_xyxy(gt.tlwh)
-    result_xyxy = tlwh_to_xyxy(results.tlwh)
+    gt_xyxy = xywh_to_xyxy(gt.tlwh)
+    result_xyxy = xywh_to_xyxy(results.tlwh)
     frames = []
     for number in np.union1d(gt.frame, results.frame):
         in_gt = gt.frame == number

@@ -7,7 +7,7 @@ runtime's model format, ``mixed_precision`` is the glue to NNCF's accuracy-aware
 and saves the verdict. Needs the ``quantize`` extra (NNCF, onnx), and ``openvino`` for that target.
 """
 
-from edge.errors import AgentError
+from edge.contract.errors import AgentError
 
 
 class QuantizationRejected(AgentError):

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.contract.errors import ConfigError
 from edge.detection.letterbox import InputFormat, letterbox_as
 from edge.detection.runtimes import OPENVINO
-from edge.errors import ConfigError, ModelError
+from edge.errors import ModelError
 from edge.quantization.accuracy import AccuracyMetric
 from edge.quantization.targets import Target
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.contract.errors import ConfigError
 from edge.detection.runtimes import ONNXRUNTIME, OPENVINO, RuntimeSettings
-from edge.errors import ConfigError, ModelError
+from edge.errors import ModelError
 from edge.quantization import graph
 
 PROVENANCE_KEY = "edgelabel_quantization"

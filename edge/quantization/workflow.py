@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.contract.errors import ConfigError
 from edge.detection.model_file import OPENVINO_IR, model_format
 from edge.detection.runner import Detector
 from edge.detection.runtimes import ONNXRUNTIME, RuntimeSettings
-from edge.errors import ConfigError
 from edge.evaluation.labeled import load_labeled_set
 from edge.quantization.accuracy import (
     PREDICTION_SCORE_THRESHOLD,

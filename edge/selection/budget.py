@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import math
 
-from edge.config import SettingError
+from edge.contract.config_files import SettingError
 from edge.jpeg import DEFAULT_QUALITY
 from edge.selection.core import Candidate, Signals
 

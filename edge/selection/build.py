@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edge.config import SelectionConfig, SettingError
+from edge.config import SelectionConfig
+from edge.contract.config_files import SettingError
 from edge.jpeg import DEFAULT_QUALITY
 from edge.selection.budget import KeyframeBudget
 from edge.selection.core import KeyframeSelector

@@ -31,18 +31,19 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from edge.config import SettingError
+from edge.contract.config_files import SettingError
+from edge.contract.phash import PHASH_THUMBNAIL_SIZE, phash64_of_thumbnail
+from edge.contract.wire import NO_TRACK
 from edge.detections import Detections
 from edge.jpeg import encode_jpeg
-from edge.signature import analysis_gray, phash64_of_thumbnail
+from edge.selection.thumbnails import analysis_gray
 from edge.sources import Frame
-from edge.wire import NO_TRACK
 
 if TYPE_CHECKING:
     from edge.tracking.events import TrackEvent
 
-THUMBNAIL_SIZE = 32
-"""Side of the gray thumbnail kept per kept frame (1 KiB), the size :func:`edge.signature.phash64`
+THUMBNAIL_SIZE = PHASH_THUMBNAIL_SIZE
+"""Side of the gray thumbnail kept per kept frame (1 KiB), the size :func:`edge.contract.phash.phash64`
 works at. It is made from the analysis image, so its pHash is within a bit or two of the
 frame's own (the uplink hashes the full frame for the wire)."""
 
@@ -258,7 +259,7 @@ class KeyframeSelector:
         policies: voted in this order; the order of a kept frame's reasons.
         budget: admits frames at their priority; None keeps every frame the policies agree on.
         analysis_max_side: longest side of the gray analysis image (see
-            :func:`edge.signature.analysis_gray`): lower is cheaper, higher sees finer blur and
+            :func:`edge.contract.phash.analysis_gray`): lower is cheaper, higher sees finer blur and
             smaller obstructions.
     """
 

@@ -18,15 +18,16 @@ import math
 
 import numpy as np
 
-from edge.config import SettingError
+from edge.contract.config_files import SettingError
+from edge.contract.phash import hamming
 from edge.selection.core import ABSTAIN, HISTORY_LENGTH, Candidate, KeptHistory, Vote
-from edge.signature import changed_fractions, hamming
+from edge.selection.thumbnails import changed_fractions
 
 
 class SceneChangePolicy:
     """Keep a frame whose picture differs from every recently kept one (reason ``scene_change``).
 
-    The distance is :func:`edge.signature.changed_fraction` of 32x32 gray thumbnails: the share of
+    The distance is :func:`edge.contract.phash.changed_fraction` of 32x32 gray thumbnails: the share of
     the picture whose brightness changed by more than ``pixel_delta`` (0-255) after removing a
     global brightness shift. The frame is kept when that share exceeds ``threshold`` against each
     of the last ``compare_with_last`` kept frames.
@@ -90,7 +91,7 @@ class SceneChangePolicy:
 class NoveltyPolicy:
     """Keep a frame that looks unlike every kept frame in the history (reason ``novel``).
 
-    The look is the 64-bit DCT perceptual hash of the thumbnail (:func:`edge.signature.phash64`:
+    The look is the 64-bit DCT perceptual hash of the thumbnail (:func:`edge.contract.phash.phash64`:
     low frequencies, insensitive to noise, compression and uniform brightness changes). The
     frame is novel when its hash differs in at least ``min_distance_bits`` bits from each of the
     last ``compare_with_last`` kept frames.

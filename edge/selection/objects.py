@@ -19,7 +19,8 @@ from collections import deque
 
 import numpy as np
 
-from edge.config import SettingError
+from edge.contract.boxes import iou_xyxy
+from edge.contract.config_files import SettingError
 from edge.detections import Detections
 from edge.selection.core import ABSTAIN, Candidate, KeptHistory, Vote
 from edge.tracking.events import TrackEventKind
@@ -166,13 +167,7 @@ def _matched(boxes: Detections, others: Detections, min_iou: float) -> np.ndarra
     """Per box of ``boxes``: does a box of the same class in ``others`` overlap it by ``min_iou``?"""
     if not len(others):
         return np.zeros(len(boxes), bool)
-    a, b = boxes.xyxy[:, None, :], others.xyxy[None, :, :]
-    width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = width * height
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    iou = inter / np.maximum(area_a + area_b - inter, 1e-9)
+    iou = iou_xyxy(boxes.xyxy, others.xyxy)
     same_class = boxes.class_id[:, None] == others.class_id[None, :]
     return np.any((iou >= min_iou) & same_class, axis=1)
 

@@ -1,6 +1,6 @@
 """Quality gates: reject frames a person could not label (blurred, black, badly exposed, frozen, obstructed).
 
-Each gate measures the analysis image (see :func:`edge.signature.analysis_gray`) of every frame
+Each gate measures the analysis image (see :func:`edge.contract.phash.analysis_gray`) of every frame
 and vetoes keeping it with a *flaw* (``Vote.reject``); the selector counts the frames per flaw
 whether or not a policy asked to keep them. A frame vetoed by a gate is simply not kept: a
 trigger that follows an object (a new track) fires again on the next good frame.
@@ -20,7 +20,7 @@ import math
 import cv2
 import numpy as np
 
-from edge.config import SettingError
+from edge.contract.config_files import SettingError
 from edge.selection.core import ABSTAIN, Candidate, KeptHistory, Vote
 
 FEATURELESS_CONTRAST = 3.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.errors import AgentError
+from edge.contract.errors import AgentError
 
 PANELS = (
     ("picture", (("scene_change", "changed share vs kept"), ("novelty", "pHash distance / 64"))),

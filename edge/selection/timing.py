@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from edge.config import SettingError
+from edge.contract.config_files import SettingError
 from edge.selection.core import ABSTAIN, PRIORITY_FIRST, Candidate, KeptHistory, Vote
 
 

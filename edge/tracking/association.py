@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from edge.tracking.boxes import iou_xyxy
+from edge.contract.boxes import iou_xyxy
 
 FORBIDDEN = 1e6
 """Cost of a pair that must never match: above every gate (IoU costs are at most 1)."""

@@ -28,14 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.contract.boxes import xyxy_to_cxcywh
+from edge.contract.errors import ConfigError
+from edge.contract.wire import NO_TRACK
 from edge.detections import Detections
-from edge.errors import ConfigError
 from edge.tracking.association import Matches, iou_cost, match, weight_by_score
-from edge.tracking.boxes import xyxy_to_cxcywh
 from edge.tracking.events import TrackEvent, TrackEventKind
 from edge.tracking.kalman import BoxKalmanFilter
 from edge.tracking.tracks import TrackStatus, TrackTable
-from edge.wire import NO_TRACK
 
 _SIZE_VELOCITY = [6, 7]  # dw/dt and dh/dt in the Kalman state
 # Plain ints: comparing arrays with IntEnum members goes through enum lookups on every access.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 
 MEASUREMENT_SIZE = 4
 STATE_SIZE = 2 * MEASUREMENT_SIZE

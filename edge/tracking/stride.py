@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
+from edge.contract.errors import ConfigError
 from edge.detections import Detections
-from edge.errors import ConfigError
 from edge.sources import Frame
 from edge.tracking.bytetrack import TrackUpdate
 

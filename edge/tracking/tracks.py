@@ -12,7 +12,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from edge.tracking.boxes import cxcywh_to_xyxy
+from edge.contract.boxes import cxcywh_to_xyxy
 from edge.tracking.kalman import MEASUREMENT_SIZE, STATE_SIZE
 
 

@@ -18,9 +18,9 @@ import json
 import sqlite3
 import time
 
+from edge.contract.limits import MAX_NAME_CHARS
 from server.api.database import WebDatabase
 from server.errors import FrameNotFoundError, SubmissionError
-from server.review.annotations import MAX_CLASS_NAME_CHARS
 from server.taxonomy import store as taxonomy_store
 
 MAX_STRIP_FRAMES = 500
@@ -52,9 +52,9 @@ def track_strip(db: WebDatabase, device: str, track_id: int) -> dict:
 
 def accept_track(db: WebDatabase, user: str, device: str, track_id: int, class_name: str | None) -> dict:
     """Record the verdict and finalise the queued frames it completes; which frames were finalised."""
-    if class_name is not None and not (isinstance(class_name, str) and 0 < len(class_name) <= MAX_CLASS_NAME_CHARS
+    if class_name is not None and not (isinstance(class_name, str) and 0 < len(class_name) <= MAX_NAME_CHARS
                                        and class_name.isprintable()):
-        raise SubmissionError(f"class_name must be a printable string of 1..{MAX_CLASS_NAME_CHARS} characters")
+        raise SubmissionError(f"class_name must be a printable string of 1..{MAX_NAME_CHARS} characters")
     with db.write() as conn:
         now = time.time()
         if class_name is not None:

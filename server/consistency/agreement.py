@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from edge.contract.boxes import iou_xyxy
+
 IOU_THRESHOLD = 0.5
 
 
@@ -42,26 +44,9 @@ class PairAgreement:
                 "pairs": [list(p) for p in self.pairs], "per_class": self.per_class}
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (N x 4 xyxy) with every box of ``b`` (M x 4): an N x M array."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def match_boxes(a: np.ndarray, b: np.ndarray, iou_threshold: float = IOU_THRESHOLD) -> list[tuple[int, int, float]]:
     """Pairs (i, j, IoU) of a one-to-one matching with maximum total IoU, keeping IoU >= threshold."""
-    ious = iou_matrix(a, b)
+    ious = iou_xyxy(a, b)
     if ious.size == 0:
         return []
     rows, cols = linear_sum_assignment(ious, maximize=True)

@@ -31,12 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.wire import FrameHeader
+from edge.contract.phash import hamming
+from edge.contract.wire import FrameHeader
 from server.dedup.compare import compare_thumbnails
 from server.dedup.edge_audit import EdgeHashAudit
+from server.dedup.frame_signature import FrameSignature, from_sqlite_int, thumbnail_from_bytes, to_sqlite_int
 from server.dedup.index import HammingIndex
 from server.dedup.policy import DedupPolicy
-from server.dedup.signature import FrameSignature, from_sqlite_int, hamming, thumbnail_from_bytes, to_sqlite_int
 
 SYSTEM_USER = "collector"
 """The ``user`` of review events the collector itself causes (a representative replaced)."""

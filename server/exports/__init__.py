@@ -3,7 +3,7 @@
 One module per format (``coco``, ``yolo``, ``voc``, ``cvat``, ``mot``, ``labelstudio``), each with
 one function ``write(data, root, options, progress) -> counts``; :mod:`.selection` decides which
 frames and boxes go in, :mod:`.writing` makes the result atomic and deterministic, and
-:mod:`.boxes` holds every box conversion. :func:`export` ties them together.
+every box conversion comes from :mod:`edge.contract.boxes`. :func:`export` ties them together.
 
 Synthetic frames (only with ``Selection.include_synthetic``) are their own split, ``synthetic``:
 YOLO puts them in ``images/synthetic`` and ``labels/synthetic`` beside train and val; every other

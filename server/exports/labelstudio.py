@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from server.exports.boxes import xyxy_to_percent_xywh
+from edge.contract.boxes import xyxy_to_percent_xywh
 from server.exports.options import ExportOptions, Progress
 from server.exports.selection import ExportBox, ExportData, ExportFrame
 from server.exports.writing import place_image, write_json, write_text

@@ -2,7 +2,7 @@
 ``seqinfo.ini`` and ``frames.csv``.
 
 ``gt.txt`` is the MOT15 layout ``frame,id,x,y,w,h,1,-1,-1,-1`` (written by
-:mod:`edge.evaluation.motfile`, which the metric code also reads): frames are the 1-based
+:mod:`edge.contract.motfile`, which the metric code also reads): frames are the 1-based
 positions in ``img1``, the seventh column 1 marks every box as one to score. MOT has no class
 column in this layout and needs an id on every box, so a box without a track id gets a fresh id
 above the sequence's largest. ``frames.csv`` maps each MOT frame back to the stored frame (and
@@ -16,8 +16,8 @@ import csv
 import io
 from pathlib import Path
 
-from edge.evaluation.motfile import format_mot_line
-from server.exports.boxes import xyxy_to_xywh
+from edge.contract.boxes import xyxy_to_xywh
+from edge.contract.motfile import format_mot_line
 from server.exports.naming import safe_name
 from server.exports.options import ExportOptions, Progress
 from server.exports.selection import ExportData

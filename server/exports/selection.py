@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from server.exports.boxes import Box
+from edge.contract.boxes import Box
 from server.exports.errors import ExportError
 from server.exports.naming import collector_stem, kept_where_unique, source_stem
 from server.store import Store

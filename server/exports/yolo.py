@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from server.exports.boxes import xyxy_to_yolo
+from edge.contract.boxes import xyxy_to_yolo
 from server.exports.options import ExportOptions, Progress
 from server.exports.selection import ExportData
 from server.exports.split import split_by_track_and_time

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from server.exports.boxes import xywh_to_xyxy
+from edge.contract.boxes import xywh_to_xyxy
 from server.importers.dataset import Dataset, DatasetImportError, ImportedBox, ImportedImage
 
 

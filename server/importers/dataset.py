@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.contract.boxes import Box
 from server.errors import CollectorError
-from server.exports.boxes import Box
 
 
 class DatasetImportError(CollectorError):

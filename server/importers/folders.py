@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.wire import WireError, jpeg_size
+from edge.contract.wire import WireError, jpeg_size
 from server.importers.dataset import Dataset, DatasetImportError, ImportedImage
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")

@@ -1,6 +1,6 @@
 """A read dataset into the store through the same path as frames from the edge.
 
-Each image becomes a :class:`~edge.wire.FrameHeader` (device ``import:<name>``, reasons
+Each image becomes a :class:`~edge.contract.wire.FrameHeader` (device ``import:<name>``, reasons
 ``["imported"]``, the dataset's boxes as pre-labels with score 1) plus its JPEG and its
 :class:`~server.frame_source.FrameSource` (file name, COCO image id), and goes to
 :meth:`Store.ingest_frames` in batches: stored, checked for duplicates, queued. Images that are
@@ -21,9 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.wire import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, NO_TRACK, FrameHeader, Labels, WireError, jpeg_size
-from server.dedup.signature import signature_of_gray
-from server.exports.boxes import clip_xyxy
+from edge.contract.boxes import clip_xyxy
+from edge.contract.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
+from edge.contract.wire import NO_TRACK, FrameHeader, Labels, WireError, jpeg_size
+from server.dedup.frame_signature import signature_of_gray
 from server.frame_source import FrameSource
 from server.images import gray_for_signature, verify_jpeg
 from server.importers.dataset import Dataset, DatasetImportError, ImportedImage

@@ -10,8 +10,8 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
-from edge.evaluation.motfile import MotFileError, read_mot_file
-from server.exports.boxes import xywh_to_xyxy
+from edge.contract.boxes import xywh_to_xyxy
+from edge.contract.motfile import MotFileError, read_mot_file
 from server.importers.dataset import Dataset, DatasetImportError, ImportedBox, ImportedImage
 from server.importers.folders import image_files
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from server.exports.boxes import yolo_to_xyxy
+from edge.contract.boxes import yolo_to_xyxy
 from server.importers.dataset import Dataset, DatasetImportError, ImportedBox, ImportedImage
 from server.importers.folders import image_files, image_size, path_seq
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from edge.contract.limits import MAX_BOXES, MAX_NAME_CHARS
 from server.errors import SubmissionError
 from server.taxonomy.model import Taxonomy
 
-MAX_BOXES = 2000
-MAX_CLASS_NAME_CHARS = 128
 UNCHANGED_PX = 0.5
 """Corners may move this much (rounding in a UI) and the box still counts as the model's."""
 
@@ -81,8 +80,8 @@ def _parse_box(index: int, box: object, width: int, height: int, detections: dic
     if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
         raise SubmissionError(f"box {index}: xyxy {corners} is empty or outside the {width}x{height} image")
     class_name = box.get("class_name")
-    if not (isinstance(class_name, str) and 0 < len(class_name) <= MAX_CLASS_NAME_CHARS and class_name.isprintable()):
-        raise SubmissionError(f"box {index}: 'class_name' must be a printable string of 1..{MAX_CLASS_NAME_CHARS} characters")
+    if not (isinstance(class_name, str) and 0 < len(class_name) <= MAX_NAME_CHARS and class_name.isprintable()):
+        raise SubmissionError(f"box {index}: 'class_name' must be a printable string of 1..{MAX_NAME_CHARS} characters")
     track_id = _optional_int(index, box, "track_id")
     detection_id = _optional_int(index, box, "detection_id")
     if detection_id is not None and detection_id not in detections:

@@ -24,7 +24,7 @@ import sqlite3
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass
 
-from edge.wire import NO_TRACK, FrameHeader
+from edge.contract.wire import NO_TRACK, FrameHeader
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ import sqlite3
 import time
 from dataclasses import asdict
 
-from server.dedup.signature import signature_of_gray
+from server.dedup.frame_signature import signature_of_gray
 from server.images import gray_for_signature, verify_jpeg
 from server.media import MediaStore
 from server.store import write_transaction
-from server.synthetic.schema import SYNTHETIC_STATUS
 from server.synthetic.generate import SynthesisSettings, SyntheticFrame
+from server.synthetic.schema import SYNTHETIC_STATUS
 from server.synthetic.sources import encode_jpeg
 
 SYNTHETIC_REASON = "synthetic"

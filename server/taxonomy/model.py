@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from edge.wire import weights_id
+from edge.contract.limits import MAX_NAME_CHARS
+from edge.contract.wire import weights_id
 from server.errors import CollectorError, SubmissionError
 
-MAX_NAME_CHARS = 128
-"""Longest class name or alias (the same limit as an annotation's class name)."""
 MAX_GUIDELINE_CHARS = 4000
 
 

@@ -49,9 +49,9 @@ sys.path.insert(0, str(REPO))
 
 from server.dedup.compare import compare_thumbnails  # noqa: E402
 from server.dedup.engine import Deduplicator  # noqa: E402
+from server.dedup.frame_signature import signature_of_gray, to_sqlite_int  # noqa: E402
 from server.dedup.index import HammingIndex, popcount64  # noqa: E402
 from server.dedup.policy import DedupPolicy  # noqa: E402
-from server.dedup.signature import signature_of_gray, to_sqlite_int  # noqa: E402
 from server.images import gray_for_signature, verify_jpeg  # noqa: E402
 from server.store import Store  # noqa: E402
 
@@ -165,7 +165,7 @@ def our_signature(jpeg: bytes):
 
 
 def _jpeg_size(jpeg: bytes) -> tuple[int, int]:
-    from edge.wire import jpeg_size
+    from edge.contract.wire import jpeg_size
 
     return jpeg_size(jpeg)
 

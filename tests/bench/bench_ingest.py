@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 CLIP = REPO.parent / "shared" / "data" / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 
-from edge.credentials import read_credentials  # noqa: E402
-from edge.wire import FrameHeader, Labels, Reply, encode_frame, encode_reply, peek_seq  # noqa: E402
+from edge.contract.credentials import read_credentials  # noqa: E402
+from edge.contract.wire import FrameHeader, Labels, Reply, encode_frame, encode_reply, peek_seq  # noqa: E402
 
 
 def sample_jpeg() -> tuple[bytes, int, int]:

@@ -90,8 +90,8 @@ def budget_config(base, share, frames, duration_s):
 
 def main() -> int:
     from edge.config import SelectionConfig
+    from edge.contract.motfile import read_mot_file
     from edge.detection.runner import Detector
-    from edge.evaluation.motfile import read_mot_file
     from edge.sources import open_source
 
     detector = Detector(MODEL, threads=1)

@@ -36,10 +36,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from edge.contract.boxes import iou_xyxy  # noqa: E402
+from edge.contract.phash import phash64, phash_hex  # noqa: E402
+from edge.contract.wire import FrameHeader, Labels  # noqa: E402
 from edge.detection.runner import Detector  # noqa: E402
-from edge.signature import phash64, phash_hex  # noqa: E402
-from edge.wire import FrameHeader, Labels  # noqa: E402
-from server.consistency.agreement import iou_matrix  # noqa: E402
 from server.importers import read_dataset  # noqa: E402
 from server.importers.ingest import device_name, import_dataset  # noqa: E402
 from server.media import MediaStore  # noqa: E402
@@ -62,7 +62,7 @@ def found(detector, image, truth_xyxy, truth_classes) -> tuple[int, int]:
     names = np.array([detector.class_names[c] for c in detections.class_id])
     counts = []
     for class_aware in (False, True):
-        ious = iou_matrix(np.asarray(truth_xyxy, float).reshape(-1, 4), detections.xyxy.astype(float))
+        ious = iou_xyxy(np.asarray(truth_xyxy, float).reshape(-1, 4), detections.xyxy.astype(float))
         if class_aware:
             ious = np.where(names[None, :] == np.asarray(truth_classes)[:, None], ious, 0.0)
         hits, used = 0, set()

@@ -88,8 +88,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
+    from edge.contract.boxes import iou_xyxy
     from edge.detection.dynamic_batch import make_batch_dynamic
-    from edge.detection.mean_ap import pairwise_iou
     from edge.detection.runner import Detector
     from edge.detection.runtimes import RuntimeSettings
     from edge.detection.tiled import TiledDetector
@@ -129,7 +129,7 @@ def main() -> int:
             found = detect(image)
             measured[label]["ms"].append((time.perf_counter() - started) * 1000.0)
             measured[label]["people"].append(len(found))
-            overlap = pairwise_iou(found, found)
+            overlap = iou_xyxy(found, found)
             np.fill_diagonal(overlap, 0)
             measured[label]["twice"].append(int((overlap > 0.6).sum() // 2))
 

@@ -85,13 +85,13 @@ def run_peer(tracker_class, frames, sv_detections, stride):
 
 
 def score(outputs, gt):
+    from edge.contract.boxes import xyxy_to_xywh
+    from edge.contract.motfile import MotRows
     from edge.evaluation.mot import evaluate_mot
-    from edge.evaluation.motfile import MotRows
-    from edge.tracking.boxes import xyxy_to_tlwh
 
     frame = np.concatenate([np.full(len(ids), index + 1) for index, (ids, _) in enumerate(outputs)])
     track_id = np.concatenate([np.asarray(ids, np.int64) for ids, _ in outputs])
-    tlwh = np.concatenate([xyxy_to_tlwh(xyxy) for _, xyxy in outputs]) if len(frame) else np.zeros((0, 4))
+    tlwh = np.concatenate([xyxy_to_xywh(xyxy) for _, xyxy in outputs]) if len(frame) else np.zeros((0, 4))
     return evaluate_mot(gt, MotRows(frame.astype(np.int64), track_id, tlwh, np.ones(len(frame))))
 
 
@@ -104,7 +104,7 @@ def main() -> int:
     import supervision as sv
     from trackers import BoTSORTTracker, ByteTrackTracker, OCSORTTracker
 
-    from edge.evaluation.motfile import read_mot_file
+    from edge.contract.motfile import read_mot_file
     from edge.sources import open_source
 
     warnings.simplefilter("ignore")  # the peers warn about unused arguments, not about results

@@ -11,7 +11,7 @@ import pytest
 from edge.cli import build_parser
 from edge.commands.run import load_run_config
 from edge.config import AgentConfig, load_config
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 from tests.conftest import REPO_DIR
 
 EXAMPLE = REPO_DIR / "deploy" / "agent.example.toml"

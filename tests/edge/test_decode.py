@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from edge.detection.decode import decode_yolox, nms_class_aware, select_and_nms, yolox_grids
+from edge.contract.boxes import nms_class_aware
+from edge.detection.decode import decode_yolox, select_and_nms, yolox_grids
 
 
 def one_hot_scores(class_id, confidence, num_classes=3) -> np.ndarray:

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from edge.commands import detect
-from edge.errors import AgentError, ModelError
+from edge.contract.errors import AgentError
+from edge.errors import ModelError
 
 
 def parse(*argv: str) -> argparse.Namespace:

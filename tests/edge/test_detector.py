@@ -10,10 +10,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from edge.contract.downloads import sha256_of
+from edge.contract.errors import ConfigError
 from edge.detection import COCO_CLASSES, Detector
 from edge.detection.runtimes import RuntimeSettings
-from edge.errors import ConfigError, ModelError
-from edge.fetch import sha256_of
+from edge.errors import ModelError
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 BOX_TOLERANCE_PX = 3.0

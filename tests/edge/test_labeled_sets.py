@@ -6,9 +6,10 @@ import json
 import cv2
 import pytest
 
+from edge.contract.boxes import iou_xyxy
+from edge.contract.errors import ConfigError
 from edge.detection import COCO_CLASSES, Detector
-from edge.detection.mean_ap import coco_mean_average_precision, pairwise_iou
-from edge.errors import ConfigError
+from edge.detection.mean_ap import coco_mean_average_precision
 from edge.evaluation.labeled import load_labeled_set
 from tests.coco_eval import coco_eval
 
@@ -44,7 +45,7 @@ def test_coco_directory_json_and_yolo_layout_give_the_same_truth(coco128, tmp_pa
             assert not len(yolo_image.truth.xyxy)
             continue
         # Every COCO box has its YOLO twin (same class, the same box up to the labels' rounding).
-        iou = pairwise_iou(coco_image.truth.xyxy, yolo_image.truth.xyxy)
+        iou = iou_xyxy(coco_image.truth.xyxy, yolo_image.truth.xyxy)
         twin = iou.argmax(axis=1)
         assert (iou.max(axis=1) > 0.98).all()
         assert list(coco_image.truth.class_id) == list(yolo_image.truth.class_id[twin])

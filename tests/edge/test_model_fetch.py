@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from edge import models
-from edge.errors import AgentError, ModelError
-from edge.fetch import ChecksumError, FetchError, fetch_pinned, sha256_of
-from edge.models import KNOWN_MODELS, PinnedModel, default_cache_dir, resolve_model
+from edge.contract.downloads import ChecksumError, FetchError, default_cache_dir, fetch_pinned, sha256_of
+from edge.contract.errors import AgentError
+from edge.errors import ModelError
+from edge.models import KNOWN_MODELS, PinnedModel, resolve_model
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -144,9 +145,9 @@ def test_not_a_url(tmp_path):
 
 
 def test_fetch_module_imports_nothing_heavy():
-    # The collector's demo imports edge.fetch; it must not drag in numpy, cv2 or onnxruntime.
+    # The collector's demo imports edge.contract.downloads; it must not drag in numpy, cv2 or onnxruntime.
     heavy = "{'numpy', 'cv2', 'onnxruntime', 'tqdm'}"
-    code = f"import sys, edge.fetch, edge.models; print(sorted({heavy} & set(sys.modules)))"
+    code = f"import sys, edge.contract.downloads, edge.models; print(sorted({heavy} & set(sys.modules)))"
     repo = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge.contract.errors import ConfigError
 from edge.detections import Detections
-from edge.errors import ConfigError
 from edge.jpeg import encode_jpeg
 from edge.selection import (
     ABSTAIN,

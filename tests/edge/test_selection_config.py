@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 
 import pytest
+import tomllib
 
-from edge.config import AgentConfig, Override, SelectionConfig, load_config
-from edge.errors import ConfigError
+from edge.config import AgentConfig, SelectionConfig, load_config
+from edge.contract.config_files import Override
+from edge.contract.errors import ConfigError
 from edge.selection import BlurGate, KeyframeBudget, build_selector
 from tests.conftest import REPO_DIR
 

@@ -110,7 +110,7 @@ def _candidate(frame):
     (lambda: ObstructionGate(relative_contrast=2.0), "relative_contrast = 2.0"),
 ])
 def test_bad_gate_settings_name_the_setting(build, key):
-    from edge.errors import ConfigError
+    from edge.contract.errors import ConfigError
 
     with pytest.raises(ConfigError, match=key.replace("(", r"\(").replace(")", r"\)")):
         build()

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from edge.commands import sample
-from edge.errors import AgentError
+from edge.contract.errors import AgentError
 from tests.conftest import DATA_DIR, MODEL_PATH
 
 TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus" / "img1"

@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.contract.errors import ConfigError
+from edge.contract.phash import hamming, phash64
 from edge.detections import Detections
-from edge.errors import ConfigError
 from edge.selector import (
     ABSTAIN,
     Candidate,
@@ -25,7 +26,6 @@ from edge.selector import (
     Vote,
     build_default_selector,
 )
-from edge.signature import hamming, phash64
 from edge.sources import Frame, open_source
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

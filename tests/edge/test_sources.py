@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import ConfigError, SourceError
+from edge.contract.errors import ConfigError
+from edge.errors import SourceError
 from edge.sources import (
     CameraSource,
     Frame,

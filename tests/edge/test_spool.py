@@ -6,9 +6,9 @@ import signal
 import cv2
 import pytest
 
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
+from edge.contract.wire import NO_TRACK, FrameHeader, Labels, decode_frame
 from edge.spool import Spool
-from edge.wire import NO_TRACK, FrameHeader, Labels, decode_frame
 from tests.conftest import DATA_DIR
 
 MiB = 2**20

@@ -3,8 +3,8 @@ import json
 import cv2
 import pytest
 
-from edge import wire
-from edge.wire import FrameHeader, Labels, Reply, WireError, decode_frame, encode_frame
+from edge.contract import limits, wire
+from edge.contract.wire import FrameHeader, Labels, Reply, WireError, decode_frame, encode_frame
 from tests.conftest import DATA_DIR
 
 
@@ -71,8 +71,8 @@ def test_jpeg_size_reads_real_files():
     [
         (lambda p: p[:1], "bad_parts"),
         (lambda p: p + [b"extra"], "bad_parts"),
-        (lambda p: [b"x" * (wire.MAX_HEADER_BYTES + 1), p[1]], "too_large"),
-        (lambda p: [p[0], p[1] + b"\0" * wire.MAX_IMAGE_BYTES], "too_large"),
+        (lambda p: [b"x" * (limits.MAX_HEADER_BYTES + 1), p[1]], "too_large"),
+        (lambda p: [p[0], p[1] + b"\0" * limits.MAX_IMAGE_BYTES], "too_large"),
         (lambda p: [b"\xff\xfe not utf-8", p[1]], "bad_header"),
         (lambda p: [b"[1, 2, 3]", p[1]], "bad_header"),
         (lambda p: [p[0].replace(b'"priority":0.5', b'"priority":NaN'), p[1]], "bad_header"),

@@ -6,8 +6,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from edge.signature import phash64, phash_hex
-from edge.wire import FrameHeader, Labels
+from edge.contract.phash import phash64, phash_hex
+from edge.contract.wire import FrameHeader, Labels
 from tests.server._paths import DATA_DIR
 
 VIDEOS_DIR = DATA_DIR / "videos"

@@ -3,19 +3,11 @@
 import numpy as np
 import pytest
 
-from server.consistency.agreement import agreement, iou_matrix, match_boxes, per_class, per_reviewer
+from server.consistency.agreement import agreement, match_boxes, per_class, per_reviewer
 
 
 def box(x1, y1, x2, y2, name="person"):
     return {"x1": x1, "y1": y1, "x2": x2, "y2": y2, "class_name": name}
-
-
-def test_iou_of_hand_computed_boxes():
-    ious = iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 20], [0, 0, 10, 21], [20, 20, 30, 30],
-                                                               [0, 0, 10, 10]]))
-    assert ious.shape == (1, 4)
-    assert ious[0].tolist() == pytest.approx([100 / 200, 100 / 210, 0.0, 1.0])
-    assert iou_matrix(np.zeros((0, 4)), np.array([[0, 0, 1, 1]])).shape == (0, 1)
 
 
 def test_threshold_is_inclusive_at_one_half():

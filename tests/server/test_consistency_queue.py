@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge.wire import FrameHeader, Labels
+from edge.contract.wire import FrameHeader, Labels
 from server.consistency import store as consistency
 from server.consistency.api import summary
 from server.consistency.store import ConsistencyPolicy

@@ -9,8 +9,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from edge.contract.motfile import read_mot_file
 from edge.evaluation.mot import evaluate_mot
-from edge.evaluation.motfile import read_mot_file
 from server.exports import ExportError, ExportOptions, Selection, export
 from server.exports.naming import kept_where_unique, safe_name
 from server.importers import read_dataset, read_folder

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.wire import WireError
+from edge.contract.wire import WireError
 from server.images import verify_jpeg
 from tests.server._paths import IMAGES_DIR
 

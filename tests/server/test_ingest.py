@@ -7,9 +7,9 @@ import cv2
 import pytest
 import zmq
 
-from edge.credentials import DeviceCredentials, read_credentials, write_credentials
+from edge.contract.credentials import DeviceCredentials, read_credentials, write_credentials
+from edge.contract.wire import FrameHeader, Labels, decode_reply, encode_frame
 from edge.sender import FrameSender
-from edge.wire import FrameHeader, Labels, decode_reply, encode_frame
 from server.keys import KeyStore, KeyStoreError
 from server.store import Store
 from tests.conftest import DATA_DIR
@@ -168,7 +168,7 @@ def test_an_agents_name_may_not_hold_the_camera_separator(tmp_path):
 
 
 def test_heartbeats_keep_the_last_status_per_device(insecure):
-    from edge.wire import DeviceStatus
+    from edge.contract.wire import DeviceStatus
 
     def latest_status():
         with Store.open_readonly(insecure.data_dir) as store:

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from edge.wire import FrameHeader, Labels
+from edge.contract.wire import FrameHeader, Labels
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
 from server.review.queue import ReviewQueue
 from server.store import Store

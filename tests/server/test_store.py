@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.wire import NO_TRACK, FrameHeader, Labels
+from edge.contract.wire import NO_TRACK, FrameHeader, Labels
 from server import media as media_module
 from server import store as store_module
 from server.errors import StoreError

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.contract.phash import phash64, phash_hex
+from edge.contract.wire import FrameHeader, Labels
 from edge.detection.runner import Detector
-from edge.signature import phash64, phash_hex
-from edge.wire import FrameHeader, Labels
 from server.cli import main as collector_main
 from server.exports import Selection, export
 from server.media import MediaStore

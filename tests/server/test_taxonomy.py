@@ -6,7 +6,7 @@ from contextlib import closing
 
 import pytest
 
-from edge.wire import FrameHeader, Labels
+from edge.contract.wire import FrameHeader, Labels
 from server.api.database import WebDatabase
 from server.api.tracks import accept_track, frame_extras, track_strip
 from server.cli import main

@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.contract.phash import phash64, phash_hex
+from edge.contract.wire import NO_TRACK, FrameHeader, Labels
 from edge.detection.runner import Detector
-from edge.signature import phash64, phash_hex
 from edge.tracking.bytetrack import ByteTracker
-from edge.wire import NO_TRACK, FrameHeader, Labels
 from server.store import Store
 from tests.conftest import MODEL_PATH, REPO_DIR
 from tests.server._frames import PETS, VIDEOS_DIR, encode

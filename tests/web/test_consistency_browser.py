@@ -11,9 +11,9 @@ import sqlite3
 
 import pytest
 
+from edge.contract.phash import phash64, phash_hex
+from edge.contract.wire import FrameHeader, Labels
 from edge.detection.runner import Detector
-from edge.signature import phash64, phash_hex
-from edge.wire import FrameHeader, Labels
 from server.cli import main as collector_main
 from server.store import Store
 from tests.conftest import MODEL_PATH

@@ -67,7 +67,7 @@ class RuntimeSettings:
     streams: int = 1
 
     def __post_init__(self) -> None:
-        from edge.errors import ConfigError
+        from edge.contract.errors import ConfigError
 
         if self.name not in (AUTO, *RUNTIMES):
             raise ConfigError(f"runtime must be one of {AUTO}, {', '.join(RUNTIMES)}; got {self.name!r}")

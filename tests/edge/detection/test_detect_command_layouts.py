@@ -6,7 +6,8 @@ import json
 import pytest
 
 from edge.commands import detect
-from edge.errors import ConfigError, ModelError
+from edge.contract.errors import ConfigError
+from edge.errors import ModelError
 
 
 def parse(*argv: str) -> argparse.Namespace:

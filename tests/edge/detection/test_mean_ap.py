@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge.detection import Detector
-from edge.detection.mean_ap import match_greedy, mean_average_precision, pairwise_iou
+from edge.detection.mean_ap import match_greedy, mean_average_precision
 from edge.detections import Detections
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools is a test dependency (dev extra)")
@@ -48,11 +48,6 @@ def test_wrong_class_and_low_iou_do_not_match():
 def test_greedy_matching_takes_each_reference_once():
     found = match_greedy(np.array([[0, 0, 10, 10], [0, 0, 10, 10]], float), np.array([[0, 0, 10, 10]], float), 0.5)
     assert found.tolist() == [True, False]
-
-
-def test_pairwise_iou():
-    iou = pairwise_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 20, 20]])
-    np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]])
 
 
 def test_mismatched_image_counts_are_rejected():

@@ -4,9 +4,9 @@ import logging
 
 import pytest
 
+from edge.contract.errors import ConfigError
 from edge.detection.classes import read_labels_file
 from edge.detection.metadata import parse_metadata
-from edge.errors import ConfigError
 
 
 def test_ultralytics_fields():

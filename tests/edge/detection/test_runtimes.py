@@ -7,9 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.contract.errors import ConfigError
 from edge.detection import Detector
 from edge.detection.runtimes import RuntimeSettings, resolved_runtime
-from edge.errors import ConfigError, ModelError
+from edge.errors import ModelError
 
 pytest.importorskip("openvino", reason="the OpenVINO runtime is a dev dependency (the 'openvino' extra)")
 

@@ -96,8 +96,8 @@ def test_several_sources_share_the_sample(numbered_dir, tmp_path):
 
 
 def test_an_agents_spool_is_a_calibration_source_read_without_changing_it(tmp_path, images_dir):
+    from edge.contract.wire import FrameHeader
     from edge.spool import Spool
-    from edge.wire import FrameHeader
 
     spool = Spool(tmp_path / "spool", "cam-01", max_bytes=64 * 2**20, first_seq=lambda: 1)
     for name in ("darknet_dog.jpg", "darknet_horses.jpg", "yolov5_bus.jpg", "darknet_eagle.jpg"):

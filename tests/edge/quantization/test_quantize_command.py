@@ -8,8 +8,9 @@ import cv2
 import pytest
 
 from edge.commands import quantize
+from edge.contract.errors import ConfigError
 from edge.detection import Detector
-from edge.errors import ConfigError, ModelError
+from edge.errors import ModelError
 from edge.quantization import QuantizationRejected
 from tests.coco_eval import coco_eval
 

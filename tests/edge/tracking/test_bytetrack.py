@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from edge.contract.errors import ConfigError
+from edge.contract.wire import NO_TRACK
 from edge.detections import Detections
-from edge.errors import ConfigError
 from edge.tracking import ByteTracker, TrackEventKind
-from edge.wire import NO_TRACK
 from tests.edge.tracking.helpers import boxes, walker
 
 STARTED, CONFIRMED, LOST, RECOVERED, ENDED = (

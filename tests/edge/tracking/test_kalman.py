@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edge.errors import ConfigError
-from edge.tracking.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+from edge.contract.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+from edge.contract.errors import ConfigError
 from edge.tracking.kalman import BoxKalmanFilter
 
 SIZE_OF_EACH = [2, 3, 2, 3]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.contract.motfile import MotFileError, MotRows, read_mot_file, write_mot_frame
 from edge.evaluation.mot import evaluate_mot
-from edge.evaluation.motfile import MotFileError, MotRows, read_mot_file, write_mot_frame
 from tests.conftest import DATA_DIR
 
 TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus"

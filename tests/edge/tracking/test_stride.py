@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from edge.errors import ConfigError
+from edge.contract.errors import ConfigError
 from edge.sources import Frame
 from edge.tracking import ByteTracker, StridedTracker
 from tests.edge.tracking.helpers import boxes, walker

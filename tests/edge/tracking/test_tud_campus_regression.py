@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.contract.boxes import xyxy_to_xywh
+from edge.contract.motfile import MotRows, read_mot_file
 from edge.detection.runner import Detector
 from edge.evaluation.mot import evaluate_mot
-from edge.evaluation.motfile import MotRows, read_mot_file
 from edge.sources import open_source
 from edge.tracking import ByteTracker, StridedTracker
-from edge.tracking.boxes import xyxy_to_tlwh
 from tests.conftest import DATA_DIR, MODEL_PATH
 
 TUD_CAMPUS = DATA_DIR / "mot" / "TUD-Campus"
@@ -44,7 +44,7 @@ def track(frames, detections, detect_every):
         given = found if tracking.needs_detection(frame) else None
         detected += given is not None
         tracked = tracking.step(frame, given).tracked
-        for track_id, tlwh, score in zip(tracked.tracker_id, xyxy_to_tlwh(tracked.xyxy), tracked.confidence):
+        for track_id, tlwh, score in zip(tracked.tracker_id, xyxy_to_xywh(tracked.xyxy), tracked.confidence):
             table.append((frame.index + 1, track_id, *tlwh, score))
     table = np.asarray(table, np.float64)
     rows = MotRows(table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2:6], table[:, 6])

@@ -2,7 +2,8 @@
 
 Ground truth (``gt/gt.txt``) uses the seventh column as a flag: 0 marks a box to ignore. Results
 use it for the score. Columns after the seventh (class, visibility, or world coordinates ``-1``)
-are read by nobody here. Box corners are ``tlwh`` in pixels.
+are read by nobody here. Box corners are ``tlwh`` in pixels (``xywh`` in :mod:`edge.contract.boxes`).
+The agent writes and scores these files (``track``, ``mot-eval``); the collector exports and imports them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TextIO
 
 import numpy as np
 
-from edge.errors import AgentError
+from edge.contract.errors import AgentError
 
 MIN_COLUMNS = 7
 

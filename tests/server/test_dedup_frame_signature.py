@@ -1,8 +1,8 @@
 import cv2
 import pytest
 
-from edge.signature import phash64
-from server.dedup.signature import from_sqlite_int, signature_of_gray, to_sqlite_int
+from edge.contract.phash import phash64
+from server.dedup.frame_signature import from_sqlite_int, signature_of_gray, to_sqlite_int
 from server.images import gray_for_signature, verify_jpeg
 from tests.server._frames import PETS, clip_frames, encode
 from tests.server._paths import IMAGES_DIR

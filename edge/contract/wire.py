@@ -1,7 +1,7 @@
 """The wire format between an edge agent and the collector.
 
-This is the only edge module the collector imports, so it uses the standard library alone
-(no numpy, cv2 or onnxruntime).
+Standard library only (no numpy, cv2 or onnxruntime), so anything can read a message cheaply. The
+limits a message must keep are in :mod:`edge.contract.limits`.
 
 A frame message is two ZeroMQ frames: a UTF-8 JSON header and the JPEG bytes. The header is
 versioned (``"v"``), names its sender and sequence number (the idempotency key), the capture time,
@@ -24,17 +24,19 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
+from edge.contract.limits import (
+    MAX_BOXES,
+    MAX_CLASSES,
+    MAX_HEADER_BYTES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
+    MAX_NAME_CHARS,
+    MAX_REASONS,
+    MAX_STATUS_COUNTERS,
+)
 
-MAX_HEADER_BYTES = 256 * 1024
-MAX_IMAGE_BYTES = 16 * 1024 * 1024
-MAX_IMAGE_SIDE = 16384
-MAX_IMAGE_PIXELS = 50_000_000
-"""An 8K frame is 33 MP; the cap keeps the collector's full decode of one image under ~150 MB."""
-MAX_BOXES = 2000
-MAX_CLASSES = 4096
-MAX_NAME_CHARS = 128
-MAX_REASONS = 32
+SCHEMA_VERSION = 1
 
 CAMERA_SEPARATOR = "/"
 """A multi-camera agent sends each camera's frames as device ``{agent device}/{camera}``; the
@@ -55,7 +57,7 @@ NO_TRACK = -1
 
 REJECTION_CODES = (
     "bad_parts",  # wrong number of message parts
-    "too_large",  # header or image over the limits above
+    "too_large",  # header or image over the limits
     "bad_header",  # not JSON, missing or mistyped fields
     "unsupported_version",  # schema version this side does not speak
     "bad_image",  # not a JPEG, truncated, or its size differs from the header's
@@ -330,7 +332,6 @@ STATUS_COUNTERS = (
 )
 REJECTED_COUNTER = re.compile(r"^rejected_[a-z][a-z0-9_]{0,31}$")
 """Frames the selector rejected for a quality flaw, one counter per flaw (``rejected_black``...)."""
-MAX_STATUS_COUNTERS = 64
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Frame signatures on real frames: the thumbnail, the DCT perceptual hash and its comparisons."""
+"""The perceptual hash on real frames: the thumbnail, the DCT hash and its comparisons."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.contract.phash import gray_thumbnail, hamming, phash64, phash_hex
+from edge.contract.wire import FrameHeader, decode_frame, encode_frame
 from edge.jpeg import encode_jpeg
-from edge.signature import changed_fraction, gray_thumbnail, hamming, phash64, phash_hex
 from edge.sources import open_source
-from edge.wire import FrameHeader, decode_frame, encode_frame
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 VIDEOS = DATA / "videos"
@@ -125,15 +125,3 @@ def test_hamming_counts_differing_bits():
     assert hamming(0, 0) == 0
     assert hamming(0b1011, 0b0001) == 2
     assert hamming(0, 2**64 - 1) == 64
-
-
-def test_changed_fraction_ignores_brightness_and_sees_objects(pets09):
-    thumbnail = gray_thumbnail(pets09[0])
-    assert changed_fraction(thumbnail, thumbnail) == 0.0
-    brighter = np.clip(thumbnail.astype(int) + 40, 0, 255).astype(np.uint8)
-    assert changed_fraction(brighter, thumbnail) < 0.05  # only pixels that clipped at 255 count
-    covered = thumbnail.copy()
-    covered[:8, :8] = 255 - covered[:8, :8]  # an object over 1/16 of the picture
-    assert changed_fraction(covered, thumbnail) == pytest.approx(64 / 1024, abs=0.01)
-    with pytest.raises(ValueError, match="differ in shape"):
-        changed_fraction(thumbnail, gray_thumbnail(pets09[0], 16))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import tomli_w
 
+from edge.contract.errors import ConfigError
 from edge.contract.files import atomic_write_text
-from edge.errors import ConfigError
 
 # Z85-encoded 32-byte CURVE keys are 40 characters from this alphabet (none needs TOML escaping).
 _Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")

@@ -3,9 +3,8 @@
 All of it comes from the small gray image the JPEG check already decoded (see
 :func:`server.images.verify_jpeg`), so a signature costs a resize and an 8x8 DCT, not a decode.
 
-* ``phash``: the edge's 64-bit DCT perceptual hash, computed exactly as ``edge.signature.phash64``
-  defines it (the collector may import only ``edge.wire``, so the definition is repeated here and a
-  test holds the two equal). It is recomputed to check the hash a device sends, never trusted.
+* ``phash``: the 64-bit DCT perceptual hash both sides share (:mod:`edge.contract.phash`), of the
+  thumbnail. It is recomputed to check the hash a device sends, never trusted.
 * ``block_hash``: the 64-bit key of the near-duplicate index: bit ``i`` says whether 4x4 block ``i``
   of the thumbnail (row-major, MSB first) is brighter than the mean of all 64 blocks. Measured on
   the shared clips, it keeps re-encoded, resized, brightened, noisy and 1-4% shifted or cropped
@@ -25,10 +24,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-THUMBNAIL_SIDE = 32
-"""Side of the stored thumbnail (1 KiB); also the pHash's input size."""
+from edge.contract.phash import PHASH_THUMBNAIL_SIZE, gray_thumbnail, phash64_of_thumbnail
 
-PHASH_BLOCK = 8
+THUMBNAIL_SIDE = PHASH_THUMBNAIL_SIZE
+"""Side of the stored thumbnail (1 KiB): the pHash's input, so one resize serves both."""
+
 KEY_BLOCKS = 8
 """The block hash averages the thumbnail into KEY_BLOCKS x KEY_BLOCKS blocks (64 bits)."""
 
@@ -51,10 +51,10 @@ def signature_of_gray(gray: np.ndarray) -> FrameSignature:
     """The signature of a gray uint8 image of any size (at least 1x1; best at 32 px or more a side)."""
     if not isinstance(gray, np.ndarray) or gray.dtype != np.uint8 or gray.ndim != 2 or gray.size == 0:
         raise ValueError(f"gray: expected a non-empty 2-D uint8 array, got {getattr(gray, 'shape', type(gray).__name__)}")
-    thumbnail = cv2.resize(gray, (THUMBNAIL_SIDE, THUMBNAIL_SIDE), interpolation=cv2.INTER_AREA)
+    thumbnail = gray_thumbnail(gray, THUMBNAIL_SIDE)
     return FrameSignature(
         thumbnail=thumbnail,
-        phash=phash_of_thumbnail(thumbnail),
+        phash=phash64_of_thumbnail(thumbnail),
         block_hash=block_hash_of_thumbnail(thumbnail),
         sharpness=sharpness_of(gray),
     )
@@ -73,21 +73,10 @@ def thumbnail_from_bytes(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
 
 
-def phash_of_thumbnail(thumbnail: np.ndarray) -> int:
-    """``edge.signature.phash64`` of an image whose 32x32 gray thumbnail this is."""
-    coefficients = cv2.dct(thumbnail.astype(np.float64))
-    block = coefficients[:PHASH_BLOCK, :PHASH_BLOCK].ravel()
-    return _pack_bits(block > np.median(block[1:]))
-
-
 def block_hash_of_thumbnail(thumbnail: np.ndarray) -> int:
     step = THUMBNAIL_SIDE // KEY_BLOCKS
     blocks = thumbnail.reshape(KEY_BLOCKS, step, KEY_BLOCKS, step).mean(axis=(1, 3), dtype=np.float64)
     return _pack_bits(blocks > blocks.mean())
-
-
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
 
 
 def to_sqlite_int(value: int) -> int:

@@ -1,24 +1,27 @@
-"""Download a file pinned by SHA-256, atomically. Standard library only.
+"""Download a file pinned by SHA-256, atomically, into the cache both sides share. Standard library only.
 
-Used for model weights by the agent and by the collector's demo, so it must stay importable
-without numpy, cv2 or onnxruntime.
+Used for model weights by the agent and for the sample clip by the collector's demo, so it must
+stay importable without numpy, cv2 or onnxruntime.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import os
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from edge.contract.errors import AgentError
 from edge.contract.files import atomic_file
-from edge.errors import AgentError
 
 _CHUNK_BYTES = 1 << 16
 
 DEFAULT_OFFLINE_HINT = "a local file can be given with --model PATH"
+
+CACHE_ENV = "EDGELABEL_CACHE"
 
 
 class FetchError(AgentError):
@@ -27,6 +30,12 @@ class FetchError(AgentError):
 
 class ChecksumError(FetchError):
     """The downloaded bytes are not the pinned ones; nothing was kept."""
+
+
+def default_cache_dir() -> Path:
+    """``$EDGELABEL_CACHE`` if set, else ``~/.cache/edgelabel``."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "edgelabel"
 
 
 def sha256_of(path: Path) -> str:
