@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from edge.detections import Detections
 from edge.jpeg import encode_jpeg
-from edge.selector import Decision
+from edge.selection import Decision
 from edge.sender import FrameSender
 from edge.signature import phash64, phash_hex
 from edge.sources import Frame

@@ -15,7 +15,7 @@ import pytest
 
 from edge.detections import Detections
 from edge.errors import ConfigError
-from edge.selector import (
+from edge.selection import (
     ABSTAIN,
     Candidate,
     IntervalPolicy,
