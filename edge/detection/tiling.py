@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.detection.mean_ap import pairwise_iou
+from edge.evaluation.mean_ap import pairwise_iou
 from edge.detections import Detections
 
 AUTO_MAX_SHRINK = 2.5

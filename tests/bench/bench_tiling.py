@@ -89,7 +89,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from edge.detection.dynamic_batch import make_batch_dynamic
-    from edge.detection.mean_ap import pairwise_iou
+    from edge.evaluation.mean_ap import pairwise_iou
     from edge.detection.runner import Detector
     from edge.detection.runtimes import RuntimeSettings
     from edge.detection.tiled import TiledDetector

@@ -7,7 +7,7 @@ import cv2
 import pytest
 
 from edge.detection import COCO_CLASSES, Detector
-from edge.detection.mean_ap import coco_mean_average_precision, pairwise_iou
+from edge.evaluation.mean_ap import coco_mean_average_precision, pairwise_iou
 from edge.errors import ConfigError
 from edge.evaluation.labeled import load_labeled_set
 from tests.coco_eval import coco_eval

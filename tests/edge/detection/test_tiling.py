@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edge.detection import Detector
-from edge.detection.mean_ap import mean_average_precision, pairwise_iou
+from edge.evaluation.mean_ap import mean_average_precision, pairwise_iou
 from edge.detection.tiled import TiledDetector
 from edge.detection.tiling import TilePlan, View, merge_views, plan_tiles
 from edge.detections import Detections
