@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.jpeg import encode_jpeg
 from edge.selection import Decision
 from edge.sender import FrameSender

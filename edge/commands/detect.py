@@ -13,7 +13,7 @@ import numpy as np
 from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
 from edge.detection.classes import read_labels_file
 from edge.detection.layouts import LAYOUTS
-from edge.detections import Detections
+from edge.frame_detections import Detections
 
 EPILOG = """\
 example:

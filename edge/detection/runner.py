@@ -24,7 +24,7 @@ from edge.detection.letterbox import InputFormat, Letterboxed, letterbox_as, unl
 from edge.detection.metadata import ModelMetadata, parse_metadata
 from edge.detection.model_file import model_id
 from edge.detection.runtimes import ModelRuntime, RuntimeSettings, TensorSpec, open_runtime
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import ConfigError, ModelError
 from edge.wire import MAX_BOXES
 

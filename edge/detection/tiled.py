@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.detection.runner import Detector
 from edge.detection.tiling import TilePlan, View, check_overlap, merge_views, plan_tiles
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import ConfigError
 from edge.tile_spec import parse_tiles
 

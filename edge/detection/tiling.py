@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.evaluation.mean_ap import pairwise_iou
-from edge.detections import Detections
+from edge.frame_detections import Detections
 
 AUTO_MAX_SHRINK = 2.5
 """``auto`` shrinks a tile at most this much to fit the input: 2x4 tiles for 3072x1728 at 416."""

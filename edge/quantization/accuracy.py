@@ -24,7 +24,7 @@ import numpy as np
 
 from edge.evaluation.mean_ap import coco_mean_average_precision, mean_average_precision
 from edge.detection.runner import Detector
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import SourceError
 from edge.evaluation.labeled import LabeledSet
 

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from edge.config import SettingError
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.jpeg import encode_jpeg
 from edge.signature import analysis_gray, phash64_of_thumbnail
 from edge.sources import Frame

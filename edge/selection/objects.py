@@ -20,7 +20,7 @@ from collections import deque
 import numpy as np
 
 from edge.config import SettingError
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.selection.core import ABSTAIN, Candidate, KeptHistory, Vote
 from edge.tracking.events import TrackEventKind
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.selection.contact_sheet import contact_sheets, draw_cell
 from edge.selection.core import Decision
 from edge.sources import Frame

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import ConfigError
 from edge.tracking.association import Matches, iou_cost, match, weight_by_score
 from edge.tracking.boxes import xyxy_to_cxcywh

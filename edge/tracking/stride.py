@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import ConfigError
 from edge.sources import Frame
 from edge.tracking.bytetrack import TrackUpdate

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge.detection.runner import Detector
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.pipeline import Pipeline
 from edge.selection import IntervalPolicy, KeyframeSelector, SceneChangePolicy
 from edge.sender import FrameSender

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import ConfigError
 from edge.jpeg import encode_jpeg
 from edge.selection import (

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import ConfigError
 from edge.selection import (
     ABSTAIN,

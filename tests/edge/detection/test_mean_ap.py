@@ -9,7 +9,7 @@ import pytest
 
 from edge.detection import Detector
 from edge.evaluation.mean_ap import match_greedy, mean_average_precision, pairwise_iou
-from edge.detections import Detections
+from edge.frame_detections import Detections
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools is a test dependency (dev extra)")
 

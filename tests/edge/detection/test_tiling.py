@@ -8,7 +8,7 @@ from edge.detection import Detector
 from edge.evaluation.mean_ap import mean_average_precision, pairwise_iou
 from edge.detection.tiled import TiledDetector
 from edge.detection.tiling import TilePlan, View, merge_views, plan_tiles
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import ConfigError
 from edge.tile_spec import parse_tiles
 from tests.conftest import DATA_DIR, MODEL_PATH

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.errors import ConfigError
 from edge.tracking import ByteTracker, TrackEventKind
 from edge.wire import NO_TRACK
