@@ -71,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
 
     from edge.pipeline import Pipeline
     from edge.selection import BlurGate, SceneChangePolicy
-    from edge.selection.report import SUMMARY_FILE, TIMELINE_FILE, RecordingSelector, ReportSink, summarize, write_index
-    from edge.selection.timeline import plot_timeline, require_matplotlib
+    from edge.selection.report.index import summarize, write_index
+    from edge.selection.report.recording import RecordingSelector
+    from edge.selection.report.sink import SUMMARY_FILE, TIMELINE_FILE, ReportSink
+    from edge.selection.report.timeline import plot_timeline, require_matplotlib
     from edge.sources import ImageDirSource, VideoFileSource, open_source
 
     require_matplotlib()  # before a long run, not after it
