@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.config import SCORE_THRESHOLD
 from edge.detection.classes import COCO_CLASSES
 from edge.detection.heads import NmsSettings, OutputShapeError
 from edge.detection.layouts import LayoutError, OutputInfo, recognise
@@ -61,7 +62,7 @@ class Detector:
     def __init__(
         self,
         model_path: str | Path,
-        score_threshold: float = 0.3,
+        score_threshold: float = SCORE_THRESHOLD,
         iou_threshold: float = 0.45,
         max_detections: int = 300,
         threads: int | None = None,
