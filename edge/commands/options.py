@@ -81,8 +81,8 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-class _Flags:
-    """Adds the flags of one table to a group, defaults and their help text from the config."""
+class ConfigFlags:
+    """Adds flags of a ``*_FLAGS`` table to a group, their defaults and help's "(default: ...)" from the config."""
 
     def __init__(self, group, table: dict, config_defaults: bool):
         self.group = group
@@ -113,7 +113,7 @@ def add_source_options(parser, *, config_defaults: bool = False):
                                 "collector (default name: the file name, or cam<i>)")
     else:
         group.add_argument("--source", required=True, metavar="SRC", help=SOURCE_HELP)
-    flags = _Flags(group, SOURCE_FLAGS, config_defaults)
+    flags = ConfigFlags(group, SOURCE_FLAGS, config_defaults)
     flags.add("image_fps", "frame rate assumed for an image directory", type=float, metavar="FPS")
     flags.add("decoder", "video decoding: ffmpeg (the CPU), or jetson (NVDEC through GStreamer; falls back to "
                          "ffmpeg with a warning where that is not available)", choices=DECODERS)
@@ -129,7 +129,7 @@ def add_detector_options(parser, *, config_defaults: bool = False):
     group.add_argument("--model", required=not config_defaults, default=None, metavar="MODEL",
                        help=MODEL_HELP + (" (required, here or as detector.model in --config)" if config_defaults
                                           else ""))
-    flags = _Flags(group, DETECTOR_FLAGS, config_defaults)
+    flags = ConfigFlags(group, DETECTOR_FLAGS, config_defaults)
     flags.add("score_threshold", "keep detections at or above this score, 0-1; lower finds more objects and more "
                                  "false alarms", type=float, metavar="S")
     add_runtime_options(flags)
@@ -140,14 +140,14 @@ def add_detector_options(parser, *, config_defaults: bool = False):
 
 def add_model_output_options(group, *, config_defaults: bool = False) -> None:
     """``--layout`` and ``--labels``: how to read the model's output (also ``quantize``'s)."""
-    flags = _Flags(group, DETECTOR_FLAGS, config_defaults)
+    flags = ConfigFlags(group, DETECTOR_FLAGS, config_defaults)
     flags.add("layout", "the model's output layout, when recognising it from the graph gets it wrong",
               choices=LAYOUTS, shown="recognised from the graph")
     flags.add("labels", "class names, one per line, in class-index order", metavar="FILE",
               shown="the model's metadata, else COCO-80")
 
 
-def add_runtime_options(flags: _Flags) -> None:
+def add_runtime_options(flags: ConfigFlags) -> None:
     flags.add("runtime", "inference runtime: onnxruntime, openvino (the 'openvino' extra), or auto: OpenVINO for an "
                          "OpenVINO IR .xml model, ONNX Runtime for .onnx", choices=RUNTIME_CHOICES)
     flags.add("threads", THREADS_HELP, type=int, metavar="N", shown="the runtime's choice, one per core")
@@ -163,7 +163,7 @@ def add_runtime_options(flags: _Flags) -> None:
                            "the device's choice, bf16 on CPUs with AMX", choices=PRECISIONS)
 
 
-def add_tiling_options(flags: _Flags) -> None:
+def add_tiling_options(flags: ConfigFlags) -> None:
     flags.add("tiles", "sliced inference for large frames: auto (a grid for frames more than twice the model's input, "
                        "e.g. 2x4 for 3072x1728 at 416; none for smaller ones), ROWSxCOLS, or off",
               metavar="auto|RxC|off")
@@ -175,14 +175,14 @@ def add_tiling_options(flags: _Flags) -> None:
 
 def add_detect_every(group, *, config_defaults: bool = False) -> None:
     """``--detect-every``, for the commands that track between detections."""
-    _Flags(group, DETECTOR_FLAGS, config_defaults).add(
+    ConfigFlags(group, DETECTOR_FLAGS, config_defaults).add(
         "detect_every", "run the detector on every K-th frame; the tracker predicts the frames between",
         type=int, metavar="K")
 
 
 def add_jpeg_quality(group, *, config_defaults: bool = False) -> None:
     """``--jpeg-quality``: what ``run`` sends at, and what ``sample`` measures sizes and the bytes budget at."""
-    _Flags(group, UPLINK_FLAGS, config_defaults).add(
+    ConfigFlags(group, UPLINK_FLAGS, config_defaults).add(
         "jpeg_quality", "JPEG quality of the kept frames as sent, 1-100", type=int, metavar="Q")
 
 
@@ -195,7 +195,7 @@ def add_selection_options(parser):
         "keyframe selection", "defaults come from --config (every key: deploy/agent.example.toml); a flag wins over the file")
     group.add_argument("--config", type=Path, metavar="FILE",
                        help="agent config file (TOML); check it with 'edgelabel-agent check-config FILE'")
-    flags = _Flags(group, SELECTION_FLAGS, config_defaults=True)
+    flags = ConfigFlags(group, SELECTION_FLAGS, config_defaults=True)
     flags.add("min_gap", "never keep two frames closer than this in source time", type=float, metavar="SECONDS")
     flags.add("max_gap", "keep a frame at least this often, even in a static scene", type=float, metavar="SECONDS")
     flags.add("scene_threshold", "share of the picture that must change against the recently kept frames",

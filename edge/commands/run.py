@@ -20,6 +20,7 @@ from edge.commands.options import (
     SELECTION_FLAGS,
     SOURCE_FLAGS,
     UPLINK_FLAGS,
+    ConfigFlags,
     add_detect_every,
     add_detector_options,
     add_jpeg_quality,
@@ -67,15 +68,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     # Every setting below may also come from --config (deploy/agent.example.toml); a flag wins over the file.
     # Flags default to None so that "not given" can be told apart; the defaults live in edge.config.
-    parser.add_argument("--collector", metavar="ENDPOINT",
-                        help="collector ingest endpoint, e.g. tcp://collector:5555 (default: the one in --credentials)")
+    ConfigFlags(parser, RUN_FLAGS, config_defaults=True).add(
+        "collector", "collector ingest endpoint, e.g. tcp://collector:5555", metavar="ENDPOINT",
+        shown="the one in --credentials")
     security = parser.add_mutually_exclusive_group()
     security.add_argument("--credentials", metavar="FILE",
                           help="device credentials file from 'edgelabel-collector keys add-device' "
                                "(this or --insecure is required, here or in --config)")
     security.add_argument("--insecure", action="store_true", default=None,
                           help="send unencrypted and unauthenticated (local experiments only)")
-    parser.add_argument("--device", help="device name (default: the credentials' device, or this host's name with --insecure)")
+    ConfigFlags(parser, RUN_FLAGS, config_defaults=True).add(
+        "device", "device name", shown="the credentials' device, or this host's name with --insecure")
 
     source = add_source_options(parser, config_defaults=True)
     source.add_argument("--pace", type=float, default=None, metavar="SPEED",
@@ -86,21 +89,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     uplink = parser.add_argument_group("uplink")
     add_jpeg_quality(uplink, config_defaults=True)
-    uplink.add_argument("--window", type=int, default=None, help="most frames in flight without an ack (default: 32)")
-    uplink.add_argument("--ack-timeout", type=float, default=None, metavar="SECONDS",
-                        help="resend a frame that has no ack after this long (default: 5)")
-    uplink.add_argument("--flush-timeout", type=float, default=None, metavar="SECONDS",
-                        help="at the end of a file, wait this long for the last acks (default: 60)")
-    uplink.add_argument("--spool-dir", type=Path, default=None, metavar="DIR",
-                        help="durable spool of frames waiting for the collector's ack "
-                             "(default: $XDG_STATE_HOME/edgelabel/spool/DEVICE, or ~/.local/state/...)")
-    uplink.add_argument("--spool-max-mb", type=float, default=None, metavar="MB",
-                        help="spool size bound; when full, the lowest-priority, oldest frames are evicted "
-                             "(default: 1024)")
-    uplink.add_argument("--status-interval", type=float, default=None, metavar="SECONDS",
-                        help="seconds between heartbeats to the collector (default: 10)")
-    parser.add_argument("--metrics", metavar="HOST:PORT", default=None,
-                        help="serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9465)")
+    flags = ConfigFlags(uplink, RUN_FLAGS, config_defaults=True)
+    flags.add("window", "most frames in flight without an ack", type=int)
+    flags.add("ack_timeout", "resend a frame that has no ack after this long", type=float, metavar="SECONDS")
+    flags.add("flush_timeout", "at the end of a file, wait this long for the last acks", type=float,
+              metavar="SECONDS")
+    flags.add("spool_dir", "durable spool of frames waiting for the collector's ack", type=Path, metavar="DIR",
+              shown="$XDG_STATE_HOME/edgelabel/spool/DEVICE, or ~/.local/state/...")
+    flags.add("spool_max_mb", "spool size bound; when full, the lowest-priority, oldest frames are evicted",
+              type=float, metavar="MB")
+    flags.add("status_interval", "seconds between heartbeats to the collector", type=float, metavar="SECONDS")
+    ConfigFlags(parser, RUN_FLAGS, config_defaults=True).add(
+        "metrics", "serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9465)", metavar="HOST:PORT",
+        shown="off")
 
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
     add_logging_options(parser)
