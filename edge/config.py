@@ -213,6 +213,10 @@ class SourceConfig:
 
 
 LAYOUTS = ("yolox", "yolov5", "yolov8", "end2end")
+"""Detector output layouts a model may be forced to (see ``edge.detection.layouts``)."""
+SCORE_THRESHOLD = 0.3
+"""The detector's score threshold unless told otherwise: ``detector.score_threshold``, every
+command's ``--score-threshold`` and :class:`edge.detection.runner.Detector`."""
 RUNTIME_CHOICES = ("auto", "onnxruntime", "openvino")
 """``auto``: OpenVINO for an OpenVINO IR model (.xml), ONNX Runtime for an ONNX file."""
 PRECISIONS = ("f32", "bf16", "f16", "default")
@@ -256,7 +260,7 @@ class DetectorConfig:
     runtime: str = field(default="auto", metadata=check(lambda v: v in RUNTIME_CHOICES,
                                                         "one of " + ", ".join(f'"{r}"' for r in RUNTIME_CHOICES)))
     """"auto": OpenVINO for an OpenVINO IR model (.xml), ONNX Runtime for an ONNX file."""
-    score_threshold: float = field(default=0.3, metadata=check(lambda v: 0 <= v <= 1, "a score in [0, 1]"))
+    score_threshold: float = field(default=SCORE_THRESHOLD, metadata=check(lambda v: 0 <= v <= 1, "a score in [0, 1]"))
     threads: int = field(default=0, metadata=check(lambda v: v >= 0, "a thread count >= 0 (0: the runtime's choice)"))
     providers: tuple[str, ...] = field(default=("CPUExecutionProvider",),
                                        metadata=check(lambda v: len(v) > 0, "at least one execution provider"))
@@ -273,6 +277,18 @@ class DetectorConfig:
                                                    'one of "", ' + ", ".join(f'"{x}"' for x in LAYOUTS)))
     labels: str = ""
     detect_every: int = field(default=1, metadata=check(lambda v: v >= 1, "an integer >= 1"))
+
+
+@dataclass(frozen=True)
+class TrackerDefaults:
+    """The tracker's settings that ``track`` has flags for; :class:`edge.tracking.ByteTracker` takes
+    its defaults from here (the config file has no ``[tracker]`` table)."""
+
+    low_score_threshold: float = 0.1
+    """The weakest detection ByteTrack uses: its second association matches boxes below its high
+    threshold, down to this score, to tracks it already has (carrying them through occlusions)."""
+    lost_track_buffer_frames: int = 30
+    """Source frames a lost track is kept to be found again."""
 
 
 @dataclass(frozen=True)

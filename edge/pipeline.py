@@ -37,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.selection import Decision
 from edge.sources import Frame, FrameSource
 from edge.tracking import ByteTracker, StridedTracker, Tracker, TrackEvent, TrackEventKind

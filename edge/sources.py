@@ -40,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
+from edge.config import SourceConfig
 from edge.contract.errors import ConfigError
 from edge.errors import SourceError
 
@@ -48,7 +49,7 @@ log = logging.getLogger("edge.sources")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 STREAM_SCHEMES = ("rtsp", "http", "https")
 _SCHEME_LIST = ", ".join(scheme + "://" for scheme in STREAM_SCHEMES)
-DEFAULT_IMAGE_DIR_FPS = 10.0
+DEFAULT_IMAGE_DIR_FPS = SourceConfig.image_fps
 STREAM_TIMEOUT_MS = 10_000
 """FFmpeg open/read timeout for network streams, so a dead camera fails a read instead of hanging."""
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from edge.contract.phash import phash64, phash_hex
 from edge.contract.wire import DeviceStatus, FrameHeader
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.jpeg import encode_jpeg
-from edge.selector import Decision
+from edge.selection import Decision
 from edge.sender import FrameSender
 from edge.sources import Frame
 from edge.spool import Spool

@@ -8,8 +8,8 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from edge import logs
-from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
+from edge.commands.detector_args import detector_from_args
+from edge.commands.options import add_detector_options, add_logging_options, configure_logging
 from edge.contract.errors import ConfigError
 
 EPILOG = """\
@@ -36,8 +36,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="an .onnx file, an OpenVINO IR .xml, or a known model name")
     parser.add_argument("--source", metavar="SRC", default=None,
                         help="frames to detect on: video file, image directory, camera index or URL "
                              "(default: a grey frame)")
@@ -45,27 +43,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="timed frames (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=10, metavar="N",
                         help="untimed frames first (default: %(default)s)")
-    parser.add_argument("--score-threshold", type=float, default=0.3, metavar="S",
-                        help="minimum score of a box, as 'run' uses it (default: %(default)s)")
-    add_runtime_arguments(parser)
-    add_tiling_arguments(parser)
-    parser.add_argument("--layout", choices=("yolox", "yolov5", "yolov8", "end2end"), default=None,
-                        help="output layout, when recognising it from the graph is wrong")
-    parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of text (and log errors only)")
+    add_detector_options(parser)
+    add_logging_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(-1 if args.json else args.verbose)
+    configure_logging(args, quiet=args.json)
     if args.frames < 1:
         raise ConfigError(f"--frames must be at least 1, got {args.frames}")
     if args.warmup < 0:
         raise ConfigError(f"--warmup must be at least 0, got {args.warmup}")
     import numpy as np
 
-
-    detector = detector_from_args(args, score_threshold=args.score_threshold, layout=args.layout)
+    detector = detector_from_args(args)
     frames, description = _frames(args.source, args.frames, detector.input_hw, np)
     for index in range(args.warmup):
         detector.detect(frames[index % len(frames)])

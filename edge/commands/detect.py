@@ -10,10 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
-from edge.detection.classes import read_labels_file
-from edge.detection.layouts import LAYOUTS
-from edge.detections import Detections
+from edge.commands.detector_args import detector_from_args
+from edge.commands.options import add_detector_options
+from edge.frame_detections import Detections
 
 EPILOG = """\
 example:
@@ -43,39 +42,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="an .onnx file, an OpenVINO IR .xml, or a known model name")
     parser.add_argument("images", nargs="+", metavar="IMAGE", type=Path, help="image files (JPEG, PNG, ...)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
-    parser.add_argument(
-        "--score-threshold",
-        type=float,
-        default=0.3,
-        metavar="S",
-        help="minimum score of a box, 0-1 (default 0.3); lower finds more objects and more false alarms",
-    )
-    parser.add_argument(
-        "--iou-threshold",
-        type=float,
-        default=0.45,
-        metavar="T",
-        help="overlap above which a weaker same-class box is dropped (default 0.45)",
-    )
-    add_runtime_arguments(parser)
-    add_tiling_arguments(parser)
-    parser.add_argument(
-        "--layout", choices=LAYOUTS, default=None, help="output layout, when recognising it from the graph is wrong"
-    )
-    parser.add_argument("--labels", type=Path, metavar="FILE", help="class names, one per line, in class-index order")
+    detector = add_detector_options(parser)
+    detector.add_argument("--iou-threshold", type=float, default=0.45, metavar="T",
+                          help="overlap above which a weaker same-class box is dropped (default: %(default)s)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Detect on every image; 0 if all were read, 1 if any could not be (those are named on stderr)."""
-    detector = detector_from_args(
-        args, pipelined=False, score_threshold=args.score_threshold, iou_threshold=args.iou_threshold,
-        class_names=read_labels_file(args.labels) if args.labels else None, layout=args.layout,
-    )  # fmt: skip
+    detector = detector_from_args(args, pipelined=False, iou_threshold=args.iou_threshold)
     results = []
     failed = 0
     for path in args.images:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge import logs
+from edge.commands.options import add_logging_options, configure_logging
 from edge.contract.errors import ConfigError
 
 EPILOG = """\
@@ -33,12 +33,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, metavar="IN", help="ONNX detector: a path or a known name")
     parser.add_argument("--out", required=True, type=Path, metavar="OUT", help="where to write the .onnx copy")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    add_logging_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(args.verbose)
+    configure_logging(args)
     import cv2
     import numpy as np
 

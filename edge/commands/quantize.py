@@ -7,7 +7,13 @@ import logging
 import sys
 from pathlib import Path
 
-from edge import logs
+from edge.commands.options import (
+    THREADS_HELP,
+    add_logging_options,
+    add_model_output_options,
+    config_default,
+    configure_logging,
+)
 from edge.contract.errors import ConfigError
 
 log = logging.getLogger("edge.quantize")
@@ -87,8 +93,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="use only the first N images of --eval (faster, noisier)")
     budget.add_argument("--force", action="store_true", help="write OUT even when it misses the budget")
     budget.add_argument(
-        "--score-threshold", type=float, default=0.3, metavar="S",
-        help="float32's boxes at or above this score are the agreement reference (default: %(default)s)",
+        "--score-threshold", type=float, default=config_default("detector.score_threshold"), metavar="S",
+        help="float32's boxes at or above this score, the detector's own threshold, are the agreement reference "
+             "(default: %(default)s)",
     )  # fmt: skip
 
     frames = parser.add_argument_group("frames")
@@ -129,23 +136,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     timing = parser.add_argument_group("timing")
     timing.add_argument("--threads", type=int, default=2, metavar="N",
-                        help="inference threads for every model timed (default: %(default)s)")
+                        help=f"{THREADS_HELP}, the same for every model timed so that they compare "
+                             "(default: %(default)s)")
     timing.add_argument("--timing-runs", type=int, default=50, metavar="N",
                         help="timed inferences per model; medians are reported (default: %(default)s)")
 
-    model = parser.add_argument_group("model")
-    model.add_argument("--layout", choices=("yolox", "yolov5", "yolov8", "end2end"), default=None,
-                       help="output layout, when recognising it from the graph guesses wrong")
-    model.add_argument("--labels", type=Path, metavar="FILE",
-                       help="class names, one per line (written into the quantized model)")
-
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (NNCF's steps too)")
+    # The class names are written into the quantized model.
+    add_model_output_options(parser.add_argument_group("model"))
+    add_logging_options(parser, progress=True)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(args.verbose)
+    configure_logging(args)
     _check_args(args)
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from edge.detection.classes import read_labels_file
@@ -174,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
                           keep_float=tuple(args.keep_float), head_in_float=args.head == "float",
                           ranking_frames=args.ranking_frames),
         class_names=read_labels_file(args.labels) if args.labels else None,
-        layout=args.layout,
+        layout=args.layout or None,
         force=args.force,
         progress=not args.no_progress,
         verbose=args.verbose > 0,

@@ -15,9 +15,21 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from edge import logs
-from edge.commands.detector_args import DETECTOR_FLAGS, add_runtime_arguments, add_tiling_arguments
-from edge.config import DECODERS
+from edge.commands.options import (
+    DETECTOR_FLAGS,
+    SELECTION_FLAGS,
+    SOURCE_FLAGS,
+    UPLINK_FLAGS,
+    ConfigFlags,
+    add_detect_every,
+    add_detector_options,
+    add_jpeg_quality,
+    add_logging_options,
+    add_selection_options,
+    add_source_options,
+    configure_logging,
+    flag_overrides,
+)
 from edge.contract.errors import ConfigError
 
 log = logging.getLogger("edge.run")
@@ -56,113 +68,53 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     # Every setting below may also come from --config (deploy/agent.example.toml); a flag wins over the file.
     # Flags default to None so that "not given" can be told apart; the defaults live in edge.config.
-    parser.add_argument("--source", metavar="[NAME=]SRC", action="append", default=None,
-                        help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL "
-                             "(required, here or as source.source in --config); give it once per camera for several "
-                             "cameras in one agent, each its own device NAME at the collector (default name: the "
-                             "file name, or cam<i>)")
-    parser.add_argument("--model", help="detector: an ONNX file, an OpenVINO IR .xml, or a known name such as "
-                                        "yolox-nano (required, here or as detector.model in --config)")
-    parser.add_argument("--collector", metavar="ENDPOINT",
-                        help="collector ingest endpoint, e.g. tcp://collector:5555 (default: the one in --credentials)")
+    ConfigFlags(parser, RUN_FLAGS, config_defaults=True).add(
+        "collector", "collector ingest endpoint, e.g. tcp://collector:5555", metavar="ENDPOINT",
+        shown="the one in --credentials")
     security = parser.add_mutually_exclusive_group()
     security.add_argument("--credentials", metavar="FILE",
                           help="device credentials file from 'edgelabel-collector keys add-device' "
                                "(this or --insecure is required, here or in --config)")
     security.add_argument("--insecure", action="store_true", default=None,
                           help="send unencrypted and unauthenticated (local experiments only)")
-    parser.add_argument("--device", help="device name (default: the credentials' device, or this host's name with --insecure)")
+    ConfigFlags(parser, RUN_FLAGS, config_defaults=True).add(
+        "device", "device name", shown="the credentials' device, or this host's name with --insecure")
 
-    detection = parser.add_argument_group("detector")
-    detection.add_argument("--score-threshold", type=float, default=None,
-                           help="keep detections at or above this score (default: 0.3)")
-    add_runtime_arguments(detection, config_defaults=True)
-    add_tiling_arguments(detection, config_defaults=True)
-    detection.add_argument("--layout", choices=("yolox", "yolov5", "yolov8", "end2end"), default=None,
-                           help="the model's output layout, when recognising it from the graph gets it wrong")
-    detection.add_argument("--labels", metavar="FILE", default=None,
-                           help="class names, one per line (default: the model's metadata, else COCO)")
-
-    selection = add_selection_arguments(parser)
-    selection.add_argument("--image-fps", type=float, default=None,
-                           help="frame rate assumed for an image directory (default: 10)")
-    selection.add_argument("--detect-every", type=int, default=None, metavar="K",
-                           help="run the detector on every K-th frame; the tracker predicts the frames between "
-                                "(default: 1)")
-    selection.add_argument("--pace", type=float, default=None, metavar="SPEED",
-                           help="replay a file or image directory at SPEED x its recorded rate, like a live camera "
-                                "(1 = real time; default: as fast as the detector goes)")
-    selection.add_argument("--decoder", choices=DECODERS, default=None,
-                           help="video decoding: ffmpeg (the CPU), or jetson (NVDEC through GStreamer; falls back "
-                                "to ffmpeg with a warning where that is not available) (default: ffmpeg)")
+    source = add_source_options(parser, config_defaults=True)
+    source.add_argument("--pace", type=float, default=None, metavar="SPEED",
+                        help="replay a file or image directory at SPEED x its recorded rate, like a live camera "
+                             "(1 = real time; default: as fast as the detector goes)")
+    add_detect_every(add_detector_options(parser, config_defaults=True), config_defaults=True)
+    add_selection_options(parser)
 
     uplink = parser.add_argument_group("uplink")
-    uplink.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-100 (default: 85)")
-    uplink.add_argument("--window", type=int, default=None, help="most frames in flight without an ack (default: 32)")
-    uplink.add_argument("--ack-timeout", type=float, default=None, metavar="SECONDS",
-                        help="resend a frame that has no ack after this long (default: 5)")
-    uplink.add_argument("--flush-timeout", type=float, default=None, metavar="SECONDS",
-                        help="at the end of a file, wait this long for the last acks (default: 60)")
-    uplink.add_argument("--spool-dir", type=Path, default=None, metavar="DIR",
-                        help="durable spool of frames waiting for the collector's ack "
-                             "(default: $XDG_STATE_HOME/edgelabel/spool/DEVICE, or ~/.local/state/...)")
-    uplink.add_argument("--spool-max-mb", type=float, default=None, metavar="MB",
-                        help="spool size bound; when full, the lowest-priority, oldest frames are evicted "
-                             "(default: 1024)")
-    uplink.add_argument("--status-interval", type=float, default=None, metavar="SECONDS",
-                        help="seconds between heartbeats to the collector (default: 10)")
-    parser.add_argument("--metrics", metavar="HOST:PORT", default=None,
-                        help="serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9465)")
+    add_jpeg_quality(uplink, config_defaults=True)
+    flags = ConfigFlags(uplink, RUN_FLAGS, config_defaults=True)
+    flags.add("window", "most frames in flight without an ack", type=int)
+    flags.add("ack_timeout", "resend a frame that has no ack after this long", type=float, metavar="SECONDS")
+    flags.add("flush_timeout", "at the end of a file, wait this long for the last acks", type=float,
+              metavar="SECONDS")
+    flags.add("spool_dir", "durable spool of frames waiting for the collector's ack", type=Path, metavar="DIR",
+              shown="$XDG_STATE_HOME/edgelabel/spool/DEVICE, or ~/.local/state/...")
+    flags.add("spool_max_mb", "spool size bound; when full, the lowest-priority, oldest frames are evicted",
+              type=float, metavar="MB")
+    flags.add("status_interval", "seconds between heartbeats to the collector", type=float, metavar="SECONDS")
+    ConfigFlags(parser, RUN_FLAGS, config_defaults=True).add(
+        "metrics", "serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9465)", metavar="HOST:PORT",
+        shown="off")
 
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    add_logging_options(parser)
     return parser
 
 
-SELECTION_FLAGS = {
-    "min_gap": ("--min-gap", "selection.interval.min_gap_s"),
-    "max_gap": ("--max-gap", "selection.interval.max_gap_s"),
-    "scene_threshold": ("--scene-threshold", "selection.scene_change.threshold"),
-    "keyframes_per_minute": ("--keyframes-per-minute", "selection.budget.keyframes_per_minute"),
-    "megabytes_per_hour": ("--megabytes-per-hour", "selection.budget.megabytes_per_hour"),
-}
-"""Selection flags: argparse destination -> (flag, key of the config file it overrides)."""
-
-
-def add_selection_arguments(parser: argparse.ArgumentParser):
-    """``--config`` and the selection flags, shared by ``run`` and ``sample``; returns the group."""
-    selection = parser.add_argument_group(
-        "keyframe selection", "defaults come from --config (every key: deploy/agent.example.toml); a flag wins over the file")
-    selection.add_argument("--config", type=Path, metavar="FILE",
-                           help="agent config file (TOML); check it with 'edgelabel-agent check-config FILE'")
-    selection.add_argument("--min-gap", type=float, metavar="SECONDS",
-                           help="never keep two frames closer than this in source time (default: 1)")
-    selection.add_argument("--max-gap", type=float, metavar="SECONDS",
-                           help="keep a frame at least this often, even in a static scene (default: 30)")
-    selection.add_argument("--scene-threshold", type=float, metavar="FRACTION",
-                           help="share of the picture that must change against the recently kept frames "
-                                "(default: 0.04)")
-    selection.add_argument("--keyframes-per-minute", type=float, metavar="N",
-                           help="budget: kept frames per minute on average, 0 for no limit (default: 12)")
-    selection.add_argument("--megabytes-per-hour", type=float, metavar="MB",
-                           help="budget: JPEG megabytes per hour on average, 0 for no limit (default: 100)")
-    return selection
-
-
 RUN_FLAGS = {
-    "image_fps": ("--image-fps", "source.image_fps"),
+    **SOURCE_FLAGS,
     "pace": ("--pace", "source.pace"),
-    "decoder": ("--decoder", "source.decoder"),
-    "model": ("--model", "detector.model"),
-    "score_threshold": ("--score-threshold", "detector.score_threshold"),
     **DETECTOR_FLAGS,
-    "layout": ("--layout", "detector.layout"),
-    "labels": ("--labels", "detector.labels"),
-    "detect_every": ("--detect-every", "detector.detect_every"),
+    **UPLINK_FLAGS,
     "collector": ("--collector", "uplink.collector"),
     "device": ("--device", "uplink.device"),
-    "jpeg_quality": ("--jpeg-quality", "uplink.jpeg_quality"),
     "window": ("--window", "uplink.window"),
     "ack_timeout": ("--ack-timeout", "uplink.ack_timeout_s"),
     "flush_timeout": ("--flush-timeout", "uplink.flush_timeout_s"),
@@ -174,27 +126,6 @@ RUN_FLAGS = {
 """``run``'s other flags that a config file can set: argparse destination -> (flag, key)."""
 
 
-def _flag_overrides(args: argparse.Namespace, flags: dict) -> dict:
-    from edge.contract.config_files import Override
-
-    overrides = {}
-    for dest, (flag, key) in flags.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            overrides[key] = Override(str(value) if isinstance(value, Path) else value, flag)
-    return overrides
-
-
-def load_selection(args: argparse.Namespace):
-    """The selector from ``--config`` and the selection flags; raises ConfigError naming the bad key."""
-    from edge.config import load_config
-    from edge.selection import build_selector
-
-    config = load_config(args.config, _flag_overrides(args, SELECTION_FLAGS))
-    quality = args.jpeg_quality if getattr(args, "jpeg_quality", None) is not None else config.uplink.jpeg_quality
-    return build_selector(config.selection, jpeg_quality=quality, origins=dict(config.origins))
-
-
 def load_run_config(args: argparse.Namespace):
     """``run``'s settings: flag > ``--config`` file > default. Raises ConfigError naming the flag or key.
 
@@ -204,7 +135,7 @@ def load_run_config(args: argparse.Namespace):
     from edge.config import load_config
     from edge.contract.config_files import Override
 
-    overrides = _flag_overrides(args, {**SELECTION_FLAGS, **RUN_FLAGS})
+    overrides = flag_overrides(args, {**SELECTION_FLAGS, **RUN_FLAGS})
     # The security choice on the command line replaces the file's, whichever way the file chose.
     if args.insecure:
         overrides["uplink.insecure"] = Override(True, "--insecure")
@@ -239,7 +170,7 @@ def load_run_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(-1 if args.quiet else args.verbose)
+    configure_logging(args)
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from edge.commands.detector_args import settings_from_config, tiled
     from edge.contract.credentials import read_credentials

@@ -9,9 +9,17 @@ import sys
 import time
 from pathlib import Path
 
-from edge import logs
-from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
-from edge.commands.run import add_selection_arguments, load_selection
+from edge.commands.detector_args import detector_from_args
+from edge.commands.options import (
+    add_detect_every,
+    add_detector_options,
+    add_jpeg_quality,
+    add_logging_options,
+    add_selection_options,
+    add_source_options,
+    configure_logging,
+    load_selection,
+)
 from edge.contract.errors import ConfigError
 
 log = logging.getLogger("edge.sample")
@@ -39,40 +47,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--source", required=True, metavar="SRC",
-                        help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL")
-    parser.add_argument("--model", required=True, help="detector: an ONNX file, an OpenVINO IR .xml, or a known name such as yolox-nano")
     parser.add_argument("--report", required=True, type=Path, metavar="DIR", help="directory to write the report to")
     parser.add_argument("--frames", action="store_true", help="also write each kept frame as the JPEG 'run' would send")
     parser.add_argument("--max-seconds", type=float, default=None, metavar="SECONDS",
                         help="stop after this much source time (a live source runs until Ctrl-C otherwise)")
-    parser.add_argument("--score-threshold", type=float, default=0.3,
-                        help="keep detections at or above this score, as 'run' (default: %(default)s)")
-    parser.add_argument("--jpeg-quality", type=int, default=85,
-                        help="JPEG quality 'run' would send at, for the bytes budget and sizes (default: %(default)s)")
-    add_runtime_arguments(parser)
-    add_tiling_arguments(parser)
-    selection = add_selection_arguments(parser)
-    selection.add_argument("--image-fps", type=float, default=10.0,
-                           help="frame rate assumed for an image directory (default: %(default)s)")
-    selection.add_argument("--detect-every", type=int, default=1, metavar="K",
-                           help="run the detector on every K-th frame, as 'run' (default: %(default)s)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    add_source_options(parser)
+    detector = add_detector_options(parser)
+    add_detect_every(detector)
+    add_jpeg_quality(add_selection_options(parser))
+    add_logging_options(parser, progress=True)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(-1 if args.quiet else args.verbose)
+    configure_logging(args)
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from tqdm import tqdm
 
     from edge.pipeline import Pipeline
     from edge.selection import BlurGate, SceneChangePolicy
-    from edge.selection.report import SUMMARY_FILE, TIMELINE_FILE, RecordingSelector, ReportSink, summarize, write_index
-    from edge.selection.timeline import plot_timeline, require_matplotlib
+    from edge.selection.report.index import summarize, write_index
+    from edge.selection.report.recording import RecordingSelector
+    from edge.selection.report.sink import SUMMARY_FILE, TIMELINE_FILE, ReportSink
+    from edge.selection.report.timeline import plot_timeline, require_matplotlib
     from edge.sources import ImageDirSource, VideoFileSource, open_source
 
     require_matplotlib()  # before a long run, not after it
@@ -84,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-seconds must be positive, got {args.max_seconds}")
     if args.report.exists() and not args.report.is_dir():
         raise ConfigError(f"--report: {args.report} exists and is not a directory")
-    selector = load_selection(args)
-    detector = detector_from_args(args, score_threshold=args.score_threshold)
-    source = open_source(args.source, image_fps=args.image_fps)
+    selector = load_selection(args, args.jpeg_quality)
+    detector = detector_from_args(args)
+    source = open_source(args.source, image_fps=args.image_fps, decoder=args.decoder)
     total = (len(source.paths) if isinstance(source, ImageDirSource)
              else source.reported_frames if isinstance(source, VideoFileSource) else None)
     sink = ReportSink(args.report, detector.class_names, args.jpeg_quality, save_frames=args.frames)

@@ -6,13 +6,18 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
-from edge import logs
-from edge.commands.detector_args import add_runtime_arguments, add_tiling_arguments, detector_from_args
+from edge.commands.detector_args import detector_from_args
+from edge.commands.options import (
+    add_detect_every,
+    add_detector_options,
+    add_logging_options,
+    add_source_options,
+    configure_logging,
+)
+from edge.config import TrackerDefaults
 from edge.contract.errors import ConfigError
-from edge.contract.files import atomic_file
 
 log = logging.getLogger("edge.track")
 
@@ -29,6 +34,10 @@ examples:
 
 Output lines are 'frame,id,x,y,w,h,score,-1,-1,-1' with frames counted from 1 (the source's
 first frame is 1) and boxes in pixels; only confirmed tracks are written.
+
+The tracker is ByteTrack: boxes it is sure of start and continue tracks, and weak boxes, down to
+--track-low-score, only keep tracks it already has (an object half hidden scores low). So the
+detector runs down to that score when it is below --score-threshold.
 """
 
 
@@ -41,41 +50,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--source", required=True, metavar="SRC",
-                        help="video file, image directory (sorted), camera index, or rtsp:// / http(s):// URL")
-    parser.add_argument("--model", required=True, help="detector: an ONNX file, an OpenVINO IR .xml, or a known name such as yolox-nano")
     parser.add_argument("--mot-out", required=True, metavar="FILE", type=Path, help="MOTChallenge results file to write")
-    parser.add_argument("--classes", action="append", metavar="NAMES",
-                        help="track only these classes, by name (comma-separated or repeated, e.g. person,car); "
-                             "default: every class")
-    parser.add_argument("--detect-every", type=int, default=1, metavar="K",
-                        help="run the detector on every K-th frame, predict the frames in between (default: %(default)s)")
-    parser.add_argument("--score-threshold", type=float, default=0.1,
-                        help="detector score threshold; low, because the tracker uses weak boxes to keep "
-                             "tracks through occlusions (default: %(default)s)")
-    parser.add_argument("--track-buffer", type=int, default=30, metavar="FRAMES",
-                        help="frames a lost track is kept to be found again (default: %(default)s)")
-    parser.add_argument("--image-fps", type=float, default=10.0,
-                        help="frame rate assumed for an image directory (default: %(default)s)")
-    add_runtime_arguments(parser)
-    add_tiling_arguments(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    add_source_options(parser)
+    add_detector_options(parser)
+    tracker = parser.add_argument_group("tracker")
+    tracker.add_argument("--classes", action="append", metavar="NAMES",
+                         help="track only these classes, by name (comma-separated or repeated, e.g. person,car); "
+                              "default: every class")
+    add_detect_every(tracker)
+    tracker.add_argument("--track-low-score", type=float, default=TrackerDefaults.low_score_threshold, metavar="S",
+                         help="weakest detection the tracker uses: below its confident stage, boxes down to this "
+                              "score keep existing tracks alive through occlusions, never start one; the detector "
+                              "runs down to it (default: %(default)s)")
+    tracker.add_argument("--track-buffer", type=int, default=TrackerDefaults.lost_track_buffer_frames,
+                         metavar="FRAMES", help="frames a lost track is kept to be found again (default: %(default)s)")
+    add_logging_options(parser, progress=True)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(-1 if args.quiet else args.verbose)
+    configure_logging(args)
     # Imported here so that `--help` stays fast and works without the heavy packages.
-    import numpy as np
     from tqdm import tqdm
 
-    from edge.contract.boxes import xyxy_to_xywh
-    from edge.contract.motfile import write_mot_frame
+    from edge.detection.class_filter import ClassFilter
+    from edge.pipeline import Pipeline
     from edge.sources import ImageDirSource, VideoFileSource, open_source
-    from edge.tracking import ByteTracker, StridedTracker
+    from edge.tracking import ByteTracker
+    from edge.tracking.mot_sink import EveryFrame, MotFileSink
 
     if args.detect_every < 1:
         raise ConfigError(f"--detect-every must be at least 1, got {args.detect_every}")
@@ -84,55 +87,49 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.mot_out.parent
     if not out_dir.is_dir():
         raise ConfigError(f"--mot-out: directory {out_dir} does not exist")
-    detector = detector_from_args(args, pipelined=False, score_threshold=args.score_threshold)
+    tracker = tracker_from_args(args, ByteTracker)
+    detector = detector_from_args(args, pipelined=False, score_threshold=min(args.score_threshold,
+                                                                             args.track_low_score))
     wanted = class_ids(args.classes, detector.class_names)
-    tracking = StridedTracker(ByteTracker(lost_track_buffer_frames=args.track_buffer), args.detect_every)
-    source = open_source(args.source, image_fps=args.image_fps)
+    source = open_source(args.source, image_fps=args.image_fps, decoder=args.decoder)
     total = (len(source.paths) if isinstance(source, ImageDirSource)
              else source.reported_frames if isinstance(source, VideoFileSource) else None)
-
-    frames = detected = boxes = 0
-    track_ids: set[int] = set()
-    started = time.monotonic()
-    # Written next to the target and renamed at the end, so an interrupted run leaves no half file.
+    progress = tqdm(total=total, unit="frame", desc="tracking", disable=args.no_progress or args.quiet, file=sys.stderr)
+    sink = MotFileSink(args.mot_out, on_frame=lambda: progress.update(1))
+    pipeline = Pipeline(source, detector if wanted is None else ClassFilter(detector, wanted), EveryFrame(), sink,
+                        tracker=tracker, detect_every=args.detect_every)
     try:
-        with atomic_file(args.mot_out, encoding="utf-8") as out, tqdm(
-            total=total, unit="frame", desc="tracking", disable=args.no_progress or args.quiet, file=sys.stderr
-        ) as progress:
-            for frame in source:
-                detections = None
-                if tracking.needs_detection(frame):
-                    detections = detector.detect(frame.image)
-                    detected += 1
-                    if wanted is not None:
-                        detections = detections[np.isin(detections.class_id, wanted)]
-                tracked = tracking.step(frame, detections).tracked
-                boxes += write_mot_frame(out, frame.index + 1, tracked.tracker_id, xyxy_to_xywh(tracked.xyxy),
-                                         tracked.confidence)
-                track_ids.update(int(i) for i in tracked.tracker_id)
-                frames += 1
-                progress.update(1)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {args.mot_out}: {exc.strerror or exc}") from None
+        counts = pipeline.run()
+        sink.commit()
     finally:
+        sink.discard()  # after commit, nothing is left to discard
+        progress.close()
         source.close()
-    seconds = time.monotonic() - started
+    frames = counts.frames_read - counts.frames_dropped
     summary = {
         "frames": frames,
-        "frames_detected": detected,
-        "tracks": len(track_ids),
-        "boxes": boxes,
+        "frames_detected": counts.frames_detected,
+        "tracks": len(sink.track_ids),
+        "boxes": sink.boxes,
         "detect_every": args.detect_every,
-        "seconds": round(seconds, 3),
-        "fps": round(frames / seconds, 2) if seconds else 0.0,
+        "seconds": round(counts.seconds, 3),
+        "fps": round(frames / counts.seconds, 2) if counts.seconds else 0.0,
         "mot_out": str(args.mot_out),
     }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{frames} frames, {len(track_ids)} tracks, {boxes} boxes -> {args.mot_out} "
-              f"({seconds:.1f} s, {summary['fps']:.1f} fps)")
+        print(f"{frames} frames, {summary['tracks']} tracks, {sink.boxes} boxes -> {args.mot_out} "
+              f"({counts.seconds:.1f} s, {summary['fps']:.1f} fps)")
     return 0
+
+
+def tracker_from_args(args: argparse.Namespace, tracker_class):
+    """The tracker ``--track-low-score`` and ``--track-buffer`` describe; its errors name the flags."""
+    try:
+        return tracker_class(low_score_threshold=args.track_low_score, lost_track_buffer_frames=args.track_buffer)
+    except ConfigError as exc:
+        raise ConfigError(f"--track-low-score {args.track_low_score}: {exc}") from None
 
 
 def class_ids(names: list[str] | None, class_names) -> list[int] | None:

@@ -2,7 +2,7 @@
 
 ``letterbox`` (per-family input conventions), ``layouts`` (which export is this?), ``heads`` (one
 decoder per output layout), ``decode`` (YOLOX grid, selection and NMS), ``tiling`` (tile plans and
-their merge) and ``mean_ap`` are pure numpy and know nothing of runtimes; ``runtimes`` loads a
+their merge) are pure numpy and know nothing of runtimes; ``runtimes`` loads a
 model on ONNX Runtime (``session`` opens its sessions) or OpenVINO, ``runner`` runs it between the
 pure steps, and ``tiled`` slices large frames around a runner.
 """

@@ -1,8 +1,8 @@
-"""One decoder per output layout: raw model outputs in, selected boxes (network-input pixels) out.
+"""One decoder per output layout: raw model outputs in, kept boxes (network-input pixels) out.
 
 Pure numpy. A head knows which model outputs it reads, checks their shapes on every frame (an
 export with symbolic dimensions can only be checked on real results), decodes its layout into
-boxes with scores, and hands them to the shared selection (:mod:`.decode`).
+boxes with scores, and hands them to the shared score filter and NMS (:mod:`.decode`).
 
 Box conventions, per layout:
 
@@ -40,8 +40,8 @@ class OutputShapeError(ValueError):
     """A model output does not have the shape its layout promises."""
 
 
-class SelectionSettings(NamedTuple):
-    """The selection arguments of :func:`.decode.select_and_nms`, which documents what they trade."""
+class NmsSettings(NamedTuple):
+    """The score threshold and NMS arguments of :func:`.decode.select_and_nms`, which documents what they trade."""
 
     score_threshold: float
     iou_threshold: float
@@ -55,7 +55,7 @@ class Head(ABC):
     output_names: tuple[str, ...]
 
     @abstractmethod
-    def select(self, outputs: Sequence[np.ndarray], settings: SelectionSettings) -> Selection:
+    def kept_boxes(self, outputs: Sequence[np.ndarray], settings: NmsSettings) -> Selection:
         """Boxes kept from one frame's ``outputs``, best first, in network-input pixels."""
 
 
@@ -67,7 +67,7 @@ class YoloxHead(Head):
         self._grids = grids
         self._expected = (1, len(grids.grid_xy), 5 + num_classes)
 
-    def select(self, outputs, settings):
+    def kept_boxes(self, outputs, settings):
         raw = _check_shape(outputs[0], self._expected)
         xyxy, class_scores = decode_yolox(raw[0], self._grids.grid_xy, self._grids.stride)
         return select_and_nms(xyxy, class_scores, *settings)
@@ -81,7 +81,7 @@ class Yolov5Head(Head):
         self.output_names = (output_name,)
         self._expected = (1, num_points, 5 + num_classes)
 
-    def select(self, outputs, settings):
+    def kept_boxes(self, outputs, settings):
         rows = _check_shape(outputs[0], self._expected)[0]
         xyxy, class_scores = decode_yolov5(rows)
         return select_and_nms(xyxy, class_scores, *settings)
@@ -94,7 +94,7 @@ class Yolov8Head(Head):
         self.output_names = (output_name,)
         self._expected = (1, 4 + num_classes, num_points)
 
-    def select(self, outputs, settings):
+    def kept_boxes(self, outputs, settings):
         channels = _check_shape(outputs[0], self._expected)[0]
         xyxy, class_scores = decode_yolov8(channels)
         return select_and_nms(xyxy, class_scores, *settings)
@@ -111,7 +111,7 @@ class EndToEndRowsHead(Head):
         self.output_names = (output_name,)
         self._row_length = row_length
 
-    def select(self, outputs, settings):
+    def kept_boxes(self, outputs, settings):
         rows = np.asarray(outputs[0], dtype=np.float32)
         if self._row_length == 7 and rows.ndim == 2:
             rows = rows[np.newaxis]  # YOLOv7's ONNX Runtime export drops the batch axis
@@ -121,7 +121,7 @@ class EndToEndRowsHead(Head):
             xyxy, confidence, class_id = rows[:, 0:4], rows[:, 4], rows[:, 5]
         else:
             xyxy, class_id, confidence = rows[:, 1:5], rows[:, 5], rows[:, 6]
-        return _select_end_to_end(xyxy, confidence, class_id, settings)
+        return _end_to_end_boxes(xyxy, confidence, class_id, settings)
 
 
 class EndToEndSeparateHead(Head):
@@ -135,7 +135,7 @@ class EndToEndSeparateHead(Head):
         self._has_scores = scores_name is not None
         self._has_count = count_name is not None
 
-    def select(self, outputs, settings):
+    def kept_boxes(self, outputs, settings):
         outputs = list(outputs)
         boxes = _check_shape(np.asarray(outputs.pop(0), np.float32), (1, None, 4 if self._has_scores else 5))[0]
         if self._has_scores:
@@ -147,7 +147,7 @@ class EndToEndSeparateHead(Head):
             # Rows past the count are padding (zeros or -1), not detections.
             count = int(np.asarray(outputs.pop(0)).reshape(-1)[0])
             boxes, scores, labels = boxes[:count], scores[:count], labels[:count]
-        return _select_end_to_end(boxes, scores, labels, settings)
+        return _end_to_end_boxes(boxes, scores, labels, settings)
 
 
 def decode_yolov5(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +171,7 @@ def cxcywh_to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
     return np.concatenate([center - half_size, center + half_size], axis=1)
 
 
-def _select_end_to_end(xyxy, confidence, class_id, settings: SelectionSettings) -> Selection:
+def _end_to_end_boxes(xyxy, confidence, class_id, settings: NmsSettings) -> Selection:
     class_id = np.asarray(class_id)
     if class_id.dtype.kind == "f":
         # Labels exported as floats; NaN becomes -1 and is dropped below with the padding rows.

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.config import LAYOUTS
 from edge.detection.decode import YOLOX_STRIDES, yolox_grids
 from edge.detection.heads import (
     EndToEndRowsHead,
@@ -37,9 +38,6 @@ from edge.detection.heads import (
 )
 from edge.detection.letterbox import ULTRALYTICS_INPUT, YOLOX_INPUT, InputFormat
 from edge.detection.metadata import ModelMetadata
-
-LAYOUTS = ("yolox", "yolov5", "yolov8", "end2end")
-"""Names accepted by ``--layout``."""
 
 P6_STRIDES = (8, 16, 32, 64)
 ANCHORS_PER_CELL = 3  # YOLOv5/YOLOv7 anchor-based heads

@@ -17,17 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.config import SCORE_THRESHOLD
 from edge.contract.errors import ConfigError
 from edge.contract.wire import MAX_BOXES
 from edge.detection.classes import COCO_CLASSES
-from edge.detection.heads import OutputShapeError, SelectionSettings
+from edge.detection.heads import NmsSettings, OutputShapeError
 from edge.detection.layouts import LayoutError, OutputInfo, recognise
 from edge.detection.letterbox import InputFormat, Letterboxed, letterbox_as, unletterbox_xyxy
 from edge.detection.metadata import ModelMetadata, parse_metadata
 from edge.detection.model_file import model_id
 from edge.detection.runtimes import ModelRuntime, RuntimeSettings, TensorSpec, open_runtime
-from edge.detections import Detections
 from edge.errors import ModelError
+from edge.frame_detections import Detections
 
 log = logging.getLogger("edge.detector")
 
@@ -62,7 +63,7 @@ class Detector:
     def __init__(
         self,
         model_path: str | Path,
-        score_threshold: float = 0.3,
+        score_threshold: float = SCORE_THRESHOLD,
         iou_threshold: float = 0.45,
         max_detections: int = 300,
         threads: int | None = None,
@@ -72,7 +73,7 @@ class Detector:
         layout: str | None = None,
     ):
         _check_settings(score_threshold, iou_threshold, max_detections, threads)
-        self._selection = SelectionSettings(float(score_threshold), float(iou_threshold), int(max_detections))
+        self._nms = NmsSettings(float(score_threshold), float(iou_threshold), int(max_detections))
         self._path = Path(model_path)
         self._model_id = model_id(self._path)
         settings = runtime if runtime is not None else RuntimeSettings()
@@ -107,15 +108,15 @@ class Detector:
 
     @property
     def score_threshold(self) -> float:
-        return self._selection.score_threshold
+        return self._nms.score_threshold
 
     @property
     def iou_threshold(self) -> float:
-        return self._selection.iou_threshold
+        return self._nms.iou_threshold
 
     @property
     def max_detections(self) -> int:
-        return self._selection.max_detections
+        return self._nms.max_detections
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -224,14 +225,14 @@ class Detector:
         quantizer's candidate model, a batch) and still decode exactly as :meth:`detect` does.
         """
         try:
-            selected = self._head.select(outputs, self._selection)
+            kept = self._head.kept_boxes(outputs, self._nms)
         except OutputShapeError as exc:
             raise ModelError(f"model {self._path}: {exc}") from None
-        frame_xyxy = unletterbox_xyxy(selected.xyxy, boxed.scale, frame_hw, boxed.offset_xy)
+        frame_xyxy = unletterbox_xyxy(kept.xyxy, boxed.scale, frame_hw, boxed.offset_xy)
         # Boxes that lay only in the padding are empty once clipped to the frame.
         keep = (frame_xyxy[:, 2] > frame_xyxy[:, 0]) & (frame_xyxy[:, 3] > frame_xyxy[:, 1])
-        keep &= self._named(selected.class_id)
-        return Detections.from_arrays(frame_xyxy[keep], selected.confidence[keep], selected.class_id[keep])
+        keep &= self._named(kept.class_id)
+        return Detections.from_arrays(frame_xyxy[keep], kept.confidence[keep], kept.class_id[keep])
 
     def _named(self, class_id: np.ndarray) -> np.ndarray:
         """Mask of class ids that have a name; end-to-end outputs can carry any label."""

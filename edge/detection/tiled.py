@@ -17,7 +17,7 @@ import numpy as np
 from edge.contract.errors import ConfigError
 from edge.detection.runner import Detector
 from edge.detection.tiling import TilePlan, View, check_overlap, merge_views, plan_tiles
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.tile_spec import parse_tiles
 
 log = logging.getLogger("edge.detector")

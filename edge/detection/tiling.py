@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.contract.boxes import iou_xyxy
-from edge.detections import Detections
+from edge.frame_detections import Detections
 
 AUTO_MAX_SHRINK = 2.5
 """``auto`` shrinks a tile at most this much to fit the input: 2x4 tiles for 3072x1728 at 416."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.contract.errors import ConfigError
-from edge.detections import Detections
+from edge.frame_detections import Detections
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

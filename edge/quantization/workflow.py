@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.config import SCORE_THRESHOLD
 from edge.contract.errors import ConfigError
 from edge.detection.model_file import OPENVINO_IR, model_format
 from edge.detection.runner import Detector
@@ -60,7 +61,7 @@ class Request:
     eval_images: int | None = None
     threads: int | None = 2
     timing_runs: int = 50
-    score_threshold: float = 0.3
+    score_threshold: float = SCORE_THRESHOLD
     int8: Int8Settings = Int8Settings()
     class_names: Sequence[str] | None = None
     layout: str | None = None

@@ -9,7 +9,9 @@ Modules, one job each:
 * :mod:`.quality`: gates rejecting blurred, black, badly exposed, frozen and obstructed frames;
 * :mod:`.objects`: triggers from the detector and the tracker (tracks, classes, uncertainty, counts);
 * :mod:`.budget`: keyframes per minute and bytes per hour, best frames first;
-* :mod:`.build`: a selector from the ``[selection]`` settings of the agent's config file.
+* :mod:`.build`: a selector from the ``[selection]`` settings of the agent's config file;
+* :mod:`.report`: what ``edgelabel-agent sample`` writes about the selector's choices (matplotlib
+  for its timeline; the agent itself never imports it).
 """
 
 from edge.selection.budget import KeyframeBudget, TokenBucket

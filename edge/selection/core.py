@@ -34,7 +34,7 @@ import numpy as np
 from edge.contract.config_files import SettingError
 from edge.contract.phash import PHASH_THUMBNAIL_SIZE, phash64_of_thumbnail
 from edge.contract.wire import NO_TRACK
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.jpeg import encode_jpeg
 from edge.selection.thumbnails import analysis_gray
 from edge.sources import Frame

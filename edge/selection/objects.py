@@ -21,7 +21,7 @@ import numpy as np
 
 from edge.contract.boxes import iou_xyxy
 from edge.contract.config_files import SettingError
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.selection.core import ABSTAIN, Candidate, KeptHistory, Vote
 from edge.tracking.events import TrackEventKind
 

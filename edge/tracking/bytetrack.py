@@ -28,10 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.config import TrackerDefaults
 from edge.contract.boxes import xyxy_to_cxcywh
 from edge.contract.errors import ConfigError
 from edge.contract.wire import NO_TRACK
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.tracking.association import Matches, iou_cost, match, weight_by_score
 from edge.tracking.events import TrackEvent, TrackEventKind
 from edge.tracking.kalman import BoxKalmanFilter
@@ -105,13 +106,13 @@ class ByteTracker:
         self,
         *,
         high_score_threshold: float = 0.5,
-        low_score_threshold: float = 0.1,
+        low_score_threshold: float = TrackerDefaults.low_score_threshold,
         new_track_score_threshold: float = 0.7,
         min_iou_high_score: float = 0.2,
         min_iou_low_score: float = 0.5,
         min_iou_tentative: float = 0.3,
         updates_to_confirm: int = 2,
-        lost_track_buffer_frames: int = 30,
+        lost_track_buffer_frames: int = TrackerDefaults.lost_track_buffer_frames,
         duplicate_iou: float = 0.85,
         weight_iou_by_score: bool = True,
         kalman_filter: BoxKalmanFilter | None = None,

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from edge.contract.errors import ConfigError
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.sources import Frame
 from edge.tracking.bytetrack import TrackUpdate
 

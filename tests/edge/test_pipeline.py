@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from edge.detection.runner import Detector
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.pipeline import Pipeline
-from edge.selector import IntervalPolicy, KeyframeSelector, SceneChangePolicy
+from edge.selection import IntervalPolicy, KeyframeSelector, SceneChangePolicy
 from edge.sender import FrameSender
 from edge.sources import Frame, FrameSource, open_source
 from edge.spool import Spool

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.contract.errors import ConfigError
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.jpeg import encode_jpeg
 from edge.selection import (
     ABSTAIN,

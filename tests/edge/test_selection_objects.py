@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.selection import (
     ClassRarityPolicy,
     IntervalPolicy,

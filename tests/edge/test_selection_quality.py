@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.selection import BlurGate, ExposureGate, FrozenGate, ObstructionGate, build_default_selector
 from edge.sources import Frame, open_source
 from tests.conftest import DATA_DIR

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +49,10 @@ def test_sample_without_matplotlib_says_what_to_install_before_running(tmp_path,
     assert not (tmp_path / "r").exists()
 
 
-def test_sample_help_has_examples():
+def test_sample_help_has_examples_and_its_flags_parse():
     parser = argparse.ArgumentParser(prog="edgelabel-agent")
-    text = sample.add_parser(parser.add_subparsers()).format_help()
-    assert "examples:" in text and "--report" in text and "--config" in text
+    assert "examples:" in sample.add_parser(parser.add_subparsers()).format_help()
+    args = parse(["--source", "a.mp4", "--model", "m.onnx", "--report", "r", "--config", "agent.toml",
+                  "--keyframes-per-minute", "4", "--layout", "yolov8", "--labels", "names.txt"])
+    assert (args.report, args.config, args.keyframes_per_minute) == (Path("r"), Path("agent.toml"), 4.0)
+    assert (args.layout, args.labels) == ("yolov8", "names.txt")  # the detector group, as in every command

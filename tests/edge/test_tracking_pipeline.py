@@ -4,7 +4,7 @@ import pytest
 
 from edge.detection.runner import Detector
 from edge.pipeline import Pipeline
-from edge.selector import ABSTAIN, IntervalPolicy, KeyframeSelector
+from edge.selection import ABSTAIN, IntervalPolicy, KeyframeSelector
 from edge.sender import FrameSender
 from edge.sources import open_source
 from edge.spool import Spool

@@ -6,15 +6,15 @@ import pytest
 from edge.detection.heads import (
     EndToEndRowsHead,
     EndToEndSeparateHead,
+    NmsSettings,
     OutputShapeError,
-    SelectionSettings,
     Yolov5Head,
     Yolov8Head,
     decode_yolov5,
     decode_yolov8,
 )
 
-SETTINGS = SelectionSettings(score_threshold=0.3, iou_threshold=0.45, max_detections=100)
+SETTINGS = NmsSettings(score_threshold=0.3, iou_threshold=0.45, max_detections=100)
 
 
 def test_yolov5_rows_decode_centre_size_and_objectness():
@@ -36,21 +36,21 @@ def test_dense_heads_select_the_best_class_and_suppress():
         [[50, 40, 20, 10, 1.0, 0.1, 0.9], [51, 40, 20, 10, 1.0, 0.1, 0.8], [200, 200, 10, 10, 0.9, 0.5, 0.0]],
         np.float32,
     )
-    selected = Yolov5Head("out", 3, 2).select([rows[None]], SETTINGS)
-    assert selected.class_id.tolist() == [1, 0]
-    np.testing.assert_allclose(selected.confidence, [0.9, 0.45])
-    same = Yolov8Head("out", 3, 2).select([np.delete(rows, 4, axis=1).T[None]], SETTINGS)
+    kept = Yolov5Head("out", 3, 2).kept_boxes([rows[None]], SETTINGS)
+    assert kept.class_id.tolist() == [1, 0]
+    np.testing.assert_allclose(kept.confidence, [0.9, 0.45])
+    same = Yolov8Head("out", 3, 2).kept_boxes([np.delete(rows, 4, axis=1).T[None]], SETTINGS)
     assert same.class_id.tolist() == [1, 0]
 
 
 def test_rows6_and_rows7_orders():
     rows6 = np.array([[[10, 20, 30, 40, 0.8, 3], [0, 0, 5, 5, 0.1, 1]]], np.float32)
-    selected = EndToEndRowsHead("out", 6).select([rows6], SETTINGS)
-    np.testing.assert_allclose(selected.xyxy, [[10, 20, 30, 40]])
-    assert selected.class_id.tolist() == [3] and selected.confidence.tolist() == pytest.approx([0.8])
+    kept = EndToEndRowsHead("out", 6).kept_boxes([rows6], SETTINGS)
+    np.testing.assert_allclose(kept.xyxy, [[10, 20, 30, 40]])
+    assert kept.class_id.tolist() == [3] and kept.confidence.tolist() == pytest.approx([0.8])
     rows7 = np.array([[0, 10, 20, 30, 40, 3, 0.8]], np.float32)  # 2-D, as YOLOv7 exports it
-    again = EndToEndRowsHead("out", 7).select([rows7], SETTINGS)
-    np.testing.assert_allclose(again.xyxy, selected.xyxy)
+    again = EndToEndRowsHead("out", 7).kept_boxes([rows7], SETTINGS)
+    np.testing.assert_allclose(again.xyxy, kept.xyxy)
     assert again.class_id.tolist() == [3]
 
 
@@ -59,21 +59,21 @@ def test_separate_outputs_stop_at_the_count_and_drop_negative_labels():
     scores = np.array([[0.9, 0.8, 0.7, 0.0]], np.float32)
     labels = np.array([[2, -1, 5, 0]], np.int32)
     head = EndToEndSeparateHead("boxes", "scores", "labels", "num")
-    selected = head.select([boxes, scores, labels, np.array([[3]])], SETTINGS)
-    assert selected.class_id.tolist() == [2, 5]
+    kept = head.kept_boxes([boxes, scores, labels, np.array([[3]])], SETTINGS)
+    assert kept.class_id.tolist() == [2, 5]
     dets = np.concatenate([boxes, scores[..., None]], axis=2)
-    from_dets = EndToEndSeparateHead("dets", None, "labels", None).select([dets, labels], SETTINGS)
+    from_dets = EndToEndSeparateHead("dets", None, "labels", None).kept_boxes([dets, labels], SETTINGS)
     assert from_dets.class_id.tolist() == [2, 5]
 
 
 def test_float_labels_with_nan_are_dropped():
     rows6 = np.array([[[10, 20, 30, 40, 0.8, np.nan], [10, 20, 30, 40, 0.7, 2.0000002]]], np.float32)
-    assert EndToEndRowsHead("out", 6).select([rows6], SETTINGS).class_id.tolist() == [2]
+    assert EndToEndRowsHead("out", 6).kept_boxes([rows6], SETTINGS).class_id.tolist() == [2]
 
 
 def test_end_to_end_rows_get_the_same_nms_as_dense_heads():
     rows6 = np.array([[[10, 20, 30, 40, 0.8, 3], [11, 20, 30, 40, 0.7, 3], [11, 20, 30, 40, 0.6, 4]]], np.float32)
-    assert EndToEndRowsHead("out", 6).select([rows6], SETTINGS).class_id.tolist() == [3, 4]
+    assert EndToEndRowsHead("out", 6).kept_boxes([rows6], SETTINGS).class_id.tolist() == [3, 4]
 
 
 @pytest.mark.parametrize(
@@ -86,4 +86,4 @@ def test_end_to_end_rows_get_the_same_nms_as_dense_heads():
 )
 def test_wrong_shapes_at_run_time_are_named(head, output, message):
     with pytest.raises(OutputShapeError, match=message):
-        head.select([output], SETTINGS)
+        head.kept_boxes([output], SETTINGS)

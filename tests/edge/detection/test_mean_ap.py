@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edge.detection import Detector
-from edge.detection.mean_ap import match_greedy, mean_average_precision
-from edge.detections import Detections
+from edge.evaluation.mean_ap import match_greedy, mean_average_precision
+from edge.frame_detections import Detections
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools is a test dependency (dev extra)")
 

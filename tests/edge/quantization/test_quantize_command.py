@@ -41,14 +41,17 @@ def dog_classes(path, images_dir) -> set[str]:
     return {detector.class_names[c] for c in found.class_id}
 
 
-def test_help_has_examples_and_explains_the_budget(capsys):
+def test_help_has_examples_and_the_budget_flags_parse(capsys):
     with pytest.raises(SystemExit) as exited:
         parse("--help")
     assert exited.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and "edgelabel-agent quantize --model yolox_nano.onnx --calibration" in text
-    for flag in ("--target", "--max-loss", "--eval", "--calibration", "--max-float-layers", "--keep-float", "--force"):
-        assert flag in text
+    args = parse("--model", "m.onnx", "--calibration", "a.mp4", "--calibration", "b", "--out", "m.xml",
+                 "--target", "fp16", "--max-loss", "0.5", "--eval", "coco", "--max-float-layers", "3",
+                 "--keep-float", "stem", "--force")
+    assert (args.calibration, args.target, args.max_loss, args.eval) == (["a.mp4", "b"], "fp16", 0.5, "coco")
+    assert (args.max_float_layers, args.keep_float, args.force) == (3, ["stem"], True)
 
 
 SITE_FOOTAGE = ("videos/pets09_s2l1_pedestrians_vtest_480x360.mp4", "images", "videos/dashcam_highway_udacity_solidWhiteRight.mp4",

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from edge.detections import Detections
+from edge.frame_detections import Detections
 
 PERSON, CAR = 0, 2
 

@@ -5,7 +5,7 @@ import pytest
 
 from edge.contract.errors import ConfigError
 from edge.contract.wire import NO_TRACK
-from edge.detections import Detections
+from edge.frame_detections import Detections
 from edge.tracking import ByteTracker, TrackEventKind
 from tests.edge.tracking.helpers import boxes, walker
 

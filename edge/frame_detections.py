@@ -1,4 +1,8 @@
-"""Detections of one frame as parallel numpy arrays (in the style of supervision's ``Detections``)."""
+"""Detections of one frame as parallel numpy arrays (in the style of supervision's ``Detections``).
+
+What the detector returns for a frame and what the tracker, the selector and the uplink pass on;
+named apart from :mod:`edge.detection`, the package that produces them.
+"""
 
 from __future__ import annotations
 

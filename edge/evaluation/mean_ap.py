@@ -29,7 +29,7 @@ COCO_IOU_THRESHOLDS = tuple(float(t) for t in np.round(np.linspace(0.5, 0.95, 10
 
 
 class Boxes(Protocol):
-    """What is read from each image's detections (``edge.detections.Detections`` fits)."""
+    """What is read from each image's detections (``edge.frame_detections.Detections`` fits)."""
 
     xyxy: np.ndarray
     confidence: np.ndarray

@@ -15,8 +15,8 @@ import pytest
 
 from edge.contract.errors import ConfigError
 from edge.contract.phash import hamming, phash64
-from edge.detections import Detections
-from edge.selector import (
+from edge.frame_detections import Detections
+from edge.selection import (
     ABSTAIN,
     Candidate,
     IntervalPolicy,
