@@ -11,11 +11,11 @@ from pathlib import Path
 
 from edge.prometheus import Metric
 from server.receiver import IngestCounts
-from server.store import Store
+from server.datadir import DataDir
 
 
 def collector_metrics(data_dir: Path, ingest: IngestCounts) -> list[Metric]:
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         stats = store.stats()
     totals = stats["totals"]
     devices = stats["devices"]

@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from server.commands.export import progress_bar
     from server.importers import read_dataset
     from server.importers.ingest import import_dataset
-    from server.store import Store
+    from server.datadir import DataDir
 
     dataset = read_dataset(args.dir, args.format, args.annotations, args.name)
-    with Store.open(args.data_dir) as store:
+    with DataDir.open(args.data_dir) as store:
         summary = import_dataset(store, dataset, verified=args.verified, progress=None if args.no_progress else progress_bar)
     if args.json:
         print(json.dumps(summary.to_json(), indent=2, sort_keys=True))

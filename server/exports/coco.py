@@ -13,7 +13,7 @@ from pathlib import Path
 
 from server.exports.boxes import xyxy_to_xywh
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportData
+from server.exports.filter import ExportData
 from server.exports.writing import place_image, rounded, write_json
 
 ANNOTATIONS_FILE = "annotations.json"

@@ -1,7 +1,7 @@
 """Importers: existing datasets (COCO, YOLO, MOTChallenge, plain image folders) into the store.
 
 A reader (``coco``, ``yolo``, ``mot``, ``folders``) turns files into a :class:`~.dataset.Dataset`;
-:func:`~.ingest.import_dataset` sends it through :meth:`server.store.Store.ingest_frames`, the
+:func:`~.ingest.import_dataset` sends it through :meth:`server.datadir.DataDir.ingest_frames`, the
 path frames from the edge take (dedup, store, queue). :func:`read_dataset` picks the reader.
 """
 

@@ -2,7 +2,7 @@
 
 Each image becomes a :class:`~edge.wire.FrameHeader` (device ``import:<name>``, reasons
 ``["imported"]``, the dataset's boxes as pre-labels with score 1) plus its JPEG, and goes to
-:meth:`Store.ingest_frames` in batches: stored, checked for duplicates, queued. Images that are
+:meth:`DataDir.ingest_frames` in batches: stored, checked for duplicates, queued. Images that are
 not JPEG are re-encoded (the store keeps JPEGs only). Boxes are cut to the image.
 
 With ``verified=True`` the labels were checked elsewhere: each newly queued frame is then claimed
@@ -22,11 +22,11 @@ import numpy as np
 
 from edge.wire import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, NO_TRACK, FrameHeader, Labels, WireError, jpeg_size
 from server.dedup.signature import signature_of_gray
+from server.datadir import DataDir
 from server.exports.boxes import clip_xyxy
 from server.images import gray_for_signature, verify_jpeg
 from server.importers.dataset import Dataset, DatasetImportError, ImportedImage
 from server.review.queue import ReviewQueue
-from server.store import Store
 
 BATCH_SIZE = 64
 IMPORT_PRIORITY = 0.5
@@ -54,7 +54,7 @@ def device_name(dataset_name: str) -> str:
     return f"import:{dataset_name}"
 
 
-def import_dataset(store: Store, dataset: Dataset, verified: bool = False, progress=None) -> ImportSummary:
+def import_dataset(store: DataDir, dataset: Dataset, verified: bool = False, progress=None) -> ImportSummary:
     """Ingest every image of ``dataset`` into ``store``; ``progress(items, total, description)`` optional."""
     device = device_name(dataset.name)
     summary = ImportSummary(dataset.name, device, images=len(dataset.images))

@@ -6,16 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlite_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from edge.evaluation.mot import evaluate_mot
 from edge.evaluation.motfile import read_mot_file
 from server.exports import ExportError, ExportOptions, Selection, export
-from server.exports.selection import safe_name
+from server.exports.filter import safe_name
 from server.importers import read_dataset
 from server.importers.ingest import import_dataset
-from server.store import Store
+from server.datadir import DataDir
 from tests.server._datasets import COCO_DEVICE, TUD, TUD_DEVICE, build_labeled_store
 
 
@@ -28,12 +29,12 @@ def labeled(tmp_path_factory):
 
 def run_export(data_dir, fmt, out, **selection):
     options = selection.pop("options", None)
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         return export(store, fmt, out, Selection(**selection), options)
 
 
 def stored_statuses(data_dir):
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         return {row["id"]: row["status"] for row in store.frame_rows()}
 
 
@@ -107,15 +108,15 @@ def test_yolo_export_round_trips_through_our_import(labeled, tmp_path):
     # One object never sits in both splits: a TUD track is wholly in train or wholly in val.
     tud_parts = {path.parent.name for path in root.glob(f"images/*/{safe_name(TUD_DEVICE)}-*.jpg")}
     assert len(tud_parts) == 1
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         original = {row["media_sha256"]: row for row in store.frame_rows()}
         original_boxes = {f["id"]: f["detections"] for f in store.iter_frames()}
-    with Store.open(tmp_path / "again") as store:
+    with DataDir.open(tmp_path / "again") as store:
         result = import_dataset(store, read_dataset(root, "yolo", name="roundtrip"))
     assert result.images == summary.frames == result.stored and result.boxes == summary.boxes
-    with Store.open_readonly(tmp_path / "again") as again, Store.open_readonly(data_dir) as first:
+    with DataDir.open_readonly(tmp_path / "again") as again, DataDir.open_readonly(data_dir) as first:
         annotations = {}
-        for row in first.db.query("SELECT frame_id, x1, y1, x2, y2, class_name FROM annotations"):
+        for row in sqlite_utils.Database(first.db_path).query("SELECT frame_id, x1, y1, x2, y2, class_name FROM annotations"):
             annotations.setdefault(row["frame_id"], []).append(row)
         for frame in again.iter_frames():
             source = original[frame["media_sha256"]]  # same bytes: the export copied the stored JPEG
@@ -209,7 +210,7 @@ def test_filters_by_device_class_time_and_model(labeled, tmp_path):
     assert people.boxes == len(document["annotations"]) > 0 and people.classes == ["person"]
     only_tud = run_export(data_dir, "coco", tmp_path / "tud", status="all", model_ids=(TUD_DEVICE,))
     assert only_tud.devices == [TUD_DEVICE]
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         times = sorted(row["capture_ts"] for row in store.frame_rows() if row["device"] == TUD_DEVICE)
     middle = times[len(times) // 2]
     early = run_export(data_dir, "mot", tmp_path / "early", status="all", devices=(TUD_DEVICE,), until=middle)
@@ -218,7 +219,7 @@ def test_filters_by_device_class_time_and_model(labeled, tmp_path):
 
 
 def test_empty_store_gives_empty_but_valid_datasets(tmp_path):
-    with Store.open(tmp_path / "data"):
+    with DataDir.open(tmp_path / "data"):
         pass
     for fmt in ("coco", "yolo", "voc", "cvat", "mot", "labelstudio"):
         summary = run_export(tmp_path / "data", fmt, tmp_path / fmt, status="all")
