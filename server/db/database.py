@@ -21,12 +21,17 @@ read-only); the file is put in WAL mode when it is opened for writing, so reader
 exports) see a consistent snapshot while ``serve`` writes. With WAL and ``synchronous = FULL``
 every commit is fsynced.
 
-SQL portability: queries are ``text()`` with named ``:params``; upserts are ``ON CONFLICT ... DO
-NOTHING / DO UPDATE`` and new ids come from ``RETURNING`` (SQLite >= 3.35 and PostgreSQL both have
-them). What is still SQLite-only: the pragmas above and WAL (set here only for SQLite), ``BEGIN
-IMMEDIATE`` (only emitted for SQLite), the ``STRICT`` tables and ``INTEGER PRIMARY KEY`` row ids
-of the migrations written so far, and the schema check's table listing through SQLAlchemy's
-inspector (portable) against a file that may not be a database at all (SQLite's ``NOTADB``).
+SQL portability: queries are ``text()`` with named ``:params`` (lists through :func:`sql`'s
+expanding parameters); upserts are ``ON CONFLICT ... DO NOTHING / DO UPDATE`` and new ids come from
+``RETURNING`` (SQLite >= 3.35 and PostgreSQL both have them). What is still SQLite-only:
+
+* the pragmas above and WAL, and ``BEGIN IMMEDIATE`` (set and emitted here, for SQLite only);
+* the DDL of the migrations written so far: ``STRICT`` tables, ``INTEGER PRIMARY KEY`` row ids
+  (PostgreSQL needs identity columns), ``BLOB`` and ``REAL`` (``bytea``, ``double precision``);
+* the columns named ``user`` (``review_events``, ``track_verdicts``): a reserved word in
+  PostgreSQL, where the queries naming them must quote them;
+* ``ORDER BY rowid`` in :func:`server.taxonomy.queries.load` (aliases in insertion order);
+* the one-line message for a file that is no SQLite database (``SQLITE_NOTADB``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, TextClause, bindparam, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    TextClause,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy import exc as sa_exc
 
 from server.errors import StoreError

@@ -31,6 +31,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from edge.wire import FrameHeader
+from server.db.hot_path import HotStatement
 from server.dedup.compare import compare_thumbnails
 from server.dedup.edge_audit import EdgeHashAudit
 from server.dedup.index import HammingIndex
@@ -47,18 +48,19 @@ BETTER_MARGIN = 1.2
 compression, which adds high frequencies that look like detail) do not churn the queue."""
 
 
-_EXACT = text("SELECT f.id, s.group_id FROM frames f JOIN frame_signatures s ON s.frame_id = f.id"
-              " WHERE f.media_sha256 = :sha256 ORDER BY f.id LIMIT 1")
-_CANDIDATE = text("SELECT s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
-                  " f.capture_ts, f.review_priority"
-                  " FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id = :id")
-_INSERT_GROUP = text("INSERT INTO dedup_groups (id, representative_id, created_at, updated_at)"
-                     " VALUES (:id, :id, :now, :now)")
-_INSERT_SIGNATURE = text(
+# Per-frame statements of ingest: run on the driver's cursor (see server.db.hot_path).
+_EXACT = HotStatement("SELECT f.id, s.group_id FROM frames f JOIN frame_signatures s ON s.frame_id = f.id"
+                      " WHERE f.media_sha256 = :sha256 ORDER BY f.id LIMIT 1")
+_CANDIDATE = HotStatement(
+    "SELECT s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
+    " f.capture_ts, f.review_priority FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id = :id")
+_INSERT_GROUP = HotStatement("INSERT INTO dedup_groups (id, representative_id, created_at, updated_at)"
+                             " VALUES (:id, :id, :now, :now)")
+_INSERT_SIGNATURE = HotStatement(
     "INSERT INTO frame_signatures (frame_id, block_hash, phash, thumbnail, sharpness, label_confidence,"
     " edge_hash_distance, group_id) VALUES (:frame_id, :block_hash, :phash, :thumbnail, :sharpness,"
     " :label_confidence, :edge_hash_distance, :group_id)")
-_INSERT_DUPLICATE = text(
+_INSERT_DUPLICATE = HotStatement(
     "INSERT INTO duplicates (frame_id, duplicate_of, kind, distance, changed_area, group_id, decided_at)"
     " VALUES (:frame_id, :duplicate_of, :kind, :distance, :changed_area, :group_id, :now)")
 
@@ -125,12 +127,12 @@ class Deduplicator:
     def decide(self, conn: Connection, header: FrameHeader, signature: FrameSignature,
                media_sha256: str) -> DedupDecision:
         """What the new frame is (no writes); see the module docstring."""
-        exact = conn.execute(_EXACT, {"sha256": media_sha256}).first()
+        exact = _EXACT.execute(conn, {"sha256": media_sha256}).fetchone()
         if exact is not None:
             return DedupDecision("exact", duplicate_of=exact[0], distance=0, changed_area=0.0, group_id=exact[1], novelty=0.0)
         closest_area = None
         for frame_id, distance in self._candidates(header, signature):
-            row = conn.execute(_CANDIDATE, {"id": frame_id}).first()
+            row = _CANDIDATE.execute(conn, {"id": frame_id}).fetchone()
             if row is None:
                 continue
             thumbnail, sharpness, confidence, group_id, block_hash, status, device, capture_ts, priority = row
@@ -151,10 +153,10 @@ class Deduplicator:
         """Write the decision for the just-inserted frame ``frame_id`` and update the index (journaled)."""
         group_id = decision.group_id if decision.group_id is not None else frame_id
         if decision.group_id is None:
-            conn.execute(_INSERT_GROUP, {"id": frame_id, "now": now})
+            _INSERT_GROUP.execute(conn, {"id": frame_id, "now": now})
         edge_distance = hamming(int(header.phash, 16), signature.phash)
         self.audit.note(header.device, edge_distance)
-        conn.execute(_INSERT_SIGNATURE, {
+        _INSERT_SIGNATURE.execute(conn, {
             "frame_id": frame_id, "block_hash": to_sqlite_int(signature.block_hash),
             "phash": to_sqlite_int(signature.phash), "thumbnail": signature.thumbnail_bytes(),
             "sharpness": signature.sharpness, "label_confidence": label_confidence(header),
@@ -232,6 +234,6 @@ def label_confidence(header: FrameHeader) -> float:
 
 def _insert_duplicate(conn: Connection, frame_id: int, duplicate_of: int, kind: str, distance: int,
                       changed_area: float | None, group_id: int, now: float) -> None:
-    conn.execute(_INSERT_DUPLICATE, {"frame_id": frame_id, "duplicate_of": duplicate_of, "kind": kind,
+    _INSERT_DUPLICATE.execute(conn, {"frame_id": frame_id, "duplicate_of": duplicate_of, "kind": kind,
                                      "distance": distance, "changed_area": changed_area, "group_id": group_id,
                                      "now": now})

@@ -1,4 +1,5 @@
-"""The rows a frame becomes, and the statements of the ingest hot path (built once, reused per batch)."""
+"""The rows a frame becomes, and the statements of ingest (built once; the per-frame ones are
+:class:`~server.db.hot_path.HotStatement`)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from edge.wire import NO_TRACK, FrameHeader, Labels
+from server.db import sql
+from server.db.hot_path import HotStatement
 
 FRAME_COLUMNS = ("device", "seq", "capture_ts", "source_ts", "frame_index", "received_at", "width", "height",
                  "model_id", "media_sha256", "media_bytes", "phash", "reasons", "priority",
                  "status", "review_priority", "priority_factors")
-INSERT_FRAME = text(f"INSERT INTO frames ({', '.join(FRAME_COLUMNS)})"
-                    f" VALUES ({', '.join(':' + name for name in FRAME_COLUMNS)}) RETURNING id")
-INSERT_DETECTION = text(
+INSERT_FRAME = HotStatement(f"INSERT INTO frames ({', '.join(FRAME_COLUMNS)})"
+                            f" VALUES ({', '.join(':' + name for name in FRAME_COLUMNS)}) RETURNING id")
+INSERT_DETECTION = HotStatement(
     "INSERT INTO detections (frame_id, x1, y1, x2, y2, score, class_id, class_name, track_id)"
     " VALUES (:frame_id, :x1, :y1, :x2, :y2, :score, :class_id, :class_name, :track_id)")
-FRAME_EXISTS = text("SELECT 1 FROM frames WHERE device = :device AND seq = :seq")
+STORED_SEQS = sql("SELECT seq FROM frames WHERE device = :device AND seq IN :seqs", "seqs")
 UPSERT_MODEL = text("INSERT INTO models (id, class_names) VALUES (:id, :class_names)"
                     " ON CONFLICT (id) DO UPDATE SET class_names = excluded.class_names")
 TOUCH_DEVICE = text("INSERT INTO devices (name, first_seen, last_seen, frames_stored) VALUES (:name, :now, :now, 0)"

@@ -156,13 +156,12 @@ class IngestWriter:
         conn.execute(rows.TOUCH_DEVICE, [{"name": device, "now": received_at}
                                          for device in dict.fromkeys(header.device for header, _, _ in batch)])
         outcomes: list[IngestOutcome | None] = []
-        seen: set[tuple[str, int]] = set()
+        # Inside BEGIN IMMEDIATE nobody else can insert between this check and our insert.
+        seen = _stored_keys(conn, [header for header, _, _ in batch])
         new_frames: list[tuple[int, FrameHeader, bytes, FrameSignature]] = []
         for position, (header, jpeg, signature) in enumerate(batch):
             key = (header.device, header.seq)
-            # Inside BEGIN IMMEDIATE nobody else can insert between this check and our insert.
-            is_new = key not in seen and conn.execute(
-                rows.FRAME_EXISTS, {"device": header.device, "seq": header.seq}).first() is None
+            is_new = key not in seen
             seen.add(key)
             outcomes.append(None if is_new else IngestOutcome(stored=False))
             if is_new:
@@ -180,17 +179,25 @@ class IngestWriter:
             if decision.demotes is not None:  # it represents the group now: keep the group's place
                 priority = max(priority, decision.demotes.review_priority)
             batch_tracks.update((header.device, track) for track in header.labels.track_id if track != NO_TRACK)
-            frame_id = conn.execute(rows.INSERT_FRAME, rows.frame_values(
-                header, sha256, len(jpeg), received_at, decision.status, priority, factors)).scalar_one()
+            frame_id = rows.INSERT_FRAME.execute(conn, rows.frame_values(
+                header, sha256, len(jpeg), received_at, decision.status, priority, factors)).fetchone()[0]
             detection_rows.extend(rows.detection_values(frame_id, header))
             self.dedup.record(conn, frame_id, header, signature, decision, received_at)
             outcomes[position] = _outcome(frame_id, decision, priority)
             new_per_device[header.device] += 1
-        if detection_rows:
-            conn.execute(rows.INSERT_DETECTION, detection_rows)
+        rows.INSERT_DETECTION.executemany(conn, detection_rows)
         self.dedup.audit.write(conn, received_at)
         conn.execute(rows.COUNT_STORED, [{"count": count, "name": device} for device, count in new_per_device.items()])
         return outcomes
+
+
+def _stored_keys(conn: Connection, headers: list[FrameHeader]) -> set[tuple[str, int]]:
+    """The (device, seq) keys of the batch already stored: one query per device of the batch."""
+    seqs: dict[str, list[int]] = {}
+    for header in headers:
+        seqs.setdefault(header.device, []).append(header.seq)
+    return {(device, seq) for device, device_seqs in seqs.items()
+            for seq in conn.execute(rows.STORED_SEQS, {"device": device, "seqs": device_seqs}).scalars()}
 
 
 def _with_signature(item: IncomingFrame) -> tuple[FrameHeader, bytes, FrameSignature]:

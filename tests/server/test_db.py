@@ -186,3 +186,18 @@ def test_serve_shares_one_database_between_ingest_and_the_web(tmp_path):
         app = create_site(tmp_path, db=store.db)
         assert app.state.queue.db is store.db and app.state.accounts.db is store.db
         assert app.state.owned_db is None
+
+
+def test_hot_statements_keep_the_dialects_parameter_style():
+    from types import SimpleNamespace
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from server.db.hot_path import HotStatement
+
+    statement = HotStatement("INSERT INTO dedup_groups (id, representative_id, created_at, updated_at)"
+                             " VALUES (:id, :id, :now, :now)")
+    sql, names = statement._compile(SimpleNamespace(dialect=sqlite.dialect()))
+    assert sql.endswith("VALUES (?, ?, ?, ?)") and names == ("id", "id", "now", "now")
+    sql, names = statement._compile(SimpleNamespace(dialect=postgresql.dialect()))
+    assert sql.endswith("VALUES (%(id)s, %(id)s, %(now)s, %(now)s)") and names is None

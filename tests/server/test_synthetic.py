@@ -13,11 +13,11 @@ from edge.detection.runner import Detector
 from edge.signature import phash64, phash_hex
 from edge.wire import FrameHeader, Labels
 from server.cli import main as collector_main
+from server.datadir import DataDir
+from server.db import open_database
 from server.exports import Selection, export
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
-from server.datadir import DataDir
-from server.db import open_database
 from server.synthetic import background as background_module
 from server.synthetic.composite import Placement, composite
 from server.synthetic.generate import SynthesisSettings, generate

@@ -10,12 +10,12 @@ from edge.wire import FrameHeader, Labels
 from server.cli import main
 from server.consistency import reviews as consistency
 from server.consistency.reviews import ConsistencyPolicy
+from server.datadir import DataDir
 from server.db import open_database
 from server.errors import SubmissionError
 from server.exports.filter import Selection, select
 from server.review.queue import ReviewQueue
 from server.review.tracks import accept_track, frame_extras, track_strip
-from server.datadir import DataDir
 from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.model import ClassSpec, Taxonomy, TaxonomyError, UnknownClassError
 from tests.server._frames import PETS, clip_frames, encode
