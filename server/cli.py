@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from server.api.serve import start_from_args
+    from server.web.serve import start_from_args
     from server.keys import KeyStore
     from server.metrics import collector_metrics
     from server.receiver import Receiver

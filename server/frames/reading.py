@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from sqlalchemy import Connection, text
 
 from server.db import Database, sql
-from server.ingest.rows import decode_frame_row
 
 
 def frame_rows(db: Database, status: str | None = None) -> list[dict]:
@@ -41,6 +41,14 @@ def iter_frames(db: Database, status: str | None = None, page_size: int = 256) -
             frame["detections"] = detections_by_frame.get(frame["id"], [])
             yield frame
         last_id = frames[-1]["id"]
+
+
+def decode_frame_row(row: dict) -> dict:
+    """A ``frames`` row with its JSON columns decoded."""
+    decoded = {**row, "reasons": json.loads(row["reasons"])}
+    if "priority_factors" in row:
+        decoded["priority_factors"] = json.loads(row["priority_factors"])
+    return decoded
 
 
 def detections_of(conn: Connection, frame_ids: list[int]) -> dict[int, list[dict]]:

@@ -74,13 +74,6 @@ def detection_values(frame_id: int, header: FrameHeader) -> list[dict]:
     ]
 
 
-def decode_frame_row(row: dict) -> dict:
-    decoded = {**row, "reasons": json.loads(row["reasons"])}
-    if "priority_factors" in row:
-        decoded["priority_factors"] = json.loads(row["priority_factors"])
-    return decoded
-
-
 def stored_header(row: dict, detections: list[dict], class_names: list[str]) -> FrameHeader:
     """A frame header rebuilt from its stored row, for signing frames stored before signatures."""
     names = list(class_names) or ["object"]

@@ -5,7 +5,7 @@ import re
 import httpx
 import pytest
 
-from server.api.serve import start_review_api
+from server.web.serve import start_review_api
 from server.auth.accounts import MAX_FAILED_LOGINS, Accounts
 from server.auth.errors import AccountError
 from server.auth.passwords import hash_password, verify_password

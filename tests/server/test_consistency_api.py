@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from server.api.serve import start_review_api
+from server.web.serve import start_review_api
 from server.consistency.reviews import ConsistencyPolicy
 from server.datadir import DataDir
 from tests.server._frames import PETS, clip_frames, encode, header_for
