@@ -350,11 +350,11 @@ def rebuild_from_database(count: int) -> dict:
             started = time.monotonic()
             readiness = store.prepare_ingest()
             seconds = time.monotonic() - started
-        dedup = Deduplicator()
-        with sqlite3.connect(Path(tmp) / "edgelabel.db") as conn:
-            started = time.monotonic()
-            dedup.load(conn)
-            index_only = time.monotonic() - started
+            dedup = Deduplicator()
+            with store.db.read() as conn:
+                started = time.monotonic()
+                dedup.load(conn)
+                index_only = time.monotonic() - started
     print(f"\nindex rebuild at start-up from {count:,} representatives in SQLite: {seconds:.2f} s "
           f"(DataDir.prepare_ingest, incl. class counts and recent tracks; index alone {index_only:.2f} s; "
           f"filling the test database took {fill:.0f} s)")
