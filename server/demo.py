@@ -19,9 +19,9 @@ from pathlib import Path
 from edge.errors import AgentError
 from edge.fetch import fetch_pinned
 from edge.models import default_cache_dir, resolve_model
+from server.datadir import DataDir
 from server.errors import CollectorError
 from server.keys import KeyStore
-from server.datadir import DataDir
 
 # PETS 2009 S2.L1 (OpenCV's vtest sample) re-encoded to 480x360 H.264, 795 frames at 10 fps.
 SAMPLE_CLIP_URL = (

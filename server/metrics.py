@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge.prometheus import Metric
-from server.receiver import IngestCounts
 from server.datadir import DataDir
+from server.receiver import IngestCounts
 
 
 def collector_metrics(data_dir: Path, ingest: IngestCounts) -> list[Metric]:

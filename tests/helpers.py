@@ -7,9 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
+from server.datadir import DataDir
 from server.keys import KeyStore
 from server.receiver import Receiver
-from server.datadir import DataDir
 
 
 class ReceiverThread:

@@ -39,9 +39,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from server.datadir import DataDir
     from server.dedup.report import duplicate_report
     from server.errors import CollectorError
-    from server.datadir import DataDir
 
     if args.min_size < 1 or (args.limit is not None and args.limit < 1):
         raise CollectorError("--min-size and --limit must be at least 1")

@@ -75,8 +75,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.exports import ExportOptions, Selection, export
     from server.datadir import DataDir
+    from server.exports import ExportOptions, Selection, export
 
     selection = Selection(status=args.status, devices=tuple(args.device), since=args.since, until=args.until,
                           classes=args.classes, model_ids=tuple(args.model_id),

@@ -54,9 +54,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from server.commands.export import progress_bar
+    from server.datadir import DataDir
     from server.importers import read_dataset
     from server.importers.ingest import import_dataset
-    from server.datadir import DataDir
 
     dataset = read_dataset(args.dir, args.format, args.annotations, args.name)
     with DataDir.open(args.data_dir) as store:

@@ -68,10 +68,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from edge import logs
     from server.commands.export import _no_bar, progress_bar
-    from server.errors import CollectorError
-    from server.media import MediaStore
     from server.datadir import MEDIA_DIRNAME
     from server.db import open_database
+    from server.errors import CollectorError
+    from server.media import MediaStore
     from server.synthetic.generate import SynthesisSettings
     from server.synthetic.pipeline import synthesize
     from server.synthetic.report import report_tiles, write_report

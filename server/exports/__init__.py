@@ -17,12 +17,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from server.datadir import DataDir
 from server.exports import coco, cvat, labelstudio, mot, voc, yolo
 from server.exports.errors import ExportError
-from server.exports.options import ExportOptions, Progress, no_progress
 from server.exports.filter import Selection, select
+from server.exports.options import ExportOptions, Progress, no_progress
 from server.exports.writing import MARKER, atomic_directory, write_json
-from server.datadir import DataDir
 
 SYNTHETIC_DIR = "synthetic"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.exports.options import ExportOptions, Progress
 from server.exports.filter import ExportBox, ExportData, safe_name
+from server.exports.options import ExportOptions, Progress
 from server.exports.sequences import by_device
 from server.exports.writing import place_image, rounded
 from server.exports.xml import child, element, write_xml

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from edge.evaluation.motfile import format_mot_line
 from server.exports.boxes import xyxy_to_xywh
-from server.exports.options import ExportOptions, Progress
 from server.exports.filter import ExportData, safe_name
+from server.exports.options import ExportOptions, Progress
 from server.exports.sequences import by_device, frame_rate
 from server.exports.writing import place_image, write_text
 

@@ -4,10 +4,10 @@ COCO boxes (imported as verified) and the TUD-Campus sequence with its MOT groun
 
 from pathlib import Path
 
+from server.datadir import DataDir
 from server.importers import read_dataset
 from server.importers.ingest import import_dataset
 from server.review.queue import ReviewQueue
-from server.datadir import DataDir
 from tests.server._paths import DATA_DIR
 
 COCO_IMAGES = DATA_DIR / "coco" / "images" / "train2017"

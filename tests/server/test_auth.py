@@ -5,11 +5,11 @@ import re
 import httpx
 import pytest
 
-from server.web.serve import start_review_api
 from server.auth.accounts import MAX_FAILED_LOGINS, Accounts
 from server.auth.errors import AccountError
 from server.auth.passwords import hash_password, verify_password
 from server.datadir import DataDir
+from server.web.serve import start_review_api
 from tests.server._frames import PETS, clip_frames, encode, header_for
 from tests.server._login import add_accounts, logged_in
 

@@ -3,9 +3,9 @@
 import httpx
 import pytest
 
-from server.web.serve import start_review_api
 from server.consistency.reviews import ConsistencyPolicy
 from server.datadir import DataDir
+from server.web.serve import start_review_api
 from tests.server._frames import PETS, clip_frames, encode, header_for
 from tests.server._login import add_accounts, logged_in
 

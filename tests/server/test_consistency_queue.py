@@ -6,9 +6,9 @@ from edge.wire import FrameHeader, Labels
 from server.consistency import reviews as consistency
 from server.consistency.reviews import ConsistencyPolicy
 from server.consistency.summary import summary
+from server.datadir import DataDir
 from server.errors import ClaimError
 from server.review.queue import ReviewQueue
-from server.datadir import DataDir
 from server.taxonomy import queries as taxonomy_queries
 from tests.server._frames import PETS, clip_frames, encode
 

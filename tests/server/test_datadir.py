@@ -12,18 +12,17 @@ from pathlib import Path
 import cv2
 import pytest
 import sqlite_utils
-
-from edge.wire import NO_TRACK, FrameHeader, Labels
 from sqlalchemy import text
 
+from edge.wire import NO_TRACK, FrameHeader, Labels
 from server import media as media_module
+from server.datadir import DB_FILENAME, DataDir
 from server.db import database as database_module
 from server.db import migrations as migrations_module
 from server.db.migrations import Migration, known_migrations
-from server.ingest import rejections as rejections_module
 from server.errors import StoreError
+from server.ingest import rejections as rejections_module
 from server.media import MediaStore
-from server.datadir import DB_FILENAME, DataDir
 from tests.server._paths import IMAGES_DIR
 
 CLASSES = ("person", "bicycle", "car", "motorcycle", "airplane", "bus")

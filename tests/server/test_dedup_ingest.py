@@ -7,8 +7,8 @@ import pytest
 
 from edge.sender import FrameSender
 from server.commands import duplicates as duplicates_command
-from server.review.queue import ReviewQueue
 from server.datadir import DataDir
+from server.review.queue import ReviewQueue
 from tests.helpers import ReceiverThread
 from tests.server._frames import INDOOR, PARKING, PETS, clip_frames, encode, header_for, near_copies
 

@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
-from server.dedup.policy import DedupConfigError, DedupPolicy
 from server.datadir import DB_FILENAME, DataDir
+from server.dedup.policy import DedupConfigError, DedupPolicy
 from tests.server._frames import HIGHWAY, INDOOR, PARKING, PETS, clip_frames, encode, header_for, near_copies
 
 ORIGINALS = [(PETS, 0), (PARKING, 60), (INDOOR, 300), (HIGHWAY, 100)]

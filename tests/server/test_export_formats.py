@@ -12,11 +12,11 @@ from pycocotools.cocoeval import COCOeval
 
 from edge.evaluation.mot import evaluate_mot
 from edge.evaluation.motfile import read_mot_file
+from server.datadir import DataDir
 from server.exports import ExportError, ExportOptions, Selection, export
 from server.exports.filter import safe_name
 from server.importers import read_dataset
 from server.importers.ingest import import_dataset
-from server.datadir import DataDir
 from tests.server._datasets import COCO_DEVICE, TUD, TUD_DEVICE, build_labeled_store
 
 

@@ -10,10 +10,10 @@ from pycocotools.coco import COCO
 
 from server.commands import export as export_command
 from server.commands import import_ as import_command
+from server.datadir import DataDir
 from server.errors import CollectorError
 from server.importers import DatasetImportError, read_dataset
 from server.importers.ingest import import_dataset
-from server.datadir import DataDir
 from tests.server._datasets import COCO_IMAGES, COCO_JSON, TUD
 from tests.server._paths import IMAGES_DIR
 

@@ -9,8 +9,8 @@ import zmq
 from edge.credentials import read_credentials
 from edge.sender import FrameSender
 from edge.wire import FrameHeader, Labels, decode_reply, encode_frame
-from server.keys import KeyStore, KeyStoreError
 from server.datadir import DataDir
+from server.keys import KeyStore, KeyStoreError
 from tests.conftest import DATA_DIR
 from tests.helpers import ReceiverThread
 

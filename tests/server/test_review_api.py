@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from server.api.options import add_http_arguments, parse_address
-from server.web.serve import start_from_args, start_review_api
-from server.errors import ApiConfigError
 from server.datadir import DataDir
+from server.errors import ApiConfigError
+from server.web.serve import start_from_args, start_review_api
 from tests.server._frames import PETS, clip_frames, encode, header_for
 from tests.server._login import add_accounts, logged_in
 

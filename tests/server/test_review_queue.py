@@ -5,9 +5,9 @@ import threading
 import pytest
 
 from edge.wire import FrameHeader, Labels
+from server.datadir import DataDir
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
 from server.review.queue import ReviewQueue
-from server.datadir import DataDir
 from tests.server._frames import PARKING, PETS, clip_frames, encode
 
 FRAME_INDICES = tuple(range(0, 400, 20))  # 20 different PETS frames (people walk on between them)
