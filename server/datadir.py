@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edge.wire import DeviceStatus
 from server.db import DB_FILENAME, Database, open_database
+from server.dedup.engine import Deduplicator
 from server.dedup.policy import DedupPolicy
 from server.errors import StoreError
 from server.frames import reading
@@ -56,7 +57,8 @@ class DataDir:
         return cls(open_database(data_dir, "readonly"), data_dir)
 
     @property
-    def dedup(self):
+    def dedup(self) -> Deduplicator:
+        """The writer's duplicate index and rules."""
         return self._writer().dedup
 
     # --- writing (the single writer only): see server.ingest.writer --------------------------------

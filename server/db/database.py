@@ -89,6 +89,7 @@ class Database:
         """The file (or URL) named in error messages."""
         self.readonly = readonly
         self._driver_error = engine.dialect.loaded_dbapi.Error
+        self._driver_bug = engine.dialect.loaded_dbapi.ProgrammingError
 
     @contextmanager
     def write(self, what: str = "write to the database") -> Iterator[Connection]:
@@ -115,7 +116,7 @@ class Database:
         """Driver errors as one-line StoreErrors saying what could not be done; the one place that translates them."""
         try:
             yield
-        except sa_exc.ProgrammingError:
+        except (sa_exc.ProgrammingError, self._driver_bug):  # misuse or bad SQL: a bug, not the operator's
             raise
         except sa_exc.DBAPIError as exc:
             raise self._store_error(what, exc.orig) from exc

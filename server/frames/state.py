@@ -32,7 +32,6 @@ SYSTEM_USER = "collector"
 """The ``user`` of review events the collector itself causes (a lease expired, a representative replaced)."""
 
 
-
 @dataclass(frozen=True)
 class Annotation:
     """A verified box of a frame (an ``annotations`` row before it is written)."""
