@@ -165,14 +165,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from server.api.serve import start_from_args
+    from server.web.serve import start_from_args
     from server.keys import KeyStore
     from server.metrics import CollectorMetrics
     from server.receiver import Receiver
-    from server.store import Store
+    from server.datadir import DataDir
 
     from server.config import serve_config
-    from server.consistency.store import ConsistencyPolicy
+    from server.consistency.reviews import ConsistencyPolicy
 
     config = serve_config(args)
     settings = config.collector
@@ -182,14 +182,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     args.data_dir, args.ingest, args.insecure = Path(settings.data_dir), settings.ingest, settings.insecure
     args.http, args.metrics = settings.http or None, settings.metrics or None
     logs.configure(args.verbose)  # the same one-line-per-event format as the agent's
-    store = Store.open(args.data_dir)
+    store = DataDir.open(args.data_dir)
     keys = None if args.insecure else KeyStore(args.data_dir)
     if keys is None:
         log.warning("INSECURE: accepting unencrypted frames from any device on %s (--insecure)", args.ingest)
     receiver = Receiver(store, args.ingest, keys)
     api = metrics = None
     try:
-        api = start_from_args(args, review_policy)
+        api = start_from_args(args, review_policy, store.db)  # one database for ingest and the web
         if args.metrics:
             metrics = _start_metrics(args.metrics, CollectorMetrics(args.data_dir, receiver.counts))
     except BaseException:
@@ -280,9 +280,9 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from server.store import Store
+    from server.datadir import DataDir
 
-    with Store.open_readonly(args.data_dir) as store:
+    with DataDir.open_readonly(args.data_dir) as store:
         stats = store.stats()
     if args.json:
         print(json.dumps(stats, indent=2, sort_keys=True))

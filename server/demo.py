@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 from edge.contract.downloads import FetchError, default_cache_dir, fetch_pinned
+from server.datadir import DataDir
 from server.errors import CollectorError
 from server.keys import KeyStore
-from server.store import Store
 
 # PETS 2009 S2.L1 (OpenCV's vtest sample) re-encoded to 480x360 H.264, 795 frames at 10 fps.
 SAMPLE_CLIP_URL = (
@@ -77,7 +77,7 @@ def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 
         if agent.returncode not in (0, 1) or not agent.stdout.strip():
             raise CollectorError(f"the demo agent failed (exit code {agent.returncode}); see its messages above")
         summary = json.loads(agent.stdout.strip().splitlines()[-1])
-        with Store.open_readonly(data_dir) as store:
+        with DataDir.open_readonly(data_dir) as store:
             stats = store.stats()
         print(
             f"[demo] agent read {summary['frames_read']} frames at {summary['fps']} fps, selected {summary['selected']}, "
@@ -107,7 +107,7 @@ def _demo_reviewer(data_dir: Path) -> str:
     from server.auth.accounts import Accounts
 
     password = secrets.token_urlsafe(12)
-    Store.open(data_dir).close()  # the accounts table comes with the schema
+    DataDir.open(data_dir).close()  # the accounts table comes with the schema
     with Accounts.open(data_dir) as accounts:
         if DEMO_REVIEWER in {a["name"] for a in accounts.list()}:
             accounts.remove(DEMO_REVIEWER)

@@ -15,8 +15,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from server.datadir import DataDir
 from server.receiver import IngestCounts
-from server.store import Store
 
 log = logging.getLogger("edgelabel.metrics")
 
@@ -28,7 +28,7 @@ class CollectorMetrics:
         self.data_dir, self.ingest = data_dir, ingest
 
     def collect(self) -> Iterator[Metric]:
-        with Store.open_readonly(self.data_dir) as store:
+        with DataDir.open_readonly(self.data_dir) as store:
             stats = store.stats()
         totals = stats["totals"]
         devices = sorted(stats["devices"].items())

@@ -3,7 +3,7 @@
 This thread is the database's single writer. It takes the messages that are waiting (up to
 ``batch_max``), validates each (the JPEG decode check also yields the frame's duplicate-detection
 signature, computed in the same worker thread), stores the valid ones in one transaction (which
-also finds their duplicates and queues the rest, see :meth:`server.store.Store.ingest_frames`),
+also finds their duplicates and queues the rest, see :meth:`server.datadir.DataDir.ingest_frames`),
 and only then sends their acks: an ack means the frame and its labels are committed. Invalid messages get a typed
 rejection at once and are counted per device and reason. Nothing a sender does can stop the loop.
 """
@@ -27,7 +27,7 @@ from server.dedup.frame_signature import FrameSignature, signature_of_gray
 from server.errors import CollectorError
 from server.images import gray_for_signature, verify_jpeg
 from server.keys import DeviceAuthenticator, KeyStore
-from server.store import Store
+from server.datadir import DataDir
 
 log = logging.getLogger("server.receiver")
 
@@ -49,7 +49,7 @@ class IngestCounts:
 class Receiver:
     def __init__(
         self,
-        store: Store,
+        store: DataDir,
         endpoint: str,
         keys: KeyStore | None,
         batch_max: int = 64,

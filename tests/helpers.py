@@ -7,9 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
+from server.datadir import DataDir
 from server.keys import KeyStore
 from server.receiver import Receiver
-from server.store import Store
 
 
 class ReceiverThread:
@@ -17,7 +17,7 @@ class ReceiverThread:
 
     def __init__(self, data_dir: Path, endpoint: str = "tcp://127.0.0.1:*", secure: bool = False):
         self.data_dir = data_dir
-        self.store = Store.open(data_dir)
+        self.store = DataDir.open(data_dir)
         self.receiver = Receiver(self.store, endpoint, KeyStore(data_dir) if secure else None)
         self.endpoint = self.receiver.bound_endpoint
         self.thread = threading.Thread(target=self.receiver.serve_forever, daemon=True)
@@ -31,7 +31,7 @@ class ReceiverThread:
         self.store.close()
 
     def frames(self) -> list[dict]:
-        with Store.open_readonly(self.data_dir) as store:
+        with DataDir.open_readonly(self.data_dir) as store:
             return store.frame_rows()
 
 

@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from edge.contract.wire import decode_reply
-from server.store import Store
+from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import start_collector
 
@@ -57,7 +57,7 @@ def test_agent_streams_prelabeled_keyframes_of_a_real_clip_into_the_collector(tm
     assert summary["acknowledged"] == summary["sent"] == summary["selected"]
     assert "stored" in collector_log
 
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         frames = store.frame_rows()
         stats = store.stats()
     assert len(frames) == summary["acknowledged"]
@@ -97,7 +97,7 @@ def test_garbage_on_the_ingest_socket_is_rejected_and_the_collector_keeps_servin
     finally:
         log = collector.stop()
     assert "INSECURE" in log
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         stats = store.stats()
     assert stats["rejections"]["by_code"] == {"bad_header": 1}
     assert stats["totals"]["frames"] == json.loads(agent.stdout)["acknowledged"]
@@ -118,7 +118,7 @@ def test_agent_on_openvino_stores_frames_under_the_runtime_tagged_model_id(tmp_p
     summary = json.loads(agent.stdout)
     assert summary["model"].startswith("yolox_nano-") and summary["model"].endswith("@ov-cpu-f32")
     assert "openvino" in summary["runtime"] and summary["acknowledged"] >= 1
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         frames = store.frame_rows()
         heartbeat = store.stats()["devices"]["night-cam"]["status"]
     assert {frame["model_id"] for frame in frames} == {summary["model"]}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edge.spool import Spool
-from server.store import DB_FILENAME, Store
+from server.datadir import DB_FILENAME, DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import free_port, start_collector
 
@@ -74,7 +74,7 @@ def test_nothing_lost_nothing_twice_through_collector_kills_an_outage_and_an_age
     spool = Spool(spool_dir, "cam", max_bytes=2**30, first_seq=lambda: 0)
     assigned = set(range(spool.first_seq, spool.next_seq))
     assert spool.count == 0, "frames left in the spool"
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         stored = [row["seq"] for row in store.frame_rows() if row["device"] == "cam"]
         status = store.stats()["devices"]["cam"]["status"]
     tally.update(selected=len(assigned), stored=len(stored), retransmits=summary["retransmits"],

@@ -15,7 +15,7 @@ import zmq
 
 from edge.contract import limits, wire
 from edge.contract.wire import FrameHeader, Labels, decode_reply, encode_frame
-from server.store import Store
+from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
 
 MESSAGES = 10_000
@@ -146,7 +146,7 @@ def test_ten_thousand_malformed_messages_are_rejected_and_the_collector_keeps_wo
         collector.send_signal(signal.SIGTERM)
         collector.communicate(timeout=30)
     assert collector.returncode == 0
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         stats = store.stats()
     assert stats["totals"]["frames"] == acknowledged
     assert stats["totals"]["rejections"] == sent

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.spool import Spool
-from server.store import Store
+from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import free_port, start_collector
 
@@ -63,7 +63,7 @@ def test_four_cameras_one_agent_each_its_own_device_and_a_missing_one_stops_alon
             cameras["night"]["frames_read"]) == (795, 377, 71, 8)  # every file processed completely
     assert summary["acknowledged"] == summary["selected"] == summary["sent"] and summary["unacknowledged"] == 0
 
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         frames = store.frame_rows()
         stats = store.stats()
     by_device = {}
@@ -88,7 +88,7 @@ def test_a_dead_stream_is_retried_while_the_other_cameras_run(tmp_path):
         process = agent(tmp_path / "site-2.toml", endpoint, tmp_path / "spool", sources, "--min-gap", "0.3")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the file camera finishes while the stream is still retried
-            with Store.open_readonly(data_dir) as store:
+            with DataDir.open_readonly(data_dir) as store:
                 status = store.stats()["devices"].get("site-2/tud", {}).get("status") or {}
             if status.get("frames_read") == 71:
                 break
@@ -102,7 +102,7 @@ def test_a_dead_stream_is_retried_while_the_other_cameras_run(tmp_path):
     assert "camera dead: cannot open stream rtsp://" in stderr and "trying again in" in stderr
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["cameras"]["tud"]["frames_read"] == 71 and summary["cameras"]["tud"]["selected"] >= 1
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         devices = {frame["device"] for frame in store.frame_rows()}
     assert devices == {"site-2/tud"}
 
@@ -132,7 +132,7 @@ def test_collector_killed_mid_stream_loses_nothing_and_stores_nothing_twice_per_
     spool = Spool(spool_dir, "site-3", max_bytes=2**30, first_seq=lambda: 0)
     assigned = set(range(spool.first_seq, spool.next_seq))
     assert spool.count == 0
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         rows = store.frame_rows()
     stored = [row["seq"] for row in rows]
     assert sorted(stored) == sorted(assigned), "every selected frame stored exactly once"

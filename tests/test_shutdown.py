@@ -10,7 +10,7 @@ import time
 import pytest
 
 from edge.spool import Spool
-from server.store import Store
+from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import free_port, start_collector
 
@@ -62,7 +62,7 @@ def test_sigterm_to_agent_and_collector_mid_stream_loses_nothing(tmp_path):
     spool = Spool(spool_dir, "cam", max_bytes=2**30, first_seq=lambda: 0)
     assigned = set(range(spool.first_seq, spool.next_seq))
     assert spool.count == 0
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         stored = [row["seq"] for row in store.frame_rows() if row["device"] == "cam"]
     assert len(assigned) >= 10
     assert sorted(stored) == sorted(assigned)

@@ -1,7 +1,8 @@
-"""What the admin-only JSON routes share: who is calling and whether that account is an admin.
+"""What the admin-only JSON routes share: who is calling and whether the caller is an admin.
 
-The check is made per route against the caller's account role (the login middleware only knows
-someone is logged in), so a reviewer gets a 403 with a JSON error, not a page.
+The check is made per route against the role of the caller's session (the site's login middleware
+finds the session, with its account's role, on every request), so a reviewer gets a 403 with a
+JSON error, not a page.
 """
 
 from __future__ import annotations
@@ -11,23 +12,25 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.consistency.store import role_of
-from server.review.queue import ReviewQueue
-
 UserOf = Callable[[Request], Awaitable[str]]
 """The logged-in caller's account name (raises when nobody is logged in)."""
+CurrentRole = Callable[[Request], "str | None"]
+"""The caller's role (``reviewer`` or ``admin``), None when unknown."""
 JsonBody = Callable[[Request, set], Awaitable[dict]]
 """A request's JSON object body, checked against the allowed keys."""
 AdminOf = Callable[[Request], Awaitable["str | None"]]
 
 
-def admin_check(queue: ReviewQueue, user_of: UserOf) -> AdminOf:
-    """A function of a request: the caller's name when the account is an admin, else None."""
+def no_role(request: Request) -> None:
+    """The role of a caller behind no login layer: none, so admin routes answer 403."""
+    return None
+
+
+def admin_check(user_of: UserOf, current_role: CurrentRole) -> AdminOf:
+    """A function of a request: the caller's name when its session's role is admin, else None."""
     async def admin_of(request: Request) -> str | None:
         user = await user_of(request)
-        with queue.read_transaction() as conn:
-            role = role_of(conn, user)
-        return user if role == "admin" else None
+        return user if current_role(request) == "admin" else None
     return admin_of
 
 

@@ -9,19 +9,19 @@ POST     /api/queue/claim                    body ``{"frame_id"?: int, "lease_se
                                              -> ``{"frame": {...}}``, ``{"frame": null}`` when the queue is empty;
                                              ``skip``: frames this reviewer skipped, not handed out again
 GET      /api/frames/{id}                    ``{"frame": {...}}`` with detections, annotations, duplicate, group,
-                                             events, and ``verdicts``/``context``/``class_names`` (server.api.tracks)
+                                             events, and ``verdicts``/``context``/``class_names`` (server.review.tracks)
 GET      /media/{sha256}                     a JPEG by content id (64 hex digits, nothing else reaches the disk)
 GET      /api/track?device=D&track_id=N      a track's frames as a strip, with its verdict
 POST     /api/track/accept                   body ``{"device", "track_id", "class_name"?}``: accept the whole track
-GET      /api/dashboard                      the dashboard's numbers (server.api.dashboard); admins only
+GET      /api/dashboard                      the dashboard's numbers (server.stats); admins only
 GET      /api/frames/{id}/image              the JPEG
 POST     /api/frames/{id}/renew              body ``{"lease_seconds"?: number}`` -> ``{"frame": {...}}``
 POST     /api/frames/{id}/release            -> ``{"released": id}``
 POST     /api/frames/{id}/submit             body ``{"decision": "accept"|"correct"|"reject",
                                              "annotations"?: [{"x1","y1","x2","y2","class_name","track_id"?,
                                              "detection_id"?}], "comment"?: str}`` -> ``{"frame": {...}}``
-...      /api/taxonomy...                    the class taxonomy: read by all, changed by admins (server.taxonomy.api)
-...      /api/consistency..., /api/adjudication..., /api/gold/{id}: admins only (server.consistency.api)
+...      /api/taxonomy...                    the class taxonomy: read by all, changed by admins (server.api.taxonomy)
+...      /api/consistency..., /api/adjudication..., /api/gold/{id}: admins only (server.api.consistency)
 =======  ==================================  ===============================================================
 
 Errors are ``{"error": CODE, "detail": "one line"}`` with 400 ``bad_request``, 401
@@ -29,9 +29,11 @@ Errors are ``{"error": CODE, "detail": "one line"}`` with 400 ``bad_request``, 4
 ``claim_conflict`` (not yours, expired, not pending), 413 ``too_large`` or 503 ``unavailable`` (the database is busy or failing).
 
 Who is calling is not this module's business: :func:`api_routes` takes ``current_user``, a
-function of the request that returns the user's name or None (401). The site
-(:mod:`server.web.site`) passes the session's account, found by :mod:`server.auth.middleware`,
-which also checks the CSRF token of every state change.
+function of the request that returns the user's name or None (401), and ``current_role``, the
+caller's role (admin routes answer 403 unless it is ``admin``). The site (:mod:`server.web.site`)
+passes the session's account and role, found by :mod:`server.auth.middleware`, which also checks
+the CSRF token of every state change. Handlers run no SQL: they call the review queue, the frame
+state's owners and the query modules.
 """
 
 from __future__ import annotations
@@ -50,16 +52,17 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.api.dashboard import dashboard_data
-from server.api.database import WebDatabase
-from server.api.tracks import accept_track, frame_extras, track_strip
-from server.consistency.api import consistency_routes
-from server.consistency.store import ConsistencyPolicy
+from server.api.admin import CurrentRole, admin_check, no_role
+from server.api.consistency import consistency_routes
+from server.api.taxonomy import taxonomy_routes
+from server.consistency.reviews import ConsistencyPolicy
+from server.datadir import MEDIA_DIRNAME
+from server.db import Database, open_database
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
 from server.media import MediaStore
 from server.review.queue import DEFAULT_LEASE_S, ReviewQueue
-from server.store import MEDIA_DIRNAME
-from server.taxonomy.api import taxonomy_routes
+from server.review.tracks import accept_track, frame_extras, track_strip
+from server.stats import dashboard_data
 from server.taxonomy.model import TaxonomyError, UnknownClassError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -79,34 +82,23 @@ class ApiError(Exception):
 
 @dataclass
 class ApiParts:
-    """The API's routes, error handlers and what to close when the app stops."""
+    """The API's routes, error handlers and its review queue."""
 
     routes: list[BaseRoute]
     exception_handlers: dict
     queue: ReviewQueue
-    web_db: WebDatabase
-
-    def close(self) -> None:
-        self.queue.close()
-        self.web_db.close()
 
 
-def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float = DEFAULT_LEASE_S,
-               clock: Callable[[], float] = time.time, consistency_policy: ConsistencyPolicy | None = None
-               ) -> ApiParts:
-    """The review API over the data directory's database (its schema must be current).
+def api_routes(db: Database, data_dir: Path, current_user: CurrentUser, current_role: CurrentRole = no_role,
+               lease_seconds: float = DEFAULT_LEASE_S, clock: Callable[[], float] = time.time,
+               consistency_policy: ConsistencyPolicy | None = None) -> ApiParts:
+    """The review API over ``db`` (the data directory's database, its schema current) and its media.
 
     ``consistency_policy``: overlap reviews and gold frames; None (the default) serves neither.
     """
-    data_dir = Path(data_dir)
-    queue = ReviewQueue.open(data_dir, lease_seconds=lease_seconds, clock=clock,
-                             consistency_policy=consistency_policy or ConsistencyPolicy.off())
-    try:
-        web_db = WebDatabase(data_dir)
-    except BaseException:
-        queue.close()
-        raise
-    media = MediaStore(data_dir / MEDIA_DIRNAME)
+    queue = ReviewQueue(db, lease_seconds=lease_seconds, clock=clock,
+                        consistency_policy=consistency_policy or ConsistencyPolicy.off())
+    media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
 
     async def user_of(request: Request) -> str:
         user = current_user(request)
@@ -146,7 +138,7 @@ def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
     async def _with_extras(frame: dict | None) -> dict | None:
         if frame is None:
             return None
-        return {**frame, **await run_in_threadpool(frame_extras, web_db, frame)}
+        return {**frame, **await run_in_threadpool(frame_extras, db, frame)}
 
     async def frame(request: Request) -> Response:
         details = await run_in_threadpool(queue.frame, request.path_params["frame_id"], await user_of(request))
@@ -189,7 +181,7 @@ def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
     async def track(request: Request) -> Response:
         await user_of(request)
         device, track_id = _track_params(request.query_params.get("device"), request.query_params.get("track_id"))
-        return JSONResponse(await run_in_threadpool(track_strip, web_db, device, track_id))
+        return JSONResponse(await run_in_threadpool(track_strip, db, device, track_id))
 
     async def track_accept(request: Request) -> Response:
         user = await user_of(request)
@@ -198,11 +190,11 @@ def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
         if not _is_int(track_id) or not isinstance(body.get("device"), str):
             raise ApiError(400, "bad_request", "'device' must be a string and 'track_id' an integer")
         return JSONResponse(await run_in_threadpool(
-            accept_track, web_db, user, body["device"], track_id, body.get("class_name")))
+            accept_track, db, user, body["device"], track_id, body.get("class_name")))
 
     async def dashboard(request: Request) -> Response:
         await user_of(request)
-        return JSONResponse(await run_in_threadpool(dashboard_data, web_db, clock()))
+        return JSONResponse(await run_in_threadpool(dashboard_data, db, clock()))
 
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
@@ -217,26 +209,28 @@ def api_routes(data_dir: Path, current_user: CurrentUser, lease_seconds: float =
         Route("/api/track/accept", track_accept, methods=["POST"]),
         Route("/api/dashboard", dashboard, methods=["GET"]),
         Route("/media/{sha256}", media_file, methods=["GET"]),
-        *consistency_routes(queue, user_of, _json_body),
-        *taxonomy_routes(queue, media, user_of, _json_body),
+        *consistency_routes(queue, admin_check(user_of, current_role), _json_body),
+        *taxonomy_routes(queue, media, user_of, admin_check(user_of, current_role), _json_body),
     ]
     handlers = {
         ApiError: _api_error, FrameNotFoundError: _not_found, ClaimError: _claim_conflict,
         SubmissionError: _bad_request, StoreError: _unavailable, TaxonomyError: _bad_request,
         UnknownClassError: _not_found,
     }
-    return ApiParts(routes, handlers, queue, web_db)
+    return ApiParts(routes, handlers, queue)
 
 
-def create_app(data_dir: Path, current_user: CurrentUser, lease_seconds: float = DEFAULT_LEASE_S,
-               clock: Callable[[], float] = time.time) -> Starlette:
-    """The bare JSON API (no pages, no login layer): for embedding behind another auth layer."""
-    parts = api_routes(data_dir, current_user, lease_seconds, clock)
+def create_app(data_dir: Path, current_user: CurrentUser, current_role: CurrentRole = no_role,
+               lease_seconds: float = DEFAULT_LEASE_S, clock: Callable[[], float] = time.time) -> Starlette:
+    """The bare JSON API (no pages, no login layer) on a database of its own: for embedding behind
+    another auth layer, which passes the caller's name and role."""
+    db = open_database(Path(data_dir), "current")
+    parts = api_routes(db, data_dir, current_user, current_role, lease_seconds, clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         yield
-        parts.close()
+        db.close()
 
     app = Starlette(routes=parts.routes, exception_handlers=parts.exception_handlers, lifespan=lifespan)
     app.state.queue = parts.queue

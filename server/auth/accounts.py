@@ -1,4 +1,5 @@
-"""Accounts and sessions in the collector's database (tables of migration ``0004_accounts``).
+"""Accounts and sessions in the collector's database (tables of migration ``0004_accounts`` in
+``server/auth/migrations/``).
 
 A session is a random token in an HttpOnly cookie; the database keeps only its SHA-256. Each
 session has its own CSRF token (synchronizer pattern) that pages hand to their scripts.
@@ -10,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import Connection, text
 
 from server.auth.errors import AccountError, LoginError
 from server.auth.passwords import (
@@ -26,8 +27,7 @@ from server.auth.passwords import (
     hash_password,
     verify_password,
 )
-from server.errors import StoreError
-from server.store import open_second_writer
+from server.db import Database, open_database
 
 ROLES = ("reviewer", "admin")
 SESSION_TTL_S = 12 * 3600.0
@@ -45,20 +45,22 @@ class Session:
 
 
 class Accounts:
-    """Accounts and sessions over one connection of their own (safe to share between threads)."""
+    """Accounts and sessions in the (shared) database; safe to share between threads."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time):
-        self.conn = conn
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time, owns_db: bool = False):
+        """:meth:`close` closes ``db`` only with ``owns_db`` (as :meth:`open` sets)."""
+        self.db = db
         self.clock = clock
-        self._lock = threading.Lock()
+        self._owns_db = owns_db
 
     @classmethod
     def open(cls, data_dir: Path, clock: Callable[[], float] = time.time) -> Accounts:
-        return cls(open_second_writer(Path(data_dir)), clock)
+        """Accounts on a database of their own (its schema must be current)."""
+        return cls(open_database(Path(data_dir), "current"), clock, owns_db=True)
 
     def close(self) -> None:
-        with self._lock:
-            self.conn.close()
+        if self._owns_db:
+            self.db.close()
 
     def __enter__(self) -> Accounts:
         return self
@@ -79,29 +81,30 @@ class Accounts:
                                f"got {len(password)}")
         hashed = hash_password(password)
         with self._write() as (conn, now):
-            if conn.execute("SELECT 1 FROM accounts WHERE name = ?", [name]).fetchone():
+            if conn.execute(text("SELECT 1 FROM accounts WHERE name = :name"), {"name": name}).first():
                 raise AccountError(f"account {name!r} exists already (remove it first to replace it)")
-            conn.execute("INSERT INTO accounts (name, role, password, created_at) VALUES (?, ?, ?, ?)",
-                         [name, role, hashed, now])
+            conn.execute(text("INSERT INTO accounts (name, role, password, created_at)"
+                              " VALUES (:name, :role, :password, :now)"),
+                         {"name": name, "role": role, "password": hashed, "now": now})
 
     def remove(self, name: str) -> None:
         with self._write() as (conn, _):
-            conn.execute("DELETE FROM sessions WHERE account = ?", [name])
-            if conn.execute("DELETE FROM accounts WHERE name = ?", [name]).rowcount == 0:
+            conn.execute(text("DELETE FROM sessions WHERE account = :name"), {"name": name})
+            if conn.execute(text("DELETE FROM accounts WHERE name = :name"), {"name": name}).rowcount == 0:
                 raise AccountError(f"no account {name!r}")
 
     def list(self) -> list[dict]:
         with self._write() as (conn, _):
-            return [dict(zip(("name", "role", "created_at"), row))
-                    for row in conn.execute("SELECT name, role, created_at FROM accounts ORDER BY name")]
+            return [dict(row._mapping)
+                    for row in conn.execute(text("SELECT name, role, created_at FROM accounts ORDER BY name"))]
 
     # --- logins and sessions -------------------------------------------------------------------
 
     def login(self, name: str, password: str) -> tuple[str, Session]:
         """A new session (its cookie token and record) for the right password; else :class:`LoginError`."""
         with self._write() as (conn, now):
-            row = conn.execute("SELECT role, password, failed_logins, locked_until FROM accounts WHERE name = ?",
-                               [name]).fetchone()
+            row = conn.execute(text("SELECT role, password, failed_logins, locked_until FROM accounts"
+                                    " WHERE name = :name"), {"name": name}).first()
         if row is None:
             verify_password(password, DUMMY_HASH)  # same cost as a known name: names do not leak by timing
             raise LoginError("wrong name or password")
@@ -110,18 +113,21 @@ class Accounts:
             raise LoginError(f"too many failed logins: try again in {locked_until - now:.0f} s")
         if not verify_password(password, stored):
             with self._write() as (conn, now):
-                failed = conn.execute("UPDATE accounts SET failed_logins = failed_logins + 1 WHERE name = ?"
-                                      " RETURNING failed_logins", [name]).fetchone()[0]
+                failed = conn.execute(text("UPDATE accounts SET failed_logins = failed_logins + 1 WHERE name = :name"
+                                           " RETURNING failed_logins"), {"name": name}).scalar_one()
                 if failed >= MAX_FAILED_LOGINS:
-                    conn.execute("UPDATE accounts SET failed_logins = 0, locked_until = ? WHERE name = ?",
-                                 [now + LOCKOUT_S, name])
+                    conn.execute(text("UPDATE accounts SET failed_logins = 0, locked_until = :until WHERE name = :name"),
+                                 {"until": now + LOCKOUT_S, "name": name})
             raise LoginError("wrong name or password")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self._write() as (conn, now):
-            conn.execute("UPDATE accounts SET failed_logins = 0, locked_until = 0 WHERE name = ?", [name])
-            conn.execute("DELETE FROM sessions WHERE expires_at < ?", [now])
-            conn.execute("INSERT INTO sessions (token_sha256, account, csrf_token, created_at, expires_at)"
-                         " VALUES (?, ?, ?, ?, ?)", [_digest(token), name, csrf, now, now + SESSION_TTL_S])
+            conn.execute(text("UPDATE accounts SET failed_logins = 0, locked_until = 0 WHERE name = :name"),
+                         {"name": name})
+            conn.execute(text("DELETE FROM sessions WHERE expires_at < :now"), {"now": now})
+            conn.execute(text("INSERT INTO sessions (token_sha256, account, csrf_token, created_at, expires_at)"
+                              " VALUES (:token, :name, :csrf, :now, :expires)"),
+                         {"token": _digest(token), "name": name, "csrf": csrf, "now": now,
+                          "expires": now + SESSION_TTL_S})
         return token, Session(name, role, csrf, now + SESSION_TTL_S)
 
     def session(self, token: str | None) -> Session | None:
@@ -129,31 +135,20 @@ class Accounts:
         if not token or len(token) > 128:
             return None
         with self._write() as (conn, now):
-            row = conn.execute(
+            row = conn.execute(text(
                 "SELECT s.account, a.role, s.csrf_token, s.expires_at FROM sessions s"
-                " JOIN accounts a ON a.name = s.account WHERE s.token_sha256 = ? AND s.expires_at > ?",
-                [_digest(token), now]).fetchone()
+                " JOIN accounts a ON a.name = s.account WHERE s.token_sha256 = :token AND s.expires_at > :now"),
+                {"token": _digest(token), "now": now}).first()
         return None if row is None else Session(*row)
 
     def logout(self, token: str) -> None:
         with self._write() as (conn, _):
-            conn.execute("DELETE FROM sessions WHERE token_sha256 = ?", [_digest(token)])
+            conn.execute(text("DELETE FROM sessions WHERE token_sha256 = :token"), {"token": _digest(token)})
 
     @contextmanager
-    def _write(self) -> Iterator[tuple[sqlite3.Connection, float]]:
-        with self._lock:
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self.conn, self.clock()
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    self.conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.ProgrammingError:
-                raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"accounts: {exc}") from exc
+    def _write(self) -> Iterator[tuple[Connection, float]]:
+        with self.db.write("change the accounts") as conn:
+            yield conn, self.clock()
 
 
 def _digest(token: str) -> str:

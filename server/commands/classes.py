@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import time
 from contextlib import contextmanager
@@ -76,10 +75,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from server.taxonomy import store as taxonomy_store
+    from server.taxonomy import queries as taxonomy_queries
 
     with _connection(args.data_dir) as conn:
-        described = taxonomy_store.describe(conn)
+        described = taxonomy_queries.describe(conn)
     if args.json:
         print(json.dumps(described, indent=2))
         return 0
@@ -103,11 +102,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from server.taxonomy import document
-    from server.taxonomy import store as taxonomy_store
+    from server.taxonomy import queries as taxonomy_queries
 
     with _connection(args.data_dir, write=True) as conn:
-        taxonomy = document.read(args.file, taxonomy_store.load(conn), args.replace)
-        taxonomy_store.save(conn, taxonomy, args.user, time.time())
+        taxonomy = document.read(args.file, taxonomy_queries.load(conn), args.replace)
+        taxonomy_queries.save(conn, taxonomy, args.user, time.time())
     print(f"{args.file}: {len(taxonomy.classes)} class(es), "
           f"{sum(len(spec.aliases) for spec in taxonomy.classes)} alias(es), {len(taxonomy.mappings)} mapping(s) "
           "now in the taxonomy")
@@ -117,10 +116,10 @@ def run_import(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from server.errors import CollectorError
     from server.taxonomy import document
-    from server.taxonomy import store as taxonomy_store
+    from server.taxonomy import queries as taxonomy_queries
 
     with _connection(args.data_dir) as conn:
-        taxonomy = taxonomy_store.load(conn)
+        taxonomy = taxonomy_queries.load(conn)
     if args.out is None:
         sys.stdout.write(document.dump(taxonomy, "toml"))
         return 0
@@ -134,14 +133,14 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_map(args: argparse.Namespace) -> int:
-    from server.taxonomy import store as taxonomy_store
+    from server.taxonomy import queries as taxonomy_queries
     from server.taxonomy.model import TaxonomyError
 
     if args.remove == (args.class_name is not None):
         raise TaxonomyError("give either the project class to map to, or --remove")
     with _connection(args.data_dir, write=True) as conn:
-        taxonomy = taxonomy_store.load(conn).with_mapping(args.model_id, args.model_class, args.class_name)
-        taxonomy_store.save(conn, taxonomy, args.user, time.time())
+        taxonomy = taxonomy_queries.load(conn).with_mapping(args.model_id, args.model_class, args.class_name)
+        taxonomy_queries.save(conn, taxonomy, args.user, time.time())
         class_name, how = taxonomy.project_class(args.model_id, args.model_class)
     shown = f"{class_name} ({how})" if how else "UNMAPPED"
     print(f"model {args.model_id}: {args.model_class} -> {shown}")
@@ -149,13 +148,13 @@ def run_map(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from server.taxonomy import store as taxonomy_store
+    from server.taxonomy import queries as taxonomy_queries
     from server.taxonomy.relabel import relabel
 
     # A dry run renames inside a transaction that is rolled back: the report is exactly what a
     # real run would do.
     with _connection(args.data_dir, write=not args.dry_run) as conn:
-        taxonomy = taxonomy_store.load(conn)
+        taxonomy = taxonomy_queries.load(conn)
         report = relabel(conn, taxonomy, args.user, time.time())
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, **report.as_dict()}, indent=2))
@@ -176,20 +175,10 @@ def run_apply(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _connection(data_dir: Path, write: bool = False):
-    """A connection to the data directory's database, in one transaction (an immediate one to write)."""
-    from server.errors import StoreError
-    from server.store import open_command_writer
+    """A connection to the data directory's database, in one transaction (a write one to write;
+    otherwise rolled back at the end)."""
+    from server.db import open_database
 
-    conn = open_command_writer(data_dir)  # upgrades the schema if needed (the taxonomy needs 0006_taxonomy)
-    try:
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
+    with open_database(data_dir, "upgrade") as db:  # upgrades the schema if needed (the taxonomy needs 0006_taxonomy)
+        with (db.write if write else db.read)("change the taxonomy" if write else "read the taxonomy") as conn:
             yield conn
-            conn.execute("COMMIT" if write else "ROLLBACK")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    except sqlite3.Error as exc:
-        raise StoreError(f"database in {data_dir}: {exc}") from exc
-    finally:
-        conn.close()

@@ -39,14 +39,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from server.datadir import DataDir
     from server.dedup.report import duplicate_report
     from server.errors import CollectorError
-    from server.store import Store
 
     if args.min_size < 1 or (args.limit is not None and args.limit < 1):
         raise CollectorError("--min-size and --limit must be at least 1")
-    with Store.open_readonly(args.data_dir) as store:
-        report = duplicate_report(store.db.conn, device=args.device, min_size=args.min_size, limit=args.limit)
+    with DataDir.open_readonly(args.data_dir) as store:
+        with store.db.read("read the duplicates") as conn:
+            report = duplicate_report(conn, device=args.device, min_size=args.min_size, limit=args.limit)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:

@@ -75,15 +75,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from server.datadir import DataDir
     from server.exports import ExportOptions, Selection, export
-    from server.store import Store
 
     selection = Selection(status=args.status, devices=tuple(args.device), since=args.since, until=args.until,
                           classes=args.classes, model_ids=tuple(args.model_id),
                           include_synthetic=args.include_synthetic)
     options = ExportOptions(link_images=args.link, val_fraction=args.val_fraction,
                             image_url_prefix=args.image_url_prefix)
-    with Store.open_readonly(args.data_dir) as store:
+    with DataDir.open_readonly(args.data_dir) as store:
         summary = export(store, args.format, args.out, selection, options,
                          progress=_no_bar if args.no_progress else progress_bar)
     if args.json:

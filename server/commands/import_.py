@@ -62,15 +62,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from server.commands.export import progress_bar
+    from server.datadir import DataDir
     from server.importers import read_folder
-    from server.importers.ingest import import_dataset
-    from server.store import Store
+    from server.importers.importer import import_dataset
 
     folder = read_folder(args.dir, args.format, args.annotations, args.name)
     for warning in folder.warnings:
         print(f"edgelabel-collector import: warning: {warning}", file=sys.stderr)
     summaries = []
-    with Store.open(args.data_dir) as store:
+    with DataDir.open(args.data_dir) as store:
         for dataset in folder.datasets:
             summaries.append(import_dataset(store, dataset, verified=args.verified,
                                             progress=None if args.no_progress else progress_bar))

@@ -68,9 +68,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from edge import logs
     from server.commands.export import _no_bar, progress_bar
+    from server.datadir import MEDIA_DIRNAME
+    from server.db import open_database
     from server.errors import CollectorError
     from server.media import MediaStore
-    from server.store import MEDIA_DIRNAME, open_command_writer
     from server.synthetic.generate import SynthesisSettings
     from server.synthetic.pipeline import synthesize
     from server.synthetic.report import report_tiles, write_report
@@ -87,11 +88,8 @@ def run(args: argparse.Namespace) -> int:
                         progress=_no_bar if args.no_progress else progress_bar)
     summary = result.to_json()
     if args.report:
-        conn = open_command_writer(args.data_dir)
-        try:
+        with open_database(args.data_dir, "current") as db, db.read("read the synthetic frames") as conn:
             tiles = report_tiles(conn, MediaStore(args.data_dir / MEDIA_DIRNAME), args.device, result.frame_ids)
-        finally:
-            conn.close()
         facts = {"device": args.device, "run": result.run_id, "frames": len(result.frame_ids),
                  "objects": result.objects, "bank": summary["bank"], "background": summary["background"]}
         png = write_report(args.report, args.device, tiles, facts)

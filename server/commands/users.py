@@ -74,10 +74,10 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def _accounts(data_dir: Path, accounts_class):
-    from server.store import Store
+    from server.db import open_database
 
-    Store.open(data_dir).close()  # creates or upgrades the schema (accounts need 0004_accounts)
-    return accounts_class.open(data_dir)
+    # Creates or upgrades the schema (accounts need 0004_accounts).
+    return accounts_class(open_database(data_dir, "create"), owns_db=True)
 
 
 def _read_password() -> str:

@@ -9,8 +9,9 @@ pixels than it sends. The collector never relies on the edge's hash either way.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import defaultdict
+
+from sqlalchemy import Connection, text
 
 log = logging.getLogger("server.dedup")
 
@@ -36,16 +37,19 @@ class EdgeHashAudit:
         counts[1] += distance > EDGE_HASH_TOLERANCE
         counts[2] = distance
 
-    def write(self, conn: sqlite3.Connection, now: float) -> None:
+    def write(self, conn: Connection, now: float) -> None:
         """Add the noted counts to ``device_hash_checks`` (inside the caller's transaction)."""
         for device, (checked, disagreed, last_distance) in self._pending.items():
-            conn.execute(
+            conn.execute(text(
                 "INSERT INTO device_hash_checks (device, checked, disagreed, last_distance, last_disagreement_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET"
-                " checked = checked + excluded.checked, disagreed = disagreed + excluded.disagreed,"
+                " VALUES (:device, :checked, :disagreed, :last_distance, :last_at) ON CONFLICT (device) DO UPDATE SET"
+                " checked = device_hash_checks.checked + excluded.checked,"
+                " disagreed = device_hash_checks.disagreed + excluded.disagreed,"
                 " last_distance = excluded.last_distance,"
-                " last_disagreement_at = COALESCE(excluded.last_disagreement_at, last_disagreement_at)",
-                [device, checked, disagreed, last_distance, now if disagreed else None],
+                " last_disagreement_at = COALESCE(excluded.last_disagreement_at,"
+                " device_hash_checks.last_disagreement_at)"),
+                {"device": device, "checked": checked, "disagreed": disagreed, "last_distance": last_distance,
+                 "last_at": now if disagreed else None},
             )
         self._warn_about_flagged(conn)
 
@@ -53,13 +57,13 @@ class EdgeHashAudit:
         """Drop the noted counts (after the batch committed, or when it was rolled back)."""
         self._pending.clear()
 
-    def _warn_about_flagged(self, conn: sqlite3.Connection) -> None:
+    def _warn_about_flagged(self, conn: Connection) -> None:
         for device in self._pending:
             if device in self._warned:
                 continue
-            checked, disagreed = conn.execute(
-                "SELECT checked, disagreed FROM device_hash_checks WHERE device = ?", [device]
-            ).fetchone()
+            checked, disagreed = conn.execute(text(
+                "SELECT checked, disagreed FROM device_hash_checks WHERE device = :device"), {"device": device}
+            ).one()
             if is_flagged(checked, disagreed):
                 self._warned.add(device)
                 log.warning("device %r sends perceptual hashes that disagree with its images (%d of %d frames); "
@@ -70,12 +74,12 @@ def is_flagged(checked: int, disagreed: int) -> bool:
     return checked >= FLAG_MIN_FRAMES and disagreed > FLAG_SHARE * checked
 
 
-def hash_checks(conn: sqlite3.Connection) -> dict[str, dict]:
+def hash_checks(conn: Connection) -> dict[str, dict]:
     """Every device's counts, with ``flagged``; JSON-ready."""
     return {
         device: {"checked": checked, "disagreed": disagreed, "last_distance": last_distance,
                  "last_disagreement_at": last_at, "flagged": is_flagged(checked, disagreed)}
-        for device, checked, disagreed, last_distance, last_at in conn.execute(
+        for device, checked, disagreed, last_distance, last_at in conn.execute(text(
             "SELECT device, checked, disagreed, last_distance, last_disagreement_at FROM device_hash_checks ORDER BY device"
-        )
+        ))
     }

@@ -1,6 +1,6 @@
 """Deciding at ingest whether a new frame repeats a stored one, and recording the decision.
 
-Runs on the ingest thread inside the batch's write transaction (see :meth:`server.store.Store.ingest_frames`):
+Runs on the ingest thread inside the batch's write transaction (see :meth:`server.ingest.writer.IngestWriter.ingest_frames`):
 
 1. **Exact**: a frame whose JPEG bytes (SHA-256) were stored before, from any device at any time,
    is a duplicate of the first frame with those bytes (distance 0).
@@ -17,7 +17,7 @@ audited (``edgelabel-collector duplicates``) and nothing is dropped. Only repres
 the queue and in the index. When a near duplicate is better than its group's representative
 (sharper, or more confident labels, see :attr:`DedupPolicy.representative`) and that one is still
 ``pending``, the newcomer takes its place: the old representative becomes a duplicate of it,
-with a ``review_events`` row saying so.
+with a ``review_events`` row saying so (:func:`server.frames.state.demote_to_duplicate`).
 
 The in-memory index changes with the transaction: :meth:`Deduplicator.commit` after the commit,
 :meth:`Deduplicator.rollback` if it failed (undoing the batch's additions and removals).
@@ -25,22 +25,21 @@ The in-memory index changes with the transaction: :meth:`Deduplicator.commit` af
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import Connection, text
 
 from edge.contract.phash import hamming
 from edge.contract.wire import FrameHeader
+from server.db.hot_path import HotStatement
 from server.dedup.compare import compare_thumbnails
 from server.dedup.edge_audit import EdgeHashAudit
 from server.dedup.frame_signature import FrameSignature, from_sqlite_int, thumbnail_from_bytes, to_sqlite_int
 from server.dedup.index import HammingIndex
 from server.dedup.policy import DedupPolicy
-
-SYSTEM_USER = "collector"
-"""The ``user`` of review events the collector itself causes (a representative replaced)."""
+from server.errors import StoreError
+from server.frames import state
 
 NOVELTY_FULL_AREA = 0.1
 """A frame whose nearest candidate differs in this share of the picture (or more) is fully novel."""
@@ -48,6 +47,23 @@ NOVELTY_FULL_AREA = 0.1
 BETTER_MARGIN = 1.2
 """A newcomer must beat the representative by 20% to replace it, so near-ties (and a heavier JPEG
 compression, which adds high frequencies that look like detail) do not churn the queue."""
+
+
+# Per-frame statements of ingest: run on the driver's cursor (see server.db.hot_path).
+_EXACT = HotStatement("SELECT f.id, s.group_id FROM frames f JOIN frame_signatures s ON s.frame_id = f.id"
+                      " WHERE f.media_sha256 = :sha256 ORDER BY f.id LIMIT 1")
+_CANDIDATE = HotStatement(
+    "SELECT s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
+    " f.capture_ts, f.review_priority FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id = :id")
+_INSERT_GROUP = HotStatement("INSERT INTO dedup_groups (id, representative_id, created_at, updated_at)"
+                             " VALUES (:id, :id, :now, :now)")
+_INSERT_SIGNATURE = HotStatement(
+    "INSERT INTO frame_signatures (frame_id, block_hash, phash, thumbnail, sharpness, label_confidence,"
+    " edge_hash_distance, group_id) VALUES (:frame_id, :block_hash, :phash, :thumbnail, :sharpness,"
+    " :label_confidence, :edge_hash_distance, :group_id)")
+_INSERT_DUPLICATE = HotStatement(
+    "INSERT INTO duplicates (frame_id, duplicate_of, kind, distance, changed_area, group_id, decided_at)"
+    " VALUES (:frame_id, :duplicate_of, :kind, :distance, :changed_area, :group_id, :now)")
 
 
 @dataclass(frozen=True)
@@ -93,13 +109,13 @@ class Deduplicator:
         self._device_tags: dict[str, int] = {}
         self._journal: list[tuple[str, int, int, int, float]] = []  # ("add"|"remove", key, item, tag, stamp)
 
-    def load(self, conn: sqlite3.Connection) -> int:
+    def load(self, conn: Connection) -> int:
         """Rebuild the index from the database's group representatives; how many were loaded."""
-        rows = conn.execute(
+        rows = conn.execute(text(
             "SELECT g.representative_id, s.block_hash, f.device, f.capture_ts FROM dedup_groups g"
             " JOIN frame_signatures s ON s.frame_id = g.representative_id"
             " JOIN frames f ON f.id = g.representative_id"
-        ).fetchall()
+        )).all()
         items = np.fromiter((row[0] for row in rows), np.int64, len(rows))
         # Stored signed; the same 64 bits read as unsigned.
         keys = np.fromiter((row[1] for row in rows), np.int64, len(rows)).view(np.uint64)
@@ -109,24 +125,15 @@ class Deduplicator:
         self._journal.clear()
         return len(rows)
 
-    def decide(self, conn: sqlite3.Connection, header: FrameHeader, signature: FrameSignature,
+    def decide(self, conn: Connection, header: FrameHeader, signature: FrameSignature,
                media_sha256: str) -> DedupDecision:
         """What the new frame is (no writes); see the module docstring."""
-        exact = conn.execute(
-            "SELECT f.id, s.group_id FROM frames f JOIN frame_signatures s ON s.frame_id = f.id"
-            " WHERE f.media_sha256 = ? ORDER BY f.id LIMIT 1",
-            [media_sha256],
-        ).fetchone()
+        exact = _EXACT.execute(conn, {"sha256": media_sha256}).fetchone()
         if exact is not None:
             return DedupDecision("exact", duplicate_of=exact[0], distance=0, changed_area=0.0, group_id=exact[1], novelty=0.0)
         closest_area = None
         for frame_id, distance in self._candidates(header, signature):
-            row = conn.execute(
-                "SELECT s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
-                " f.capture_ts, f.review_priority"
-                " FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id = ?",
-                [frame_id],
-            ).fetchone()
+            row = _CANDIDATE.execute(conn, {"id": frame_id}).fetchone()
             if row is None:
                 continue
             thumbnail, sharpness, confidence, group_id, block_hash, status, device, capture_ts, priority = row
@@ -142,21 +149,19 @@ class Deduplicator:
         novelty = 1.0 if closest_area is None else min(1.0, closest_area / NOVELTY_FULL_AREA)
         return DedupDecision(None, novelty=novelty)
 
-    def record(self, conn: sqlite3.Connection, frame_id: int, header: FrameHeader, signature: FrameSignature,
+    def record(self, conn: Connection, frame_id: int, header: FrameHeader, signature: FrameSignature,
                decision: DedupDecision, now: float) -> None:
         """Write the decision for the just-inserted frame ``frame_id`` and update the index (journaled)."""
         group_id = decision.group_id if decision.group_id is not None else frame_id
         if decision.group_id is None:
-            conn.execute("INSERT INTO dedup_groups (id, representative_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                         [frame_id, frame_id, now, now])
+            _INSERT_GROUP.execute(conn, {"id": frame_id, "now": now})
         edge_distance = hamming(int(header.phash, 16), signature.phash)
         self.audit.note(header.device, edge_distance)
-        conn.execute(
-            "INSERT INTO frame_signatures (frame_id, block_hash, phash, thumbnail, sharpness, label_confidence,"
-            " edge_hash_distance, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [frame_id, to_sqlite_int(signature.block_hash), to_sqlite_int(signature.phash), signature.thumbnail_bytes(),
-             signature.sharpness, label_confidence(header), edge_distance, group_id],
-        )
+        _INSERT_SIGNATURE.execute(conn, {
+            "frame_id": frame_id, "block_hash": to_sqlite_int(signature.block_hash),
+            "phash": to_sqlite_int(signature.phash), "thumbnail": signature.thumbnail_bytes(),
+            "sharpness": signature.sharpness, "label_confidence": label_confidence(header),
+            "edge_hash_distance": edge_distance, "group_id": group_id})
         if decision.kind is not None:
             _insert_duplicate(conn, frame_id, decision.duplicate_of, decision.kind, decision.distance,
                               decision.changed_area, group_id, now)
@@ -198,24 +203,17 @@ class Deduplicator:
             return signature.sharpness > sharpness * BETTER_MARGIN
         return label_confidence(header) > confidence * BETTER_MARGIN
 
-    def _demote(self, conn: sqlite3.Connection, demotion: Demotion, frame_id: int, group_id: int, now: float) -> None:
+    def _demote(self, conn: Connection, demotion: Demotion, frame_id: int, group_id: int, now: float) -> None:
         # Inside the ingest transaction nobody can claim it between the decision and this update.
-        updated = conn.execute(
-            "UPDATE frames SET status = 'duplicate', claimed_by = NULL, lease_expires_at = NULL"
-            " WHERE id = ? AND status = 'pending'",
-            [demotion.frame_id],
-        ).rowcount
-        if not updated:
-            raise sqlite3.IntegrityError(f"representative {demotion.frame_id} left 'pending' during the ingest transaction")
+        demoted = state.demote_to_duplicate(conn, demotion.frame_id, now, {
+            "duplicate_of": frame_id, "distance": demotion.distance, "changed_area": demotion.changed_area,
+            "reason": f"a better frame of its group arrived ({self.policy.representative})",
+        })
+        if not demoted:
+            raise StoreError(f"representative {demotion.frame_id} left 'pending' during the ingest transaction")
         _insert_duplicate(conn, demotion.frame_id, frame_id, "near", demotion.distance, demotion.changed_area, group_id, now)
-        conn.execute("UPDATE dedup_groups SET representative_id = ?, updated_at = ? WHERE id = ?", [frame_id, now, group_id])
-        conn.execute(
-            "INSERT INTO review_events (frame_id, user, action, at, details) VALUES (?, ?, 'marked_duplicate', ?, ?)",
-            [demotion.frame_id, SYSTEM_USER, now, json.dumps({
-                "duplicate_of": frame_id, "distance": demotion.distance, "changed_area": demotion.changed_area,
-                "reason": f"a better frame of its group arrived ({self.policy.representative})",
-            })],
-        )
+        conn.execute(text("UPDATE dedup_groups SET representative_id = :frame_id, updated_at = :now WHERE id = :id"),
+                     {"frame_id": frame_id, "now": now, "id": group_id})
         if self.index.remove(demotion.block_hash, demotion.frame_id):
             self._journal.append(("remove", demotion.block_hash, demotion.frame_id, self._tag(demotion.device),
                                   demotion.capture_ts))
@@ -235,10 +233,8 @@ def label_confidence(header: FrameHeader) -> float:
     return float(sum(scores) / len(scores)) if scores else 0.0
 
 
-def _insert_duplicate(conn: sqlite3.Connection, frame_id: int, duplicate_of: int, kind: str, distance: int,
+def _insert_duplicate(conn: Connection, frame_id: int, duplicate_of: int, kind: str, distance: int,
                       changed_area: float | None, group_id: int, now: float) -> None:
-    conn.execute(
-        "INSERT INTO duplicates (frame_id, duplicate_of, kind, distance, changed_area, group_id, decided_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [frame_id, duplicate_of, kind, distance, changed_area, group_id, now],
-    )
+    _INSERT_DUPLICATE.execute(conn, {"frame_id": frame_id, "duplicate_of": duplicate_of, "kind": kind,
+                                     "distance": distance, "changed_area": changed_area, "group_id": group_id,
+                                     "now": now})

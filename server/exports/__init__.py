@@ -1,7 +1,7 @@
 """Exports of the collector's frames and labels to the datasets training tools read.
 
 One module per format (``coco``, ``yolo``, ``voc``, ``cvat``, ``mot``, ``labelstudio``), each with
-one function ``write(data, root, options, progress) -> counts``; :mod:`.selection` decides which
+one function ``write(data, root, options, progress) -> counts``; :mod:`.filter` decides which
 frames and boxes go in, :mod:`.writing` makes the result atomic and deterministic, and
 every box conversion comes from :mod:`edge.contract.boxes`. :func:`export` ties them together.
 
@@ -17,12 +17,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from server.datadir import DataDir
 from server.exports import coco, cvat, labelstudio, mot, voc, yolo
 from server.exports.errors import ExportError
+from server.exports.filter import Selection, select
 from server.exports.options import ExportOptions, Progress, no_progress
-from server.exports.selection import Selection, select
 from server.exports.writing import MARKER, atomic_directory, write_json
-from server.store import Store
 
 SYNTHETIC_DIR = "synthetic"
 
@@ -59,7 +59,7 @@ class ExportSummary:
         return asdict(self)
 
 
-def export(store: Store, format_name: str, out: Path, selection: Selection,
+def export(store: DataDir, format_name: str, out: Path, selection: Selection,
            options: ExportOptions | None = None, progress: Progress = no_progress) -> ExportSummary:
     """Write the selected frames of ``store`` as ``format_name`` to the directory ``out``, atomically."""
     writer = FORMATS.get(format_name)

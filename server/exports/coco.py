@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from edge.contract.boxes import xyxy_to_xywh
+from server.exports.filter import ExportData
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportData
 from server.exports.writing import place_image, rounded, write_json
 
 ANNOTATIONS_FILE = "annotations.json"

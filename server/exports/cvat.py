@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from server.exports.filter import ExportBox, ExportData
 from server.exports.naming import safe_name
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportBox, ExportData
 from server.exports.sequences import by_device
 from server.exports.writing import place_image, rounded
 from server.exports.xml import child, element, write_xml

@@ -15,8 +15,8 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from edge.contract.boxes import xyxy_to_percent_xywh
+from server.exports.filter import ExportBox, ExportData, ExportFrame
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportBox, ExportData, ExportFrame
 from server.exports.writing import place_image, write_json, write_text
 
 TASKS_FILE = "tasks.json"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from edge.contract.boxes import xyxy_to_xywh
 from edge.contract.motfile import format_mot_line
+from server.exports.filter import ExportData
 from server.exports.naming import safe_name
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportData
 from server.exports.sequences import by_device, frame_rate
 from server.exports.writing import place_image, write_text
 

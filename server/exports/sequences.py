@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.exports.selection import ExportFrame
+from server.exports.filter import ExportFrame
 
 
 def by_device(frames: tuple[ExportFrame, ...]) -> dict[str, list[ExportFrame]]:

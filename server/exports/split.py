@@ -10,7 +10,7 @@ with it as far as time allows. Deterministic: ties break on frame id.
 
 from __future__ import annotations
 
-from server.exports.selection import ExportFrame
+from server.exports.filter import ExportFrame
 
 
 def split_by_track_and_time(frames: tuple[ExportFrame, ...], val_fraction: float) -> dict[int, str]:

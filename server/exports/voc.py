@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from server.exports.filter import ExportData
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportData
 from server.exports.writing import place_image, write_text
 from server.exports.xml import child, element, write_xml
 

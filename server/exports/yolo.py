@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 from edge.contract.boxes import xyxy_to_yolo
+from server.exports.filter import ExportData
 from server.exports.options import ExportOptions, Progress
-from server.exports.selection import ExportData
 from server.exports.split import split_by_track_and_time
 from server.exports.writing import place_image, write_text
 

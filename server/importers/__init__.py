@@ -2,8 +2,8 @@
 
 :func:`read_folder` finds the datasets a folder holds (:mod:`.layout`), reads each with its reader
 (``coco``, ``yolo``, ``mot``, ``folders``) into a :class:`~.dataset.Dataset`, and warns about label
-files none of them read (:mod:`.unused`). :func:`~.ingest.import_dataset` sends a dataset through
-:meth:`server.store.Store.ingest_frames`, the path frames from the edge take (dedup, store, queue).
+files none of them read (:mod:`.unused`). :func:`~.importer.import_dataset` sends a dataset through
+:meth:`server.datadir.DataDir.ingest_frames`, the path frames from the edge take (dedup, store, queue).
 """
 
 from __future__ import annotations

@@ -14,27 +14,14 @@ keeps an unmapped pre-label's class as the model named it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from edge.contract.limits import MAX_BOXES, MAX_NAME_CHARS
 from server.errors import SubmissionError
+from server.frames.state import Annotation
 from server.taxonomy.model import Taxonomy
 
 UNCHANGED_PX = 0.5
 """Corners may move this much (rounding in a UI) and the box still counts as the model's."""
-
-
-@dataclass(frozen=True)
-class Annotation:
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    class_name: str
-    track_id: int | None
-    source: str
-    """``model`` (a detection accepted as it was) or ``human``."""
-    detection_id: int | None
 
 
 def from_detections(detections: list[dict]) -> list[Annotation]:
@@ -110,3 +97,22 @@ def _optional_int(index: int, box: dict, key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
         raise SubmissionError(f"box {index}: '{key}' must be an integer or null, got {value!r}")
     return value
+
+
+def decide(decision: str, annotations: object, width: int, height: int,
+           detections: list[dict], taxonomy: Taxonomy | None = None) -> tuple[str, list[Annotation]]:
+    """A reviewer's decision and boxes as (status, boxes): ``accept`` takes the model's boxes,
+    ``correct`` the submitted ones (``accepted`` when they repeat the model's), ``reject`` none
+    (``detections`` under their project class names, see :func:`server.taxonomy.queries.detections_of`)."""
+    if decision == "accept":
+        return "accepted", from_detections(detections)
+    if decision == "reject":
+        if annotations is not None:
+            raise SubmissionError("'annotations' go with decision 'correct', not 'reject'")
+        return "rejected", []
+    if decision == "correct":
+        if annotations is None:
+            raise SubmissionError("decision 'correct' needs 'annotations' (the corrected boxes)")
+        boxes = parse_boxes(annotations, width, height, detections, taxonomy)
+        return ("accepted" if same_as_model(boxes, detections) else "corrected"), boxes
+    raise SubmissionError(f"decision: expected one of accept, correct, reject, got {decision!r}")

@@ -20,9 +20,10 @@ are committed; a score uses the counts as they were before its batch.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass
+
+from sqlalchemy import Connection, text
 
 from edge.contract.wire import NO_TRACK, FrameHeader
 
@@ -54,15 +55,16 @@ class PriorityScorer:
         self._class_counts: Counter[str] = Counter()
         self._recent_tracks: dict[str, OrderedDict[int, None]] = {}
 
-    def load(self, conn: sqlite3.Connection) -> None:
+    def load(self, conn: Connection) -> None:
         """Class counts and each device's recent track ids, from the stored frames."""
-        self._class_counts = Counter(dict(conn.execute("SELECT class_name, COUNT(*) FROM detections GROUP BY class_name")))
+        self._class_counts = Counter(dict(conn.execute(text(
+            "SELECT class_name, COUNT(*) FROM detections GROUP BY class_name")).all()))
         self._recent_tracks = {}
-        last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM frames").fetchone()[0]
-        for device, track_id in conn.execute(
+        last_id = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM frames")).scalar_one()
+        for device, track_id in conn.execute(text(
             "SELECT f.device, d.track_id FROM detections d JOIN frames f ON f.id = d.frame_id"
-            " WHERE d.frame_id > ? AND d.track_id IS NOT NULL ORDER BY d.frame_id",
-            [last_id - TRACKS_LOADED_FROM_LAST_FRAMES],
+            " WHERE d.frame_id > :since AND d.track_id IS NOT NULL ORDER BY d.frame_id"),
+            {"since": last_id - TRACKS_LOADED_FROM_LAST_FRAMES},
         ):
             self._remember_track(device, track_id)
 

@@ -1,7 +1,8 @@
 """The review queue: reviewers claim frames under a lease, verify or correct them, and submit.
 
-Data model (migration ``0003_dedup_and_review`` in :mod:`server.store`; the browser UI, exports and
-agreement metrics build on it):
+Data model (migration ``0003_dedup_and_review`` in :mod:`server.review.migrations`; the browser UI,
+exports and agreement metrics build on it; every change of a frame is written by
+:mod:`server.frames.state`):
 
 * ``frames.status``: ``pending`` -> ``in_review`` (claimed) -> ``accepted`` | ``corrected`` |
   ``rejected``; ``in_review`` -> ``pending`` again on release or when the lease expires.
@@ -11,7 +12,7 @@ agreement metrics build on it):
   release it, and only before it expires; an expired lease is returned to the queue by the next
   claim (a ``lease_expired`` event) and its holder must claim again.
 * ``detections`` stay the model's pre-labels, never changed; a frame shows them under their
-  project class names (:func:`server.taxonomy.store.detections_of`). ``annotations`` hold the
+  project class names (:func:`server.taxonomy.queries.detections_of`). ``annotations`` hold the
   verified labels: accepting copies the detections under those names (``source = 'model'``,
   ``detection_id`` set); a correction stores the reviewer's boxes (``source = 'human'`` unless a box repeats its detection
   unchanged, see :mod:`server.review.annotations`). A correction that changes nothing counts as
@@ -19,15 +20,15 @@ agreement metrics build on it):
 * ``review_events``: one row per change (frame, user, action, at, details JSON); actions are
   ``claim``, ``renew``, ``release``, ``lease_expired``, ``accept``, ``correct``, ``reject`` and the
   collector's own ``marked_duplicate``.
-* Consistency (:mod:`server.consistency.store`, with a :class:`ConsistencyPolicy`): a picked fraction
+* Consistency (:mod:`server.consistency.reviews`, with a :class:`ConsistencyPolicy`): a picked fraction
   of frames is reviewed twice, blind (the first submit only records a review and queues the frame
   again, never for the same reviewer), and gold frames are served as ordinary claims under a lease of
   their own, leaving the frame untouched.
 
-Each operation is one short ``BEGIN IMMEDIATE`` transaction on this queue's own connection
-(:func:`server.store.open_second_writer`), so two claims can never hand out the same frame, even
-from several processes, and the ingest thread waits at most one such transaction for the lock.
-A :class:`ReviewQueue` may be shared by threads (a lock serialises its connection).
+Each operation is one short write transaction (:meth:`server.db.Database.write`, ``BEGIN
+IMMEDIATE`` on SQLite) on the process's shared database, so two claims can never hand out the same
+frame, even from several processes, and the ingest thread waits at most one such transaction for
+the lock. A :class:`ReviewQueue` may be shared by threads.
 
 Users: every call names its user; who may call is decided by the layer above (the HTTP API takes
 the user from its authentication dependency, see :mod:`server.api.app`).
@@ -37,21 +38,21 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from server.consistency import store as consistency
-from server.consistency.store import ConsistencyPolicy
-from server.dedup.engine import SYSTEM_USER
-from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
+from sqlalchemy import Connection, Row, text
+
+from server.consistency import reviews as consistency
+from server.consistency.reviews import ConsistencyPolicy
+from server.db import Database, open_database
+from server.errors import ClaimError, FrameNotFoundError, SubmissionError
+from server.frames import state
 from server.media import MediaStore
-from server.review.annotations import Annotation, from_detections, parse_boxes, same_as_model
-from server.store import open_second_writer
-from server.taxonomy import store as taxonomy_store
+from server.review.annotations import decide
+from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.model import Taxonomy
 
 DEFAULT_LEASE_S = 600.0
@@ -66,28 +67,31 @@ _FRAME_FIELDS = (
 
 
 class ReviewQueue:
-    def __init__(self, conn: sqlite3.Connection, lease_seconds: float = DEFAULT_LEASE_S,
-                 clock: Callable[[], float] = time.time, consistency_policy: ConsistencyPolicy | None = None):
-        """Use :meth:`open`. ``clock`` is injectable so tests can expire leases without sleeping.
+    def __init__(self, db: Database, lease_seconds: float = DEFAULT_LEASE_S,
+                 clock: Callable[[], float] = time.time, consistency_policy: ConsistencyPolicy | None = None,
+                 owns_db: bool = False):
+        """The queue over ``db`` (shared; :meth:`close` closes it only with ``owns_db``, as :meth:`open` sets).
+        ``clock`` is injectable so tests can expire leases without sleeping.
 
-        ``consistency_policy``: overlap and gold rates (:mod:`server.consistency.store`); without one
+        ``consistency_policy``: overlap and gold rates (:mod:`server.consistency.reviews`); without one
         no frame gets a second review and no gold frame is served (the review API passes the
         default policy, :class:`ConsistencyPolicy`)."""
-        self.conn = conn
+        self.db = db
         self.consistency = consistency_policy or ConsistencyPolicy.off()
         self.lease_seconds = _check_lease(lease_seconds)
         self.clock = clock
-        self._lock = threading.RLock()
+        self._owns_db = owns_db
 
     @classmethod
     def open(cls, data_dir: Path, lease_seconds: float = DEFAULT_LEASE_S,
              clock: Callable[[], float] = time.time,
              consistency_policy: ConsistencyPolicy | None = None) -> ReviewQueue:
-        return cls(open_second_writer(Path(data_dir)), lease_seconds, clock, consistency_policy)
+        """A queue on a database of its own (its schema must be current)."""
+        return cls(open_database(Path(data_dir), "current"), lease_seconds, clock, consistency_policy, owns_db=True)
 
     def close(self) -> None:
-        with self._lock:
-            self.conn.close()
+        if self._owns_db:
+            self.db.close()
 
     def __enter__(self) -> ReviewQueue:
         return self
@@ -102,50 +106,42 @@ class ReviewQueue:
         (for ``user``: leaving out the frames it reviewed first and must not review again)."""
         if not 1 <= limit <= 1000:
             raise SubmissionError(f"limit: expected 1..1000 frames, got {limit}")
-        excluded, params = consistency.excluded_for(user) if user is not None else ("1", [])
+        excluded = consistency.EXCLUDED_FOR_USER if user is not None else "1 = 1"
         with self._read() as conn:
-            rows = conn.execute(
+            rows = conn.execute(text(
                 f"SELECT {_FRAME_FIELDS} FROM frames WHERE (status = 'pending'"
-                f" OR (status = 'in_review' AND lease_expires_at < ?)) AND {excluded}"
-                " ORDER BY review_priority DESC, id LIMIT ?",
-                [self.clock(), *params, limit],
-            ).fetchall()
-            taxonomy = taxonomy_store.load(conn)
+                f" OR (status = 'in_review' AND lease_expires_at < :now)) AND {excluded}"
+                " ORDER BY review_priority DESC, id LIMIT :limit"),
+                {"now": self.clock(), "excluded_user": user, "limit": limit}).all()
+            taxonomy = taxonomy_queries.load(conn)
             return [_frame_dict(conn, row, taxonomy) for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
-            return dict(conn.execute("SELECT status, COUNT(*) FROM frames GROUP BY status ORDER BY status").fetchall())
+            return dict(conn.execute(text("SELECT status, COUNT(*) FROM frames GROUP BY status ORDER BY status")).all())
 
     def claim(self, user: str, frame_id: int | None = None, lease_seconds: float | None = None) -> dict | None:
         """Claim the first frame of the queue (or ``frame_id``); the frame with its lease, or None if empty."""
         lease = _check_lease(self.lease_seconds if lease_seconds is None else lease_seconds)
         with self._write() as (conn, now):
-            _return_expired_leases(conn, now)
+            state.return_expired_leases(conn, now)
             consistency.expire_gold(conn, now)
             if frame_id is None:
                 gold = consistency.gold_to_serve(conn, user, self.consistency)
                 if gold is not None:  # served like any other frame: the reviewer is not told
                     consistency.assign_gold(conn, gold, user, now, lease)
                     return self._details(conn, gold, user)
-                excluded, params = consistency.excluded_for(user)
-                row = conn.execute(
-                    f"SELECT id FROM frames WHERE status = 'pending' AND {excluded}"
-                    " ORDER BY review_priority DESC, id LIMIT 1", params
-                ).fetchone()
-                if row is None:
+                frame_id = conn.execute(text(
+                    f"SELECT id FROM frames WHERE status = 'pending' AND {consistency.EXCLUDED_FOR_USER}"
+                    " ORDER BY review_priority DESC, id LIMIT 1"), {"excluded_user": user}).scalar()
+                if frame_id is None:
                     return None
-                frame_id = row[0]
             else:
                 status = _status_of(conn, frame_id)
                 if status != "pending":
                     raise ClaimError(f"frame {frame_id} is {status}, not pending: it cannot be claimed")
                 consistency.check_may_claim(conn, frame_id, user)
-            conn.execute(
-                "UPDATE frames SET status = 'in_review', claimed_by = ?, lease_expires_at = ? WHERE id = ?",
-                [user, now + lease, frame_id],
-            )
-            _event(conn, frame_id, user, "claim", now, {"lease_expires_at": now + lease})
+            state.claim(conn, frame_id, user, now, now + lease)
             return self._details(conn, frame_id)
 
     def renew(self, user: str, frame_id: int, lease_seconds: float | None = None) -> dict:
@@ -156,8 +152,7 @@ class ReviewQueue:
                 consistency.renew_gold(conn, frame_id, user, now, lease)
                 return self._details(conn, frame_id, user)
             _require_claim(conn, frame_id, user, now)
-            conn.execute("UPDATE frames SET lease_expires_at = ? WHERE id = ?", [now + lease, frame_id])
-            _event(conn, frame_id, user, "renew", now, {"lease_expires_at": now + lease})
+            state.renew(conn, frame_id, user, now, now + lease)
             return self._details(conn, frame_id)
 
     def release(self, user: str, frame_id: int) -> None:
@@ -167,9 +162,7 @@ class ReviewQueue:
                 consistency.release_gold(conn, frame_id, user)
                 return
             _require_claim(conn, frame_id, user, now)
-            conn.execute("UPDATE frames SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
-                         [frame_id])
-            _event(conn, frame_id, user, "release", now, {})
+            state.release(conn, frame_id, user, now)
 
     def submit(self, user: str, frame_id: int, decision: str, annotations: object = None,
                comment: str | None = None) -> dict:
@@ -184,39 +177,22 @@ class ReviewQueue:
         if decision != "correct" and annotations is not None:
             raise SubmissionError(f"'annotations' go with decision 'correct', not {decision!r}")
         with self._write() as (conn, now):
-            taxonomy = taxonomy_store.load(conn)
+            taxonomy = taxonomy_queries.load(conn)
             if consistency.gold_lease(conn, frame_id, user) is not None:
-                width, height = conn.execute("SELECT width, height FROM frames WHERE id = ?", [frame_id]).fetchone()
-                status, boxes = consistency.submit_gold(conn, frame_id, user, decision, annotations, width, height,
-                                                        taxonomy_store.detections_of(conn, frame_id, taxonomy), now,
-                                                        taxonomy)
+                consistency.require_gold_lease(conn, frame_id, user, now)
+                width, height = _size_of(conn, frame_id)
+                status, boxes = decide(decision, annotations, width, height,
+                                       taxonomy_queries.detections_of(conn, frame_id, taxonomy), taxonomy)
+                consistency.record_gold_answer(conn, frame_id, user, status, boxes, now)
                 return self._details(conn, frame_id, user, answered=(status, boxes))
             width, height = _require_claim(conn, frame_id, user, now)
-            detections = taxonomy_store.detections_of(conn, frame_id, taxonomy)
-            boxes: list[Annotation] = []
-            if decision == "accept":
-                boxes, status = from_detections(detections), "accepted"
-            elif decision == "correct":
-                if annotations is None:
-                    raise SubmissionError("decision 'correct' needs 'annotations' (the corrected boxes)")
-                boxes = parse_boxes(annotations, width, height, detections, taxonomy)
-                status = "accepted" if same_as_model(boxes, detections) else "corrected"
-            else:
-                status = "rejected"
+            detections = taxonomy_queries.detections_of(conn, frame_id, taxonomy)
+            status, boxes = decide(decision, annotations, width, height, detections, taxonomy)
             if consistency.before_write(conn, frame_id, user, status, boxes, now, self.consistency) == "first":
                 # The first of two blind reviews: kept in `reviews` only; the frame waits for another reviewer.
-                conn.execute("UPDATE frames SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL"
-                             " WHERE id = ?", [frame_id])
-                _event(conn, frame_id, user, decision, now, {"status": status, "overlap": "first"})
+                state.requeue_for_second_review(conn, frame_id, user, decision, status, now)
                 return self._details(conn, frame_id, user, answered=(status, boxes))
-            conn.execute("UPDATE frames SET status = ?, claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
-                         [status, frame_id])
-            conn.executemany(
-                "INSERT INTO annotations (frame_id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(frame_id, b.x1, b.y1, b.x2, b.y2, b.class_name, b.track_id, b.source, b.detection_id, user, now)
-                 for b in boxes],
-            )
+            state.finish_review(conn, frame_id, user, status, boxes, now)
             details = {"status": status, "annotations": len(boxes),
                        "changed": sum(b.source == "human" for b in boxes)}
             if comment:
@@ -224,8 +200,25 @@ class ReviewQueue:
             overlap = consistency.after_write(conn, frame_id, user, status, boxes, now, self.consistency)
             if overlap is not None:
                 details.update(overlap)
-            _event(conn, frame_id, user, decision, now, details)
+            state.record_event(conn, frame_id, user, decision, now, details)
             return self._details(conn, frame_id)
+
+    def adjudicate(self, admin: str, frame_id: int, decision: str, annotations: object = None) -> str:
+        """An admin's decision on a frame whose two reviews disagree: it replaces the frame's
+        annotations and status (see :mod:`server.consistency`); the new status."""
+        with self._write() as (conn, now):
+            width, height = consistency.check_adjudicable(conn, frame_id)
+            taxonomy = taxonomy_queries.load(conn)
+            status, boxes = decide(decision, annotations, width, height,
+                                   taxonomy_queries.detections_of(conn, frame_id, taxonomy), taxonomy)
+            state.adjudicate(conn, frame_id, admin, status, boxes, now)
+            consistency.resolve_adjudication(conn, frame_id, admin, status, boxes, now)
+            return status
+
+    def mark_gold(self, admin: str, frame_id: int) -> dict:
+        """Snapshot a verified frame as gold (see :func:`server.consistency.reviews.mark_gold`)."""
+        with self._write() as (conn, now):
+            return consistency.mark_gold(conn, admin, frame_id, now)
 
     def frame(self, frame_id: int, viewer: str | None = None) -> dict:
         """A frame with its detections, annotations, duplicate record, group and review events
@@ -234,8 +227,7 @@ class ReviewQueue:
             return self._details(conn, frame_id, viewer)
 
     def write_transaction(self):
-        """``with queue.write_transaction() as (conn, now):`` one BEGIN IMMEDIATE transaction (for
-        :mod:`server.consistency.api`)."""
+        """``with queue.write_transaction() as (conn, now):`` one write transaction at the queue's clock."""
         return self._write()
 
     def read_transaction(self):
@@ -245,16 +237,16 @@ class ReviewQueue:
     def media_path(self, frame_id: int, media_root: Path) -> Path:
         """Where the frame's JPEG lives under ``media_root`` (the data directory's ``media/``)."""
         with self._read() as conn:
-            row = conn.execute("SELECT media_sha256 FROM frames WHERE id = ?", [frame_id]).fetchone()
-        if row is None:
+            sha256 = conn.execute(text("SELECT media_sha256 FROM frames WHERE id = :id"), {"id": frame_id}).scalar()
+        if sha256 is None:
             raise FrameNotFoundError(f"no frame {frame_id}")
-        return MediaStore(media_root).path_for(row[0])
+        return MediaStore(media_root).path_for(sha256)
 
     # --- internals ---------------------------------------------------------------------------------
 
-    def _details(self, conn: sqlite3.Connection, frame_id: int, viewer: str | None = None,
+    def _details(self, conn: Connection, frame_id: int, viewer: str | None = None,
                  answered: tuple[str, list] | None = None) -> dict:
-        row = conn.execute(f"SELECT {_FRAME_FIELDS} FROM frames WHERE id = ?", [frame_id]).fetchone()
+        row = conn.execute(text(f"SELECT {_FRAME_FIELDS} FROM frames WHERE id = :id"), {"id": frame_id}).first()
         if row is None:
             raise FrameNotFoundError(f"no frame {frame_id}")
         frame = _frame_dict(conn, row)
@@ -264,24 +256,25 @@ class ReviewQueue:
         frame["annotations"] = [
             dict(zip(("id", "x1", "y1", "x2", "y2", "class_name", "track_id", "source", "detection_id", "author",
                       "created_at"), r))
-            for r in conn.execute(
+            for r in conn.execute(text(
                 "SELECT id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author, created_at"
-                " FROM annotations WHERE frame_id = ? ORDER BY id", [frame_id])
+                " FROM annotations WHERE frame_id = :id ORDER BY id"), {"id": frame_id})
         ]
-        duplicate = conn.execute(
-            "SELECT duplicate_of, kind, distance, changed_area, decided_at FROM duplicates WHERE frame_id = ?", [frame_id]
-        ).fetchone()
+        duplicate = conn.execute(text(
+            "SELECT duplicate_of, kind, distance, changed_area, decided_at FROM duplicates WHERE frame_id = :id"),
+            {"id": frame_id}).first()
         frame["duplicate"] = None if duplicate is None else dict(
             zip(("duplicate_of", "kind", "distance", "changed_area", "decided_at"), duplicate))
-        group = conn.execute(
+        group = conn.execute(text(
             "SELECT g.id, g.representative_id, (SELECT COUNT(*) FROM frame_signatures s WHERE s.group_id = g.id)"
-            " FROM frame_signatures fs JOIN dedup_groups g ON g.id = fs.group_id WHERE fs.frame_id = ?", [frame_id]
-        ).fetchone()
+            " FROM frame_signatures fs JOIN dedup_groups g ON g.id = fs.group_id WHERE fs.frame_id = :id"),
+            {"id": frame_id}).first()
         frame["group"] = None if group is None else dict(zip(("id", "representative_id", "size"), group))
         frame["events"] = [
             {"user": user, "action": action, "at": at, "details": json.loads(details)}
-            for user, action, at, details in conn.execute(
-                "SELECT user, action, at, details FROM review_events WHERE frame_id = ? ORDER BY at, id", [frame_id])
+            for user, action, at, details in conn.execute(text(
+                "SELECT user, action, at, details FROM review_events WHERE frame_id = :id ORDER BY at, id"),
+                {"id": frame_id})
         ]
         first = consistency.awaiting_second_by(conn, frame_id)
         if first is not None and viewer != first:  # the second reviewer must not see the first review
@@ -289,24 +282,14 @@ class ReviewQueue:
         return frame
 
     @contextmanager
-    def _write(self) -> Iterator[tuple[sqlite3.Connection, float]]:
-        with self._lock, _review_errors():
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn, self.clock()
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+    def _write(self) -> Iterator[tuple[Connection, float]]:
+        with self.db.write("change the review queue") as conn:
+            yield conn, self.clock()
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, _review_errors():
-            self.conn.execute("BEGIN")
-            try:
-                yield self.conn
-            finally:
-                self.conn.execute("ROLLBACK")
+    def _read(self) -> Iterator[Connection]:
+        with self.db.read("read the review queue") as conn:
+            yield conn
 
 
 def _blind(frame: dict, viewer: str | None, lease: float | None, answered: tuple[str, list] | None) -> dict:
@@ -326,21 +309,10 @@ def _blind(frame: dict, viewer: str | None, lease: float | None, answered: tuple
     return blind
 
 
-def _return_expired_leases(conn: sqlite3.Connection, now: float) -> None:
-    expired = conn.execute(
-        "SELECT id, claimed_by FROM frames WHERE status = 'in_review' AND lease_expires_at < ?", [now]
-    ).fetchall()
-    for frame_id, holder in expired:
-        conn.execute("UPDATE frames SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
-                     [frame_id])
-        _event(conn, frame_id, SYSTEM_USER, "lease_expired", now, {"claimed_by": holder})
-
-
-def _require_claim(conn: sqlite3.Connection, frame_id: int, user: str, now: float) -> tuple[int, int]:
+def _require_claim(conn: Connection, frame_id: int, user: str, now: float) -> tuple[int, int]:
     """(width, height) of a frame ``user`` holds an unexpired lease on; else a ClaimError."""
-    row = conn.execute(
-        "SELECT status, claimed_by, lease_expires_at, width, height FROM frames WHERE id = ?", [frame_id]
-    ).fetchone()
+    row = conn.execute(text("SELECT status, claimed_by, lease_expires_at, width, height FROM frames WHERE id = :id"),
+                       {"id": frame_id}).first()
     if row is None:
         raise FrameNotFoundError(f"no frame {frame_id}")
     status, holder, expires, width, height = row
@@ -351,24 +323,24 @@ def _require_claim(conn: sqlite3.Connection, frame_id: int, user: str, now: floa
     return width, height
 
 
-def _status_of(conn: sqlite3.Connection, frame_id: int) -> str:
-    row = conn.execute("SELECT status FROM frames WHERE id = ?", [frame_id]).fetchone()
-    if row is None:
+def _status_of(conn: Connection, frame_id: int) -> str:
+    status = conn.execute(text("SELECT status FROM frames WHERE id = :id"), {"id": frame_id}).scalar()
+    if status is None:
         raise FrameNotFoundError(f"no frame {frame_id}")
-    return row[0]
+    return status
 
 
-def _frame_dict(conn: sqlite3.Connection, row: tuple, taxonomy: Taxonomy | None = None) -> dict:
-    frame = dict(zip([name.strip() for name in _FRAME_FIELDS.split(",")], row))
+def _size_of(conn: Connection, frame_id: int) -> tuple[int, int]:
+    width, height = conn.execute(text("SELECT width, height FROM frames WHERE id = :id"), {"id": frame_id}).one()
+    return width, height
+
+
+def _frame_dict(conn: Connection, row: Row, taxonomy: Taxonomy | None = None) -> dict:
+    frame = dict(row._mapping)
     frame["reasons"] = json.loads(frame["reasons"])
     frame["priority_factors"] = json.loads(frame["priority_factors"])
-    frame["detections"] = taxonomy_store.detections_of(conn, frame["id"], taxonomy)
+    frame["detections"] = taxonomy_queries.detections_of(conn, frame["id"], taxonomy)
     return frame
-
-
-def _event(conn: sqlite3.Connection, frame_id: int, user: str, action: str, at: float, details: dict) -> None:
-    conn.execute("INSERT INTO review_events (frame_id, user, action, at, details) VALUES (?, ?, ?, ?, ?)",
-                 [frame_id, user, action, at, json.dumps(details, sort_keys=True)])
 
 
 def _check_lease(seconds: float) -> float:
@@ -377,14 +349,3 @@ def _check_lease(seconds: float) -> float:
     ):
         raise SubmissionError(f"lease: expected seconds in (0, {MAX_LEASE_S:g}], got {seconds!r}")
     return float(seconds)
-
-
-@contextmanager
-def _review_errors() -> Iterator[None]:
-    """SQLite failures (a lock held too long, a full disk) as one-line StoreErrors."""
-    try:
-        yield
-    except sqlite3.ProgrammingError:
-        raise
-    except sqlite3.Error as exc:
-        raise StoreError(f"review queue: {exc}") from exc

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import Connection, text
 
+from server.db import Database
 from server.media import MediaStore
-from server.store import write_transaction
 from server.synthetic.errors import NotEnoughDataError
-from server.synthetic.sources import VerifiedFrame, encode_jpeg, load_image
+from server.synthetic.source_frames import VerifiedFrame, encode_jpeg, load_image
 
 log = logging.getLogger("server.synthetic.background")
 
@@ -129,34 +129,36 @@ def is_stale(row: dict | None, frames: list[VerifiedFrame]) -> bool:
             or row["newest_frame_id"] != max(frame.frame_id for frame in frames))
 
 
-def current_background(conn: sqlite3.Connection, media: MediaStore, device: str, frames: list[VerifiedFrame],
+def current_background(db: Database, media: MediaStore, device: str, frames: list[VerifiedFrame],
                        refresh: bool = False) -> Background:
     """The device's stored background, recomputed and stored first when stale (or ``refresh``)."""
-    row = stored_row(conn, device)
+    with db.read("read the stored background") as conn:
+        row = stored_row(conn, device)
     if frames and not refresh and not is_stale(row, frames) and media.exists(row["media_sha256"]):
         return Background(device=device, image=load_image(media, row["media_sha256"]),
                           media_sha256=row["media_sha256"], frame_ids=tuple(json.loads(row["frame_ids"])),
                           eligible_frames=row["eligible_frames"], newest_frame_id=row["newest_frame_id"],
                           uncovered_fraction=row["uncovered_fraction"], computed_at=row["computed_at"])
     background = estimate(device, frames, media)
-    with write_transaction(conn, f"store the background of {device!r}"):
-        conn.execute(
+    with db.write(f"store the background of {device!r}") as conn:
+        conn.execute(text(
             "INSERT INTO device_backgrounds (device, media_sha256, width, height, frame_ids, eligible_frames,"
-            " newest_frame_id, uncovered_fraction, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " newest_frame_id, uncovered_fraction, computed_at) VALUES (:device, :media_sha256, :width, :height,"
+            " :frame_ids, :eligible_frames, :newest_frame_id, :uncovered_fraction, :computed_at)"
             " ON CONFLICT (device) DO UPDATE SET media_sha256 = excluded.media_sha256, width = excluded.width,"
             " height = excluded.height, frame_ids = excluded.frame_ids, eligible_frames = excluded.eligible_frames,"
             " newest_frame_id = excluded.newest_frame_id, uncovered_fraction = excluded.uncovered_fraction,"
-            " computed_at = excluded.computed_at",
-            [device, background.media_sha256, background.image.shape[1], background.image.shape[0],
-             json.dumps(list(background.frame_ids)), background.eligible_frames, background.newest_frame_id,
-             background.uncovered_fraction, background.computed_at],
+            " computed_at = excluded.computed_at"),
+            {"device": device, "media_sha256": background.media_sha256, "width": background.image.shape[1],
+             "height": background.image.shape[0], "frame_ids": json.dumps(list(background.frame_ids)),
+             "eligible_frames": background.eligible_frames, "newest_frame_id": background.newest_frame_id,
+             "uncovered_fraction": background.uncovered_fraction, "computed_at": background.computed_at},
         )
     log.info("background of %s computed from %d of %d verified frames (%.1f%% of pixels never free of objects)",
              device, len(background.frame_ids), background.eligible_frames, 100 * background.uncovered_fraction)
     return background
 
 
-def stored_row(conn: sqlite3.Connection, device: str) -> dict | None:
-    cursor = conn.execute("SELECT * FROM device_backgrounds WHERE device = ?", [device])
-    row = cursor.fetchone()
-    return None if row is None else dict(zip([c[0] for c in cursor.description], row))
+def stored_row(conn: Connection, device: str) -> dict | None:
+    row = conn.execute(text("SELECT * FROM device_backgrounds WHERE device = :device"), {"device": device}).first()
+    return None if row is None else dict(row._mapping)

@@ -18,7 +18,7 @@ import numpy as np
 from server.media import MediaStore
 from server.synthetic.background import Background
 from server.synthetic.masks import integer_box, object_mask
-from server.synthetic.sources import VerifiedBox, VerifiedFrame, load_image
+from server.synthetic.source_frames import VerifiedBox, VerifiedFrame, load_image
 
 MIN_OBJECT_HEIGHT_PX = 20
 MIN_OBJECT_WIDTH_PX = 6

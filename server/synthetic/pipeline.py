@@ -9,16 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
+from server.datadir import MEDIA_DIRNAME
+from server.db import Database, open_database
 from server.media import MediaStore
-from server.store import MEDIA_DIRNAME, open_command_writer
-from server.synthetic import storage
+from server.synthetic import runs
 from server.synthetic.background import Background, current_background
 from server.synthetic.bank import ObjectBank, build_bank
 from server.synthetic.errors import NotEnoughDataError, UnknownClassError
 from server.synthetic.generate import SynthesisSettings, generate
 from server.synthetic.placement import PlacementModel, learn_placement
-from server.synthetic.sources import check_device, verified_frames
-from server.taxonomy.store import load as load_taxonomy
+from server.synthetic.source_frames import check_device, verified_frames
+from server.taxonomy.queries import load as load_taxonomy
 
 log = logging.getLogger("server.synthetic")
 
@@ -58,11 +59,12 @@ class SynthesisResult:
         }
 
 
-def prepare(conn, media: MediaStore, device: str, classes: tuple[str, ...], refresh_background: bool = False
+def prepare(db: Database, media: MediaStore, device: str, classes: tuple[str, ...], refresh_background: bool = False
             ) -> tuple[list, Background, ObjectBank, dict[str, PlacementModel]]:
     """Everything generation needs for ``device``; raises a typed error when something is missing."""
-    check_device(conn, device)
-    frames = verified_frames(conn, device)
+    with db.read("read the verified frames") as conn:
+        check_device(conn, device)
+        frames = verified_frames(conn, device)
     models = {name: learn_placement(frames, name) for name in classes}
     never_seen = [name for name, model in models.items() if model is None]
     if never_seen:
@@ -70,7 +72,7 @@ def prepare(conn, media: MediaStore, device: str, classes: tuple[str, ...], refr
         raise UnknownClassError(
             f"class {', '.join(repr(n) for n in never_seen)} was never verified on {device!r}; verified classes "
             f"there: {', '.join(seen) or 'none'}")
-    background = current_background(conn, media, device, frames, refresh=refresh_background)
+    background = current_background(db, media, device, frames, refresh=refresh_background)
     bank = build_bank(frames, background, classes, media)
     for name in classes:
         usable = len(bank.of_class(name))
@@ -87,15 +89,16 @@ def synthesize(data_dir: Path, device: str, settings: SynthesisSettings, seed: i
                refresh_background: bool = False, progress: Progress = _no_progress) -> SynthesisResult:
     """Generate and store ``settings.count`` synthetic frames for ``device``."""
     media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
-    conn = open_command_writer(data_dir)
+    db = open_database(Path(data_dir), "upgrade")
     try:
         # A class may be asked for by an alias of the project's taxonomy, as reviewers type it.
-        taxonomy = load_taxonomy(conn)
+        with db.read("read the taxonomy") as conn:
+            taxonomy = load_taxonomy(conn)
         settings = replace(settings, classes=tuple(dict.fromkeys(taxonomy.resolve(name) or name
                                                                  for name in settings.classes)))
-        frames, background, bank, models = prepare(conn, media, device, settings.classes, refresh_background)
+        frames, background, bank, models = prepare(db, media, device, settings.classes, refresh_background)
         model_id = frames[-1].model_id  # the vocabulary the objects' labels come from
-        run_id = storage.start_run(conn, device, settings, seed, background.media_sha256)
+        run_id = runs.start_run(db, device, settings, seed, background.media_sha256)
         result = SynthesisResult(device=device, run_id=run_id, background=background,
                                  bank_objects={n: len(bank.of_class(n)) for n in settings.classes},
                                  bank_mask_kinds=bank.mask_kinds(),
@@ -107,15 +110,15 @@ def synthesize(data_dir: Path, device: str, settings: SynthesisSettings, seed: i
         rng = np.random.default_rng(seed)
         frames_out = generate(background.image, bank, models, settings, rng)
         for frame in progress(frames_out, settings.count, "synthesize"):
-            recipe = storage.recipe_of(frame, background.media_sha256, settings.colour_match)
-            result.frame_ids.append(storage.store_frame(conn, media, run_id, device, model_id, frame, recipe, review))
+            recipe = runs.recipe_of(frame, background.media_sha256, settings.colour_match)
+            result.frame_ids.append(runs.store_frame(db, media, run_id, device, model_id, frame, recipe, review))
             result.objects += len(frame.objects)
             for pasted in frame.objects:
                 name = pasted.placement.obj.class_name
                 result.objects_by_class[name] = result.objects_by_class.get(name, 0) + 1
-        storage.finish_run(conn, run_id)
+        runs.finish_run(db, run_id)
     finally:
-        conn.close()
+        db.close()
     log.info("%s: %d synthetic frame(s) with %d object(s) stored (run %d, %s)", device, len(result.frame_ids),
              result.objects, run_id, "queued for review" if review else "kept out of the review queue")
     return result

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from server.synthetic.sources import VerifiedFrame
+from server.synthetic.source_frames import VerifiedFrame
 
 JITTER_X = 0.2
 """Sideways move from an observed bottom-centre, at most, as a share of the object's height."""

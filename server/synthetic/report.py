@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import base64
 import html
-import sqlite3
 from pathlib import Path
 
 import cv2
 import numpy as np
+from sqlalchemy import Connection, text
 
 from edge.contract.files import atomic_write_bytes, atomic_write_text
+from server.db import sql
 from server.errors import CollectorError
+from server.frames.state import VERIFIED_STATUSES
 from server.media import MediaStore
-from server.synthetic.sources import encode_jpeg, load_image
+from server.synthetic.source_frames import encode_jpeg, load_image
 
 SAMPLES = 8
 """Tiles per grid."""
@@ -46,26 +48,28 @@ def _spread(rows: list, count: int) -> list:
     return [rows[i] for i in np.linspace(0, len(rows) - 1, count).round().astype(int)]
 
 
-def report_tiles(conn: sqlite3.Connection, media: MediaStore, device: str, frame_ids: list[int]
+def report_tiles(conn: Connection, media: MediaStore, device: str, frame_ids: list[int]
                  ) -> dict[str, list[tuple[str, np.ndarray]]]:
     """Captioned tiles: ``synthetic`` (of ``frame_ids``), ``real`` (verified frames) and ``background``."""
     tiles: dict[str, list[tuple[str, np.ndarray]]] = {"synthetic": [], "real": [], "background": []}
     for frame_id in _spread(sorted(frame_ids), SAMPLES):
-        (sha256,) = conn.execute("SELECT media_sha256 FROM frames WHERE id = ?", [frame_id]).fetchone()
-        boxes = [(x1, y1, x2, y2, f"{name} {kind[0]}") for x1, y1, x2, y2, name, kind in conn.execute(
-            "SELECT x1, y1, x2, y2, class_name, mask_kind FROM synthetic_objects WHERE frame_id = ? ORDER BY id",
-            [frame_id])]
+        sha256 = conn.execute(text("SELECT media_sha256 FROM frames WHERE id = :id"), {"id": frame_id}).scalar_one()
+        boxes = [(x1, y1, x2, y2, f"{name} {kind[0]}") for x1, y1, x2, y2, name, kind in conn.execute(text(
+            "SELECT x1, y1, x2, y2, class_name, mask_kind FROM synthetic_objects WHERE frame_id = :id ORDER BY id"),
+            {"id": frame_id})]
         tiles["synthetic"].append((f"synthetic frame {frame_id}, {len(boxes)} object(s)",
                                    _boxed(load_image(media, sha256), boxes, SYNTHETIC_COLOUR)))
-    real = conn.execute(
-        "SELECT id, media_sha256 FROM frames WHERE device = ? AND status IN ('accepted', 'corrected')"
-        " AND id NOT IN (SELECT frame_id FROM synthetic_frames) ORDER BY id", [device]).fetchall()
+    real = conn.execute(sql(
+        "SELECT id, media_sha256 FROM frames WHERE device = :device AND status IN :verified"
+        " AND id NOT IN (SELECT frame_id FROM synthetic_frames) ORDER BY id", "verified"),
+        {"device": device, "verified": VERIFIED_STATUSES}).all()
     for frame_id, sha256 in _spread(real, SAMPLES):
-        boxes = [(*xyxy, name) for *xyxy, name in conn.execute(
-            "SELECT x1, y1, x2, y2, class_name FROM annotations WHERE frame_id = ? ORDER BY id", [frame_id])]
+        boxes = [(*xyxy, name) for *xyxy, name in conn.execute(text(
+            "SELECT x1, y1, x2, y2, class_name FROM annotations WHERE frame_id = :id ORDER BY id"), {"id": frame_id})]
         tiles["real"].append((f"real frame {frame_id}, {len(boxes)} object(s)",
                               _boxed(load_image(media, sha256), boxes, REAL_COLOUR)))
-    row = conn.execute("SELECT media_sha256, computed_at FROM device_backgrounds WHERE device = ?", [device]).fetchone()
+    row = conn.execute(text("SELECT media_sha256, computed_at FROM device_backgrounds WHERE device = :device"),
+                       {"device": device}).first()
     if row is not None:
         tiles["background"].append(("estimated background", _boxed(load_image(media, row[0]), [], REAL_COLOUR)))
     return tiles

@@ -13,16 +13,18 @@ the verified ``annotations``, the labels of blind reviews (``reviews``, so a fir
 for its second is compared in the same names) and of gold frames (``gold_frames``, which answers
 are scored against), the classes fixed on whole tracks (``track_verdicts``) and synthetic frames'
 boxes (``synthetic_objects``). Each frame whose annotations changed gets a ``relabel`` review
-event listing its renames.
+event listing its renames (both written by :mod:`server.frames.state`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection, text
+
+from server.frames import state
 from server.taxonomy.model import Taxonomy
 
 
@@ -44,13 +46,13 @@ class RelabelReport:
         }
 
 
-def relabel(conn: sqlite3.Connection, taxonomy: Taxonomy, user: str, now: float) -> RelabelReport:
+def relabel(conn: Connection, taxonomy: Taxonomy, user: str, now: float) -> RelabelReport:
     """Rename stored labels to the taxonomy's classes (see the module docstring), in the caller's
     transaction; roll it back for a dry run. An empty taxonomy renames nothing."""
     report = RelabelReport()
     if taxonomy.empty:
         return report
-    renamer = _Renamer(taxonomy, dict(conn.execute("SELECT id, model_id FROM frames")))
+    renamer = _Renamer(taxonomy, dict(conn.execute(text("SELECT id, model_id FROM frames")).all()))
     _annotations(conn, renamer, report, user, now)
     _json_labels(conn, renamer, report, "reviews", "id")
     _json_labels(conn, renamer, report, "gold_frames", "frame_id")
@@ -79,27 +81,24 @@ class _Renamer:
 def _annotations(conn, renamer: _Renamer, report: RelabelReport, user: str, now: float) -> None:
     changes: dict[int, Counter] = {}
     updates = []
-    for annotation_id, frame_id, name in conn.execute("SELECT id, frame_id, class_name FROM annotations"):
+    for annotation_id, frame_id, name in conn.execute(text("SELECT id, frame_id, class_name FROM annotations")):
         new = renamer(name, frame_id)
         if new is None:
             if name not in renamer.classes:
                 report.unresolved[name] += 1
             continue
-        updates.append((new, annotation_id))
+        updates.append((annotation_id, new))
         report.renamed[("annotations", name, new)] += 1
         changes.setdefault(frame_id, Counter())[f"{name} -> {new}"] += 1
-    conn.executemany("UPDATE annotations SET class_name = ? WHERE id = ?", updates)
-    conn.executemany(
-        "INSERT INTO review_events (frame_id, user, action, at, details) VALUES (?, ?, 'relabel', ?, ?)",
-        [(frame_id, user, now, json.dumps({"renamed": dict(renamed)}, sort_keys=True))
-         for frame_id, renamed in sorted(changes.items())])
+    state.rename_annotation_classes(conn, updates, {frame_id: dict(renamed) for frame_id, renamed in changes.items()},
+                                    user, now)
     report.frames = len(changes)
 
 
 def _json_labels(conn, renamer: _Renamer, report: RelabelReport, table: str, key: str) -> None:
     """Labels stored as a JSON list of boxes with ``class_name`` (one row per frame or review)."""
     updates = []
-    for row_key, frame_id, labels in conn.execute(f"SELECT {key}, frame_id, labels FROM {table}"):
+    for row_key, frame_id, labels in conn.execute(text(f"SELECT {key}, frame_id, labels FROM {table}")):
         boxes = json.loads(labels)
         changed = False
         for box in boxes:
@@ -108,26 +107,30 @@ def _json_labels(conn, renamer: _Renamer, report: RelabelReport, table: str, key
                 report.renamed[(table, box["class_name"], new)] += 1
                 box["class_name"], changed = new, True
         if changed:
-            updates.append((json.dumps(boxes), row_key))
-    conn.executemany(f"UPDATE {table} SET labels = ? WHERE {key} = ?", updates)
+            updates.append({"labels": json.dumps(boxes), "key": row_key})
+    if updates:
+        conn.execute(text(f"UPDATE {table} SET labels = :labels WHERE {key} = :key"), updates)
 
 
 def _track_verdicts(conn, renamer: _Renamer, report: RelabelReport) -> None:
     updates = []
-    for device, track_id, name in conn.execute(
-            "SELECT device, track_id, class_name FROM track_verdicts WHERE class_name IS NOT NULL"):
+    for device, track_id, name in conn.execute(text(
+            "SELECT device, track_id, class_name FROM track_verdicts WHERE class_name IS NOT NULL")):
         new = renamer(name, None)  # a class a reviewer typed for the track: aliases only
         if new is not None:
             report.renamed[("track_verdicts", name, new)] += 1
-            updates.append((new, device, track_id))
-    conn.executemany("UPDATE track_verdicts SET class_name = ? WHERE device = ? AND track_id = ?", updates)
+            updates.append({"class_name": new, "device": device, "track_id": track_id})
+    if updates:
+        conn.execute(text("UPDATE track_verdicts SET class_name = :class_name WHERE device = :device"
+                          " AND track_id = :track_id"), updates)
 
 
 def _synthetic_objects(conn, renamer: _Renamer, report: RelabelReport) -> None:
     updates = []
-    for object_id, frame_id, name in conn.execute("SELECT id, frame_id, class_name FROM synthetic_objects"):
+    for object_id, frame_id, name in conn.execute(text("SELECT id, frame_id, class_name FROM synthetic_objects")):
         new = renamer(name, frame_id)
         if new is not None:
             report.renamed[("synthetic_objects", name, new)] += 1
-            updates.append((new, object_id))
-    conn.executemany("UPDATE synthetic_objects SET class_name = ? WHERE id = ?", updates)
+            updates.append({"class_name": new, "id": object_id})
+    if updates:
+        conn.execute(text("UPDATE synthetic_objects SET class_name = :class_name WHERE id = :id"), updates)

@@ -47,13 +47,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from server.datadir import DataDir  # noqa: E402
 from server.dedup.compare import compare_thumbnails  # noqa: E402
 from server.dedup.engine import Deduplicator  # noqa: E402
 from server.dedup.frame_signature import signature_of_gray, to_sqlite_int  # noqa: E402
 from server.dedup.index import HammingIndex, popcount64  # noqa: E402
 from server.dedup.policy import DedupPolicy  # noqa: E402
 from server.images import gray_for_signature, verify_jpeg  # noqa: E402
-from server.store import Store  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 MOVING_CAMERA = ("dashcam",)
@@ -326,7 +326,7 @@ def rebuild_from_database(count: int) -> dict:
     """Start-up cost: load ``count`` group representatives from a real SQLite file into the index."""
     rng = np.random.default_rng(5)
     with tempfile.TemporaryDirectory() as tmp:
-        Store.open(Path(tmp)).close()
+        DataDir.open(Path(tmp)).close()
         conn = sqlite3.connect(Path(tmp) / "edgelabel.db")
         keys = rng.integers(0, 2**64, count, dtype=np.uint64)
         thumbnail = bytes(1024)
@@ -346,17 +346,17 @@ def rebuild_from_database(count: int) -> dict:
         conn.execute("COMMIT")
         fill = time.monotonic() - started
         conn.close()
-        with Store.open(Path(tmp)) as store:
+        with DataDir.open(Path(tmp)) as store:
             started = time.monotonic()
             readiness = store.prepare_ingest()
             seconds = time.monotonic() - started
-        dedup = Deduplicator()
-        with sqlite3.connect(Path(tmp) / "edgelabel.db") as conn:
-            started = time.monotonic()
-            dedup.load(conn)
-            index_only = time.monotonic() - started
+            dedup = Deduplicator()
+            with store.db.read() as conn:
+                started = time.monotonic()
+                dedup.load(conn)
+                index_only = time.monotonic() - started
     print(f"\nindex rebuild at start-up from {count:,} representatives in SQLite: {seconds:.2f} s "
-          f"(Store.prepare_ingest, incl. class counts and recent tracks; index alone {index_only:.2f} s; "
+          f"(DataDir.prepare_ingest, incl. class counts and recent tracks; index alone {index_only:.2f} s; "
           f"filling the test database took {fill:.0f} s)")
     assert readiness.representatives == count
     return {"representatives": count, "prepare_ingest_s": seconds, "index_load_s": index_only}

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import cv2
@@ -40,11 +42,11 @@ from edge.contract.boxes import iou_xyxy  # noqa: E402
 from edge.contract.phash import phash64, phash_hex  # noqa: E402
 from edge.contract.wire import FrameHeader, Labels  # noqa: E402
 from edge.detection.runner import Detector  # noqa: E402
+from server.datadir import DB_FILENAME, DataDir  # noqa: E402
 from server.importers import read_dataset  # noqa: E402
-from server.importers.ingest import device_name, import_dataset  # noqa: E402
+from server.importers.importer import device_name, import_dataset  # noqa: E402
 from server.media import MediaStore  # noqa: E402
 from server.review.queue import ReviewQueue  # noqa: E402
-from server.store import Store  # noqa: E402
 from server.synthetic.generate import SynthesisSettings  # noqa: E402
 from server.synthetic.pipeline import synthesize  # noqa: E402
 
@@ -97,7 +99,7 @@ def pets_store(data_dir: Path, detector: Detector, step: int) -> str:
                                       phash=phash_hex(phash64(image)), frame_index=index), jpeg.tobytes()))
         index += 1
     capture.release()
-    with Store.open(data_dir) as store:
+    with DataDir.open(data_dir) as store:
         store.ingest_frames(batch)
     with ReviewQueue.open(data_dir) as queue:
         for frame in queue.next(limit=1000):
@@ -107,19 +109,19 @@ def pets_store(data_dir: Path, detector: Detector, step: int) -> str:
 
 
 def tud_store(data_dir: Path) -> str:
-    with Store.open(data_dir) as store:
+    with DataDir.open(data_dir) as store:
         import_dataset(store, read_dataset(TUD), verified=True)
     return device_name("TUD-Campus")
 
 
 def real_rate(detector, data_dir: Path, device: str) -> tuple[float, float, int]:
     media = MediaStore(data_dir / "media")
-    with Store.open_readonly(data_dir) as store:
-        frames = store.db.conn.execute(
+    with closing(sqlite3.connect(data_dir / DB_FILENAME)) as conn:  # ad-hoc reads, read-only
+        frames = conn.execute(
             "SELECT id, media_sha256 FROM frames WHERE device = ? AND status IN ('accepted', 'corrected')", [device]
         ).fetchall()
         boxes = {}
-        for frame_id, x1, y1, x2, y2, name in store.db.conn.execute(
+        for frame_id, x1, y1, x2, y2, name in conn.execute(
                 "SELECT frame_id, x1, y1, x2, y2, class_name FROM annotations"):
             boxes.setdefault(frame_id, []).append(((x1, y1, x2, y2), name))
     total = any_class = same_class = 0
@@ -138,8 +140,7 @@ def synthetic_rate(detector, data_dir: Path, device: str, count: int, seed: int,
                                                             max_objects=4, colour_match=colour_match), seed=seed)
     media = MediaStore(data_dir / "media")
     total = any_class = same_class = 0
-    with Store.open_readonly(data_dir) as store:
-        conn = store.db.conn
+    with closing(sqlite3.connect(data_dir / DB_FILENAME)) as conn:
         for frame_id in result.frame_ids:
             (sha256,) = conn.execute("SELECT media_sha256 FROM frames WHERE id = ?", [frame_id]).fetchone()
             objects = conn.execute("SELECT x1, y1, x2, y2, class_name FROM synthetic_objects WHERE frame_id = ?"

@@ -10,7 +10,7 @@ from edge.sources import open_source
 from edge.spool import Spool
 from edge.tracking import TrackEventKind
 from edge.uplink import Uplink
-from server.store import Store
+from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import ReceiverThread
 
@@ -53,7 +53,7 @@ def test_boxes_sent_carry_track_ids_and_the_selector_sees_track_events(tmp_path,
         assert not any(log.events_by_frame[i] for i in range(1, 71, 2))
 
     assert sender.counts.acknowledged == counts.frames_selected >= 5
-    with Store.open_readonly(tmp_path / "data") as store:
+    with DataDir.open_readonly(tmp_path / "data") as store:
         stored = list(store.iter_frames())
     track_ids = {d["track_id"] for frame in stored for d in frame["detections"]}
     assert len(track_ids - {None}) >= 4  # several people, each with the id of their track

@@ -4,10 +4,10 @@ COCO boxes (imported as verified) and the TUD-Campus sequence with its MOT groun
 
 from pathlib import Path
 
+from server.datadir import DataDir
 from server.importers import read_dataset
-from server.importers.ingest import import_dataset
+from server.importers.importer import import_dataset
 from server.review.queue import ReviewQueue
-from server.store import Store
 from tests.server._paths import DATA_DIR
 
 COCO_IMAGES = DATA_DIR / "coco" / "images" / "train2017"
@@ -18,7 +18,7 @@ COCO_DEVICE, TUD_DEVICE = "import:coco", "import:TUD-Campus"
 
 def build_labeled_store(data_dir: Path) -> dict:
     """Fill ``data_dir``; returns the review decisions taken on TUD frames."""
-    with Store.open(data_dir) as store:
+    with DataDir.open(data_dir) as store:
         import_dataset(store, read_dataset(COCO_IMAGES, annotations=COCO_JSON, name="coco"), verified=True)
         import_dataset(store, read_dataset(TUD))
     decisions = {"accepted": [], "corrected": [], "rejected": []}

@@ -5,11 +5,11 @@ import re
 import httpx
 import pytest
 
-from server.api.serve import start_review_api
 from server.auth.accounts import MAX_FAILED_LOGINS, Accounts
 from server.auth.errors import AccountError
 from server.auth.passwords import hash_password, verify_password
-from server.store import Store
+from server.datadir import DataDir
+from server.web.serve import start_review_api
 from tests.server._frames import PETS, clip_frames, encode, header_for
 from tests.server._login import add_accounts, logged_in
 
@@ -17,7 +17,7 @@ from tests.server._login import add_accounts, logged_in
 @pytest.fixture
 def site(tmp_path):
     image, = clip_frames(PETS, (0,))
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", 0, track_id=4), encode(image))])
     add_accounts(tmp_path, "alice")
     add_accounts(tmp_path, "root", role="admin")
@@ -36,7 +36,7 @@ def test_password_hash_round_trip():
 
 
 def test_account_rules(tmp_path):
-    Store.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
     with Accounts.open(tmp_path) as accounts:
         accounts.add("alice", "reviewer", "long enough")
         for name, role, password, message in [("alice", "reviewer", "long enough", "exists"),

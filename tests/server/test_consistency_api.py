@@ -3,9 +3,9 @@
 import httpx
 import pytest
 
-from server.api.serve import start_review_api
-from server.consistency.store import ConsistencyPolicy
-from server.store import Store
+from server.consistency.reviews import ConsistencyPolicy
+from server.datadir import DataDir
+from server.web.serve import start_review_api
 from tests.server._frames import PETS, clip_frames, encode, header_for
 from tests.server._login import add_accounts, logged_in
 
@@ -13,7 +13,7 @@ from tests.server._login import add_accounts, logged_in
 @pytest.fixture
 def api(tmp_path):
     images = clip_frames(PETS, (0, 60, 120, 180))
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", seq, capture_ts=100.0 + seq, priority=1 - seq / 10),
                               encode(image)) for seq, image in enumerate(images)])
     add_accounts(tmp_path, "alice", "bob")

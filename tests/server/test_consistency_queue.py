@@ -3,13 +3,13 @@
 import pytest
 
 from edge.contract.wire import FrameHeader, Labels
-from server.consistency import store as consistency
-from server.consistency.api import summary
-from server.consistency.store import ConsistencyPolicy
+from server.consistency import reviews as consistency
+from server.consistency.reviews import ConsistencyPolicy
+from server.consistency.summary import summary
+from server.datadir import DataDir
 from server.errors import ClaimError
 from server.review.queue import ReviewQueue
-from server.store import Store
-from server.taxonomy import store as taxonomy_store
+from server.taxonomy import queries as taxonomy_queries
 from tests.server._frames import PETS, clip_frames, encode
 
 BOXES = ((10.0, 20.0, 60.0, 140.0), (100.0, 50.0, 150.0, 170.0))
@@ -37,7 +37,7 @@ def header(seq: int, image) -> FrameHeader:
 @pytest.fixture
 def data_dir(tmp_path):
     images = clip_frames(PETS, (0, 60, 120, 180, 240))
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         outcomes = store.ingest_frames([(header(seq, image), encode(image)) for seq, image in enumerate(images)])
     assert all(o.status == "pending" for o in outcomes)
     return tmp_path
@@ -100,7 +100,7 @@ def test_two_blind_reviewers_agreement_and_adjudication(data_dir):
             open_ids = [a["frame_id"] for a in consistency.open_adjudications(conn)]
         assert open_ids == [ids[1], ids[2]]
 
-        figures = summary(queue)
+        figures = summary(queue.db, queue.consistency)
         by_frame = {p["frame_id"]: p for p in figures["pairs"]}
         assert by_frame[ids[0]]["score"] == 1.0 and by_frame[ids[0]]["matches"] == 2
         assert (by_frame[ids[1]]["matches"], by_frame[ids[1]]["class_disagreements"]) == (1, 1)
@@ -115,13 +115,13 @@ def test_two_blind_reviewers_agreement_and_adjudication(data_dir):
         assert person["f1"] == pytest.approx(6 / 10) and person["frame_ids"] == sorted(ids)
         assert (car["boxes_a"], car["boxes_b"], car["f1"], car["frame_ids"]) == (1, 0, 0.0, [ids[1]])
         assert figures["open_adjudications"] == [ids[1], ids[2]]
-        assert summary(queue, since=queue.clock.now + 10)["pairs"] == []
+        assert summary(queue.db, queue.consistency, since=queue.clock.now + 10)["pairs"] == []
 
         # the admin decides frame 2: alice was right, the second box is a car
-        with queue.write_transaction() as (conn, now):
-            detections = taxonomy_store.detections_of(conn, ids[1])
-            status = consistency.adjudicate(conn, "boss", ids[1], "correct",
-                                            boxes_of({"detections": detections}, change={1: {"class_name": "car"}}), now)
+        with queue.read_transaction() as conn:
+            detections = taxonomy_queries.detections_of(conn, ids[1])
+        status = queue.adjudicate("boss", ids[1], "correct",
+                                  boxes_of({"detections": detections}, change={1: {"class_name": "car"}}))
         assert status == "corrected"
         adjudicated = queue.frame(ids[1])
         assert adjudicated["status"] == "corrected"
@@ -130,8 +130,8 @@ def test_two_blind_reviewers_agreement_and_adjudication(data_dir):
         with queue.read_transaction() as conn:
             assert [a["frame_id"] for a in consistency.open_adjudications(conn)] == [ids[2]]
             assert consistency.adjudication(conn, ids[1])["state"] == "resolved"
-        with pytest.raises(ClaimError), queue.write_transaction() as (conn, now):
-            consistency.adjudicate(conn, "boss", ids[1], "accept", None, now)
+        with pytest.raises(ClaimError):
+            queue.adjudicate("boss", ids[1], "accept")
 
 
 def alice_cannot_claim(queue, ids) -> bool:
@@ -188,7 +188,7 @@ def test_gold_frames_are_served_blind_and_scored(data_dir):
         assert queue.claim("carol")["id"] == gold_id
         queue.submit("carol", gold_id, "accept")
 
-        figures = summary(queue)["gold_per_reviewer"]
+        figures = summary(queue.db, queue.consistency)["gold_per_reviewer"]
         assert set(figures) == {"bob", "carol"}
         assert figures["bob"]["mean_score"] == pytest.approx(2 * 1 / 4)
         assert (figures["bob"]["matches"], figures["bob"]["missed"], figures["bob"]["extra"]) == (1, 1, 1)

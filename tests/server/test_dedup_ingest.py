@@ -7,8 +7,8 @@ import pytest
 
 from edge.sender import FrameSender
 from server.commands import duplicates as duplicates_command
+from server.datadir import DataDir
 from server.review.queue import ReviewQueue
-from server.store import Store
 from tests.helpers import ReceiverThread
 from tests.server._frames import INDOOR, PARKING, PETS, clip_frames, encode, header_for, near_copies
 
@@ -80,11 +80,12 @@ def test_the_index_survives_a_restart_and_a_lying_device_is_flagged(tmp_path):
                                      encode(frame)) for seq, frame in enumerate(others)])
     finally:
         running.close()
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         rows = {(r["device"], r["seq"]): r["status"] for r in store.frame_rows()}
         from server.dedup.report import duplicate_report
 
-        devices = duplicate_report(store.db.conn)["devices"]
+        with store.db.read() as conn:
+            devices = duplicate_report(conn)["devices"]
     assert rows[("cam-a", 0)] == "pending" and rows[("cam-a", 1)] == "duplicate"
     assert devices["cam-liar"]["flagged"] and not devices["cam-a"]["flagged"]
     assert devices["cam-liar"]["disagreed"] >= 10
@@ -96,7 +97,7 @@ def test_duplicates_command_help_has_an_example_and_text_output(tmp_path, capsys
     sub = duplicates_command.add_parser(commands)
     assert "example" in sub.format_help() and "--json" in sub.format_help()
     image = clip_frames(PARKING, (100,))[0]
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", 1, capture_ts=1.0), encode(image)),
                              (header_for(image, "cam", 2, capture_ts=2.0), encode(image))])
     args = parser.parse_args(["duplicates", "--data-dir", str(tmp_path)])

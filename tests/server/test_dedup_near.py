@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
+from server.datadir import DB_FILENAME, DataDir
 from server.dedup.policy import DedupConfigError, DedupPolicy
-from server.store import DB_FILENAME, Store
 from tests.server._frames import HIGHWAY, INDOOR, PARKING, PETS, clip_frames, encode, header_for, near_copies
 
 ORIGINALS = [(PETS, 0), (PARKING, 60), (INDOOR, 300), (HIGHWAY, 100)]
@@ -14,7 +14,7 @@ ORIGINALS = [(PETS, 0), (PARKING, 60), (INDOOR, 300), (HIGHWAY, 100)]
 
 @pytest.fixture
 def store(tmp_path):
-    with Store.open(tmp_path / "data") as opened:
+    with DataDir.open(tmp_path / "data") as opened:
         yield opened
 
 
@@ -75,7 +75,7 @@ def test_scope_time_window_and_devices(store):
 
 def test_across_devices_when_asked(tmp_path):
     image = clip_frames(PARKING, (0,))[0]
-    with Store.open(tmp_path, dedup_policy=DedupPolicy(across_devices=True)) as store:
+    with DataDir.open(tmp_path, dedup_policy=DedupPolicy(across_devices=True)) as store:
         a, = store.ingest_frames([(header_for(image, "cam-a", 1, capture_ts=0.0), encode(image))])
         b, = store.ingest_frames([(header_for(image, "cam-b", 1, capture_ts=10.0), encode(image, 60))])
     assert (b.status, b.duplicate_of) == ("duplicate", a.frame_id)
@@ -104,13 +104,13 @@ def test_a_sharper_copy_takes_the_place_of_a_pending_representative(store):
 
 def test_the_index_is_rebuilt_from_the_database_and_older_frames_are_signed(tmp_path):
     image, other = clip_frames(PETS, (0, 60))
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", 1, capture_ts=1.0), encode(image))])
     # A database from before signatures: forget them, as if frames had been stored by an older collector.
     conn = sqlite3.connect(tmp_path / DB_FILENAME)
     conn.executescript("DELETE FROM frame_signatures; DELETE FROM dedup_groups;")
     conn.close()
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         readiness = store.prepare_ingest()
         assert (readiness.representatives, readiness.backfilled) == (1, 1)
         copy = near_copies(image)["noise"]

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlite_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from edge.contract.motfile import read_mot_file
 from edge.evaluation.mot import evaluate_mot
+from server.datadir import DataDir
 from server.exports import ExportError, ExportOptions, Selection, export
 from server.exports.naming import kept_where_unique, safe_name
 from server.importers import read_dataset, read_folder
 from server.importers.folders import path_seq
-from server.importers.ingest import import_dataset
-from server.store import Store
+from server.importers.importer import import_dataset
 from tests.server._datasets import COCO_DEVICE, TUD, TUD_DEVICE, build_labeled_store
 from tests.server._paths import IMAGES_DIR
 
@@ -30,12 +31,12 @@ def labeled(tmp_path_factory):
 
 def run_export(data_dir, fmt, out, **selection):
     options = selection.pop("options", None)
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         return export(store, fmt, out, Selection(**selection), options)
 
 
 def stored_statuses(data_dir):
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         return {row["id"]: row["status"] for row in store.frame_rows()}
 
 
@@ -110,15 +111,15 @@ def test_yolo_export_round_trips_through_our_import(labeled, tmp_path):
     # TUD frames keep their source names (000001.jpg, six digits; COCO's have twelve).
     tud_parts = {path.parent.name for path in root.glob("images/*/??????.jpg")}
     assert len(tud_parts) == 1
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         original = {row["media_sha256"]: row for row in store.frame_rows()}
         original_boxes = {f["id"]: f["detections"] for f in store.iter_frames()}
-    with Store.open(tmp_path / "again") as store:
+    with DataDir.open(tmp_path / "again") as store:
         result = import_dataset(store, read_dataset(root, "yolo", name="roundtrip"))
     assert result.images == summary.frames == result.stored and result.boxes == summary.boxes
-    with Store.open_readonly(tmp_path / "again") as again, Store.open_readonly(data_dir) as first:
+    with DataDir.open_readonly(tmp_path / "again") as again, DataDir.open_readonly(data_dir) as first:
         annotations = {}
-        for row in first.db.query("SELECT frame_id, x1, y1, x2, y2, class_name FROM annotations"):
+        for row in sqlite_utils.Database(first.db_path).query("SELECT frame_id, x1, y1, x2, y2, class_name FROM annotations"):
             annotations.setdefault(row["frame_id"], []).append(row)
         for frame in again.iter_frames():
             source = original[frame["media_sha256"]]  # same bytes: the export copied the stored JPEG
@@ -212,7 +213,7 @@ def test_filters_by_device_class_time_and_model(labeled, tmp_path):
     assert people.boxes == len(document["annotations"]) > 0 and people.classes == ["person"]
     only_tud = run_export(data_dir, "coco", tmp_path / "tud", status="all", model_ids=(TUD_DEVICE,))
     assert only_tud.devices == [TUD_DEVICE]
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         times = sorted(row["capture_ts"] for row in store.frame_rows() if row["device"] == TUD_DEVICE)
     middle = times[len(times) // 2]
     early = run_export(data_dir, "mot", tmp_path / "early", status="all", devices=(TUD_DEVICE,), until=middle)
@@ -221,7 +222,7 @@ def test_filters_by_device_class_time_and_model(labeled, tmp_path):
 
 
 def test_empty_store_gives_empty_but_valid_datasets(tmp_path):
-    with Store.open(tmp_path / "data"):
+    with DataDir.open(tmp_path / "data"):
         pass
     for fmt in ("coco", "yolo", "voc", "cvat", "mot", "labelstudio"):
         summary = run_export(tmp_path / "data", fmt, tmp_path / fmt, status="all")
@@ -312,7 +313,7 @@ def test_exports_name_imported_frames_after_their_source_files(labeled, tmp_path
     assert {a["image_id"] for a in exported.loadAnns(exported.getAnnIds())} <= {i["id"] for i in images}
     again = read_folder(tmp_path / "coco")  # our COCO export is a COCO root of its own
     assert [(d.kind, len(d.images)) for d in again.datasets] == [("coco", 32)] and again.warnings == []
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         sources = {row["id"]: row["source_file"] for row in store.frame_rows()}
     tud_names = {f"{n:06d}.jpg" for n in range(1, 72)}
     assert set(sources.values()) == {i["file_name"] for i in original["images"]} | tud_names
@@ -335,7 +336,7 @@ def test_source_names_that_would_collide_fall_back_to_the_collectors_own(tmp_pat
                                   ("b", "only.jpg", "darknet_horses.jpg")):
         (tmp_path / folder).mkdir(exist_ok=True)
         (tmp_path / folder / name).write_bytes((IMAGES_DIR / picture).read_bytes())
-    with Store.open(tmp_path / "data") as store:
+    with DataDir.open(tmp_path / "data") as store:
         for folder in ("a", "b"):
             import_dataset(store, read_dataset(tmp_path / folder))
     run_export(tmp_path / "data", "coco", tmp_path / "out", status="all")

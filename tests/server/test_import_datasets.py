@@ -7,14 +7,15 @@ import sqlite3
 
 import cv2
 import pytest
+import sqlite_utils
 from pycocotools.coco import COCO
 
 from server.commands import export as export_command
 from server.commands import import_ as import_command
+from server.datadir import DB_FILENAME, DataDir
 from server.errors import CollectorError
 from server.importers import DatasetImportError, read_dataset, read_folder
-from server.importers.ingest import import_dataset
-from server.store import DB_FILENAME, Store
+from server.importers.importer import import_dataset
 from tests.server._datasets import COCO_IMAGES, COCO_JSON, TUD
 from tests.server._paths import DATA_DIR, IMAGES_DIR
 
@@ -23,13 +24,13 @@ COCO128 = DATA_DIR / "coco128"
 
 def test_coco_import_stores_the_real_boxes_and_a_second_import_stores_nothing(tmp_path):
     dataset = read_dataset(COCO_IMAGES, annotations=COCO_JSON, name="coco")
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         first = import_dataset(store, dataset)
         second = import_dataset(store, read_dataset(COCO_IMAGES, annotations=COCO_JSON, name="coco"))
     assert (first.stored, first.skipped) == (32, {"crowd region": 4}) and first.boxes == 284
     assert second.stored == 0 and second.already_imported == 32
     coco = COCO(str(COCO_JSON))
-    with Store.open_readonly(tmp_path) as store:
+    with DataDir.open_readonly(tmp_path) as store:
         frames = list(store.iter_frames())
     assert {f["status"] for f in frames} == {"pending"} and {f["reasons"][0] for f in frames} == {"imported"}
     frame = next(f for f in frames if f["seq"] == 397133)
@@ -39,21 +40,21 @@ def test_coco_import_stores_the_real_boxes_and_a_second_import_stores_nothing(tm
 
 
 def test_verified_import_accepts_the_frames_with_an_audit_trail(tmp_path):
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         summary = import_dataset(store, read_dataset(COCO_IMAGES, annotations=COCO_JSON, name="coco"), verified=True)
     assert summary.accepted == 32
-    with Store.open_readonly(tmp_path) as store:
+    with DataDir.open_readonly(tmp_path) as store:
         assert store.stats()["frames_by_status"] == {"accepted": 32}
-        authors = {row["author"] for row in store.db.query("SELECT author FROM annotations")}
-        actions = [row["action"] for row in store.db.query("SELECT action FROM review_events WHERE frame_id = 1")]
+        authors = {row["author"] for row in sqlite_utils.Database(store.db_path).query("SELECT author FROM annotations")}
+        actions = [row["action"] for row in sqlite_utils.Database(store.db_path).query("SELECT action FROM review_events WHERE frame_id = 1")]
     assert authors == {"import:coco"} and actions == ["claim", "accept"]
 
 
 def test_mot_import_keeps_the_track_ids(tmp_path):
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         summary = import_dataset(store, read_dataset(TUD))
     assert summary.images == 71 and summary.stored + summary.duplicates == 71
-    with Store.open_readonly(tmp_path) as store:
+    with DataDir.open_readonly(tmp_path) as store:
         frames = list(store.iter_frames())
     assert {d["track_id"] for f in frames for d in f["detections"]} == set(range(1, 9))
     assert all(d["class_name"] == "person" for f in frames for d in f["detections"])
@@ -66,10 +67,10 @@ def test_image_folder_import_queues_unlabeled_frames_and_re_encodes_other_format
     for name in ("darknet_dog.jpg", "yolov5_bus.jpg"):
         (folder / name).write_bytes((IMAGES_DIR / name).read_bytes())
     cv2.imwrite(str(folder / "zidane.png"), cv2.imread(str(IMAGES_DIR / "yolov5_zidane.jpg")))
-    with Store.open(tmp_path / "data") as store:
+    with DataDir.open(tmp_path / "data") as store:
         summary = import_dataset(store, read_dataset(folder, name="photos"))
     assert (summary.stored, summary.reencoded, summary.boxes) == (3, 1, 0)
-    with Store.open_readonly(tmp_path / "data") as store:
+    with DataDir.open_readonly(tmp_path / "data") as store:
         rows = store.frame_rows()
     assert {(r["width"], r["height"]) for r in rows} == {(768, 576), (810, 1080), (1280, 720)}
     assert {r["device"] for r in rows} == {"import:photos"}
@@ -149,7 +150,7 @@ def test_a_standard_coco_root_is_imported_as_coco_with_every_annotation(tmp_path
     assert (summary["device"], summary["images"], summary["stored"]) == ("import:coco-root", 32, 32)
     assert summary["boxes"] + summary["skipped"]["crowd region"] == len(document["annotations"]) == 288
     assert warnings == ""
-    with Store.open_readonly(tmp_path / "d") as store:
+    with DataDir.open_readonly(tmp_path / "d") as store:
         kept = {(row["source_file"], row["source_image_id"]) for row in store.frame_rows()}
     assert kept == {(image["file_name"], image["id"]) for image in document["images"]}
 
@@ -207,7 +208,7 @@ def test_a_folder_of_mot_sequences_gives_one_device_per_sequence(tmp_path, capsy
     assert [(s["device"], s["images"], s["boxes"]) for s in summaries] == [
         ("import:MOT15-train/TUD-Again", 71, 359), ("import:MOT15-train/TUD-Campus", 71, 359)]
     assert summaries[1]["stored"] == 0  # the same pictures again: all duplicates of the first sequence
-    with Store.open_readonly(tmp_path / "d") as store:
+    with DataDir.open_readonly(tmp_path / "d") as store:
         assert {row["source_file"] for row in store.frame_rows()} == {f"{n:06d}.jpg" for n in range(1, 72)}
 
 
@@ -223,7 +224,7 @@ def test_label_files_the_import_does_not_read_are_named_in_a_warning(tmp_path, c
 
 
 def test_a_database_from_before_frame_sources_upgrades_without_loss(tmp_path):
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         import_dataset(store, read_dataset(TUD))
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:  # as the previous version left it
         conn.execute("ALTER TABLE frames DROP COLUMN source_file")
@@ -231,7 +232,7 @@ def test_a_database_from_before_frame_sources_upgrades_without_loss(tmp_path):
         conn.execute("DELETE FROM migrations WHERE name = '0008_frame_source'")
         before = conn.execute("SELECT * FROM frames ORDER BY id").fetchall()
         detections = conn.execute("SELECT * FROM detections ORDER BY id").fetchall()
-    Store.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         after = conn.execute("SELECT * FROM frames ORDER BY id").fetchall()
         assert conn.execute("SELECT * FROM detections ORDER BY id").fetchall() == detections

@@ -10,8 +10,8 @@ import zmq
 from edge.contract.credentials import DeviceCredentials, read_credentials, write_credentials
 from edge.contract.wire import FrameHeader, Labels, decode_reply, encode_frame
 from edge.sender import FrameSender
+from server.datadir import DataDir
 from server.keys import KeyStore, KeyStoreError
-from server.store import Store
 from tests.conftest import DATA_DIR
 from tests.helpers import ReceiverThread
 
@@ -90,7 +90,7 @@ def test_garbage_gets_typed_rejections_and_the_receiver_keeps_serving(insecure, 
     finally:
         client.close()
     assert len(insecure.frames()) == 1
-    with Store.open_readonly(tmp_path / "data") as store:
+    with DataDir.open_readonly(tmp_path / "data") as store:
         stats = store.stats()
     assert sum(stats["rejections"]["by_code"].values()) == len(garbage)
 
@@ -171,7 +171,7 @@ def test_heartbeats_keep_the_last_status_per_device(insecure):
     from edge.contract.wire import DeviceStatus
 
     def latest_status():
-        with Store.open_readonly(insecure.data_dir) as store:
+        with DataDir.open_readonly(insecure.data_dir) as store:
             return store.stats()["devices"].get("cam-s", {}).get("status")
 
     sender = FrameSender(insecure.endpoint, None)

@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from server.api.options import add_http_arguments, parse_address
-from server.api.serve import start_from_args, start_review_api
+from server.datadir import DataDir
 from server.errors import ApiConfigError
-from server.store import Store
+from server.web.serve import start_from_args, start_review_api
 from tests.server._frames import PETS, clip_frames, encode, header_for
 from tests.server._login import add_accounts, logged_in
 
@@ -17,7 +17,7 @@ from tests.server._login import add_accounts, logged_in
 @pytest.fixture
 def api(tmp_path):
     images = clip_frames(PETS, (0, 40, 80, 120, 160, 200))
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", seq, capture_ts=100.0 + seq, priority=seq / 10), encode(image))
                              for seq, image in enumerate(images)])
     add_accounts(tmp_path, "alice", "bob", *(f"r{i}" for i in range(4)))
@@ -97,7 +97,7 @@ def test_no_session_no_answer(api):
 
 
 def test_http_option_and_taken_port(tmp_path):
-    Store.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=lambda p: tmp_path)
     add_http_arguments(parser)

@@ -5,9 +5,9 @@ import threading
 import pytest
 
 from edge.contract.wire import FrameHeader, Labels
+from server.datadir import DataDir
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
 from server.review.queue import ReviewQueue
-from server.store import Store
 from tests.server._frames import PARKING, PETS, clip_frames, encode
 
 FRAME_INDICES = tuple(range(0, 400, 20))  # 20 different PETS frames (people walk on between them)
@@ -35,7 +35,7 @@ def header(seq: int, image, priority: float, boxes: int = 1) -> FrameHeader:
 @pytest.fixture
 def data_dir(tmp_path):
     images = clip_frames(PETS, FRAME_INDICES)
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         outcomes = store.ingest_frames([(header(seq, image, priority=seq / 40, boxes=2), encode(image))
                                         for seq, image in enumerate(images)])
     assert all(o.status == "pending" for o in outcomes)
@@ -185,7 +185,7 @@ def test_unknown_frames_and_decisions(data_dir):
 
 def test_duplicates_are_never_queued(tmp_path):
     image = clip_frames(PARKING, (0,))[0]
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         first, copy = store.ingest_frames([(header(1, image, 0.1), encode(image, 90)),
                                            (header(2, image, 0.9), encode(image, 60))])
     assert copy.status == "duplicate"

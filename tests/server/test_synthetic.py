@@ -13,17 +13,18 @@ from edge.contract.phash import phash64, phash_hex
 from edge.contract.wire import FrameHeader, Labels
 from edge.detection.runner import Detector
 from server.cli import main as collector_main
+from server.datadir import DataDir
+from server.db import open_database
 from server.exports import Selection, export
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
-from server.store import Store, open_command_writer
 from server.synthetic import background as background_module
 from server.synthetic.composite import Placement, composite
 from server.synthetic.generate import SynthesisSettings, generate
 from server.synthetic.pipeline import prepare, synthesize
 from server.synthetic.placement import JITTER_X, JITTER_Y
-from server.synthetic.sources import verified_frames
-from server.taxonomy import store as taxonomy_store
+from server.synthetic.source_frames import verified_frames
+from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.model import ClassSpec, Taxonomy
 from tests.conftest import MODEL_PATH
 from tests.server._frames import PETS, clip_frames, encode
@@ -55,7 +56,7 @@ def ingest_and_accept(data_dir, device, frames, model_id, class_names, first_seq
         batch.append((FrameHeader(device=device, seq=seq, capture_ts=1.0e9 + seq, width=width, height=height,
                                   model_id=model_id, class_names=class_names, labels=labels, reasons=("test",),
                                   phash=phash_hex(phash64(image)), frame_index=seq), encode(image, 90)))
-    with Store.open(data_dir) as store:
+    with DataDir.open(data_dir) as store:
         store.ingest_frames(batch)
     with ReviewQueue.open(data_dir) as queue:
         for frame in queue.next(limit=1000):
@@ -123,12 +124,9 @@ def test_background_has_the_people_removed(camera):
 def test_background_follows_the_newest_verified_frames(camera, monkeypatch):
     data_dir, _ = camera
     monkeypatch.setattr(background_module, "RECENT_FRAMES", 10)  # instead of a camera's months of frames
-    conn = open_command_writer(data_dir)
-    try:
+    with open_database(data_dir, "current") as db, db.read() as conn:
         frames = verified_frames(conn, DEVICE)
-        recent = background_module.estimate(DEVICE, frames, MediaStore(data_dir / "media"))
-    finally:
-        conn.close()
+    recent = background_module.estimate(DEVICE, frames, MediaStore(data_dir / "media"))
     assert len(frames) > 10 and recent.eligible_frames == len(frames)
     assert recent.frame_ids == tuple(frame.frame_id for frame in frames[-10:])
 
@@ -142,12 +140,9 @@ def test_bank_records_mask_kinds_and_rejects_unusable_objects(camera):
 
 def test_boxes_are_exactly_the_pasted_objects(camera):
     data_dir, result = camera
-    conn = open_command_writer(data_dir)
-    try:
-        media = MediaStore(data_dir / "media")
-        _, background, bank, models = prepare(conn, media, DEVICE, ("person",))
-    finally:
-        conn.close()
+    media = MediaStore(data_dir / "media")
+    with open_database(data_dir, "current") as db:
+        _, background, bank, models = prepare(db, media, DEVICE, ("person",))
     # Alone on a black canvas, without colour matching: every changed pixel belongs to the object.
     black = np.zeros_like(background.image)
     settings = SynthesisSettings(count=15, classes=("person",), min_objects=1, max_objects=1, colour_match=False)
@@ -211,12 +206,12 @@ def test_synthetic_frames_stay_out_of_the_queue_the_dedup_index_and_default_expo
     assert all(seq < 0 for (seq,) in rows(data_dir, "SELECT seq FROM frames WHERE status = 'synthetic'"))
     with ReviewQueue.open(data_dir) as queue:
         assert not [f for f in queue.next(limit=1000) if f["id"] in statuses]
-    with Store.open(data_dir) as store:
+    with DataDir.open(data_dir) as store:
         store.prepare_ingest()  # signs unsigned frames: not the synthetic ones
         assert store.stats()["frames_by_status"]["synthetic"] >= 12
     assert not rows(data_dir, "SELECT frame_id FROM frame_signatures WHERE frame_id IN (SELECT frame_id FROM "
                               "synthetic_frames)")
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         for status in ("verified", "all"):
             summary = export(store, "coco", tmp_path / f"plain-{status}", Selection(status=status))
             assert summary.synthetic_frames == 0 and summary.frames == len(INDICES)
@@ -304,11 +299,8 @@ def test_cli_writes_frames_and_a_report(camera, tmp_path, capsys):
 def test_exact_boxes_survive_clipping_at_the_image_border(camera):
     # composite() clips a placement that reaches outside the image; the box is the visible extent.
     data_dir, _ = camera
-    conn = open_command_writer(data_dir)
-    try:
-        _, background, bank, _ = prepare(conn, MediaStore(data_dir / "media"), DEVICE, ("person",))
-    finally:
-        conn.close()
+    with open_database(data_dir, "current") as db:
+        _, background, bank, _ = prepare(db, MediaStore(data_dir / "media"), DEVICE, ("person",))
     obj = bank.of_class("person")[0]
     height, width = obj.pixels.shape[:2]
     black = np.zeros_like(background.image)
@@ -321,6 +313,6 @@ def test_a_class_may_be_asked_for_by_its_alias(camera, tmp_path):
     data_dir = tmp_path / "copy"
     shutil.copytree(camera[0], data_dir)
     with ReviewQueue.open(data_dir) as queue, queue.write_transaction() as (conn, now):
-        taxonomy_store.save(conn, Taxonomy((ClassSpec("person", aliases=("walker",)),)), "boss", now)
+        taxonomy_queries.save(conn, Taxonomy((ClassSpec("person", aliases=("walker",)),)), "boss", now)
     result = synthesize(data_dir, DEVICE, SynthesisSettings(count=2, classes=("Walker",)), seed=1)
     assert set(result.objects_by_class) == {"person"}

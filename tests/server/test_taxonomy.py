@@ -2,21 +2,21 @@
 ingested frames (review, tracks, adjudication, what exports read)."""
 
 import json
-from contextlib import closing
 
 import pytest
+from sqlalchemy import text
 
 from edge.contract.wire import FrameHeader, Labels
-from server.api.database import WebDatabase
-from server.api.tracks import accept_track, frame_extras, track_strip
 from server.cli import main
-from server.consistency import store as consistency
-from server.consistency.store import ConsistencyPolicy
+from server.consistency import reviews as consistency
+from server.consistency.reviews import ConsistencyPolicy
+from server.datadir import DataDir
+from server.db import open_database
 from server.errors import SubmissionError
-from server.exports.selection import Selection, select
+from server.exports.filter import Selection, select
 from server.review.queue import ReviewQueue
-from server.store import Store
-from server.taxonomy import store as taxonomy_store
+from server.review.tracks import accept_track, frame_extras, track_strip
+from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.model import ClassSpec, Taxonomy, TaxonomyError, UnknownClassError
 from tests.server._frames import PETS, clip_frames, encode
 
@@ -43,14 +43,14 @@ def header(seq: int, image) -> FrameHeader:
 @pytest.fixture
 def data_dir(tmp_path):
     images = clip_frames(PETS, (0, 60, 120))
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header(seq, image), encode(image)) for seq, image in enumerate(images)])
     return tmp_path
 
 
 def install(data_dir, taxonomy: Taxonomy) -> None:
     with ReviewQueue.open(data_dir) as queue, queue.write_transaction() as (conn, now):
-        taxonomy_store.save(conn, taxonomy, "boss", now)
+        taxonomy_queries.save(conn, taxonomy, "boss", now)
 
 
 def test_names_resolve_ignoring_case_through_aliases_and_model_mappings():
@@ -84,8 +84,8 @@ def test_names_resolve_ignoring_case_through_aliases_and_model_mappings():
 def test_taxonomy_round_trips_through_the_database(data_dir):
     install(data_dir, TAXONOMY)
     with ReviewQueue.open(data_dir) as queue, queue.read_transaction() as conn:
-        assert taxonomy_store.load(conn) == TAXONOMY
-        described = taxonomy_store.describe(conn)
+        assert taxonomy_queries.load(conn) == TAXONOMY
+        described = taxonomy_queries.describe(conn)
     model = next(m for m in described["models"] if m["model_id"] == "m")
     assert model["classes"] == [{"model_class": "person", "class_name": "pedestrian", "how": "mapped"},
                                 {"model_class": "car", "class_name": "vehicle", "how": "alias"},
@@ -116,7 +116,7 @@ def test_review_shows_and_stores_project_classes_and_exports_read_them(data_dir)
         assert [(a["class_name"], a["source"]) for a in corrected["annotations"]] == [
             ("pedestrian", "model"), ("pedestrian", "human"), ("bench", "model")]
 
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         exported = select(store, Selection(status="verified"))
     assert [[box.class_name for box in frame.boxes] for frame in exported.frames] == [
         ["pedestrian", "vehicle", "bench"], ["pedestrian", "pedestrian", "bench"]]
@@ -126,7 +126,7 @@ def test_review_shows_and_stores_project_classes_and_exports_read_them(data_dir)
 
 def test_exports_of_unreviewed_frames_show_pre_labels_under_project_classes(data_dir):
     install(data_dir, TAXONOMY)
-    with Store.open_readonly(data_dir) as store:
+    with DataDir.open_readonly(data_dir) as store:
         everything = select(store, Selection(status="all"))
         walkers = select(store, Selection(status="all", classes=("Walker",)))  # an alias filters like its class
     assert not any(frame.verified for frame in everything.frames)
@@ -145,16 +145,16 @@ def test_adjudication_and_gold_answers_resolve_aliases(data_dir):
         queue.submit("alice", frame["id"], "reject")
         assert queue.claim("bob")["id"] == frame["id"]
         queue.submit("bob", frame["id"], "accept")  # verdicts differ: adjudication
-        with queue.write_transaction() as (conn, now):
+        with queue.read_transaction() as conn:
             boxes = [{k: d[k] for k in ("x1", "y1", "x2", "y2")} | {"class_name": "automobile"}
-                     for d in taxonomy_store.detections_of(conn, frame["id"])[:1]]
-            assert consistency.adjudicate(conn, "boss", frame["id"], "correct", boxes, now) == "corrected"
+                     for d in taxonomy_queries.detections_of(conn, frame["id"])[:1]]
+        assert queue.adjudicate("boss", frame["id"], "correct", boxes) == "corrected"
         assert [a["class_name"] for a in queue.frame(frame["id"])["annotations"]] == ["vehicle"]
 
 
 def test_tracks_accept_under_project_classes(data_dir):
     install(data_dir, TAXONOMY)
-    with closing(WebDatabase(data_dir)) as web_db:
+    with open_database(data_dir, "current") as web_db:
         strip = track_strip(web_db, "cam", 7)
         assert {f["class_name"] for f in strip["frames"]} == {"pedestrian"}
         assert strip["class_choices"] == ["pedestrian", "vehicle"]
@@ -163,7 +163,7 @@ def test_tracks_accept_under_project_classes(data_dir):
         accept_track(web_db, "alice", "cam", 8, "walker")  # an alias fixes the class
         result = accept_track(web_db, "alice", "cam", 7, None)
         with web_db.read() as conn:
-            rows = conn.execute("SELECT class_name, source FROM annotations ORDER BY frame_id, id").fetchall()
+            rows = conn.execute(text("SELECT class_name, source FROM annotations ORDER BY frame_id, id")).all()
         extras = frame_extras(web_db, {"device": "cam", "capture_ts": 1002.0, "id": 3, "model_id": "m",
                                        "detections": [{"track_id": 7}]})
     # The benches have no track, so no frame is complete: accepting stores nothing yet, and the
@@ -171,8 +171,8 @@ def test_tracks_accept_under_project_classes(data_dir):
     assert result["finalised"] == [] and rows == []
     assert extras["class_names"] == ["pedestrian", "vehicle"]
     assert extras["context"]["7"]["class_name"] == "pedestrian"
-    with closing(WebDatabase(data_dir)) as web_db, web_db.read() as conn:
-        assert conn.execute("SELECT class_name FROM track_verdicts WHERE track_id = 8").fetchone() == ("pedestrian",)
+    with open_database(data_dir, "current") as web_db, web_db.read() as conn:
+        assert conn.execute(text("SELECT class_name FROM track_verdicts WHERE track_id = 8")).one() == ("pedestrian",)
 
 
 def test_an_empty_taxonomy_changes_nothing(data_dir):
@@ -200,8 +200,8 @@ def test_apply_renames_labels_verified_before_the_taxonomy(data_dir, capsys):
 
     def labels() -> list:
         with ReviewQueue.open(data_dir) as queue, queue.read_transaction() as conn:
-            annotations = conn.execute("SELECT frame_id, class_name FROM annotations ORDER BY id").fetchall()
-            (gold,) = conn.execute("SELECT labels FROM gold_frames").fetchone()
+            annotations = conn.execute(text("SELECT frame_id, class_name FROM annotations ORDER BY id")).all()
+            (gold,) = conn.execute(text("SELECT labels FROM gold_frames")).one()
         return [annotations, [box["class_name"] for box in json.loads(gold)]]
 
     before = labels()
@@ -217,8 +217,8 @@ def test_apply_renames_labels_verified_before_the_taxonomy(data_dir, capsys):
                          (second["id"], "pedestrian"), (second["id"], "vehicle"), (second["id"], "dragon")],
                         ["pedestrian", "vehicle", "bench"]]
     with ReviewQueue.open(data_dir) as queue, queue.read_transaction() as conn:
-        events = conn.execute("SELECT frame_id, details FROM review_events WHERE action = 'relabel' ORDER BY frame_id"
-                              ).fetchall()
+        events = conn.execute(text("SELECT frame_id, details FROM review_events WHERE action = 'relabel'"
+                                   " ORDER BY frame_id")).all()
     assert [(frame_id, json.loads(details)) for frame_id, details in events] == [
         (first["id"], {"renamed": {"car -> vehicle": 1, "person -> pedestrian": 1}}),
         (second["id"], {"renamed": {"Car -> vehicle": 1, "walker -> pedestrian": 1}})]

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from server.api.serve import start_review_api
-from server.store import Store
+from server.datadir import DataDir
+from server.web.serve import start_review_api
 from tests.server._frames import PETS, clip_frames, encode, header_for
 from tests.server._login import add_accounts, logged_in
 
@@ -14,7 +14,7 @@ from tests.server._login import add_accounts, logged_in
 @pytest.fixture
 def api(tmp_path):
     images = clip_frames(PETS, (0, 60))
-    with Store.open(tmp_path) as store:  # model yolox-test: one "person" box of a quarter of the frame each
+    with DataDir.open(tmp_path) as store:  # model yolox-test: one "person" box of a quarter of the frame each
         store.ingest_frames([(header_for(image, "cam", seq, priority=1 - seq / 10), encode(image))
                              for seq, image in enumerate(images)])
     add_accounts(tmp_path, "alice")

@@ -6,7 +6,7 @@ import tomllib
 import pytest
 
 from server.cli import main
-from server.store import Store
+from server.datadir import DataDir
 from server.taxonomy import document
 from server.taxonomy.model import ClassSpec, Taxonomy
 from tests.server._frames import PETS, clip_frames, encode, header_for
@@ -28,7 +28,7 @@ person = "walker"
 @pytest.fixture
 def data_dir(tmp_path):
     (image,) = clip_frames(PETS, (0,))
-    with Store.open(tmp_path / "data") as store:  # model yolox-test, classes person and car
+    with DataDir.open(tmp_path / "data") as store:  # model yolox-test, classes person and car
         store.ingest_frames([(header_for(image, "cam", 1), encode(image))])
     return tmp_path / "data"
 

@@ -17,7 +17,7 @@ from edge.contract.phash import phash64, phash_hex
 from edge.contract.wire import NO_TRACK, FrameHeader, Labels
 from edge.detection.runner import Detector
 from edge.tracking.bytetrack import ByteTracker
-from server.store import Store
+from server.datadir import DataDir
 from tests.conftest import MODEL_PATH, REPO_DIR
 from tests.server._frames import PETS, VIDEOS_DIR, encode
 
@@ -74,7 +74,7 @@ def ingest_clip(data_dir: Path) -> int:
         batch.append((_header(device, index, image, kept, names, model_id), encode(image)))
     index, image, labels, names, model_id = clip[3]
     batch.append((_header(XSS_DEVICE, index, image, labels, names, model_id), encode(image)))
-    with Store.open(data_dir) as store:
+    with DataDir.open(data_dir) as store:
         store.ingest_frames(batch)
     return solo_track
 

@@ -15,7 +15,7 @@ from edge.contract.phash import phash64, phash_hex
 from edge.contract.wire import FrameHeader, Labels
 from edge.detection.runner import Detector
 from server.cli import main as collector_main
-from server.store import Store
+from server.datadir import DataDir
 from tests.conftest import MODEL_PATH
 from tests.server._frames import PETS, clip_frames, encode
 from tests.server._login import logged_in
@@ -58,7 +58,7 @@ def ingest(data_dir) -> str:
                                   model_id=detector.model_id, class_names=tuple(detector.class_names), labels=labels,
                                   reasons=("test",), priority=1.0 - seq / 1000, phash=phash_hex(phash64(image))),
                       encode(image)))
-    with Store.open(data_dir) as store:
+    with DataDir.open(data_dir) as store:
         store.ingest_frames(batch)
     return detector.model_id
 

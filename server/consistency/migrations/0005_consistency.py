@@ -1,8 +1,9 @@
-"""Migration ``0005_consistency``: the tables of :mod:`server.consistency.store` (described there)."""
+"""Migration ``0005_consistency``: the tables of :mod:`server.consistency.reviews` (described there)."""
+
+from sqlalchemy import Connection, text
 
 
-def create_tables(db) -> None:
-    """Migration ``0005_consistency`` (``db``: a sqlite_utils Database)."""
+def upgrade(conn: Connection) -> None:
     for statement in (
         """CREATE TABLE reviews (
             id INTEGER PRIMARY KEY,
@@ -48,4 +49,4 @@ def create_tables(db) -> None:
             PRIMARY KEY (frame_id, reviewer)
         ) STRICT""",
     ):
-        db.execute(statement)
+        conn.execute(text(statement))

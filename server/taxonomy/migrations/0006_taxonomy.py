@@ -1,8 +1,9 @@
-"""Migration ``0006_taxonomy``: the tables of :mod:`server.taxonomy.store` (described there)."""
+"""Migration ``0006_taxonomy``: the tables of :mod:`server.taxonomy.queries` (described there)."""
+
+from sqlalchemy import Connection, text
 
 
-def create_tables(db) -> None:
-    """Migration ``0006_taxonomy`` (``db``: a sqlite_utils Database)."""
+def upgrade(conn: Connection) -> None:
     for statement in (
         """CREATE TABLE taxonomy_classes (
             name TEXT PRIMARY KEY,
@@ -38,4 +39,4 @@ def create_tables(db) -> None:
             UNIQUE (class_name, annotation_id)
         ) STRICT""",
     ):
-        db.execute(statement)
+        conn.execute(text(statement))

@@ -1,8 +1,9 @@
 """Running the web UI and review API inside ``edgelabel-collector serve``: uvicorn on a thread of its own.
 
 The ingest loop keeps the main thread; the API answers from this thread (and Starlette's worker
-threads) on its own database connections. ``serve`` wires it with :func:`server.api.options.add_http_arguments`
-(light: no web imports when only building the CLI) and :func:`start_from_args`.
+threads) on the process's one database (:mod:`server.db`, shared with ingest). ``serve`` wires it
+with :func:`server.api.options.add_http_arguments` (light: no web imports when only building the
+CLI) and :func:`start_from_args`.
 
 Every page and API call but the login form needs a session of an account made with
 ``edgelabel-collector users add`` (see :mod:`server.auth`); there is no way to serve it without login.
@@ -21,7 +22,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from server.api.options import add_http_arguments, parse_address
-from server.consistency.store import ConsistencyPolicy
+from server.consistency.reviews import ConsistencyPolicy
+from server.db import Database
 from server.errors import ApiConfigError
 
 __all__ = ["ReviewApiServer", "add_http_arguments", "start_from_args", "start_review_api"]
@@ -79,18 +81,19 @@ class ReviewApiServer:
         return False
 
 
-def start_review_api(data_dir: Path, address: str, consistency_policy: ConsistencyPolicy | None = None) -> ReviewApiServer:
+def start_review_api(data_dir: Path, address: str, consistency_policy: ConsistencyPolicy | None = None,
+                     db: Database | None = None) -> ReviewApiServer:
     """Start the web UI and review API on ``address`` (HOST:PORT), behind the login layer.
 
     ``consistency_policy``: overlap reviews and gold frames (``[review]`` in the config file);
-    None serves neither.
+    None serves neither. ``db``: the process's database (``serve`` shares its own); None opens one.
     """
     from server.web.site import (
         create_site,  # the web stack is imported only when serving HTTP
     )
 
     host, port = parse_address(address)
-    app = create_site(Path(data_dir), consistency_policy=consistency_policy or ConsistencyPolicy.off())
+    app = create_site(Path(data_dir), consistency_policy=consistency_policy or ConsistencyPolicy.off(), db=db)
     accounts = app.state.accounts.list()
     if not accounts:
         log.warning("no reviewer account yet, so nobody can log in: add one with "
@@ -98,16 +101,15 @@ def start_review_api(data_dir: Path, address: str, consistency_policy: Consisten
     return ReviewApiServer(app, host, port)
 
 
-def start_from_args(args: argparse.Namespace, consistency_policy: ConsistencyPolicy | None = None
-                    ) -> ReviewApiServer | None:
-    """The web UI ``serve`` was asked for (None without ``--http``); call after the store is opened."""
+def start_from_args(args: argparse.Namespace, consistency_policy: ConsistencyPolicy | None = None,
+                    db: Database | None = None) -> ReviewApiServer | None:
+    """The web UI ``serve`` was asked for (None without ``--http``); call after the database is opened."""
     if args.http is None:
         return None
-    return start_review_api(args.data_dir, args.http, consistency_policy)
+    return start_review_api(args.data_dir, args.http, consistency_policy, db)
 
 
 def _close_app(app: Starlette) -> None:
-    for name in ("queue", "web_db", "accounts"):
-        closeable = getattr(app.state, name, None)
-        if closeable is not None:
-            closeable.close()
+    owned_db = getattr(app.state, "owned_db", None)
+    if owned_db is not None:
+        owned_db.close()

@@ -3,7 +3,7 @@
 Each image becomes a :class:`~edge.contract.wire.FrameHeader` (device ``import:<name>``, reasons
 ``["imported"]``, the dataset's boxes as pre-labels with score 1) plus its JPEG and its
 :class:`~server.frame_source.FrameSource` (file name, COCO image id), and goes to
-:meth:`Store.ingest_frames` in batches: stored, checked for duplicates, queued. Images that are
+:meth:`DataDir.ingest_frames` in batches: stored, checked for duplicates, queued. Images that are
 not JPEG are re-encoded (the store keeps JPEGs only). Boxes are cut to the image.
 
 With ``verified=True`` the labels were checked elsewhere: each newly queued frame is then claimed
@@ -24,12 +24,12 @@ import numpy as np
 from edge.contract.boxes import clip_xyxy
 from edge.contract.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 from edge.contract.wire import NO_TRACK, FrameHeader, Labels, WireError, jpeg_size
+from server.datadir import DataDir
 from server.dedup.frame_signature import signature_of_gray
 from server.frame_source import FrameSource
 from server.images import gray_for_signature, verify_jpeg
 from server.importers.dataset import Dataset, DatasetImportError, ImportedImage
 from server.review.queue import ReviewQueue
-from server.store import Store
 
 BATCH_SIZE = 64
 IMPORT_PRIORITY = 0.5
@@ -57,7 +57,7 @@ def device_name(dataset_name: str) -> str:
     return f"import:{dataset_name}"
 
 
-def import_dataset(store: Store, dataset: Dataset, verified: bool = False, progress=None) -> ImportSummary:
+def import_dataset(store: DataDir, dataset: Dataset, verified: bool = False, progress=None) -> ImportSummary:
     """Ingest every image of ``dataset`` into ``store``; ``progress(items, total, description)`` optional."""
     device = device_name(dataset.name)
     summary = ImportSummary(dataset.name, device, images=len(dataset.images))
@@ -77,7 +77,7 @@ def import_dataset(store: Store, dataset: Dataset, verified: bool = False, progr
                 summary.stored += 1
                 queued.append(outcome.frame_id)
     if verified and queued:
-        summary.accepted = _accept(store.data_dir, queued, device)
+        summary.accepted = _accept(ReviewQueue(store.db), queued, device)
     summary.skipped = dict(sorted(dataset.skipped.items()))
     return summary
 
@@ -144,14 +144,12 @@ def _load_jpeg(path: Path, dataset: Dataset, summary: ImportSummary) -> tuple[by
     return data, width, height
 
 
-def _accept(data_dir: Path, frame_ids: list[int], author: str) -> int:
-    accepted = 0
-    with ReviewQueue.open(data_dir) as queue:
-        for frame_id in frame_ids:
-            queue.claim(author, frame_id)
-            queue.submit(author, frame_id, "accept", comment="labels verified outside edgelabel (import)")
-            accepted += 1
-    return accepted
+def _accept(queue: ReviewQueue, frame_ids: list[int], author: str) -> int:
+    """Accept ``frame_ids`` as ``author`` through the review queue, on the import's own database."""
+    for frame_id in frame_ids:
+        queue.claim(author, frame_id)
+        queue.submit(author, frame_id, "accept", comment="labels verified outside edgelabel (import)")
+    return len(frame_ids)
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:

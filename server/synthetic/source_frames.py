@@ -7,14 +7,16 @@ whatever their status, so a generated picture is never learned from.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from sqlalchemy import Connection, text
 
+from server.db import sql
 from server.errors import StoreError
+from server.frames.state import VERIFIED_STATUSES
 from server.media import MediaStore
 from server.synthetic.errors import UnknownDeviceError
 
@@ -39,31 +41,32 @@ class VerifiedFrame:
     boxes: tuple[VerifiedBox, ...]
 
 
-def check_device(conn: sqlite3.Connection, device: str) -> None:
+def check_device(conn: Connection, device: str) -> None:
     """Raise :class:`UnknownDeviceError` (naming the known devices) unless ``device`` sent frames."""
-    if conn.execute("SELECT 1 FROM devices WHERE name = ?", [device]).fetchone() is None:
-        known = [name for (name,) in conn.execute("SELECT name FROM devices ORDER BY name")]
+    if conn.execute(text("SELECT 1 FROM devices WHERE name = :device"), {"device": device}).first() is None:
+        known = list(conn.execute(text("SELECT name FROM devices ORDER BY name")).scalars())
         raise UnknownDeviceError(f"unknown device {device!r}; devices with frames: {', '.join(known) or 'none'}")
 
 
-def verified_frames(conn: sqlite3.Connection, device: str) -> list[VerifiedFrame]:
+def verified_frames(conn: Connection, device: str) -> list[VerifiedFrame]:
     """The device's accepted and corrected real frames, oldest id first, all of the device's usual size.
 
     A camera that changed resolution keeps only its most common size: a background is one picture.
     """
-    rows = conn.execute(
+    rows = conn.execute(sql(
         "SELECT id, media_sha256, width, height, model_id FROM frames"
-        " WHERE device = ? AND status IN ('accepted', 'corrected')"
-        " AND id NOT IN (SELECT frame_id FROM synthetic_frames) ORDER BY id", [device],
-    ).fetchall()
+        " WHERE device = :device AND status IN :verified"
+        " AND id NOT IN (SELECT frame_id FROM synthetic_frames) ORDER BY id", "verified"),
+        {"device": device, "verified": VERIFIED_STATUSES},
+    ).all()
     if not rows:
         return []
     (size, _), = Counter((width, height) for _, _, width, height, _ in rows).most_common(1)
     boxes: dict[int, list[VerifiedBox]] = {}
-    for annotation_id, frame_id, x1, y1, x2, y2, class_name in conn.execute(
+    for annotation_id, frame_id, x1, y1, x2, y2, class_name in conn.execute(sql(
         "SELECT a.id, a.frame_id, a.x1, a.y1, a.x2, a.y2, a.class_name FROM annotations a"
-        " JOIN frames f ON f.id = a.frame_id WHERE f.device = ? AND f.status IN ('accepted', 'corrected')"
-        " ORDER BY a.frame_id, a.id", [device],
+        " JOIN frames f ON f.id = a.frame_id WHERE f.device = :device AND f.status IN :verified"
+        " ORDER BY a.frame_id, a.id", "verified"), {"device": device, "verified": VERIFIED_STATUSES},
     ):
         boxes.setdefault(frame_id, []).append(VerifiedBox(annotation_id, frame_id, (x1, y1, x2, y2), class_name))
     return [VerifiedFrame(frame_id, sha256, width, height, model_id, tuple(boxes.get(frame_id, ())))

@@ -1,6 +1,5 @@
 import errno
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -11,13 +10,18 @@ from pathlib import Path
 
 import cv2
 import pytest
+import sqlite_utils
+from sqlalchemy import text
 
 from edge.contract.wire import NO_TRACK, FrameHeader, Labels
 from server import media as media_module
-from server import store as store_module
+from server.datadir import DB_FILENAME, DataDir
+from server.db import database as database_module
+from server.db import migrations as migrations_module
+from server.db.migrations import Migration, known_migrations
 from server.errors import StoreError
+from server.ingest import rejections as rejections_module
 from server.media import MediaStore
-from server.store import DB_FILENAME, MIGRATIONS, Store
 from tests.server._paths import IMAGES_DIR
 
 CLASSES = ("person", "bicycle", "car", "motorcycle", "airplane", "bus")
@@ -61,7 +65,7 @@ def frame(device: str, seq: int, image: str = "yolov5_bus.jpg", labels: Labels |
 
 @pytest.fixture
 def store(tmp_path):
-    with Store.open(tmp_path / "data") as opened:
+    with DataDir.open(tmp_path / "data") as opened:
         yield opened
 
 
@@ -75,76 +79,84 @@ def raw_count(data_dir: Path, table: str) -> int:
 
 def test_open_creates_the_schema_and_records_migrations(tmp_path):
     data_dir = tmp_path / "new" / "data"
-    Store.open(data_dir).close()
+    DataDir.open(data_dir).close()
 
     with sqlite3.connect(data_dir / DB_FILENAME) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         applied = conn.execute("SELECT name FROM migrations ORDER BY name").fetchall()
     assert {"migrations", "devices", "models", "frames", "detections", "rejections"} <= tables
-    assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
+    assert [name for (name,) in applied] == [migration.name for migration in known_migrations()]
 
 
 def test_reopening_applies_nothing_twice(tmp_path):
-    Store.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         first = conn.execute("SELECT name, applied_at FROM migrations").fetchall()
 
-    Store.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
 
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         assert conn.execute("SELECT name, applied_at FROM migrations").fetchall() == first
 
 
 def test_reopening_applies_only_new_migrations(tmp_path, monkeypatch):
-    Store.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
     calls = []
 
-    def add_notes(db):
+    def add_notes(conn):
         calls.append(1)
-        db["frames"].add_column("notes", str)
+        conn.execute(text("ALTER TABLE frames ADD COLUMN notes TEXT"))
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, ("0002_notes", add_notes)])
-    Store.open(tmp_path).close()
-    Store.open(tmp_path).close()
+    known = known_migrations()
+    monkeypatch.setattr(migrations_module, "known_migrations", lambda: (*known, Migration("9000_notes", "test", add_notes)))
+    DataDir.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
 
     assert calls == [1]
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         assert "notes" in [row[1] for row in conn.execute("PRAGMA table_info(frames)")]
-        assert conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(MIGRATIONS) + 1
+        assert conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(known) + 1
 
 
 def test_a_failing_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
-    Store.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
 
-    def broken(db):
-        db["frames"].add_column("notes", str)
+    def broken(conn):
+        conn.execute(text("ALTER TABLE frames ADD COLUMN notes TEXT"))
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, ("0002_broken", broken)])
+    known = known_migrations()
+    monkeypatch.setattr(migrations_module, "known_migrations", lambda: (*known, Migration("9000_broken", "test", broken)))
     with pytest.raises(StoreError, match="disk I/O error"):
-        Store.open(tmp_path)
+        DataDir.open(tmp_path)
 
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         assert "notes" not in [row[1] for row in conn.execute("PRAGMA table_info(frames)")]
-        assert conn.execute("SELECT COUNT(*) FROM migrations WHERE name = '0002_broken'").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM migrations WHERE name = '9000_broken'").fetchone()[0] == 0
 
 
 def test_writer_pragmas(store):
-    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    with store.db.write() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+
+
+def execute(store: DataDir, statement: str) -> None:
+    with store.db.write() as conn:
+        conn.execute(text(statement))
 
 
 def test_a_newer_schema_is_refused(tmp_path):
-    Store.open(tmp_path).close()
+    DataDir.open(tmp_path).close()
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         conn.execute("INSERT INTO migrations (name, applied_at) VALUES ('9999_from_the_future', 0)")
 
     with pytest.raises(StoreError, match="newer edgelabel.*9999_from_the_future"):
-        Store.open(tmp_path)
+        DataDir.open(tmp_path)
     with pytest.raises(StoreError, match="newer edgelabel"):
-        Store.open_readonly(tmp_path)
+        DataDir.open_readonly(tmp_path)
 
 
 def test_a_foreign_sqlite_database_is_refused_and_left_untouched(tmp_path):
@@ -153,7 +165,7 @@ def test_a_foreign_sqlite_database_is_refused_and_left_untouched(tmp_path):
     conn.close()
 
     with pytest.raises(StoreError, match="not an edgelabel database"):
-        Store.open(tmp_path)
+        DataDir.open(tmp_path)
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
@@ -161,7 +173,7 @@ def test_a_foreign_sqlite_database_is_refused_and_left_untouched(tmp_path):
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
     (tmp_path / DB_FILENAME).write_bytes(b"this is a text file, not a database" * 100)
     with pytest.raises(StoreError, match="not an edgelabel database") as error:
-        Store.open(tmp_path)
+        DataDir.open(tmp_path)
     assert "\n" not in str(error.value)
 
 
@@ -169,12 +181,12 @@ def test_a_data_dir_that_cannot_be_created_is_a_store_error(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot create data directory"):
-        Store.open(blocker / "data")
+        DataDir.open(blocker / "data")
 
 
 def test_open_readonly_needs_an_existing_database(tmp_path):
     with pytest.raises(StoreError, match="no edgelabel database"):
-        Store.open_readonly(tmp_path)
+        DataDir.open_readonly(tmp_path)
     assert not (tmp_path / DB_FILENAME).exists()
 
 
@@ -224,7 +236,7 @@ def test_frame_row_keeps_the_header_and_its_media(store):
     assert (row["priority"], row["phash"], row["status"]) == (0.75, "0123456789abcdef", "pending")
     assert row["media_bytes"] == len(jpeg)
     assert store.media.path_for(row["media_sha256"]).read_bytes() == jpeg
-    model = store.db["models"].get(header.model_id)
+    model = sqlite_utils.Database(store.db_path)["models"].get(header.model_id)  # ad-hoc inspection
     assert tuple(json.loads(model["class_names"])) == CLASSES
 
 
@@ -271,8 +283,8 @@ def test_a_failed_media_write_stores_none_of_the_batch(store, monkeypatch):
 
 
 def test_the_write_lock_held_elsewhere_is_a_store_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 50)
-    with Store.open(tmp_path) as store:
+    monkeypatch.setattr(database_module, "BUSY_TIMEOUT_MS", 50)
+    with DataDir.open(tmp_path) as store:
         other = sqlite3.connect(tmp_path / DB_FILENAME, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         try:
@@ -288,12 +300,12 @@ def test_the_write_lock_held_elsewhere_is_a_store_error(tmp_path, monkeypatch):
 
 
 def test_rejection_counts_persist_after_reopen(tmp_path):
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         store.count_rejection("cam-1", "bad_boxes", "box 0: NaN")
         store.count_rejection("cam-1", "bad_boxes", "box 3: outside the image")
         store.count_rejection(None, "bad_header", "header is not UTF-8 JSON")
 
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         store.count_rejection("cam-1", "bad_boxes", "box 1: NaN")
         rejections = store.stats()["rejections"]
 
@@ -308,10 +320,10 @@ def test_rejections_are_buffered_then_flushed(store, monkeypatch):
     store.count_rejection("cam-1", "bad_image", "truncated")
     assert raw_count(store.data_dir, "rejections") == 0  # buffered: no commit per bad message
 
-    monkeypatch.setattr(store_module, "REJECTION_FLUSH_SECONDS", 0.0)
+    monkeypatch.setattr(rejections_module, "REJECTION_FLUSH_SECONDS", 0.0)
     store.count_rejection("cam-1", "bad_image", "truncated")
 
-    with Store.open_readonly(store.data_dir) as reader:
+    with DataDir.open_readonly(store.data_dir) as reader:
         assert reader.stats()["rejections"]["by_code"] == {"bad_image": 2}
 
 
@@ -330,7 +342,7 @@ def test_stats_numbers(store):
     store.store_frames([frame("cam-2", 3, labels=Labels(((1.0, 1.0, 5.0, 5.0),), (0.5,), (2,), (1,)))])
     store.store_frames([frame("cam-1", 2)])  # duplicate: changes nothing but last_seen
     store.count_rejection("cam-2", "bad_image", "JPEG is truncated")
-    store.db.execute("UPDATE frames SET status = 'verified' WHERE seq = 7")
+    execute(store, "UPDATE frames SET status = 'verified' WHERE seq = 7")
 
     stats = store.stats()
 
@@ -361,7 +373,7 @@ def test_stats_of_an_empty_store(store):
 
 
 def test_a_reader_sees_commits_while_the_writer_is_open(store):
-    reader = Store.open_readonly(store.data_dir)
+    reader = DataDir.open_readonly(store.data_dir)
     try:
         assert reader.stats()["totals"]["frames"] == 0
         store.store_frames([frame("cam-1", 1), frame("cam-1", 2)])
@@ -375,7 +387,7 @@ def test_a_reader_sees_commits_while_the_writer_is_open(store):
 
 def test_iter_frames_pages_through_everything_with_its_detections(store):
     store.store_frames([frame("cam-1", seq, labels=Labels() if seq % 2 else None) for seq in range(1, 8)])
-    store.db.execute("UPDATE frames SET status = 'verified' WHERE seq IN (2, 3, 7)")
+    execute(store, "UPDATE frames SET status = 'verified' WHERE seq IN (2, 3, 7)")
 
     frames = list(store.iter_frames(page_size=2))
     verified = list(store.iter_frames(status="verified", page_size=2))
@@ -387,7 +399,7 @@ def test_iter_frames_pages_through_everything_with_its_detections(store):
 
 def test_the_writer_can_be_opened_in_one_thread_and_used_in_another(tmp_path):
     """serve opens the store up front, then hands it to the receiver thread."""
-    store = Store.open(tmp_path)
+    store = DataDir.open(tmp_path)
     results = []
     worker = threading.Thread(target=lambda: results.append(store.store_frames([frame("cam-1", 1)])))
     worker.start()
@@ -397,13 +409,15 @@ def test_the_writer_can_be_opened_in_one_thread_and_used_in_another(tmp_path):
 
 
 def test_a_reader_cannot_write(store):
-    with Store.open_readonly(store.data_dir) as reader:
+    with DataDir.open_readonly(store.data_dir) as reader:
         with pytest.raises(StoreError, match="read-only"):
             reader.store_frames([frame("cam-1", 1)])
         with pytest.raises(StoreError, match="read-only"):
             reader.count_rejection("cam-1", "bad_image", "")
-        with pytest.raises(sqlite3.OperationalError):
-            reader.db.execute("DELETE FROM frames")
+        with pytest.raises(StoreError, match="read-only"):
+            execute(reader, "DELETE FROM frames")
+        with pytest.raises(StoreError, match="readonly"), reader.db.read() as conn:  # the file itself is read-only
+            conn.execute(text("DELETE FROM frames"))
 
 
 @pytest.mark.slow
@@ -413,9 +427,9 @@ def test_a_stored_batch_survives_the_writer_being_killed(tmp_path):
         f"""
         import os, sys
         sys.path[:0] = [{str(REPO_ROOT)!r}]
-        from tests.server.test_store import frame
-        from server.store import Store
-        store = Store.open({str(tmp_path)!r})
+        from tests.server.test_datadir import frame
+        from server.datadir import DataDir
+        store = DataDir.open({str(tmp_path)!r})
         print(store.store_frames([frame("cam-1", 1), frame("cam-1", 2)]), flush=True)
         os.kill(os.getpid(), 9)
         """
@@ -424,7 +438,7 @@ def test_a_stored_batch_survives_the_writer_being_killed(tmp_path):
 
     assert result.returncode == -9, result.stderr
     assert result.stdout.strip() == "[True, True]"
-    with Store.open(tmp_path) as store:
+    with DataDir.open(tmp_path) as store:
         assert [row["seq"] for row in store.frame_rows()] == [1, 2]
         assert all(store.media.exists(row["media_sha256"]) for row in store.frame_rows())
         assert store.store_frames([frame("cam-1", 2)]) == [False]

@@ -23,16 +23,18 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from edge.contract.boxes import Box
+from server.datadir import DataDir
+from server.db import sql
 from server.exports.errors import ExportError
 from server.exports.naming import collector_stem, kept_where_unique, source_stem
-from server.store import Store
-from server.synthetic.schema import SYNTHETIC_STATUS
+from server.frames.state import SYNTHETIC_STATUS, VERIFIED_STATUSES
 from server.taxonomy.model import Taxonomy
-from server.taxonomy.store import load as load_taxonomy
+from server.taxonomy.queries import load as load_taxonomy
 
 STATUSES = ("verified", "all")
-VERIFIED_STATUSES = ("accepted", "corrected")
 EXCLUDED_STATUSES = ("duplicate", "rejected")
 
 
@@ -109,17 +111,16 @@ class ExportData:
         return ExportData(tuple(frame for frame in self.frames if frame.synthetic == synthetic), self.class_names)
 
 
-def select(store: Store, selection: Selection) -> ExportData:
+def select(store: DataDir, selection: Selection) -> ExportData:
     """The frames (oldest id first) and class list of an export, from one snapshot of ``store``."""
-    conn = store.db.conn
     where, params = _where(selection)
-    conn.execute("BEGIN")
-    try:
-        rows = conn.execute(
+    lists = [name for name, value in params.items() if isinstance(value, tuple)]
+    with store.db.read("read the frames to export") as conn:
+        rows = conn.execute(sql(
             "SELECT id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, media_sha256, status,"
-            " id IN (SELECT frame_id FROM synthetic_frames), source_file, source_image_id"
-            f" FROM frames WHERE {where} ORDER BY id", params,
-        ).fetchall()
+            " CASE WHEN id IN (SELECT frame_id FROM synthetic_frames) THEN 1 ELSE 0 END, source_file, source_image_id"
+            f" FROM frames WHERE {where} ORDER BY id", *lists), params,
+        ).all()
         verified_ids = [row[0] for row in rows if row[10] in VERIFIED_STATUSES]
         constructed_ids = [row[0] for row in rows if row[11] and row[10] not in VERIFIED_STATUSES]
         other_ids = [row[0] for row in rows if not row[11] and row[10] not in VERIFIED_STATUSES]
@@ -128,12 +129,10 @@ def select(store: Store, selection: Selection) -> ExportData:
         boxes = {**_annotations(conn, verified_ids), **_prelabels(conn, other_ids, model_of, taxonomy),
                  **_synthetic_objects(conn, constructed_ids)}
         model_classes = [
-            json.loads(names) for (names,) in conn.execute(
+            json.loads(names) for names in conn.execute(sql(
                 f"SELECT class_names FROM models WHERE id IN (SELECT DISTINCT model_id FROM frames WHERE {where})"
-                " ORDER BY id", params)
+                " ORDER BY id", *lists), params).scalars()
         ]
-    finally:
-        conn.execute("ROLLBACK")
     # A class filter may name a class by an alias, like a reviewer may.
     wanted_classes = tuple(dict.fromkeys(taxonomy.resolve(name) or name for name in selection.classes))
     wanted = set(wanted_classes)
@@ -161,41 +160,42 @@ def select(store: Store, selection: Selection) -> ExportData:
     return ExportData(tuple(frames), _class_names(first_classes, frames, wanted_classes))
 
 
-def _where(selection: Selection) -> tuple[str, list]:
+def _where(selection: Selection) -> tuple[str, dict]:
+    """The WHERE clause on ``frames`` and its parameters (a tuple value is a list for ``IN``)."""
     statuses = VERIFIED_STATUSES if selection.status == "verified" else EXCLUDED_STATUSES
-    real = f"status {'IN' if selection.status == 'verified' else 'NOT IN'} ({', '.join('?' * len(statuses))})"
-    params: list = list(statuses)
+    real = f"status {'IN' if selection.status == 'verified' else 'NOT IN'} :statuses"
+    params: dict = {"statuses": tuple(statuses)}
     synthetic = "id IN (SELECT frame_id FROM synthetic_frames)"
     if selection.include_synthetic:
         # Unreviewed synthetic frames carry exact boxes; queued ones not reviewed yet count as pre-labeled.
         wanted = (*VERIFIED_STATUSES, SYNTHETIC_STATUS) if selection.status == "verified" else (
             *VERIFIED_STATUSES, SYNTHETIC_STATUS, "pending", "in_review")
-        clauses = [f"(({real} AND NOT {synthetic}) OR ({synthetic} AND status IN ({', '.join('?' * len(wanted))})))"]
-        params.extend(wanted)
+        clauses = [f"(({real} AND NOT {synthetic}) OR ({synthetic} AND status IN :synthetic_statuses))"]
+        params["synthetic_statuses"] = wanted
     else:
         clauses = [f"{real} AND NOT {synthetic}"]
     for column, values in (("device", selection.devices), ("model_id", selection.model_ids)):
         if values:
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
+            clauses.append(f"{column} IN :{column}s")
+            params[f"{column}s"] = tuple(values)
     if selection.since is not None:
-        clauses.append("capture_ts >= ?")
-        params.append(selection.since)
+        clauses.append("capture_ts >= :since")
+        params["since"] = selection.since
     if selection.until is not None:
-        clauses.append("capture_ts < ?")
-        params.append(selection.until)
+        clauses.append("capture_ts < :until")
+        params["until"] = selection.until
     return " AND ".join(clauses), params
 
 
-def _annotations(conn, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
+def _annotations(conn: Connection, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
     return _boxes(conn, "SELECT frame_id, x1, y1, x2, y2, class_name, track_id, NULL FROM annotations", frame_ids)
 
 
-def _detections(conn, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
+def _detections(conn: Connection, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
     return _boxes(conn, "SELECT frame_id, x1, y1, x2, y2, class_name, track_id, score FROM detections", frame_ids)
 
 
-def _prelabels(conn, frame_ids: list[int], model_of: dict[int, str], taxonomy: Taxonomy
+def _prelabels(conn: Connection, frame_ids: list[int], model_of: dict[int, str], taxonomy: Taxonomy
                ) -> dict[int, tuple[ExportBox, ...]]:
     """The model's boxes under project class names, as the review screen shows them (an unmapped
     model class keeps the model's name)."""
@@ -206,19 +206,19 @@ def _prelabels(conn, frame_ids: list[int], model_of: dict[int, str], taxonomy: T
                             for box in frame_boxes) for frame_id, frame_boxes in boxes.items()}
 
 
-def _synthetic_objects(conn, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
+def _synthetic_objects(conn: Connection, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
     return _boxes(conn, "SELECT frame_id, x1, y1, x2, y2, class_name, NULL, NULL FROM synthetic_objects", frame_ids)
 
 
 _CHUNK = 900  # stays under SQLite's limit on bound parameters
 
 
-def _boxes(conn, select_sql: str, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
+def _boxes(conn: Connection, select_sql: str, frame_ids: list[int]) -> dict[int, tuple[ExportBox, ...]]:
     by_frame: dict[int, list[ExportBox]] = {}
+    statement = sql(f"{select_sql} WHERE frame_id IN :ids ORDER BY frame_id, id", "ids")
     for start in range(0, len(frame_ids), _CHUNK):
-        chunk = frame_ids[start:start + _CHUNK]
         for frame_id, x1, y1, x2, y2, class_name, track_id, score in conn.execute(
-            f"{select_sql} WHERE frame_id IN ({', '.join('?' * len(chunk))}) ORDER BY frame_id, id", chunk
+            statement, {"ids": frame_ids[start:start + _CHUNK]}
         ):
             by_frame.setdefault(frame_id, []).append(ExportBox((x1, y1, x2, y2), class_name, track_id, score))
     return {frame_id: tuple(boxes) for frame_id, boxes in by_frame.items()}

@@ -29,29 +29,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.api.admin import JsonBody, UserOf, admin_check
+from server.api.admin import AdminOf, JsonBody, UserOf
 from server.api.admin import forbidden as forbidden_response
 from server.errors import StoreError
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
-from server.taxonomy import store as taxonomy_store
+from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.crops import cut_crop
 from server.taxonomy.model import ClassSpec, TaxonomyError
 
-def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, json_body: JsonBody) -> list[BaseRoute]:
-    admin_of = admin_check(queue, user_of)
 
+def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, admin_of: AdminOf,
+                    json_body: JsonBody) -> list[BaseRoute]:
     def forbidden() -> Response:
         return forbidden_response("only admins may change the taxonomy")
 
     def described() -> dict:
         with queue.read_transaction() as conn:
-            return taxonomy_store.describe(conn)
+            return taxonomy_queries.describe(conn)
 
     def change(admin: str, edit: Callable) -> dict:
         """Load, edit (a function of the taxonomy returning the new one) and save in one transaction."""
         with queue.write_transaction() as (conn, now):
-            taxonomy_store.save(conn, edit(taxonomy_store.load(conn)), admin, now)
+            taxonomy_queries.save(conn, edit(taxonomy_queries.load(conn)), admin, now)
         return described()
 
     async def read_route(request: Request) -> Response:
@@ -103,7 +103,7 @@ def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, json
 
         def work():
             with queue.read_transaction() as conn:
-                return taxonomy_store.candidates(conn, name)
+                return taxonomy_queries.candidates(conn, name)
         return JSONResponse({"candidates": await run_in_threadpool(work)})
 
     async def add_example_route(request: Request) -> Response:
@@ -118,7 +118,7 @@ def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, json
 
     def add_example(admin: str, name: str, annotation_id: int) -> dict:
         with queue.read_transaction() as conn:
-            source = taxonomy_store.example_source(conn, name, annotation_id)
+            source = taxonomy_queries.example_source(conn, name, annotation_id)
         try:
             jpeg = media.path_for(source["media"]).read_bytes()
         except OSError as exc:
@@ -126,8 +126,8 @@ def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, json
         crop, width, height = cut_crop(jpeg, source["box"])
         digest = media.put(crop)  # content-addressed: the same crop twice is one file
         with queue.write_transaction() as (conn, now):
-            source = taxonomy_store.example_source(conn, name, annotation_id)  # still true under the lock?
-            return taxonomy_store.add_example(conn, source, (digest, width, height), admin, now)
+            source = taxonomy_queries.example_source(conn, name, annotation_id)  # still true under the lock?
+            return taxonomy_queries.add_example(conn, source, (digest, width, height), admin, now)
 
     async def remove_example_route(request: Request) -> Response:
         if await admin_of(request) is None:
@@ -135,7 +135,7 @@ def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, json
 
         def work():
             with queue.write_transaction() as (conn, _):
-                taxonomy_store.remove_example(conn, request.path_params["example_id"])
+                taxonomy_queries.remove_example(conn, request.path_params["example_id"])
         await run_in_threadpool(work)
         return JSONResponse({"removed": request.path_params["example_id"]})
 

@@ -1,11 +1,9 @@
 """Migration ``0007_synthetic``: the tables of :mod:`server.synthetic` (described in its docstring)."""
 
-SYNTHETIC_STATUS = "synthetic"
-"""``frames.status`` of a synthetic frame kept out of the review queue (no queue or export query takes it)."""
+from sqlalchemy import Connection, text
 
 
-def create_tables(db) -> None:
-    """Migration ``0007_synthetic`` (``db``: a sqlite_utils Database)."""
+def upgrade(conn: Connection) -> None:
     for statement in (
         # One current background per device; the media store holds its JPEG.
         """CREATE TABLE device_backgrounds (
@@ -47,4 +45,4 @@ def create_tables(db) -> None:
         ) STRICT""",
         "CREATE INDEX synthetic_objects_frame ON synthetic_objects (frame_id)",
     ):
-        db.execute(statement)
+        conn.execute(text(statement))

@@ -9,34 +9,38 @@ with other, unverified boxes stays queued; the review screen shows it with this 
 already verified (see ``verdicts`` in :func:`frame_extras`).
 
 Class names are the project's (:mod:`server.taxonomy`): the model's classes as they map, a fixed
-class as it resolves (an alias becomes its class).
+class as it resolves (an alias becomes its class). The frames' new state is written by
+:mod:`server.frames.state`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
+from sqlalchemy import Connection, text
+
 from edge.contract.limits import MAX_NAME_CHARS
-from server.api.database import WebDatabase
+from server.db import Database
 from server.errors import FrameNotFoundError, SubmissionError
-from server.taxonomy import store as taxonomy_store
+from server.frames import state
+from server.frames.state import Annotation
+from server.taxonomy import queries as taxonomy_queries
 
 MAX_STRIP_FRAMES = 500
 
 
-def track_strip(db: WebDatabase, device: str, track_id: int) -> dict:
+def track_strip(db: Database, device: str, track_id: int) -> dict:
     """The track's frames in capture order, each with the track's box, and its verdict."""
-    with db.read() as conn:
-        rows = conn.execute(
+    with db.read("read the track") as conn:
+        rows = conn.execute(text(
             "SELECT f.id, f.status, f.capture_ts, f.media_sha256, f.width, f.height, f.claimed_by,"
             " d.id, d.x1, d.y1, d.x2, d.y2, d.score, d.class_name, f.model_id"
             " FROM detections d JOIN frames f ON f.id = d.frame_id"
-            " WHERE f.device = ? AND d.track_id = ? ORDER BY f.capture_ts, f.id LIMIT ?",
-            [device, track_id, MAX_STRIP_FRAMES]).fetchall()
+            " WHERE f.device = :device AND d.track_id = :track_id ORDER BY f.capture_ts, f.id LIMIT :limit"),
+            {"device": device, "track_id": track_id, "limit": MAX_STRIP_FRAMES}).all()
         verdict = _verdict(conn, device, track_id)
-        taxonomy = taxonomy_store.load(conn)
+        taxonomy = taxonomy_queries.load(conn)
     if not rows:
         raise FrameNotFoundError(f"no track {track_id} of device {device!r}")
     frames = [
@@ -50,28 +54,31 @@ def track_strip(db: WebDatabase, device: str, track_id: int) -> dict:
             "class_choices": taxonomy.class_names() or classes}
 
 
-def accept_track(db: WebDatabase, user: str, device: str, track_id: int, class_name: str | None) -> dict:
+def accept_track(db: Database, user: str, device: str, track_id: int, class_name: str | None) -> dict:
     """Record the verdict and finalise the queued frames it completes; which frames were finalised."""
     if class_name is not None and not (isinstance(class_name, str) and 0 < len(class_name) <= MAX_NAME_CHARS
                                        and class_name.isprintable()):
         raise SubmissionError(f"class_name must be a printable string of 1..{MAX_NAME_CHARS} characters")
-    with db.write() as conn:
+    with db.write("accept the track") as conn:
         now = time.time()
         if class_name is not None:
-            class_name = taxonomy_store.load(conn).submitted_class(class_name)
-        frame_ids = [row[0] for row in conn.execute(
+            class_name = taxonomy_queries.load(conn).submitted_class(class_name)
+        frame_ids = list(conn.execute(text(
             "SELECT DISTINCT f.id FROM detections d JOIN frames f ON f.id = d.frame_id"
-            " WHERE f.device = ? AND d.track_id = ?"
-            " AND (f.status = 'pending' OR (f.status = 'in_review' AND f.claimed_by = ?)) ORDER BY f.id",
-            [device, track_id, user])]
-        if not frame_ids and not conn.execute(
-                "SELECT 1 FROM detections d JOIN frames f ON f.id = d.frame_id WHERE f.device = ? AND d.track_id = ?",
-                [device, track_id]).fetchone():
+            " WHERE f.device = :device AND d.track_id = :track_id"
+            " AND (f.status = 'pending' OR (f.status = 'in_review' AND f.claimed_by = :user)) ORDER BY f.id"),
+            {"device": device, "track_id": track_id, "user": user}).scalars())
+        if not frame_ids and not conn.execute(text(
+                "SELECT 1 FROM detections d JOIN frames f ON f.id = d.frame_id"
+                " WHERE f.device = :device AND d.track_id = :track_id"),
+                {"device": device, "track_id": track_id}).first():
             raise FrameNotFoundError(f"no track {track_id} of device {device!r}")
-        conn.execute(
-            "INSERT INTO track_verdicts (device, track_id, class_name, user, at) VALUES (?, ?, ?, ?, ?)"
+        conn.execute(text(
+            "INSERT INTO track_verdicts (device, track_id, class_name, user, at)"
+            " VALUES (:device, :track_id, :class_name, :user, :now)"
             " ON CONFLICT (device, track_id) DO UPDATE SET class_name = excluded.class_name, user = excluded.user,"
-            " at = excluded.at", [device, track_id, class_name, user, now])
+            " at = excluded.at"),
+            {"device": device, "track_id": track_id, "class_name": class_name, "user": user, "now": now})
         finalised, waiting = [], []
         for frame_id in frame_ids:
             status = _finalise_if_complete(conn, frame_id, device, user, now, track_id)
@@ -80,60 +87,51 @@ def accept_track(db: WebDatabase, user: str, device: str, track_id: int, class_n
             "waiting": waiting}
 
 
-def frame_extras(db: WebDatabase, frame: dict) -> dict:
+def frame_extras(db: Database, frame: dict) -> dict:
     """What the review screen adds to a frame: verdicts of its tracks, the previous frame of each
     of its tracks (context), and the classes a reviewer picks from (the taxonomy's, or without
     one the model's class names)."""
     track_ids = sorted({d["track_id"] for d in frame["detections"] if d["track_id"] is not None})
-    with db.read() as conn:
-        taxonomy = taxonomy_store.load(conn)
+    with db.read("read the frame's tracks") as conn:
+        taxonomy = taxonomy_queries.load(conn)
         verdicts = {str(t): v for t in track_ids if (v := _verdict(conn, frame["device"], t)) is not None}
         context = {}
         for track_id in track_ids:
-            row = conn.execute(
+            row = conn.execute(text(
                 "SELECT f.id, f.media_sha256, f.width, f.height, d.x1, d.y1, d.x2, d.y2, d.class_name, f.model_id"
                 " FROM detections d JOIN frames f ON f.id = d.frame_id"
-                " WHERE f.device = ? AND d.track_id = ? AND (f.capture_ts < ? OR (f.capture_ts = ? AND f.id < ?))"
-                " ORDER BY f.capture_ts DESC, f.id DESC LIMIT 1",
-                [frame["device"], track_id, frame["capture_ts"], frame["capture_ts"], frame["id"]]).fetchone()
+                " WHERE f.device = :device AND d.track_id = :track_id AND (f.capture_ts < :ts"
+                " OR (f.capture_ts = :ts AND f.id < :id))"
+                " ORDER BY f.capture_ts DESC, f.id DESC LIMIT 1"),
+                {"device": frame["device"], "track_id": track_id, "ts": frame["capture_ts"], "id": frame["id"]}).first()
             if row is not None:
                 context[str(track_id)] = {"frame_id": row[0], "media": row[1], "width": row[2], "height": row[3],
                                           "box": list(row[4:8]),
                                           "class_name": taxonomy.project_class(row[9], row[8])[0]}
-        names = conn.execute("SELECT class_names FROM models WHERE id = ?", [frame["model_id"]]).fetchone()
-    class_names = taxonomy.class_names() or (json.loads(names[0]) if names else [])
+        names = conn.execute(text("SELECT class_names FROM models WHERE id = :id"), {"id": frame["model_id"]}).scalar()
+    class_names = taxonomy.class_names() or (json.loads(names) if names else [])
     return {"verdicts": verdicts, "context": context, "class_names": class_names}
 
 
-def _verdict(conn: sqlite3.Connection, device: str, track_id: int) -> dict | None:
-    row = conn.execute("SELECT class_name, user, at FROM track_verdicts WHERE device = ? AND track_id = ?",
-                       [device, track_id]).fetchone()
+def _verdict(conn: Connection, device: str, track_id: int) -> dict | None:
+    row = conn.execute(text("SELECT class_name, user, at FROM track_verdicts WHERE device = :device"
+                            " AND track_id = :track_id"), {"device": device, "track_id": track_id}).first()
     return None if row is None else {"class_name": row[0], "user": row[1], "at": row[2]}
 
 
-def _finalise_if_complete(conn: sqlite3.Connection, frame_id: int, device: str, user: str, now: float,
+def _finalise_if_complete(conn: Connection, frame_id: int, device: str, user: str, now: float,
                           track_id: int) -> str | None:
     """Write the frame's annotations from verdicts if every box has one; its new status, else None."""
-    verdicts = dict(conn.execute(
-        "SELECT d.id, v.class_name FROM detections d JOIN track_verdicts v ON v.device = ? AND v.track_id = d.track_id"
-        " WHERE d.frame_id = ?", [device, frame_id]).fetchall())
-    detections = taxonomy_store.detections_of(conn, frame_id)
+    verdicts = dict(conn.execute(text(
+        "SELECT d.id, v.class_name FROM detections d"
+        " JOIN track_verdicts v ON v.device = :device AND v.track_id = d.track_id WHERE d.frame_id = :id"),
+        {"device": device, "id": frame_id}).all())
+    detections = taxonomy_queries.detections_of(conn, frame_id)
     if not all(d["id"] in verdicts for d in detections):
         return None
-    rows = []
+    boxes = []
     for d in detections:
         class_name = verdicts[d["id"]] or d["class_name"]  # the fixed class, else the model's as it maps
         source = "model" if class_name == d["class_name"] else "human"
-        rows.append((frame_id, d["x1"], d["y1"], d["x2"], d["y2"], class_name, d["track_id"], source, d["id"], user,
-                     now))
-    status = "accepted" if all(r[7] == "model" for r in rows) else "corrected"
-    conn.executemany(
-        "INSERT INTO annotations (frame_id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    conn.execute("UPDATE frames SET status = ?, claimed_by = NULL, lease_expires_at = NULL WHERE id = ?",
-                 [status, frame_id])
-    conn.execute("INSERT INTO review_events (frame_id, user, action, at, details) VALUES (?, ?, ?, ?, ?)",
-                 [frame_id, user, "accept_track", now,
-                  json.dumps({"status": status, "track_id": track_id, "annotations": len(rows),
-                              "changed": sum(r[7] == "human" for r in rows)}, sort_keys=True)])
-    return status
+        boxes.append(Annotation(d["x1"], d["y1"], d["x2"], d["y2"], class_name, d["track_id"], source, d["id"]))
+    return state.accept_track_frame(conn, frame_id, user, boxes, track_id, now)

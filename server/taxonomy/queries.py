@@ -20,12 +20,14 @@ carry project class names. All functions run on the caller's connection inside i
 from __future__ import annotations
 
 import json
-import sqlite3
 
+from sqlalchemy import Connection, text
+
+from server.db import sql
 from server.errors import FrameNotFoundError
+from server.frames.state import VERIFIED_STATUSES
 from server.taxonomy.model import ClassSpec, Taxonomy, TaxonomyError
 
-VERIFIED_STATUSES = ("accepted", "corrected")
 MAX_EXAMPLES_PER_CLASS = 12
 MAX_CANDIDATES = 60
 
@@ -33,29 +35,29 @@ MAX_CANDIDATES = 60
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def load(conn: sqlite3.Connection) -> Taxonomy:
+def load(conn: Connection) -> Taxonomy:
     aliases: dict[str, list[str]] = {}
-    for alias, class_name in conn.execute("SELECT alias, class_name FROM taxonomy_aliases ORDER BY rowid"):
+    for alias, class_name in conn.execute(text("SELECT alias, class_name FROM taxonomy_aliases ORDER BY rowid")):
         aliases.setdefault(class_name, []).append(alias)
     classes = tuple(
         ClassSpec(name, guideline, tuple(aliases.get(name, ())))
-        for name, guideline in conn.execute("SELECT name, guideline FROM taxonomy_classes ORDER BY position, name")
+        for name, guideline in conn.execute(text("SELECT name, guideline FROM taxonomy_classes ORDER BY position, name"))
     )
-    mappings = {(model_id, model_class): class_name for model_id, model_class, class_name in conn.execute(
-        "SELECT model_id, model_class, class_name FROM model_class_map ORDER BY model_id, model_class")}
+    mappings = {(model_id, model_class): class_name for model_id, model_class, class_name in conn.execute(text(
+        "SELECT model_id, model_class, class_name FROM model_class_map ORDER BY model_id, model_class"))}
     return Taxonomy(classes, mappings)
 
 
-def detections_of(conn: sqlite3.Connection, frame_id: int, taxonomy: Taxonomy | None = None) -> list[dict]:
+def detections_of(conn: Connection, frame_id: int, taxonomy: Taxonomy | None = None) -> list[dict]:
     """A frame's pre-labels with ``class_name`` the project class, ``model_class`` the model's name
     and ``mapping`` how one became the other (None: unmapped, see :meth:`Taxonomy.project_class`)."""
     taxonomy = load(conn) if taxonomy is None else taxonomy
-    row = conn.execute("SELECT model_id FROM frames WHERE id = ?", [frame_id]).fetchone()
+    row = conn.execute(text("SELECT model_id FROM frames WHERE id = :id"), {"id": frame_id}).first()
     if row is None:
         raise FrameNotFoundError(f"no frame {frame_id}")
     detections = []
-    for values in conn.execute("SELECT id, x1, y1, x2, y2, score, class_id, class_name, track_id FROM detections"
-                               " WHERE frame_id = ? ORDER BY id", [frame_id]):
+    for values in conn.execute(text("SELECT id, x1, y1, x2, y2, score, class_id, class_name, track_id"
+                                    " FROM detections WHERE frame_id = :id ORDER BY id"), {"id": frame_id}):
         detection = dict(zip(("id", "x1", "y1", "x2", "y2", "score", "class_id", "class_name", "track_id"), values))
         detection["model_class"] = detection["class_name"]
         detection["class_name"], detection["mapping"] = taxonomy.project_class(row[0], detection["model_class"])
@@ -63,19 +65,19 @@ def detections_of(conn: sqlite3.Connection, frame_id: int, taxonomy: Taxonomy | 
     return detections
 
 
-def model_classes(conn: sqlite3.Connection) -> dict[str, list[str]]:
+def model_classes(conn: Connection) -> dict[str, list[str]]:
     """Every known model's class names (from the frames it sent), by model id."""
-    return {model_id: json.loads(names) for model_id, names in conn.execute("SELECT id, class_names FROM models"
-                                                                            " ORDER BY id")}
+    return {model_id: json.loads(names) for model_id, names in conn.execute(text("SELECT id, class_names FROM models"
+                                                                                 " ORDER BY id"))}
 
 
-def describe(conn: sqlite3.Connection) -> dict:
+def describe(conn: Connection) -> dict:
     """The whole taxonomy as the API and ``classes list --json`` show it: classes with guideline,
     aliases and examples, and per model every class with the project class it becomes."""
     taxonomy = load(conn)
     examples: dict[str, list[dict]] = {}
-    for row in conn.execute("SELECT id, class_name, frame_id, annotation_id, crop_sha256, crop_width, crop_height,"
-                            " added_by, added_at FROM class_examples ORDER BY class_name, id"):
+    for row in conn.execute(text("SELECT id, class_name, frame_id, annotation_id, crop_sha256, crop_width,"
+                                 " crop_height, added_by, added_at FROM class_examples ORDER BY class_name, id")):
         example = dict(zip(("id", "class_name", "frame_id", "annotation_id", "media", "width", "height", "added_by",
                             "added_at"), row))
         examples.setdefault(example.pop("class_name"), []).append(example)
@@ -103,31 +105,39 @@ def describe(conn: sqlite3.Connection) -> dict:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-def save(conn: sqlite3.Connection, taxonomy: Taxonomy, user: str, now: float) -> None:
+def save(conn: Connection, taxonomy: Taxonomy, user: str, now: float) -> None:
     """Make the tables hold ``taxonomy`` (already checked by its constructor).
 
     Classes keep their rows (and so their examples) when they stay; removed classes lose their
     aliases, mappings and examples (ON DELETE CASCADE).
     """
-    old = {name: (guideline, position) for name, guideline, position in conn.execute(
-        "SELECT name, guideline, position FROM taxonomy_classes")}
+    old = {name: (guideline, position) for name, guideline, position in conn.execute(text(
+        "SELECT name, guideline, position FROM taxonomy_classes"))}
     keep = set(taxonomy.class_names())
-    conn.executemany("DELETE FROM taxonomy_classes WHERE name = ?", [(name,) for name in old if name not in keep])
-    conn.execute("DELETE FROM taxonomy_aliases")
-    conn.execute("DELETE FROM model_class_map")
+    removed = [{"name": name} for name in old if name not in keep]
+    if removed:
+        conn.execute(text("DELETE FROM taxonomy_classes WHERE name = :name"), removed)
+    conn.execute(text("DELETE FROM taxonomy_aliases"))
+    conn.execute(text("DELETE FROM model_class_map"))
     for position, spec in enumerate(taxonomy.classes):
         if old.get(spec.name) != (spec.guideline, position):
-            conn.execute("INSERT INTO taxonomy_classes (name, guideline, position, updated_by, updated_at)"
-                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET guideline = excluded.guideline,"
-                         " position = excluded.position, updated_by = excluded.updated_by,"
-                         " updated_at = excluded.updated_at", [spec.name, spec.guideline, position, user, now])
-        conn.executemany("INSERT INTO taxonomy_aliases (alias, class_name) VALUES (?, ?)",
-                         [(alias, spec.name) for alias in spec.aliases])
-    conn.executemany("INSERT INTO model_class_map (model_id, model_class, class_name) VALUES (?, ?, ?)",
-                     [(model_id, model_class, target) for (model_id, model_class), target in taxonomy.mappings.items()])
+            conn.execute(text(
+                "INSERT INTO taxonomy_classes (name, guideline, position, updated_by, updated_at)"
+                " VALUES (:name, :guideline, :position, :user, :now) ON CONFLICT (name) DO UPDATE SET"
+                " guideline = excluded.guideline, position = excluded.position, updated_by = excluded.updated_by,"
+                " updated_at = excluded.updated_at"),
+                {"name": spec.name, "guideline": spec.guideline, "position": position, "user": user, "now": now})
+        if spec.aliases:
+            conn.execute(text("INSERT INTO taxonomy_aliases (alias, class_name) VALUES (:alias, :class_name)"),
+                         [{"alias": alias, "class_name": spec.name} for alias in spec.aliases])
+    if taxonomy.mappings:
+        conn.execute(text("INSERT INTO model_class_map (model_id, model_class, class_name)"
+                          " VALUES (:model_id, :model_class, :class_name)"),
+                     [{"model_id": model_id, "model_class": model_class, "class_name": target}
+                      for (model_id, model_class), target in taxonomy.mappings.items()])
 
 
-def example_source(conn: sqlite3.Connection, class_name: str, annotation_id: int) -> dict:
+def example_source(conn: Connection, class_name: str, annotation_id: int) -> dict:
     """The frame and box of an annotation an admin wants as an example of ``class_name``.
 
     The annotation must belong to a verified (accepted or corrected) frame and be of that class
@@ -135,9 +145,9 @@ def example_source(conn: sqlite3.Connection, class_name: str, annotation_id: int
     """
     taxonomy = load(conn)
     canonical = taxonomy.get(class_name).name
-    row = conn.execute("SELECT a.frame_id, a.x1, a.y1, a.x2, a.y2, a.class_name, f.status, f.media_sha256,"
-                       " f.width, f.height FROM annotations a JOIN frames f ON f.id = a.frame_id WHERE a.id = ?",
-                       [annotation_id]).fetchone()
+    row = conn.execute(text("SELECT a.frame_id, a.x1, a.y1, a.x2, a.y2, a.class_name, f.status, f.media_sha256,"
+                            " f.width, f.height FROM annotations a JOIN frames f ON f.id = a.frame_id WHERE a.id = :id"),
+                       {"id": annotation_id}).first()
     if row is None:
         raise FrameNotFoundError(f"no annotation {annotation_id}")
     frame_id, x1, y1, x2, y2, annotated_as, status, media, width, height = row
@@ -146,7 +156,8 @@ def example_source(conn: sqlite3.Connection, class_name: str, annotation_id: int
                             "from accepted or corrected frames")
     if taxonomy.resolve(annotated_as) != canonical:
         raise TaxonomyError(f"annotation {annotation_id} is a {annotated_as!r}, not a {canonical!r}")
-    count = conn.execute("SELECT COUNT(*) FROM class_examples WHERE class_name = ?", [canonical]).fetchone()[0]
+    count = conn.execute(text("SELECT COUNT(*) FROM class_examples WHERE class_name = :name"),
+                         {"name": canonical}).scalar_one()
     if count >= MAX_EXAMPLES_PER_CLASS:
         raise TaxonomyError(f"class {canonical!r} has {count} examples already (at most {MAX_EXAMPLES_PER_CLASS}): "
                             "remove one first")
@@ -154,44 +165,45 @@ def example_source(conn: sqlite3.Connection, class_name: str, annotation_id: int
             "box": (x1, y1, x2, y2), "media": media, "width": width, "height": height}
 
 
-def add_example(conn: sqlite3.Connection, source: dict, crop: tuple[str, int, int], user: str, now: float) -> dict:
+def add_example(conn: Connection, source: dict, crop: tuple[str, int, int], user: str, now: float) -> dict:
     """Record an example crop (``crop``: its media digest, width, height) of ``source``
     (:func:`example_source`, which the caller runs again in this transaction)."""
     digest, width, height = crop
-    try:
-        example_id = conn.execute(
-            "INSERT INTO class_examples (class_name, frame_id, annotation_id, x1, y1, x2, y2, crop_sha256, crop_width,"
-            " crop_height, added_by, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [source["class_name"], source["frame_id"], source["annotation_id"], *source["box"], digest, width, height,
-             user, now]).lastrowid
-    except sqlite3.IntegrityError:
+    x1, y1, x2, y2 = source["box"]
+    example_id = conn.execute(text(
+        "INSERT INTO class_examples (class_name, frame_id, annotation_id, x1, y1, x2, y2, crop_sha256, crop_width,"
+        " crop_height, added_by, added_at) VALUES (:class_name, :frame_id, :annotation_id, :x1, :y1, :x2, :y2,"
+        " :digest, :width, :height, :user, :now) ON CONFLICT (class_name, annotation_id) DO NOTHING RETURNING id"),
+        {"class_name": source["class_name"], "frame_id": source["frame_id"], "annotation_id": source["annotation_id"],
+         "x1": x1, "y1": y1, "x2": x2, "y2": y2, "digest": digest, "width": width, "height": height, "user": user,
+         "now": now}).scalar()
+    if example_id is None:
         raise TaxonomyError(f"annotation {source['annotation_id']} is already an example of "
-                            f"{source['class_name']!r}") from None
+                            f"{source['class_name']!r}")
     return {"id": example_id, "class_name": source["class_name"], "frame_id": source["frame_id"],
             "annotation_id": source["annotation_id"], "media": digest, "width": width, "height": height,
             "added_by": user, "added_at": now}
 
 
-def remove_example(conn: sqlite3.Connection, example_id: int) -> None:
-    if conn.execute("DELETE FROM class_examples WHERE id = ?", [example_id]).rowcount == 0:
+def remove_example(conn: Connection, example_id: int) -> None:
+    if conn.execute(text("DELETE FROM class_examples WHERE id = :id"), {"id": example_id}).rowcount == 0:
         raise FrameNotFoundError(f"no example {example_id}")
 
 
-def candidates(conn: sqlite3.Connection, class_name: str, limit: int = MAX_CANDIDATES) -> list[dict]:
+def candidates(conn: Connection, class_name: str, limit: int = MAX_CANDIDATES) -> list[dict]:
     """Verified boxes of a class (by name or alias), newest first, that are not examples yet:
     what an admin picks examples from."""
     taxonomy = load(conn)
     spec = taxonomy.get(class_name)
     names = [spec.name, *spec.aliases]  # compared lower-cased, as names resolve ignoring case
-    placeholders = ", ".join("?" * len(names))
-    statuses = ", ".join("?" * len(VERIFIED_STATUSES))
     return [
         dict(zip(("annotation_id", "frame_id", "x1", "y1", "x2", "y2", "class_name", "author", "media", "width",
                   "height"), row))
-        for row in conn.execute(
+        for row in conn.execute(sql(
             "SELECT a.id, a.frame_id, a.x1, a.y1, a.x2, a.y2, a.class_name, a.author, f.media_sha256, f.width,"
-            f" f.height FROM annotations a JOIN frames f ON f.id = a.frame_id WHERE lower(a.class_name) IN ({placeholders})"
-            f" AND f.status IN ({statuses}) AND a.id NOT IN (SELECT annotation_id FROM class_examples"
-            " WHERE class_name = ?) ORDER BY a.id DESC LIMIT ?",
-            [*(name.lower() for name in names), *VERIFIED_STATUSES, spec.name, limit])
+            " f.height FROM annotations a JOIN frames f ON f.id = a.frame_id WHERE lower(a.class_name) IN :names"
+            " AND f.status IN :verified AND a.id NOT IN (SELECT annotation_id FROM class_examples"
+            " WHERE class_name = :class_name) ORDER BY a.id DESC LIMIT :limit", "names", "verified"),
+            {"names": [name.lower() for name in names], "verified": VERIFIED_STATUSES, "class_name": spec.name,
+             "limit": limit})
     ]

@@ -1,0 +1,12 @@
+"""Migration ``0008_frame_source``: the file an imported frame came from (:mod:`server.frame_source`).
+
+Both columns are NULL for frames from the edge: ``source_file`` is the file's name inside the
+imported dataset, ``source_image_id`` the COCO image id when the source was COCO.
+"""
+
+from sqlalchemy import Connection, text
+
+
+def upgrade(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE frames ADD COLUMN source_file TEXT"))
+    conn.execute(text("ALTER TABLE frames ADD COLUMN source_image_id INTEGER"))

@@ -1,0 +1,1 @@
+"""Schema migrations owned by the importers (see :mod:`server.db.migrations`)."""
