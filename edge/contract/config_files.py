@@ -36,6 +36,10 @@ import tomllib
 from edge.contract.errors import ConfigError
 
 
+MAX_SHOWN_CHARS = 200
+"""A bad value longer than this (as :func:`show` writes it) is cut in messages."""
+
+
 class SettingError(ConfigError):
     """One bad setting: which key, what value, what was expected (and where it came from)."""
 
@@ -48,7 +52,9 @@ class SettingError(ConfigError):
         if value is dataclasses.MISSING:
             super().__init__(f"{where}{key} is missing: expected {expected}")
         else:
-            super().__init__(f"{where}{key} = {show(value)}: expected {expected}")
+            shown = show(value)  # a request body's value may be megabytes: the message stays one short line
+            shown = shown if len(shown) <= MAX_SHOWN_CHARS else shown[:MAX_SHOWN_CHARS] + "..."
+            super().__init__(f"{where}{key} = {shown}: expected {expected}")
 
     def within(self, table: str, origin: str | None = None) -> "SettingError":
         """The same error with its key inside ``table`` (``min_gap_s`` -> ``selection.interval.min_gap_s``)."""
