@@ -18,6 +18,11 @@ MAX_SKIPPED = 1000
 """Frames a reviewer may skip in one session (the claim's ``skip`` list)."""
 
 
+def row_id(**kwargs):
+    """An integer field the database compares with a 64-bit column (a larger one would fail in the driver)."""
+    return field(**kwargs, metadata=check(lambda value: -(2**63) <= value < 2**63, "an integer that fits in 64 bits"))
+
+
 @dataclass(frozen=True)
 class NoBody:
     """An endpoint that takes no fields (an empty body or ``{}``)."""
@@ -27,7 +32,7 @@ class NoBody:
 class ClaimBody:
     """``POST /api/queue/claim``: a given frame, or the next one not in ``skip``."""
 
-    frame_id: int | None = None
+    frame_id: int | None = row_id(default=None)
     lease_seconds: float | None = None
     skip: tuple[int, ...] | None = field(default=None, metadata=check(
         lambda ids: len(ids) <= MAX_SKIPPED, f"a list of at most {MAX_SKIPPED} frame ids"))
@@ -49,8 +54,8 @@ class Box:
     x2: float
     y2: float
     class_name: str
-    track_id: int | None = None
-    detection_id: int | None = None
+    track_id: int | None = row_id(default=None)
+    detection_id: int | None = row_id(default=None)
     """The model's box it was made from; None for a box the reviewer drew."""
 
 
@@ -80,7 +85,7 @@ class TrackAcceptBody:
     """``POST /api/track/accept``: accept a whole track, optionally as another class."""
 
     device: str
-    track_id: int
+    track_id: int = row_id()
     class_name: str | None = None
 
 
@@ -107,4 +112,4 @@ class ExampleBody:
     """``POST /api/taxonomy/examples``: keep a verified box as an example of its class."""
 
     class_name: str
-    annotation_id: int
+    annotation_id: int = row_id()

@@ -4,7 +4,7 @@ import pytest
 
 from edge.contract.config_files import SettingError, from_plain
 from server.api.bodies import (
-    MAX_SKIPPED, ClaimBody, ClassBody, DecisionBody, MappingBody, NoBody, SubmitBody, TrackAcceptBody,
+    MAX_SKIPPED, ClaimBody, ClassBody, DecisionBody, ExampleBody, MappingBody, NoBody, SubmitBody, TrackAcceptBody,
 )
 
 
@@ -78,3 +78,10 @@ def test_boxes_reach_the_queue_as_submitted():
     body = from_plain(SubmitBody, {"decision": "correct", "annotations": [box], "comment": "ok"}, "the body")
     assert body.boxes() == [{**box, "x1": 1.0, "y1": 2.0, "y2": 40.0, "track_id": None}]
     assert from_plain(SubmitBody, {"decision": "accept"}, "the body").boxes() is None
+
+
+def test_ids_fit_the_database_columns():
+    assert from_plain(ClaimBody, {"frame_id": 2**63 - 1}, "the body").frame_id == 2**63 - 1
+    assert refused(ClaimBody, {"frame_id": 2**63}) == f"frame_id = {2**63}: expected an integer that fits in 64 bits"
+    assert refused(TrackAcceptBody, {"device": "cam", "track_id": -(2**63) - 1}).startswith("track_id = ")
+    assert refused(ExampleBody, {"class_name": "car", "annotation_id": 2**64}).startswith("annotation_id = ")

@@ -78,6 +78,7 @@ def test_concurrent_http_claims_are_all_different(api):
     ("post", "/api/queue/claim", b'{"lease_seconds": -5}', 400, "bad_request"),
     ("post", "/api/queue/claim", b'{"surprise": 1}', 400, "bad_request"),
     ("post", "/api/queue/claim", b'{"frame_id": true}', 400, "bad_request"),
+    ("post", "/api/queue/claim", b'{"frame_id": 18446744073709551616}', 400, "bad_request"),
     ("post", "/api/queue/claim", b'{"skip": [1, "2"]}', 400, "bad_request"),
     ("post", "/api/queue/claim", b'{"skip": [' + b", ".join(b"1" for _ in range(1001)) + b']}', 400, "bad_request"),
     ("post", "/api/queue/claim", b'[1]', 400, "bad_request"),
