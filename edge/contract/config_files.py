@@ -62,7 +62,9 @@ class SettingError(ConfigError):
 
 
 def show(value: Any) -> str:
-    """A value as it would be written in TOML (``true``, ``1.5``, ``"text"``)."""
+    """A value as it would be written in TOML (``true``, ``1.5``, ``"text"``; JSON's ``null``)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
