@@ -3,9 +3,10 @@
 They are read by the same checker as the config files (:func:`edge.contract.config_files.from_plain`):
 types are checked there (``bool`` is not an ``int``, a number is finite, an unknown or missing
 field is refused, each named in the message), bounds by the ``check`` metadata of a field. A
-field typed ``X | None`` may be left out or null. What depends on the database (does the frame
-exist, is the class in the taxonomy, is the box inside the image, the lease's range) stays with
-the module that owns it.
+field typed ``X | None`` may be left out or null. The rules a value must also meet where it is
+used stay with the module that uses it, which Python callers reach without a body: the review
+queue checks the decision, the comment's length, the lease's range and each box against its
+frame (inside the image, a known detection, a class of the taxonomy).
 """
 
 from __future__ import annotations
