@@ -14,12 +14,17 @@ written here once:
 
 Every error is one line naming where the value came from (the file or the flag), the key, the
 value and what was expected. Standard library only.
+
+The same checker reads any plain data into a dataclass (:func:`from_plain`): the collector's JSON
+request bodies are declared and checked this way too, so config and bodies follow one set of rules.
+There, a field may also be required (no default) or optional (``X | None``: null is as if left out).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +36,10 @@ import tomllib
 from edge.contract.errors import ConfigError
 
 
+MAX_SHOWN_CHARS = 200
+"""A bad value longer than this (as :func:`show` writes it) is cut in messages."""
+
+
 class SettingError(ConfigError):
     """One bad setting: which key, what value, what was expected (and where it came from)."""
 
@@ -40,7 +49,12 @@ class SettingError(ConfigError):
         self.expected = expected
         self.origin = origin
         where = f"{origin}: " if origin else ""
-        super().__init__(f"{where}{key} = {show(value)}: expected {expected}")
+        if value is dataclasses.MISSING:
+            super().__init__(f"{where}{key} is missing: expected {expected}")
+        else:
+            shown = show(value)  # a request body's value may be megabytes: the message stays one short line
+            shown = shown if len(shown) <= MAX_SHOWN_CHARS else shown[:MAX_SHOWN_CHARS] + "..."
+            super().__init__(f"{where}{key} = {shown}: expected {expected}")
 
     def within(self, table: str, origin: str | None = None) -> "SettingError":
         """The same error with its key inside ``table`` (``min_gap_s`` -> ``selection.interval.min_gap_s``)."""
@@ -48,7 +62,9 @@ class SettingError(ConfigError):
 
 
 def show(value: Any) -> str:
-    """A value as it would be written in TOML (``true``, ``1.5``, ``"text"``)."""
+    """A value as it would be written in TOML (``true``, ``1.5``, ``"text"``; JSON's ``null``)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -103,8 +119,17 @@ def load_file(root: type, path: str | Path | None = None, overrides: Mapping[str
     for key, override in (overrides or {}).items():
         _set_dotted(document, key, override.value)
         origins[key] = override.flag
-    values = _table_values(root, document, prefix="", origins=origins, skip=("origins",))
+    values = _table_values(root, document, prefix="", origins=origins, words=_TOML, skip=("origins",))
     return root(**values, origins=origins)
+
+
+def from_plain(cls: type, data: Any, where: str):
+    """``data`` (parsed JSON: dicts, lists, numbers, strings, None) as an instance of the dataclass ``cls``.
+
+    ``where`` names the whole of ``data`` in messages ("the body"). Raises :class:`SettingError`
+    (its key a dotted path such as ``annotations[0].x1``) for the first bad, unknown or missing field.
+    """
+    return cls(**_table_values(cls, data, prefix="", origins={}, words=_Words(where, "an object", "a list of objects")))
 
 
 def as_dict(config: Any) -> dict[str, Any]:
@@ -158,25 +183,41 @@ def _set_dotted(document: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _table_values(cls: type, table: Any, prefix: str, origins: Mapping[str, str], skip: tuple[str, ...] = ()) -> dict:
-    names = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
-    where = prefix.rstrip(".") or "the file"
+@dataclass(frozen=True)
+class _Words:
+    """How messages name the whole document, a table and an array of tables."""
+
+    whole: str
+    table: str
+    tables: str
+
+
+_TOML = _Words("the file", "a table", "tables [[...]]")
+
+
+def _table_values(cls: type, table: Any, prefix: str, origins: Mapping[str, str], words: _Words,
+                  skip: tuple[str, ...] = ()) -> dict:
+    fields = [f for f in dataclasses.fields(cls) if f.name not in skip]
+    names = [f.name for f in fields]
+    where = prefix.rstrip(".") or words.whole
     if not isinstance(table, dict):
-        raise SettingError(where, table, "a table", _origin(origins, where))
+        raise SettingError(where, table, words.table, _origin(origins, where))
     unknown = [key for key in table if key not in names]
     if unknown:
         key = prefix + unknown[0]
-        raise SettingError(key, table[unknown[0]], f"no such key; {where} has {', '.join(names)}",
-                           _origin(origins, key))
+        has = f"{where} has {', '.join(names)}" if names else f"{where} takes none"
+        raise SettingError(key, table[unknown[0]], f"no such key; {has}", _origin(origins, key))
     hints = typing.get_type_hints(cls)
-    checks = {f.name: f.metadata["check"] for f in dataclasses.fields(cls) if "check" in f.metadata}
     values = {}
-    for name in names:
-        if name in table:
-            key = prefix + name
-            values[name] = _convert(hints[name], table[name], key, origins)
-            if name in checks and not checks[name][0](values[name]):
-                raise SettingError(key, values[name], checks[name][1], _origin(origins, key))
+    for f in fields:
+        key = prefix + f.name
+        if f.name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise SettingError(key, dataclasses.MISSING, _expected(hints[f.name], words), _origin(origins, key))
+            continue
+        values[f.name] = _convert(hints[f.name], table[f.name], key, origins, words)
+        if "check" in f.metadata and values[f.name] is not None and not f.metadata["check"][0](values[f.name]):
+            raise SettingError(key, values[f.name], f.metadata["check"][1], _origin(origins, key))
     return values
 
 
@@ -190,10 +231,40 @@ def _origin(origins: Mapping[str, str], key: str) -> str | None:
     return inside[0] if inside else None
 
 
-def _convert(kind: Any, value: Any, key: str, origins: Mapping[str, str]) -> Any:
-    origin = _origin(origins, key)
+_SCALARS = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+
+
+def _optional(kind: Any) -> Any:
+    """``X`` for ``X | None``, else None."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        if len(args) == 1 and len(typing.get_args(kind)) == 2:
+            return args[0]
+    return None
+
+
+def _expected(kind: Any, words: _Words) -> str:
+    """What a value of type ``kind`` must be, in words (for a missing field)."""
+    if _optional(kind) is not None:
+        return _expected(_optional(kind), words) + " or null"
     if dataclasses.is_dataclass(kind):
-        return kind(**_table_values(kind, value, key + ".", origins))
+        return words.table
+    if typing.get_origin(kind) is tuple:
+        return words.tables if dataclasses.is_dataclass(typing.get_args(kind)[0]) else "a list"
+    return _SCALARS[kind]
+
+
+def _convert(kind: Any, value: Any, key: str, origins: Mapping[str, str], words: _Words) -> Any:
+    origin = _origin(origins, key)
+    if _optional(kind) is not None:
+        try:
+            return None if value is None else _convert(_optional(kind), value, key, origins, words)
+        except SettingError as exc:
+            if exc.key != key:  # a value inside it is wrong: that one's message says more
+                raise
+            raise SettingError(key, value, _expected(kind, words), origin) from None
+    if dataclasses.is_dataclass(kind):
+        return kind(**_table_values(kind, value, key + ".", origins, words))
     if kind is bool:
         if not isinstance(value, bool):
             raise SettingError(key, value, "true or false", origin)
@@ -213,8 +284,7 @@ def _convert(kind: Any, value: Any, key: str, origins: Mapping[str, str]) -> Any
     if typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):
         item = typing.get_args(kind)[0]
         if not isinstance(value, list):
-            raise SettingError(key, value, "a list" if not dataclasses.is_dataclass(item) else "tables [[...]]", origin)
-        if dataclasses.is_dataclass(item):  # an array of tables: each one named by its position
-            return tuple(_convert(item, v, f"{key}[{i}]", origins) for i, v in enumerate(value))
-        return tuple(_convert(item, v, key, origins) for v in value)
+            raise SettingError(key, value, _expected(kind, words), origin)
+        # Each item named by its position: skip[3], annotations[0].x1.
+        return tuple(_convert(item, v, f"{key}[{i}]", origins, words) for i, v in enumerate(value))
     raise TypeError(f"{key}: unsupported setting type {kind!r}")

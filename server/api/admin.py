@@ -16,8 +16,8 @@ UserOf = Callable[[Request], Awaitable[str]]
 """The logged-in caller's account name (raises when nobody is logged in)."""
 CurrentRole = Callable[[Request], "str | None"]
 """The caller's role (``reviewer`` or ``admin``), None when unknown."""
-JsonBody = Callable[[Request, set], Awaitable[dict]]
-"""A request's JSON object body, checked against the allowed keys."""
+JsonBody = Callable[[Request, type], Awaitable]
+"""A request's JSON body read into the given dataclass of :mod:`server.api.bodies` (400 when it does not fit)."""
 AdminOf = Callable[[Request], Awaitable["str | None"]]
 
 

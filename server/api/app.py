@@ -27,6 +27,8 @@ POST     /api/frames/{id}/submit             body ``{"decision": "accept"|"corre
 Errors are ``{"error": CODE, "detail": "one line"}`` with 400 ``bad_request``, 401
 ``not_authenticated``, 403 ``forbidden`` (an admin's route), 404 ``not_found``, 409
 ``claim_conflict`` (not yours, expired, not pending), 413 ``too_large`` or 503 ``unavailable`` (the database is busy or failing).
+A body that does not fit its declaration in :mod:`server.api.bodies` (a wrong type, an unknown
+or missing field) is a 400 whose detail names the field.
 
 Who is calling is not this module's business: :func:`api_routes` takes ``current_user``, a
 function of the request that returns the user's name or None (401), and ``current_role``, the
@@ -45,6 +47,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -52,7 +55,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from edge.contract.config_files import SettingError, from_plain
 from server.api.admin import CurrentRole, admin_check, no_role
+from server.api.bodies import ClaimBody, NoBody, RenewBody, SubmitBody, TrackAcceptBody
 from server.api.consistency import consistency_routes
 from server.api.taxonomy import taxonomy_routes
 from server.consistency.reviews import ConsistencyPolicy
@@ -66,9 +71,9 @@ from server.stats import dashboard_data
 from server.taxonomy.model import TaxonomyError, UnknownClassError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
-MAX_SKIPPED = 1000
 CLAIM_ATTEMPTS = 5
 
+Body = TypeVar("Body")
 CurrentUser = Callable[[Request], "str | None | Awaitable[str | None]"]
 
 
@@ -121,18 +126,11 @@ def api_routes(db: Database, data_dir: Path, current_user: CurrentUser, current_
 
     async def claim(request: Request) -> Response:
         user = await user_of(request)
-        body = await _json_body(request, allowed={"frame_id", "lease_seconds", "skip"})
-        frame_id = body.get("frame_id")
-        if frame_id is not None and not _is_int(frame_id):
-            raise ApiError(400, "bad_request", f"'frame_id' must be an integer, got {frame_id!r}")
-        skip = body.get("skip") or []
-        if not (isinstance(skip, list) and len(skip) <= MAX_SKIPPED and all(_is_int(i) for i in skip)):
-            raise ApiError(400, "bad_request", f"'skip' must be a list of at most {MAX_SKIPPED} frame ids")
-        lease = body.get("lease_seconds")
-        if frame_id is not None or not skip:
-            frame = await run_in_threadpool(queue.claim, user, frame_id, lease)
+        body = await _json_body(request, ClaimBody)
+        if body.frame_id is not None or not body.skip:
+            frame = await run_in_threadpool(queue.claim, user, body.frame_id, body.lease_seconds)
         else:
-            frame = await run_in_threadpool(_claim_next_not_skipped, queue, user, set(skip), lease)
+            frame = await run_in_threadpool(_claim_next_not_skipped, queue, user, set(body.skip), body.lease_seconds)
         return JSONResponse({"frame": await _with_extras(frame)})
 
     async def _with_extras(frame: dict | None) -> dict | None:
@@ -159,23 +157,21 @@ def api_routes(db: Database, data_dir: Path, current_user: CurrentUser, current_
 
     async def renew(request: Request) -> Response:
         user = await user_of(request)
-        body = await _json_body(request, allowed={"lease_seconds"})
-        frame = await run_in_threadpool(queue.renew, user, request.path_params["frame_id"], body.get("lease_seconds"))
+        body = await _json_body(request, RenewBody)
+        frame = await run_in_threadpool(queue.renew, user, request.path_params["frame_id"], body.lease_seconds)
         return JSONResponse({"frame": frame})
 
     async def release(request: Request) -> Response:
         user = await user_of(request)
-        await _json_body(request, allowed=set())
+        await _json_body(request, NoBody)
         await run_in_threadpool(queue.release, user, request.path_params["frame_id"])
         return JSONResponse({"released": request.path_params["frame_id"]})
 
     async def submit(request: Request) -> Response:
         user = await user_of(request)
-        body = await _json_body(request, allowed={"decision", "annotations", "comment"})
+        body = await _json_body(request, SubmitBody)
         frame = await run_in_threadpool(
-            queue.submit, user, request.path_params["frame_id"], body.get("decision"), body.get("annotations"),
-            body.get("comment"),
-        )
+            queue.submit, user, request.path_params["frame_id"], body.decision, body.boxes(), body.comment)
         return JSONResponse({"frame": frame})
 
     async def track(request: Request) -> Response:
@@ -185,12 +181,9 @@ def api_routes(db: Database, data_dir: Path, current_user: CurrentUser, current_
 
     async def track_accept(request: Request) -> Response:
         user = await user_of(request)
-        body = await _json_body(request, allowed={"device", "track_id", "class_name"})
-        track_id = body.get("track_id")
-        if not _is_int(track_id) or not isinstance(body.get("device"), str):
-            raise ApiError(400, "bad_request", "'device' must be a string and 'track_id' an integer")
+        body = await _json_body(request, TrackAcceptBody)
         return JSONResponse(await run_in_threadpool(
-            accept_track, db, user, body["device"], track_id, body.get("class_name")))
+            accept_track, db, user, body.device, body.track_id, body.class_name))
 
     async def dashboard(request: Request) -> Response:
         await user_of(request)
@@ -263,25 +256,26 @@ def _track_params(device: str | None, track_id: str | None) -> tuple[str, int]:
     return device, _int_param(track_id, "track_id")
 
 
-async def _json_body(request: Request, allowed: set[str]) -> dict:
+async def _json_body(request: Request, body_type: type[Body]) -> Body:
+    """The request's JSON body as a ``body_type`` (a dataclass of :mod:`server.api.bodies`); 400 or 413."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ApiError(400, "bad_request", f"body is not JSON ({exc})") from None
+    body = {}
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ApiError(400, "bad_request", f"body is not JSON ({exc})") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, "bad_request", f"unknown fields {', '.join(unknown)}; expected {', '.join(sorted(allowed)) or 'none'}")
-    return body
+    try:
+        return from_plain(body_type, body, "the body")
+    except SettingError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
 
 
 def _int_param(value: str, name: str) -> int:
@@ -289,10 +283,6 @@ def _int_param(value: str, name: str) -> int:
         return int(value)
     except ValueError:
         raise ApiError(400, "bad_request", f"'{name}' must be an integer, got {value!r}") from None
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:

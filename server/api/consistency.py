@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.api.admin import AdminOf, JsonBody
 from server.api.admin import forbidden as forbidden_response
+from server.api.bodies import DecisionBody, NoBody
 from server.consistency import reviews as consistency
 from server.consistency.summary import summary
 from server.review.queue import ReviewQueue
@@ -72,10 +73,10 @@ def consistency_routes(queue: ReviewQueue, admin_of: AdminOf, json_body: JsonBod
         admin = await admin_of(request)
         if admin is None:
             return forbidden()
-        body = await json_body(request, {"decision", "annotations"})
+        body = await json_body(request, DecisionBody)
         frame_id = request.path_params["frame_id"]
 
-        await run_in_threadpool(queue.adjudicate, admin, frame_id, body.get("decision"), body.get("annotations"))
+        await run_in_threadpool(queue.adjudicate, admin, frame_id, body.decision, body.boxes())
         return JSONResponse({"frame": await run_in_threadpool(queue.frame, frame_id)})
 
     async def frames_route(request: Request) -> Response:
@@ -106,7 +107,7 @@ def consistency_routes(queue: ReviewQueue, admin_of: AdminOf, json_body: JsonBod
         admin = await admin_of(request)
         if admin is None:
             return forbidden()
-        await json_body(request, set())
+        await json_body(request, NoBody)
         frame_id = request.path_params["frame_id"]
 
         return JSONResponse({"gold": await run_in_threadpool(queue.mark_gold, admin, frame_id)})

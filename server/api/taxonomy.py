@@ -31,12 +31,13 @@ from starlette.routing import BaseRoute, Route
 
 from server.api.admin import AdminOf, JsonBody, UserOf
 from server.api.admin import forbidden as forbidden_response
+from server.api.bodies import ClassBody, ExampleBody, MappingBody
 from server.errors import StoreError
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
 from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.crops import cut_crop
-from server.taxonomy.model import ClassSpec, TaxonomyError
+from server.taxonomy.model import ClassSpec
 
 
 def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, admin_of: AdminOf,
@@ -62,20 +63,14 @@ def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, admi
         admin = await admin_of(request)
         if admin is None:
             return forbidden()
-        body = await json_body(request, {"name", "guideline", "aliases"})
-        name = body.get("name")
-        if not isinstance(name, str):
-            raise TaxonomyError("'name' must be the class name (a string)")
+        body = await json_body(request, ClassBody)
 
         def edit(taxonomy):
-            current = next((spec for spec in taxonomy.classes if spec.name == name), ClassSpec(name))
-            guideline = body.get("guideline", current.guideline)
-            aliases = body.get("aliases", list(current.aliases))
-            if not isinstance(guideline, str):
-                raise TaxonomyError("'guideline' must be text")
-            if not (isinstance(aliases, list) and all(isinstance(alias, str) for alias in aliases)):
-                raise TaxonomyError("'aliases' must be a list of names")
-            return taxonomy.with_class(ClassSpec(name, guideline.strip(), tuple(a.strip() for a in aliases if a.strip())))
+            current = next((spec for spec in taxonomy.classes if spec.name == body.name), ClassSpec(body.name))
+            guideline = current.guideline if body.guideline is None else body.guideline
+            aliases = current.aliases if body.aliases is None else body.aliases
+            return taxonomy.with_class(ClassSpec(body.name, guideline.strip(),
+                                                 tuple(a.strip() for a in aliases if a.strip())))
         return JSONResponse(await run_in_threadpool(change, admin, edit))
 
     async def delete_class_route(request: Request) -> Response:
@@ -89,12 +84,9 @@ def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, admi
         admin = await admin_of(request)
         if admin is None:
             return forbidden()
-        body = await json_body(request, {"model_id", "model_class", "class_name"})
-        model_id, model_class, target = body.get("model_id"), body.get("model_class"), body.get("class_name")
-        if not (isinstance(model_id, str) and isinstance(model_class, str) and (target is None or isinstance(target, str))):
-            raise TaxonomyError("expected 'model_id' and 'model_class' strings and 'class_name' a string or null")
+        body = await json_body(request, MappingBody)
         return JSONResponse(await run_in_threadpool(
-            change, admin, lambda taxonomy: taxonomy.with_mapping(model_id, model_class, target)))
+            change, admin, lambda taxonomy: taxonomy.with_mapping(body.model_id, body.model_class, body.class_name)))
 
     async def candidates_route(request: Request) -> Response:
         if await admin_of(request) is None:
@@ -110,11 +102,8 @@ def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, admi
         admin = await admin_of(request)
         if admin is None:
             return forbidden()
-        body = await json_body(request, {"class_name", "annotation_id"})
-        name, annotation_id = body.get("class_name"), body.get("annotation_id")
-        if not isinstance(name, str) or isinstance(annotation_id, bool) or not isinstance(annotation_id, int):
-            raise TaxonomyError("expected 'class_name' (a string) and 'annotation_id' (an integer)")
-        return JSONResponse({"example": await run_in_threadpool(add_example, admin, name, annotation_id)})
+        body = await json_body(request, ExampleBody)
+        return JSONResponse({"example": await run_in_threadpool(add_example, admin, body.class_name, body.annotation_id)})
 
     def add_example(admin: str, name: str, annotation_id: int) -> dict:
         with queue.read_transaction() as conn:
