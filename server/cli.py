@@ -191,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         api = start_from_args(args, review_policy, store.db)  # one database for ingest and the web
         if args.metrics:
-            metrics = _start_metrics(args.metrics, CollectorMetrics(args.data_dir, receiver.counts))
+            metrics = _start_metrics(args.metrics, CollectorMetrics(store.db, receiver.counts))
     except BaseException:
         if api is not None:
             api.stop()

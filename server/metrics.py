@@ -1,7 +1,7 @@
 """The collector's Prometheus metrics: what ``stats --json`` says, plus this process's ingest counters.
 
-Totals come from the database on each scrape (a read-only connection, one snapshot), so they
-match ``edgelabel-collector stats`` exactly and survive restarts; ``edgelabel_ingest_*`` counts
+Totals come from the database on each scrape (one read snapshot on the engine ``serve`` shares),
+so they match ``edgelabel-collector stats`` and survive restarts; ``edgelabel_ingest_*`` counts
 what this process has received since it started. prometheus_client writes the exposition format
 and serves it; each collector has its own registry, so several in one process stay apart.
 """
@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from server.datadir import DataDir
+from server.db import Database
 from server.receiver import IngestCounts
+from server.stats import collector_stats
 
 log = logging.getLogger("edgelabel.metrics")
 
 
 class CollectorMetrics:
-    """A prometheus_client collector over the collector's data directory and ingest counters."""
+    """A prometheus_client collector over the collector's database and this process's ingest counters."""
 
-    def __init__(self, data_dir: Path, ingest: IngestCounts):
-        self.data_dir, self.ingest = data_dir, ingest
+    def __init__(self, db: Database, ingest: IngestCounts):
+        self.db, self.ingest = db, ingest
 
     def collect(self) -> Iterator[Metric]:
-        with DataDir.open_readonly(self.data_dir) as store:
-            stats = store.stats()
+        stats = collector_stats(self.db)
         totals = stats["totals"]
         devices = sorted(stats["devices"].items())
 
