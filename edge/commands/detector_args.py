@@ -77,7 +77,7 @@ def detector_from_args(args: argparse.Namespace, *, pipelined: bool = True, **se
     """The detector the detector flags describe; ``settings`` go to
     :class:`~edge.detection.runner.Detector` over the flags' (``iou_threshold``, or another
     ``score_threshold``)."""
-    from edge.detection.classes import read_labels_file
+    from edge.detection.class_names import read_labels_file
     from edge.detection.runner import Detector
     from edge.models import resolve_model
 

@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args)
     _check_args(args)
     # Imported here so that `--help` stays fast and works without the heavy packages.
-    from edge.detection.classes import read_labels_file
+    from edge.detection.class_names import read_labels_file
     from edge.models import resolve_model
     from edge.quantization import QuantizationRejected
     from edge.quantization.mixed_precision import Int8Settings

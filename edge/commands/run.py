@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` stays fast and works without the heavy packages.
     from edge.commands.detector_args import settings_from_config, tiled
     from edge.contract.credentials import read_credentials
-    from edge.detection.classes import read_labels_file
+    from edge.detection.class_names import read_labels_file
     from edge.detection.runner import Detector
     from edge.models import resolve_model
     from edge.pacing import PacedSource

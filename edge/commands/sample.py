@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
     from edge.pipeline import Pipeline
     from edge.selection import BlurGate, SceneChangePolicy
-    from edge.selection.report.index import summarize, write_index
     from edge.selection.report.recording import RecordingSelector
     from edge.selection.report.sink import SUMMARY_FILE, TIMELINE_FILE, ReportSink
+    from edge.selection.report.summary import summarize, write_index
     from edge.selection.report.timeline import plot_timeline, require_matplotlib
     from edge.sources import ImageDirSource, VideoFileSource, open_source
 

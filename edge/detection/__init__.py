@@ -7,7 +7,7 @@ model on ONNX Runtime (``session`` opens its sessions) or OpenVINO, ``runner`` r
 pure steps, and ``tiled`` slices large frames around a runner.
 """
 
-from edge.detection.classes import COCO_CLASSES
+from edge.detection.class_names import COCO_CLASSES
 from edge.detection.runner import Detector
 
 __all__ = ["COCO_CLASSES", "Detector"]

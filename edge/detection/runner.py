@@ -20,7 +20,7 @@ import numpy as np
 from edge.config import SCORE_THRESHOLD
 from edge.contract.errors import ConfigError
 from edge.contract.wire import MAX_BOXES
-from edge.detection.classes import COCO_CLASSES
+from edge.detection.class_names import COCO_CLASSES
 from edge.detection.heads import NmsSettings, OutputShapeError
 from edge.detection.layouts import LayoutError, OutputInfo, recognise
 from edge.detection.letterbox import InputFormat, Letterboxed, letterbox_as, unletterbox_xyxy

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.contract.files import atomic_write_text
-from edge.quantization.compare import Timing
+from edge.quantization.latency import Timing
 
 
 @dataclass(frozen=True)

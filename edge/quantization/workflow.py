@@ -34,8 +34,8 @@ from edge.quantization.accuracy import (
     LabeledMetric,
     evaluation_settings,
 )
-from edge.quantization.compare import latencies
 from edge.quantization.frames import sample_frames
+from edge.quantization.latency import latencies
 from edge.quantization.mixed_precision import Int8Settings, quantize_int8
 from edge.quantization.report import Row, Verdict, judge, row_dict, versions
 from edge.quantization.targets import Target, provenance

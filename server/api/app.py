@@ -9,7 +9,7 @@ POST     /api/queue/claim                    body ``{"frame_id"?: int, "lease_se
                                              -> ``{"frame": {...}}``, ``{"frame": null}`` when the queue is empty;
                                              ``skip``: frames this reviewer skipped, not handed out again
 GET      /api/frames/{id}                    ``{"frame": {...}}`` with detections, annotations, duplicate, group,
-                                             events, and ``verdicts``/``context``/``class_names`` (server.review.tracks)
+                                             events, and ``verdicts``/``context``/``class_names`` (server.review.track_verdicts)
 GET      /media/{sha256}                     a JPEG by content id (64 hex digits, nothing else reaches the disk)
 GET      /api/track?device=D&track_id=N      a track's frames as a strip, with its verdict
 POST     /api/track/accept                   body ``{"device", "track_id", "class_name"?}``: accept the whole track
@@ -66,7 +66,7 @@ from server.db import Database, open_database
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
 from server.media import MediaStore
 from server.review.queue import DEFAULT_LEASE_S, ReviewQueue
-from server.review.tracks import accept_track, frame_extras, track_strip
+from server.review.track_verdicts import accept_track, frame_extras, track_strip
 from server.stats import dashboard_data
 from server.taxonomy.model import TaxonomyError, UnknownClassError
 

@@ -5,9 +5,9 @@ Runs on the ingest thread inside the batch's write transaction (see :meth:`serve
 1. **Exact**: a frame whose JPEG bytes (SHA-256) were stored before, from any device at any time,
    is a duplicate of the first frame with those bytes (distance 0).
 2. **Near**: the group representatives within :attr:`DedupPolicy.max_key_distance` bits of the
-   frame's block hash (:mod:`server.dedup.index`), of the same device unless
+   frame's block hash (:mod:`server.dedup.hash_index`), of the same device unless
    :attr:`DedupPolicy.across_devices`, captured within the time window, nearest first, are
-   compared thumbnail to thumbnail (:mod:`server.dedup.compare`); the first that shows the same
+   compared thumbnail to thumbnail (:mod:`server.dedup.thumbnail_check`); the first that shows the same
    picture makes the frame a duplicate of that representative.
 3. Otherwise the frame founds a new group and becomes its representative.
 
@@ -33,11 +33,11 @@ from sqlalchemy import Connection, text
 from edge.contract.phash import hamming
 from edge.contract.wire import FrameHeader
 from server.db.hot_path import HotStatement
-from server.dedup.compare import compare_thumbnails
 from server.dedup.edge_audit import EdgeHashAudit
 from server.dedup.frame_signature import FrameSignature, from_sqlite_int, thumbnail_from_bytes, to_sqlite_int
-from server.dedup.index import HammingIndex
+from server.dedup.hash_index import HammingIndex
 from server.dedup.policy import DedupPolicy
+from server.dedup.thumbnail_check import compare_thumbnails
 from server.errors import StoreError
 from server.frames import state
 

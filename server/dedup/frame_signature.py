@@ -9,10 +9,10 @@ All of it comes from the small gray image the JPEG check already decoded (see
   of the thumbnail (row-major, MSB first) is brighter than the mean of all 64 blocks. Measured on
   the shared clips, it keeps re-encoded, resized, brightened, noisy and 1-4% shifted or cropped
   copies within 7-8 bits 99% of the time, where the DCT hash needs 12-14 bits; a small radius is
-  what keeps the multi-index search fast (see :mod:`server.dedup.index`).
+  what keeps the multi-index search fast (see :mod:`server.dedup.hash_index`).
 * ``thumbnail``: the second signal. Hashes of a fixed camera barely move when a person walks by
   (the background dominates), so a candidate found by the key is confirmed by comparing
-  thumbnails (see :mod:`server.dedup.compare`).
+  thumbnails (see :mod:`server.dedup.thumbnail_check`).
 * ``sharpness``: variance of the Laplacian of the small image over its variance, to pick a
   group's best frame.
 """

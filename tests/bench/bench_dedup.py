@@ -48,11 +48,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from server.datadir import DataDir  # noqa: E402
-from server.dedup.compare import compare_thumbnails  # noqa: E402
 from server.dedup.engine import Deduplicator  # noqa: E402
 from server.dedup.frame_signature import signature_of_gray, to_sqlite_int  # noqa: E402
-from server.dedup.index import HammingIndex, popcount64  # noqa: E402
+from server.dedup.hash_index import HammingIndex, popcount64  # noqa: E402
 from server.dedup.policy import DedupPolicy  # noqa: E402
+from server.dedup.thumbnail_check import compare_thumbnails  # noqa: E402
 from server.images import gray_for_signature, verify_jpeg  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from server.dedup import index as index_module
-from server.dedup.index import HammingIndex, popcount64
+from server.dedup import hash_index as index_module
+from server.dedup.hash_index import HammingIndex, popcount64
 
 
 def brute_force(keys: np.ndarray, alive: np.ndarray, query: int, radius: int) -> set[int]:

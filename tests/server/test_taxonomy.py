@@ -15,7 +15,7 @@ from server.db import open_database
 from server.errors import SubmissionError
 from server.exports.filter import Selection, select
 from server.review.queue import ReviewQueue
-from server.review.tracks import accept_track, frame_extras, track_strip
+from server.review.track_verdicts import accept_track, frame_extras, track_strip
 from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.model import ClassSpec, Taxonomy, TaxonomyError, UnknownClassError
 from tests.server._frames import PETS, clip_frames, encode

@@ -5,7 +5,7 @@ and ``locked_until`` slow down password guessing. ``sessions`` keep only the SHA
 session token, so a copy of the database cannot be used to log in; ``csrf_token`` is the
 synchronizer token every state change of that session must send back. ``track_verdicts`` hold
 a reviewer's decision on a whole track (device, track id): its boxes are right, with
-``class_name`` NULL (as the model said) or fixed to that class; see :mod:`server.review.tracks`.
+``class_name`` NULL (as the model said) or fixed to that class; see :mod:`server.review.track_verdicts`.
 """
 
 from sqlalchemy import Connection, text

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.detection.classes import COCO_CLASSES
+from edge.detection.class_names import COCO_CLASSES
 from edge.detection.decode import yolox_grids
 
 INPUT_HW = (416, 416)

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from edge.contract.errors import ConfigError
-from edge.detection.classes import read_labels_file
+from edge.detection.class_names import read_labels_file
 from edge.detection.metadata import parse_metadata
 
 
