@@ -38,7 +38,7 @@ class DataDir:
         """Use :meth:`open` or :meth:`open_readonly`; they check the schema first."""
         self.db = db
         self.data_dir = data_dir
-        self.db_path = data_dir / DB_FILENAME
+        self.db_path = data_dir / DB_FILENAME  # where the default (SQLite) database lives
         self.media = MediaStore(data_dir / MEDIA_DIRNAME)
         self.writable = not db.readonly
         # Ingest state, for the writer only: the duplicate index and the queue's priority statistics.
@@ -46,16 +46,17 @@ class DataDir:
         self._closed = False
 
     @classmethod
-    def open(cls, data_dir: Path, dedup_policy: DedupPolicy | None = None) -> DataDir:
-        """Open (creating it if needed) the data directory's database for writing and migrate it."""
+    def open(cls, data_dir: Path, dedup_policy: DedupPolicy | None = None, database: str | None = None) -> DataDir:
+        """Open (creating it if needed) the database for writing and migrate it: the one at the
+        ``database`` URL, else the data directory's own."""
         data_dir = Path(data_dir)
-        return cls(open_database(data_dir, "create"), data_dir, dedup_policy)
+        return cls(open_database(data_dir, "create", database), data_dir, dedup_policy)
 
     @classmethod
-    def open_readonly(cls, data_dir: Path) -> DataDir:
+    def open_readonly(cls, data_dir: Path, database: str | None = None) -> DataDir:
         """Open an existing database for reading; works while a writer (``serve``) is running."""
         data_dir = Path(data_dir)
-        return cls(open_database(data_dir, "readonly"), data_dir)
+        return cls(open_database(data_dir, "readonly", database), data_dir)
 
     @property
     def dedup(self) -> Deduplicator:
@@ -117,5 +118,5 @@ class DataDir:
 
     def _writer(self) -> IngestWriter:
         if self.ingest is None:
-            raise StoreError(f"database {self.db_path} was opened read-only")
+            raise StoreError(f"database {self.db.location} was opened read-only")
         return self.ingest

@@ -86,15 +86,17 @@ def dashboard_data(db: Database, now: float | None = None) -> dict:
     bins = int(WINDOW_S / BIN_S)
     window = {"since": since, "bin": BIN_S, "actions": REVIEW_ACTIONS}
     with db.read("read the dashboard") as conn:
+        # The bin number truncated: SQLite's CAST truncates, PostgreSQL's rounds.
+        bin_of = "CAST(FLOOR({}) AS BIGINT)" if conn.dialect.name == "postgresql" else "CAST({} AS INTEGER)"
         ingest = _per_bin(conn.execute(text(
-            "SELECT CAST((received_at - :since) / :bin AS INTEGER), COUNT(*) FROM frames WHERE received_at >= :since"
+            f"SELECT {bin_of.format('(received_at - :since) / :bin')}, COUNT(*) FROM frames WHERE received_at >= :since"
             " GROUP BY 1"), window).all(), bins)
         reviews = _per_bin(conn.execute(sql(
-            "SELECT CAST((at - :since) / :bin AS INTEGER), COUNT(*) FROM review_events WHERE at >= :since"
+            f"SELECT {bin_of.format('(at - :since) / :bin')}, COUNT(*) FROM review_events WHERE at >= :since"
             " AND action IN :actions GROUP BY 1", "actions"), window).all(), bins)
         by_reviewer = dict(conn.execute(sql(
-            "SELECT user, COUNT(*) FROM review_events WHERE at >= :since AND action IN :actions"
-            " GROUP BY user ORDER BY 2 DESC", "actions"), window).all())
+            "SELECT \"user\", COUNT(*) FROM review_events WHERE at >= :since AND action IN :actions"
+            " GROUP BY \"user\" ORDER BY 2 DESC", "actions"), window).all())
         queue = _frames_by_status(conn)
         duplicates = dict(conn.execute(text("SELECT kind, COUNT(*) FROM duplicates GROUP BY kind")).all())
         devices = [

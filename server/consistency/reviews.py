@@ -192,7 +192,7 @@ def gold_to_serve(conn: Connection, user: str, policy: ConsistencyPolicy) -> int
     """
     if policy.gold_rate <= 0:
         return None
-    claims = conn.execute(text("SELECT COUNT(*) FROM review_events WHERE user = :user AND action = 'claim'"),
+    claims = conn.execute(text("SELECT COUNT(*) FROM review_events WHERE \"user\" = :user AND action = 'claim'"),
                           {"user": user}).scalar_one()
     served = conn.execute(text("SELECT COUNT(*) FROM gold_assignments WHERE reviewer = :user"),
                           {"user": user}).scalar_one()
@@ -202,7 +202,7 @@ def gold_to_serve(conn: Connection, user: str, policy: ConsistencyPolicy) -> int
         "SELECT g.frame_id FROM gold_frames g WHERE g.marked_by != :user"
         " AND NOT EXISTS (SELECT 1 FROM gold_assignments a WHERE a.frame_id = g.frame_id AND a.reviewer = :user)"
         " AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.frame_id = g.frame_id AND r.reviewer = :user)"
-        " AND NOT EXISTS (SELECT 1 FROM review_events e WHERE e.frame_id = g.frame_id AND e.user = :user"
+        " AND NOT EXISTS (SELECT 1 FROM review_events e WHERE e.frame_id = g.frame_id AND e.\"user\" = :user"
         "   AND e.action IN ('accept', 'correct', 'reject', 'adjudicate'))"
         " ORDER BY g.marked_at, g.frame_id LIMIT 1"), {"user": user}).scalar()
 

@@ -50,6 +50,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    make_url,
     text,
 )
 from sqlalchemy import exc as sa_exc
@@ -105,6 +106,8 @@ class Database:
     def read(self, what: str = "read the database") -> Iterator[Connection]:
         """Several reads of one snapshot; the transaction is rolled back at the end."""
         with self.errors(what), self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite's transactions are snapshots already
+                conn.execution_options(isolation_level="REPEATABLE READ")
             transaction = conn.begin()
             try:
                 yield conn
@@ -148,9 +151,9 @@ def open_database(data_dir: Path | None, mode: OpenMode, url: str | None = None)
     """
     from server.db import migrations  # it imports this module
 
-    url = url or database_url(data_dir)
+    url = normalize_url(url) if url else database_url(data_dir)
     sqlite_path = _sqlite_path(url)
-    location = str(sqlite_path) if sqlite_path is not None else url
+    location = str(sqlite_path) if sqlite_path is not None else display_url(url)
     if sqlite_path is not None:
         _check_sqlite_file(sqlite_path, mode)
     readonly = mode == "readonly"
@@ -183,7 +186,7 @@ def open_database(data_dir: Path | None, mode: OpenMode, url: str | None = None)
 
 def _engine(url: str, readonly: bool) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url)
+        return _postgres_engine(url, readonly)
     engine = create_engine(url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -203,6 +206,40 @@ def _engine(url: str, readonly: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
     return engine
+
+
+def _postgres_engine(url: str, readonly: bool) -> Engine:
+    try:
+        import psycopg  # noqa: F401  (the driver SQLAlchemy loads; asked here for a one-line error)
+    except ImportError:
+        raise StoreError("PostgreSQL needs the psycopg driver: pip install 'edgelabel[postgres]'") from None
+    # pool_pre_ping: a node outlives a database restart without failing its next request.
+    engine = create_engine(url, pool_pre_ping=True)
+    if readonly:
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection, _record) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+            dbapi_connection.commit()
+
+    return engine
+
+
+def normalize_url(url: str) -> str:
+    """``url`` as SQLAlchemy opens it: ``postgresql://`` (or ``postgres://``) on psycopg 3."""
+    for scheme in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    if url.startswith("sqlite:"):
+        return url
+    raise StoreError(f"database URL {url!r}: expected postgresql://USER@HOST[:PORT]/DB or sqlite:///PATH")
+
+
+def display_url(url: str) -> str:
+    """``url`` with its password hidden, for messages and ``stats``."""
+    if url.startswith("sqlite"):
+        return url
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _sqlite_path(url: str) -> Path | None:

@@ -19,12 +19,13 @@ from functools import cache
 from sqlalchemy import Connection, inspect, text
 
 from server.db.database import Database
+from server.db.ddl import execute_ddl
 from server.errors import StoreError
 
 _FILE = re.compile(r"(\d{4})_\w+\.py")
 
 # The table as every edgelabel so far has created it (sqlite-utils wrote this DDL).
-_CREATE_MIGRATIONS_TABLE = text(
+_CREATE_MIGRATIONS_TABLE = (
     'CREATE TABLE IF NOT EXISTS "migrations" (\n   "name" TEXT PRIMARY KEY,\n   "applied_at" REAL NOT NULL\n)'
 )
 
@@ -89,10 +90,12 @@ def missing(applied: set[str]) -> list[str]:
 def migrate(db: Database) -> list[str]:
     """Apply what is missing, each migration in its own write transaction; the names applied."""
     with db.write("create the migrations table") as conn:
-        conn.execute(_CREATE_MIGRATIONS_TABLE)
+        _lock_migrations(conn)
+        execute_ddl(conn, _CREATE_MIGRATIONS_TABLE)
     applied = []
     for migration in known_migrations():
         with db.write(f"apply migration {migration.name}") as conn:
+            _lock_migrations(conn)
             # Re-checked under the write lock: another process may have applied it meanwhile.
             if conn.execute(text("SELECT 1 FROM migrations WHERE name = :name"), {"name": migration.name}).first():
                 continue
@@ -101,3 +104,9 @@ def migrate(db: Database) -> list[str]:
                          {"name": migration.name, "at": time.time()})
             applied.append(migration.name)
     return applied
+
+
+def _lock_migrations(conn: Connection) -> None:
+    """The migration lock: SQLite's write lock is one already; PostgreSQL takes a transaction-scoped advisory lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('edgelabel migrations'))"))

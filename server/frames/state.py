@@ -47,7 +47,7 @@ class Annotation:
     detection_id: int | None
 
 
-_EVENT = text("INSERT INTO review_events (frame_id, user, action, at, details)"
+_EVENT = text("INSERT INTO review_events (frame_id, \"user\", action, at, details)"
               " VALUES (:frame_id, :user, :action, :at, :details)")
 _ANNOTATION = text(
     "INSERT INTO annotations (frame_id, x1, y1, x2, y2, class_name, track_id, source, detection_id, author,"

@@ -273,7 +273,7 @@ class ReviewQueue:
         frame["events"] = [
             {"user": user, "action": action, "at": at, "details": json.loads(details)}
             for user, action, at, details in conn.execute(text(
-                "SELECT user, action, at, details FROM review_events WHERE frame_id = :id ORDER BY at, id"),
+                "SELECT \"user\", action, at, details FROM review_events WHERE frame_id = :id ORDER BY at, id"),
                 {"id": frame_id})
         ]
         first = consistency.awaiting_second_by(conn, frame_id)

@@ -74,7 +74,7 @@ def accept_track(db: Database, user: str, device: str, track_id: int, class_name
                 {"device": device, "track_id": track_id}).first():
             raise FrameNotFoundError(f"no track {track_id} of device {device!r}")
         conn.execute(text(
-            "INSERT INTO track_verdicts (device, track_id, class_name, user, at)"
+            "INSERT INTO track_verdicts (device, track_id, class_name, \"user\", at)"
             " VALUES (:device, :track_id, :class_name, :user, :now)"
             " ON CONFLICT (device, track_id) DO UPDATE SET class_name = excluded.class_name, user = excluded.user,"
             " at = excluded.at"),
@@ -114,7 +114,7 @@ def frame_extras(db: Database, frame: dict) -> dict:
 
 
 def _verdict(conn: Connection, device: str, track_id: int) -> dict | None:
-    row = conn.execute(text("SELECT class_name, user, at FROM track_verdicts WHERE device = :device"
+    row = conn.execute(text("SELECT class_name, \"user\", at FROM track_verdicts WHERE device = :device"
                             " AND track_id = :track_id"), {"device": device, "track_id": track_id}).first()
     return None if row is None else {"class_name": row[0], "user": row[1], "at": row[2]}
 

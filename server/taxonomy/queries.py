@@ -37,7 +37,9 @@ MAX_CANDIDATES = 60
 
 def load(conn: Connection) -> Taxonomy:
     aliases: dict[str, list[str]] = {}
-    for alias, class_name in conn.execute(text("SELECT alias, class_name FROM taxonomy_aliases ORDER BY rowid")):
+    # Insertion order: SQLite's rowid; PostgreSQL's physical row order (ctid) is the closest it keeps.
+    order = "ctid" if conn.dialect.name == "postgresql" else "rowid"
+    for alias, class_name in conn.execute(text(f"SELECT alias, class_name FROM taxonomy_aliases ORDER BY {order}")):
         aliases.setdefault(class_name, []).append(alias)
     classes = tuple(
         ClassSpec(name, guideline, tuple(aliases.get(name, ())))

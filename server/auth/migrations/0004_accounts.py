@@ -8,7 +8,9 @@ a reviewer's decision on a whole track (device, track id): its boxes are right, 
 ``class_name`` NULL (as the model said) or fixed to that class; see :mod:`server.review.track_verdicts`.
 """
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from server.db.ddl import execute_ddl
 
 
 def upgrade(conn: Connection) -> None:
@@ -39,4 +41,4 @@ def upgrade(conn: Connection) -> None:
         ) STRICT""",
         "CREATE INDEX detections_track ON detections (track_id) WHERE track_id IS NOT NULL",
     ):
-        conn.execute(text(statement))
+        execute_ddl(conn, statement)

@@ -1,6 +1,8 @@
 """Migration ``0005_consistency``: the tables of :mod:`server.consistency.reviews` (described there)."""
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from server.db.ddl import execute_ddl
 
 
 def upgrade(conn: Connection) -> None:
@@ -49,4 +51,4 @@ def upgrade(conn: Connection) -> None:
             PRIMARY KEY (frame_id, reviewer)
         ) STRICT""",
     ):
-        conn.execute(text(statement))
+        execute_ddl(conn, statement)

@@ -4,9 +4,11 @@ Both columns are NULL for frames from the edge: ``source_file`` is the file's na
 imported dataset, ``source_image_id`` the COCO image id when the source was COCO.
 """
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from server.db.ddl import execute_ddl
 
 
 def upgrade(conn: Connection) -> None:
-    conn.execute(text("ALTER TABLE frames ADD COLUMN source_file TEXT"))
-    conn.execute(text("ALTER TABLE frames ADD COLUMN source_image_id INTEGER"))
+    execute_ddl(conn, "ALTER TABLE frames ADD COLUMN source_file TEXT")
+    execute_ddl(conn, "ALTER TABLE frames ADD COLUMN source_image_id INTEGER")

@@ -8,7 +8,9 @@ The DDL is the one sqlite-utils generated when this migration was written, so ne
 databases hold the same schema.
 """
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from server.db.ddl import execute_ddl
 
 STATEMENTS = (
     'CREATE TABLE "devices" (\n   "name" TEXT PRIMARY KEY,\n   "first_seen" REAL NOT NULL,\n'
@@ -36,4 +38,4 @@ STATEMENTS = (
 
 def upgrade(conn: Connection) -> None:
     for statement in STATEMENTS:
-        conn.execute(text(statement))
+        execute_ddl(conn, statement)

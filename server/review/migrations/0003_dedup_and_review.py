@@ -6,11 +6,13 @@
 ``annotations`` hold the verified labels. See :mod:`server.review` and :mod:`server.dedup`.
 """
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from server.db.ddl import execute_ddl
 
 
 def upgrade(conn: Connection) -> None:
-    for statement in (
+    statements = [
         "ALTER TABLE frames ADD COLUMN review_priority REAL NOT NULL DEFAULT 0",
         "ALTER TABLE frames ADD COLUMN priority_factors TEXT NOT NULL DEFAULT '{}'",
         "ALTER TABLE frames ADD COLUMN claimed_by TEXT",
@@ -77,5 +79,12 @@ def upgrade(conn: Connection) -> None:
             last_distance INTEGER NOT NULL,
             last_disagreement_at REAL
         ) STRICT""",
-    ):
-        conn.execute(text(statement))
+    ]
+    if conn.dialect.name == "postgresql":
+        # PostgreSQL needs a referenced table to exist already: dedup_groups before frame_signatures.
+        groups = next(s for s in statements if s.startswith("CREATE TABLE dedup_groups"))
+        statements.remove(groups)
+        statements.insert(next(i for i, s in enumerate(statements) if s.startswith("CREATE TABLE frame_signatures")),
+                          groups)
+    for statement in statements:
+        execute_ddl(conn, statement)

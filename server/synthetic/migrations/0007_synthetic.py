@@ -1,6 +1,8 @@
 """Migration ``0007_synthetic``: the tables of :mod:`server.synthetic` (described in its docstring)."""
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from server.db.ddl import execute_ddl
 
 
 def upgrade(conn: Connection) -> None:
@@ -45,4 +47,4 @@ def upgrade(conn: Connection) -> None:
         ) STRICT""",
         "CREATE INDEX synthetic_objects_frame ON synthetic_objects (frame_id)",
     ):
-        conn.execute(text(statement))
+        execute_ddl(conn, statement)

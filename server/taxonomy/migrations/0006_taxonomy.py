@@ -1,6 +1,8 @@
 """Migration ``0006_taxonomy``: the tables of :mod:`server.taxonomy.queries` (described there)."""
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from server.db.ddl import execute_ddl
 
 
 def upgrade(conn: Connection) -> None:
@@ -39,4 +41,4 @@ def upgrade(conn: Connection) -> None:
             UNIQUE (class_name, annotation_id)
         ) STRICT""",
     ):
-        conn.execute(text(statement))
+        execute_ddl(conn, statement)
