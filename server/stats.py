@@ -52,7 +52,7 @@ def collector_stats(db: Database) -> dict:
         devices = device_stats(conn)
         # Media are content-addressed: identical JPEGs share one file, so count distinct digests.
         media_files, media_bytes = conn.execute(text(
-            "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM"
+            "SELECT COUNT(*), CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM"  # PostgreSQL sums BIGINTs as NUMERIC
             " (SELECT MAX(media_bytes) AS bytes FROM frames GROUP BY media_sha256) AS media")).one()
         rejections = [dict(row._mapping) for row in conn.execute(text(
             "SELECT device, code, count, last_detail, last_at FROM rejections ORDER BY device, code"))]
@@ -73,7 +73,7 @@ def collector_stats(db: Database) -> dict:
             )).all()),
             "rejections": {
                 "by_code": dict(conn.execute(text(
-                    "SELECT code, SUM(count) FROM rejections GROUP BY code ORDER BY code")).all()),
+                    "SELECT code, CAST(SUM(count) AS BIGINT) FROM rejections GROUP BY code ORDER BY code")).all()),
                 "by_device": [{**row, "device": None if row["device"] == UNKNOWN_DEVICE else row["device"]}
                               for row in rejections],
             },
