@@ -20,6 +20,7 @@ from server.commands import export as export_command
 from server.commands import import_ as import_command
 from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
+from server.commands.database_option import add_database_argument
 from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="collector config file (TOML, every key: deploy/collector.example.toml); flags override it")
     serve.add_argument("--data-dir", type=Path,
                        help="where the collector keeps everything it owns (required, here or as collector.data_dir)")
+    add_database_argument(serve)
     serve.add_argument("--ingest", default=None, metavar="tcp://HOST:PORT",
                        help=f"address to receive frames on (default: {DEFAULT_INGEST})")
     serve.add_argument("--insecure", action="store_true", default=None,
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "example:\n  edgelabel-collector stats --data-dir /var/lib/edgelabel --json\n", cmd_stats,
     )
     stats.add_argument("--data-dir", required=True, type=Path)
+    add_database_argument(stats)
     stats.add_argument("--json", action="store_true", help="machine-readable output")
 
     classes_command.add_parser(commands)
@@ -182,7 +185,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     args.data_dir, args.ingest, args.insecure = Path(settings.data_dir), settings.ingest, settings.insecure
     args.http, args.metrics = settings.http or None, settings.metrics or None
     logs.configure(args.verbose)  # the same one-line-per-event format as the agent's
-    store = DataDir.open(args.data_dir)
+    store = DataDir.open(args.data_dir, database=settings.database or None)
     keys = None if args.insecure else KeyStore(args.data_dir)
     if keys is None:
         log.warning("INSECURE: accepting unencrypted frames from any device on %s (--insecure)", args.ingest)
@@ -232,6 +235,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from server.config import load_collector_config
 
     config = load_collector_config(args.file)
+    if config.collector.database:
+        _check_database(config.collector.database)
     if args.json:
         print(json.dumps(as_dict(config), indent=2))
     else:
@@ -240,6 +245,28 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print("# still to give on the command line: collector.data_dir (or --data-dir)")
         print(as_toml(config))
     return 0
+
+
+def _check_database(url: str) -> None:
+    """Connect to the configured database once, so a wrong URL, host or password shows here, not at serve."""
+    from sqlalchemy import create_engine, text
+
+    from server.db.database import display_url, normalize_url, require_driver
+    from server.errors import StoreError
+
+    normalized = normalize_url(url)
+    if normalized.startswith("sqlite"):
+        return  # created by serve if missing; nothing to connect to yet
+    require_driver()
+    engine = create_engine(normalized)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001  (any driver error: the operator needs its first line)
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"collector.database: cannot connect to {display_url(normalized)}: {detail}") from None
+    finally:
+        engine.dispose()
 
 
 def _start_metrics(address: str, metrics):
@@ -282,7 +309,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from server.datadir import DataDir
 
-    with DataDir.open_readonly(args.data_dir) as store:
+    with DataDir.open_readonly(args.data_dir, args.database) as store:
         stats = store.stats()
     if args.json:
         print(json.dumps(stats, indent=2, sort_keys=True))

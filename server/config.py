@@ -35,6 +35,10 @@ class CollectorSettings:
     insecure: bool = False
     http: str = address()
     metrics: str = address()
+    database: str = field(default="", metadata=check(
+        lambda v: not v or v.startswith(("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")),
+        'a database URL such as "postgresql://edgelabel@db.example/edgelabel" or "sqlite:///PATH"'))
+    """The collector's database; empty: ``edgelabel.db`` in ``data_dir`` (SQLite)."""
 
 
 def _fraction(description: str):
@@ -72,6 +76,7 @@ SERVE_FLAGS = {
     "insecure": ("--insecure", "collector.insecure"),
     "http": ("--http", "collector.http"),
     "metrics": ("--metrics", "collector.metrics"),
+    "database": ("--database", "collector.database"),
 }
 """``serve``'s flags that the file can set: argparse destination -> (flag, key)."""
 

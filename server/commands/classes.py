@@ -9,6 +9,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from server.commands.database_option import add_database_argument
+
 EPILOG = """\
 examples:
   edgelabel-collector classes list --data-dir /var/lib/edgelabel
@@ -45,6 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=EPILOG,
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+        add_database_argument(command)
         command.set_defaults(handler=handler)
         return command
 
@@ -77,7 +80,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run_list(args: argparse.Namespace) -> int:
     from server.taxonomy import queries as taxonomy_queries
 
-    with _connection(args.data_dir) as conn:
+    with _connection(args.data_dir, args.database) as conn:
         described = taxonomy_queries.describe(conn)
     if args.json:
         print(json.dumps(described, indent=2))
@@ -104,7 +107,7 @@ def run_import(args: argparse.Namespace) -> int:
     from server.taxonomy import document
     from server.taxonomy import queries as taxonomy_queries
 
-    with _connection(args.data_dir, write=True) as conn:
+    with _connection(args.data_dir, args.database, write=True) as conn:
         taxonomy = document.read(args.file, taxonomy_queries.load(conn), args.replace)
         taxonomy_queries.save(conn, taxonomy, args.user, time.time())
     print(f"{args.file}: {len(taxonomy.classes)} class(es), "
@@ -118,7 +121,7 @@ def run_export(args: argparse.Namespace) -> int:
     from server.taxonomy import document
     from server.taxonomy import queries as taxonomy_queries
 
-    with _connection(args.data_dir) as conn:
+    with _connection(args.data_dir, args.database) as conn:
         taxonomy = taxonomy_queries.load(conn)
     if args.out is None:
         sys.stdout.write(document.dump(taxonomy, "toml"))
@@ -138,7 +141,7 @@ def run_map(args: argparse.Namespace) -> int:
 
     if args.remove == (args.class_name is not None):
         raise TaxonomyError("give either the project class to map to, or --remove")
-    with _connection(args.data_dir, write=True) as conn:
+    with _connection(args.data_dir, args.database, write=True) as conn:
         taxonomy = taxonomy_queries.load(conn).with_mapping(args.model_id, args.model_class, args.class_name)
         taxonomy_queries.save(conn, taxonomy, args.user, time.time())
         class_name, how = taxonomy.project_class(args.model_id, args.model_class)
@@ -153,7 +156,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
     # A dry run renames inside a transaction that is rolled back: the report is exactly what a
     # real run would do.
-    with _connection(args.data_dir, write=not args.dry_run) as conn:
+    with _connection(args.data_dir, args.database, write=not args.dry_run) as conn:
         taxonomy = taxonomy_queries.load(conn)
         report = relabel(conn, taxonomy, args.user, time.time())
     if args.json:
@@ -174,11 +177,11 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _connection(data_dir: Path, write: bool = False):
+def _connection(data_dir: Path, database: str | None, write: bool = False):
     """A connection to the data directory's database, in one transaction (a write one to write;
     otherwise rolled back at the end)."""
     from server.db import open_database
 
-    with open_database(data_dir, "upgrade") as db:  # upgrades the schema if needed (the taxonomy needs 0006_taxonomy)
+    with open_database(data_dir, "upgrade", database) as db:  # upgrades the schema if needed (the taxonomy needs 0006_taxonomy)
         with (db.write if write else db.read)("change the taxonomy" if write else "read the taxonomy") as conn:
             yield conn

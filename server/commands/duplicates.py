@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from server.commands.database_option import add_database_argument
+
 EPILOG = """\
 examples:
   edgelabel-collector duplicates --data-dir /var/lib/edgelabel
@@ -29,6 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_database_argument(parser)
     parser.add_argument("--device", help="only this device's frames")
     parser.add_argument("--min-size", type=int, default=2, metavar="N",
                         help="only groups of at least N frames (default: %(default)s; 1 lists every group)")
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.min_size < 1 or (args.limit is not None and args.limit < 1):
         raise CollectorError("--min-size and --limit must be at least 1")
-    with DataDir.open_readonly(args.data_dir) as store:
+    with DataDir.open_readonly(args.data_dir, args.database) as store:
         with store.db.read("read the duplicates") as conn:
             report = duplicate_report(conn, device=args.device, min_size=args.min_size, limit=args.limit)
     if args.json:

@@ -7,6 +7,8 @@ import getpass
 import sys
 from pathlib import Path
 
+from server.commands.database_option import add_database_argument
+
 EPILOG = """\
 examples:
   printf '%s\\n' 'a long passphrase' | edgelabel-collector users add alice --role reviewer --data-dir /var/lib/edgelabel
@@ -32,15 +34,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add.add_argument("name", help="login name: letters, digits, . _ @ -")
     add.add_argument("--role", required=True, choices=("reviewer", "admin"))
     add.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_database_argument(add)
     add.set_defaults(handler=run_add)
     listing = commands.add_parser("list", help="list accounts", epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     listing.add_argument("--data-dir", required=True, type=Path)
+    add_database_argument(listing)
     listing.set_defaults(handler=run_list)
     remove = commands.add_parser("remove", help="remove an account and end its sessions", epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     remove.add_argument("name")
     remove.add_argument("--data-dir", required=True, type=Path)
+    add_database_argument(remove)
     remove.set_defaults(handler=run_remove)
     return parser
 
@@ -49,7 +54,7 @@ def run_add(args: argparse.Namespace) -> int:
     from server.auth.accounts import Accounts
 
     password = _read_password()
-    with _accounts(args.data_dir, Accounts) as accounts:
+    with _accounts(args.data_dir, args.database, Accounts) as accounts:
         accounts.add(args.name, args.role, password)
     print(f"account {args.name!r} added ({args.role})")
     return 0
@@ -58,7 +63,7 @@ def run_add(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     from server.auth.accounts import Accounts
 
-    with _accounts(args.data_dir, Accounts) as accounts:
+    with _accounts(args.data_dir, args.database, Accounts) as accounts:
         for account in accounts.list():
             print(f"{account['name']}\t{account['role']}")
     return 0
@@ -67,17 +72,17 @@ def run_list(args: argparse.Namespace) -> int:
 def run_remove(args: argparse.Namespace) -> int:
     from server.auth.accounts import Accounts
 
-    with _accounts(args.data_dir, Accounts) as accounts:
+    with _accounts(args.data_dir, args.database, Accounts) as accounts:
         accounts.remove(args.name)
     print(f"account {args.name!r} removed; its sessions are ended")
     return 0
 
 
-def _accounts(data_dir: Path, accounts_class):
+def _accounts(data_dir: Path, database: str | None, accounts_class):
     from server.db import open_database
 
     # Creates or upgrades the schema (accounts need 0004_accounts).
-    return accounts_class(open_database(data_dir, "create"), owns_db=True)
+    return accounts_class(open_database(data_dir, "create", database), owns_db=True)
 
 
 def _read_password() -> str:

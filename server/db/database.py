@@ -208,11 +208,16 @@ def _engine(url: str, readonly: bool) -> Engine:
     return engine
 
 
-def _postgres_engine(url: str, readonly: bool) -> Engine:
+def require_driver() -> None:
+    """PostgreSQL's driver, psycopg 3, or a one-line StoreError naming the extra that installs it."""
     try:
-        import psycopg  # noqa: F401  (the driver SQLAlchemy loads; asked here for a one-line error)
+        import psycopg  # noqa: F401  (the driver SQLAlchemy loads)
     except ImportError:
         raise StoreError("PostgreSQL needs the psycopg driver: pip install 'edgelabel[postgres]'") from None
+
+
+def _postgres_engine(url: str, readonly: bool) -> Engine:
+    require_driver()
     # pool_pre_ping: a node outlives a database restart without failing its next request.
     engine = create_engine(url, pool_pre_ping=True)
     if readonly:

@@ -86,10 +86,12 @@ def prepare(db: Database, media: MediaStore, device: str, classes: tuple[str, ..
 
 
 def synthesize(data_dir: Path, device: str, settings: SynthesisSettings, seed: int = 0, review: bool = False,
-               refresh_background: bool = False, progress: Progress = _no_progress) -> SynthesisResult:
-    """Generate and store ``settings.count`` synthetic frames for ``device``."""
+               refresh_background: bool = False, progress: Progress = _no_progress,
+               database: str | None = None) -> SynthesisResult:
+    """Generate and store ``settings.count`` synthetic frames for ``device`` (in the database at
+    the ``database`` URL, else the data directory's own)."""
     media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
-    db = open_database(Path(data_dir), "upgrade")
+    db = open_database(Path(data_dir), "upgrade", database)
     try:
         # A class may be asked for by an alias of the project's taxonomy, as reviewers type it.
         with db.read("read the taxonomy") as conn:

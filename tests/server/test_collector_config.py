@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -23,7 +24,8 @@ def test_the_example_loads_with_check_config():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("deploy/collector.example.toml: OK")
     settings = json.loads(check_config("deploy/collector.example.toml", "--json").stdout)["collector"]
-    assert settings == {"data_dir": "", "ingest": "tcp://0.0.0.0:5555", "insecure": False, "http": "", "metrics": ""}
+    assert settings == {"data_dir": "", "ingest": "tcp://0.0.0.0:5555", "insecure": False, "http": "", "metrics": "",
+                        "database": ""}
 
 
 def write(tmp_path, text):
@@ -40,6 +42,7 @@ def write(tmp_path, text):
     ("[collector]\ninsecure = 1\n", "collector.insecure = 1: expected true or false"),
     ("[collector]\nhttp = \"localhost\"\n", 'collector.http = "localhost": expected HOST:PORT'),
     ("[collector]\ningest = \"0.0.0.0:5555\"\n", 'collector.ingest = "0.0.0.0:5555": expected an endpoint'),
+    ("[collector]\ndatabase = \"mysql://db/x\"\n", 'collector.database = "mysql://db/x": expected a database URL'),
     ("collector = 3\n", "collector = 3: expected a table"),
     ("[collector\n", "not valid TOML"),
 ])
@@ -77,3 +80,23 @@ def test_a_data_directory_is_still_required(tmp_path):
     result = subprocess.run([sys.executable, "-m", "server", "serve"], cwd=REPO_DIR, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2 and "collector.data_dir" in result.stderr
+
+
+def test_check_config_tries_the_database_and_names_it_when_it_cannot_connect(tmp_path, postgres_cluster):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = write(tmp_path, f'[collector]\ndatabase = "postgresql://edgelabel:secret@127.0.0.1:{port}/edgelabel"\n')
+    result = check_config(path)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgelabel-collector check-config: error: collector.database: "
+                                                   f"cannot connect to postgresql+psycopg://edgelabel:***@127.0.0.1:{port}/")
+    assert "secret" not in result.stderr
+
+    url = postgres_cluster.new_database()
+    path = write(tmp_path, f'[collector]\ndatabase = "{url}"\n')
+    result = check_config(path, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["collector"]["database"] == url
+    assert serve_settings(serve_args("--data-dir", tmp_path, "--database", url)).database == url
