@@ -15,9 +15,12 @@ from server.receiver import Receiver
 class ReceiverThread:
     """A real collector receiver on a loopback port, served from a background thread."""
 
-    def __init__(self, data_dir: Path, endpoint: str = "tcp://127.0.0.1:*", secure: bool = False):
+    def __init__(self, data_dir: Path, endpoint: str = "tcp://127.0.0.1:*", secure: bool = False,
+                 database: str | None = None):
         self.data_dir = data_dir
-        self.store = DataDir.open(data_dir)
+        self.database = database
+        """The database URL (None: the data directory's SQLite file)."""
+        self.store = DataDir.open(data_dir, database=database)
         self.receiver = Receiver(self.store, endpoint, KeyStore(data_dir) if secure else None)
         self.endpoint = self.receiver.bound_endpoint
         self.thread = threading.Thread(target=self.receiver.serve_forever, daemon=True)
@@ -31,7 +34,7 @@ class ReceiverThread:
         self.store.close()
 
     def frames(self) -> list[dict]:
-        with DataDir.open_readonly(self.data_dir) as store:
+        with DataDir.open_readonly(self.data_dir, self.database) as store:
             return store.frame_rows()
 
 

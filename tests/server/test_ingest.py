@@ -34,8 +34,8 @@ def header(device: str, seq: int, width: int, height: int) -> FrameHeader:
 
 
 @pytest.fixture
-def insecure(tmp_path):
-    running = ReceiverThread(tmp_path / "data", secure=False)
+def insecure(tmp_path, database):
+    running = ReceiverThread(tmp_path / "data", secure=False, database=database)
     yield running
     running.close()
 
@@ -90,7 +90,7 @@ def test_garbage_gets_typed_rejections_and_the_receiver_keeps_serving(insecure, 
     finally:
         client.close()
     assert len(insecure.frames()) == 1
-    with DataDir.open_readonly(tmp_path / "data") as store:
+    with DataDir.open_readonly(tmp_path / "data", insecure.database) as store:
         stats = store.stats()
     assert sum(stats["rejections"]["by_code"].values()) == len(garbage)
 
@@ -171,7 +171,7 @@ def test_heartbeats_keep_the_last_status_per_device(insecure):
     from edge.contract.wire import DeviceStatus
 
     def latest_status():
-        with DataDir.open_readonly(insecure.data_dir) as store:
+        with DataDir.open_readonly(insecure.data_dir, insecure.database) as store:
             return store.stats()["devices"].get("cam-s", {}).get("status")
 
     sender = FrameSender(insecure.endpoint, None)
