@@ -140,12 +140,12 @@ def test_the_database_layer_imports_no_feature_package():
                     f"{path.relative_to(REPO_ROOT)}:{node.lineno} imports {node.module}"
 
 
-def test_two_processes_opening_a_new_database_at_once_apply_each_migration_once(tmp_path):
+def test_two_processes_opening_a_new_database_at_once_apply_each_migration_once(tmp_path, database):
     errors = []
 
     def open_it():
         try:
-            DataDir.open(tmp_path).close()
+            DataDir.open(tmp_path, database=database).close()
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -155,16 +155,16 @@ def test_two_processes_opening_a_new_database_at_once_apply_each_migration_once(
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
-        names = [name for (name,) in conn.execute("SELECT name FROM migrations ORDER BY name")]
+    with open_database(tmp_path, "current", database) as db, db.read() as conn:
+        names = list(conn.execute(text("SELECT name FROM migrations ORDER BY name")).scalars())
     assert names == [migration.name for migration in known_migrations()]
 
 
 # --- one engine, one transaction helper --------------------------------------------------------------------
 
 
-def test_a_write_is_rolled_back_whole_when_its_block_fails(tmp_path):
-    with open_database(tmp_path, "create") as db:
+def test_a_write_is_rolled_back_whole_when_its_block_fails(tmp_path, database):
+    with open_database(tmp_path, "create", database) as db:
         with pytest.raises(RuntimeError), db.write() as conn:
             conn.execute(text("INSERT INTO accounts (name, role, password, created_at) VALUES ('a', 'admin', 'x', 1)"))
             raise RuntimeError("halfway")
@@ -172,9 +172,10 @@ def test_a_write_is_rolled_back_whole_when_its_block_fails(tmp_path):
             assert conn.execute(text("SELECT COUNT(*) FROM accounts")).scalar_one() == 0
 
 
-def test_driver_errors_become_one_line_store_errors_saying_what_failed(tmp_path):
-    with open_database(tmp_path, "create") as db:
-        with pytest.raises(StoreError, match=r"cannot add the account .*UNIQUE constraint failed") as error, \
+def test_driver_errors_become_one_line_store_errors_saying_what_failed(tmp_path, database):
+    with open_database(tmp_path, "create", database) as db:
+        with pytest.raises(StoreError, match=r"cannot add the account .*(UNIQUE constraint failed|duplicate key)") \
+                as error, \
                 db.write("add the account") as conn:
             for _ in range(2):
                 conn.execute(text("INSERT INTO accounts (name, role, password, created_at) VALUES ('a', 'admin', 'x', 1)"))
@@ -214,3 +215,40 @@ def test_hot_statements_keep_the_dialects_parameter_style():
     assert sql.endswith("VALUES (?, ?, ?, ?)") and names == ("id", "id", "now", "now")
     sql, names = statement._compile(SimpleNamespace(dialect=postgresql.dialect()))
     assert sql.endswith("VALUES (%(id)s, %(id)s, %(now)s, %(now)s)") and names is None
+
+
+def test_hot_statements_run_on_the_driver_of_each_backend(tmp_path, database):
+    from server.db.hot_path import HotStatement
+
+    insert = HotStatement("INSERT INTO devices (name, first_seen, last_seen) VALUES (:name, :at, :at)"
+                          " ON CONFLICT (name) DO NOTHING")
+    count = HotStatement("SELECT COUNT(*) FROM devices WHERE first_seen = :at AND last_seen = :at")
+    with open_database(tmp_path, "create", database) as db:
+        with db.write() as conn:
+            insert.executemany(conn, [{"name": "cam-1", "at": 1.5}, {"name": "cam-2", "at": 1.5}])
+            assert insert.execute(conn, {"name": "cam-1", "at": 1.5}).rowcount == 0  # the conflict: nothing
+        with db.read() as conn:
+            assert count.execute(conn, {"at": 1.5}).fetchone()[0] == 2
+
+
+def test_postgres_urls_are_opened_on_psycopg_and_shown_without_password(postgres_cluster):
+    from server.db.database import display_url, normalize_url
+
+    assert normalize_url("postgresql://u:pw@h/db") == normalize_url("postgres://u:pw@h/db") == "postgresql+psycopg://u:pw@h/db"
+    assert display_url("postgresql+psycopg://u:pw@h:5/db") == "postgresql+psycopg://u:***@h:5/db"
+    with pytest.raises(StoreError, match="expected postgresql://USER@HOST"):
+        normalize_url("mysql://h/db")
+    url = postgres_cluster.new_database()
+    with open_database(None, "create", url) as db:
+        assert db.engine.dialect.driver == "psycopg"
+    with open_database(None, "readonly", url) as db, \
+            pytest.raises(StoreError, match="read-only transaction"), db.read() as conn:
+        conn.execute(text("DELETE FROM frames"))
+
+
+def test_a_missing_postgres_driver_is_one_line_naming_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what an install without the extra sees
+    with pytest.raises(StoreError, match=r"^PostgreSQL needs the psycopg driver: pip install 'edgelabel\[postgres\]'$"):
+        open_database(None, "create", "postgresql://edgelabel@127.0.0.1:1/edgelabel")
