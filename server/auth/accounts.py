@@ -54,9 +54,10 @@ class Accounts:
         self._owns_db = owns_db
 
     @classmethod
-    def open(cls, data_dir: Path, clock: Callable[[], float] = time.time) -> Accounts:
-        """Accounts on a database of their own (its schema must be current)."""
-        return cls(open_database(Path(data_dir), "current"), clock, owns_db=True)
+    def open(cls, data_dir: Path, clock: Callable[[], float] = time.time, database: str | None = None) -> Accounts:
+        """Accounts on a database of their own (its schema must be current): the one at the
+        ``database`` URL, else the data directory's."""
+        return cls(open_database(Path(data_dir), "current", database), clock, owns_db=True)
 
     def close(self) -> None:
         if self._owns_db:

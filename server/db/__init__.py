@@ -23,6 +23,6 @@ through SQLAlchemy, so the same runner serves PostgreSQL; what remains SQLite-on
 :mod:`server.db.database`.
 """
 
-from server.db.database import DB_FILENAME, Database, database_url, open_database, sql
+from server.db.database import DB_FILENAME, Database, database_url, open_database, row_lock, sql
 
-__all__ = ["DB_FILENAME", "Database", "database_url", "open_database", "sql"]
+__all__ = ["DB_FILENAME", "Database", "database_url", "open_database", "row_lock", "sql"]

@@ -270,6 +270,18 @@ def _check_sqlite_file(path: Path, mode: OpenMode) -> None:
         raise StoreError(f"data directory {path.parent} is not writable")
 
 
+def row_lock(conn: Connection, skip_locked: bool = False) -> str:
+    """The clause that locks the rows a SELECT reads until the write transaction ends.
+
+    PostgreSQL: ``FOR UPDATE`` (``SKIP LOCKED``: rows another transaction holds are passed over,
+    so two reviewers claiming at once get two different frames). SQLite: nothing, because a write
+    transaction (``BEGIN IMMEDIATE``) holds the whole database already.
+    """
+    if conn.dialect.name == "sqlite":
+        return ""
+    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+
+
 def sql(statement: str, *lists: str) -> TextClause:
     """``text(statement)`` whose parameters named in ``lists`` take a sequence (``status IN :statuses``)."""
     return text(statement).bindparams(*(bindparam(name, expanding=True) for name in lists))

@@ -47,7 +47,7 @@ from sqlalchemy import Connection, Row, text
 
 from server.consistency import reviews as consistency
 from server.consistency.reviews import ConsistencyPolicy
-from server.db import Database, open_database
+from server.db import Database, open_database, row_lock
 from server.errors import ClaimError, FrameNotFoundError, SubmissionError
 from server.frames import state
 from server.media import MediaStore
@@ -85,9 +85,11 @@ class ReviewQueue:
     @classmethod
     def open(cls, data_dir: Path, lease_seconds: float = DEFAULT_LEASE_S,
              clock: Callable[[], float] = time.time,
-             consistency_policy: ConsistencyPolicy | None = None) -> ReviewQueue:
-        """A queue on a database of its own (its schema must be current)."""
-        return cls(open_database(Path(data_dir), "current"), lease_seconds, clock, consistency_policy, owns_db=True)
+             consistency_policy: ConsistencyPolicy | None = None, database: str | None = None) -> ReviewQueue:
+        """A queue on a database of its own (its schema must be current): the one at the ``database``
+        URL, else the data directory's."""
+        return cls(open_database(Path(data_dir), "current", database), lease_seconds, clock, consistency_policy,
+                   owns_db=True)
 
     def close(self) -> None:
         if self._owns_db:
@@ -131,9 +133,11 @@ class ReviewQueue:
                 if gold is not None:  # served like any other frame: the reviewer is not told
                     consistency.assign_gold(conn, gold, user, now, lease)
                     return self._details(conn, gold, user)
+                # Another node's reviewer may be claiming at this instant: pass over the frame it holds.
                 frame_id = conn.execute(text(
                     f"SELECT id FROM frames WHERE status = 'pending' AND {consistency.EXCLUDED_FOR_USER}"
-                    " ORDER BY review_priority DESC, id LIMIT 1"), {"excluded_user": user}).scalar()
+                    f" ORDER BY review_priority DESC, id LIMIT 1{row_lock(conn, skip_locked=True)}"),
+                    {"excluded_user": user}).scalar()
                 if frame_id is None:
                     return None
             else:
@@ -311,8 +315,8 @@ def _blind(frame: dict, viewer: str | None, lease: float | None, answered: tuple
 
 def _require_claim(conn: Connection, frame_id: int, user: str, now: float) -> tuple[int, int]:
     """(width, height) of a frame ``user`` holds an unexpired lease on; else a ClaimError."""
-    row = conn.execute(text("SELECT status, claimed_by, lease_expires_at, width, height FROM frames WHERE id = :id"),
-                       {"id": frame_id}).first()
+    row = conn.execute(text("SELECT status, claimed_by, lease_expires_at, width, height FROM frames WHERE id = :id"
+                            + row_lock(conn)), {"id": frame_id}).first()
     if row is None:
         raise FrameNotFoundError(f"no frame {frame_id}")
     status, holder, expires, width, height = row
@@ -324,7 +328,7 @@ def _require_claim(conn: Connection, frame_id: int, user: str, now: float) -> tu
 
 
 def _status_of(conn: Connection, frame_id: int) -> str:
-    status = conn.execute(text("SELECT status FROM frames WHERE id = :id"), {"id": frame_id}).scalar()
+    status = conn.execute(text("SELECT status FROM frames WHERE id = :id" + row_lock(conn)), {"id": frame_id}).scalar()
     if status is None:
         raise FrameNotFoundError(f"no frame {frame_id}")
     return status

@@ -33,17 +33,23 @@ def header(seq: int, image, priority: float, boxes: int = 1) -> FrameHeader:
 
 
 @pytest.fixture
-def data_dir(tmp_path):
+def open_queue(database):
+    """ReviewQueue.open on the backend under test."""
+    return lambda data_dir, **options: ReviewQueue.open(data_dir, database=database, **options)
+
+
+@pytest.fixture
+def data_dir(tmp_path, database):
     images = clip_frames(PETS, FRAME_INDICES)
-    with DataDir.open(tmp_path) as store:
+    with DataDir.open(tmp_path, database=database) as store:
         outcomes = store.ingest_frames([(header(seq, image, priority=seq / 40, boxes=2), encode(image))
                                         for seq, image in enumerate(images)])
     assert all(o.status == "pending" for o in outcomes)
     return tmp_path
 
 
-def test_claims_follow_the_priority_order(data_dir):
-    with ReviewQueue.open(data_dir) as queue:
+def test_claims_follow_the_priority_order(data_dir, open_queue):
+    with open_queue(data_dir) as queue:
         expected = [f["id"] for f in queue.next(limit=20)]
         priorities = [f["review_priority"] for f in queue.next(limit=20)]
         assert priorities == sorted(priorities, reverse=True) and len(expected) == 20
@@ -52,12 +58,12 @@ def test_claims_follow_the_priority_order(data_dir):
         assert queue.claim("alice") is None
 
 
-def test_concurrent_claims_never_hand_out_the_same_frame(data_dir):
+def test_concurrent_claims_never_hand_out_the_same_frame(data_dir, open_queue):
     claims: dict[str, list[int]] = {}
     errors = []
 
     def reviewer(name: str, shared: ReviewQueue | None) -> None:
-        queue = shared or ReviewQueue.open(data_dir)
+        queue = shared or open_queue(data_dir)
         mine = claims.setdefault(name, [])
         try:
             while (frame := queue.claim(name)) is not None:
@@ -68,7 +74,7 @@ def test_concurrent_claims_never_hand_out_the_same_frame(data_dir):
             if shared is None:
                 queue.close()
 
-    shared = ReviewQueue.open(data_dir)
+    shared = open_queue(data_dir)
     threads = [threading.Thread(target=reviewer, args=(f"own-{i}", None)) for i in range(4)]
     threads += [threading.Thread(target=reviewer, args=(f"shared-{i}", shared)) for i in range(2)]
     for thread in threads:
@@ -79,15 +85,15 @@ def test_concurrent_claims_never_hand_out_the_same_frame(data_dir):
     assert not errors
     every_claim = [frame_id for ids in claims.values() for frame_id in ids]
     assert len(every_claim) == len(set(every_claim)) == 20
-    with ReviewQueue.open(data_dir) as queue:
+    with open_queue(data_dir) as queue:
         assert queue.counts() == {"in_review": 20}
         holders = {f["id"]: f["claimed_by"] for f in map(queue.frame, every_claim)}
     assert all(holders[frame_id] == name for name, ids in claims.items() for frame_id in ids)
 
 
-def test_an_expired_lease_returns_the_frame_to_the_queue(data_dir):
+def test_an_expired_lease_returns_the_frame_to_the_queue(data_dir, open_queue):
     clock = Clock()
-    with ReviewQueue.open(data_dir, lease_seconds=60, clock=clock) as queue:
+    with open_queue(data_dir, lease_seconds=60, clock=clock) as queue:
         first = queue.claim("alice")
         assert first["lease_expires_at"] == clock.now + 60
         clock.now += 30
@@ -101,9 +107,9 @@ def test_an_expired_lease_returns_the_frame_to_the_queue(data_dir):
         assert actions == [("alice", "claim"), ("collector", "lease_expired"), ("bob", "claim")]
 
 
-def test_renew_keeps_a_lease_and_an_expired_one_cannot_be_used(data_dir):
+def test_renew_keeps_a_lease_and_an_expired_one_cannot_be_used(data_dir, open_queue):
     clock = Clock()
-    with ReviewQueue.open(data_dir, lease_seconds=60, clock=clock) as queue:
+    with open_queue(data_dir, lease_seconds=60, clock=clock) as queue:
         frame = queue.claim("alice")
         clock.now += 50
         assert queue.renew("alice", frame["id"])["lease_expires_at"] == clock.now + 60
@@ -112,8 +118,8 @@ def test_renew_keeps_a_lease_and_an_expired_one_cannot_be_used(data_dir):
             queue.submit("alice", frame["id"], "accept")
 
 
-def test_accept_copies_the_model_boxes_as_annotations(data_dir):
-    with ReviewQueue.open(data_dir) as queue:
+def test_accept_copies_the_model_boxes_as_annotations(data_dir, open_queue):
+    with open_queue(data_dir) as queue:
         frame = queue.claim("alice")
         done = queue.submit("alice", frame["id"], "accept")
     assert done["status"] == "accepted" and done["claimed_by"] is None
@@ -122,8 +128,8 @@ def test_accept_copies_the_model_boxes_as_annotations(data_dir):
     assert [(e["action"], e["details"].get("status")) for e in done["events"]][-1] == ("accept", "accepted")
 
 
-def test_corrections_keep_unchanged_boxes_as_the_models(data_dir):
-    with ReviewQueue.open(data_dir) as queue:
+def test_corrections_keep_unchanged_boxes_as_the_models(data_dir, open_queue):
+    with open_queue(data_dir) as queue:
         frame = queue.claim("alice")
         kept, moved = frame["detections"]
         boxes = [
@@ -142,8 +148,8 @@ def test_corrections_keep_unchanged_boxes_as_the_models(data_dir):
         assert queue.submit("bob", other["id"], "correct", same)["status"] == "accepted"
 
 
-def test_reject_and_release(data_dir):
-    with ReviewQueue.open(data_dir) as queue:
+def test_reject_and_release(data_dir, open_queue):
+    with open_queue(data_dir) as queue:
         frame = queue.claim("alice")
         queue.release("alice", frame["id"])
         assert queue.frame(frame["id"])["status"] == "pending"
@@ -163,8 +169,8 @@ def test_reject_and_release(data_dir):
     ([{"x1": 0, "y1": 0, "x2": 10, "y2": 20, "class_name": "person", "colour": "red"}], "unknown fields"),
     ("boxes", "must be a list"),
 ])
-def test_bad_corrections_are_refused_and_change_nothing(data_dir, boxes, message):
-    with ReviewQueue.open(data_dir) as queue:
+def test_bad_corrections_are_refused_and_change_nothing(data_dir, boxes, message, open_queue):
+    with open_queue(data_dir) as queue:
         frame = queue.claim("alice")
         with pytest.raises(SubmissionError, match=message):
             queue.submit("alice", frame["id"], "correct", boxes)
@@ -172,8 +178,8 @@ def test_bad_corrections_are_refused_and_change_nothing(data_dir, boxes, message
         assert queue.frame(frame["id"])["annotations"] == []
 
 
-def test_unknown_frames_and_decisions(data_dir):
-    with ReviewQueue.open(data_dir) as queue:
+def test_unknown_frames_and_decisions(data_dir, open_queue):
+    with open_queue(data_dir) as queue:
         with pytest.raises(FrameNotFoundError):
             queue.frame(12345)
         with pytest.raises(FrameNotFoundError):
@@ -183,13 +189,13 @@ def test_unknown_frames_and_decisions(data_dir):
             queue.submit("alice", frame["id"], "maybe")
 
 
-def test_duplicates_are_never_queued(tmp_path):
+def test_duplicates_are_never_queued(tmp_path, open_queue, database):
     image = clip_frames(PARKING, (0,))[0]
-    with DataDir.open(tmp_path) as store:
+    with DataDir.open(tmp_path, database=database) as store:
         first, copy = store.ingest_frames([(header(1, image, 0.1), encode(image, 90)),
                                            (header(2, image, 0.9), encode(image, 60))])
     assert copy.status == "duplicate"
-    with ReviewQueue.open(tmp_path) as queue:
+    with open_queue(tmp_path) as queue:
         assert [f["id"] for f in queue.next()] == [first.frame_id]
         assert queue.claim("alice")["id"] == first.frame_id and queue.claim("alice") is None
         with pytest.raises(ClaimError, match="duplicate"):
