@@ -160,7 +160,11 @@ class IngestWriter:
         conn.execute(rows.TOUCH_DEVICE, [{"name": device, "now": received_at}
                                          for device in dict.fromkeys(header.device for header, _, _ in batch)])
         outcomes: list[IngestOutcome | None] = []
-        # Inside BEGIN IMMEDIATE nobody else can insert between this check and our insert.
+        # Nobody else can insert one of these keys between this check and our insert: on SQLite this
+        # transaction holds the write lock (BEGIN IMMEDIATE); on PostgreSQL TOUCH_DEVICE's upsert
+        # locks each device's row until the commit, so another node's batch of the same device
+        # waits there and then (read committed) sees these frames as stored. The unique index on
+        # (device, seq) stands behind both.
         seen = _stored_keys(conn, [header for header, _, _ in batch])
         new_frames: list[tuple[int, FrameHeader, bytes, FrameSignature]] = []
         for position, (header, jpeg, signature) in enumerate(batch):

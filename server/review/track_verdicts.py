@@ -76,7 +76,7 @@ def accept_track(db: Database, user: str, device: str, track_id: int, class_name
         conn.execute(text(
             "INSERT INTO track_verdicts (device, track_id, class_name, \"user\", at)"
             " VALUES (:device, :track_id, :class_name, :user, :now)"
-            " ON CONFLICT (device, track_id) DO UPDATE SET class_name = excluded.class_name, user = excluded.user,"
+            " ON CONFLICT (device, track_id) DO UPDATE SET class_name = excluded.class_name, \"user\" = excluded.\"user\","
             " at = excluded.at"),
             {"device": device, "track_id": track_id, "class_name": class_name, "user": user, "now": now})
         finalised, waiting = [], []

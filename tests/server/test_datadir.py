@@ -443,3 +443,39 @@ def test_a_stored_batch_survives_the_writer_being_killed(tmp_path):
         assert [row["seq"] for row in store.frame_rows()] == [1, 2]
         assert all(store.media.exists(row["media_sha256"]) for row in store.frame_rows())
         assert store.store_frames([frame("cam-1", 2)]) == [False]
+
+
+def test_two_writers_storing_the_same_frames_at_once_store_each_once(tmp_path, database):
+    """Two nodes (two writers on one database) receiving the same retransmitted frames."""
+    writers = [DataDir.open(tmp_path / "data", database=database) for _ in range(2)]
+    results, errors = [], []
+
+    def send(store: DataDir) -> None:
+        try:
+            for seq in range(1, 11):
+                results.append((seq, store.store_frames([frame("cam-1", seq)])[0]))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(store,)) for store in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert errors == []
+        assert sorted(seq for seq, stored in results if stored) == list(range(1, 11))
+        assert raw_count(writers[0], "frames") == 10
+        with writers[0].db.read() as conn:
+            assert conn.execute(text("SELECT frames_stored FROM devices WHERE name = 'cam-1'")).scalar_one() == 10
+    finally:
+        for store in writers:
+            store.close()
+
+
+def test_the_idempotency_key_is_a_unique_index_on_both_backends(store):
+    from sqlalchemy import inspect
+
+    with store.db.read() as conn:
+        indexes = {index["name"]: index for index in inspect(conn).get_indexes("frames")}
+    assert indexes["frames_device_seq"]["unique"] and indexes["frames_device_seq"]["column_names"] == ["device", "seq"]
