@@ -35,9 +35,9 @@ def test_password_hash_round_trip():
     assert not verify_password("x", "scrypt$bad") and not verify_password("x", "md5$1$2$3$4$5")
 
 
-def test_account_rules(tmp_path):
-    DataDir.open(tmp_path).close()
-    with Accounts.open(tmp_path) as accounts:
+def test_account_rules(tmp_path, database):
+    DataDir.open(tmp_path, database=database).close()
+    with Accounts.open(tmp_path, database=database) as accounts:
         accounts.add("alice", "reviewer", "long enough")
         for name, role, password, message in [("alice", "reviewer", "long enough", "exists"),
                                               ("bob", "boss", "long enough", "role"),
