@@ -35,7 +35,7 @@ def header(seq: int, image) -> FrameHeader:
 
 
 @pytest.fixture
-def data_dir(tmp_path):
+def data_dir(tmp_path, backend):
     images = clip_frames(PETS, (0, 60, 120, 180, 240))
     with DataDir.open(tmp_path) as store:
         outcomes = store.ingest_frames([(header(seq, image), encode(image)) for seq, image in enumerate(images)])

@@ -41,7 +41,7 @@ def header(seq: int, image) -> FrameHeader:
 
 
 @pytest.fixture
-def data_dir(tmp_path):
+def data_dir(tmp_path, backend):
     images = clip_frames(PETS, (0, 60, 120))
     with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header(seq, image), encode(image)) for seq, image in enumerate(images)])
