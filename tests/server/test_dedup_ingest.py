@@ -24,7 +24,7 @@ def send_all(endpoint: str, frames: list) -> FrameSender:
     return sender
 
 
-def test_duplicates_sent_by_an_agent_are_recorded_and_never_queued(tmp_path, capsys):
+def test_duplicates_sent_by_an_agent_are_recorded_and_never_queued(tmp_path, capsys, backend):
     data_dir = tmp_path / "data"
     pets, parking = clip_frames(PETS, (0, 60)), clip_frames(PARKING, (100,))
     originals = [*pets, *parking]
@@ -49,7 +49,7 @@ def test_duplicates_sent_by_an_agent_are_recorded_and_never_queued(tmp_path, cap
         assert queue.counts() == {"pending": 3, "duplicate": 9}
         assert sorted(f["seq"] for f in queue.next(limit=50)) == [0, 1, 2]
 
-    args = argparse.Namespace(data_dir=data_dir, device=None, min_size=2, limit=None, json=True)
+    args = argparse.Namespace(data_dir=data_dir, database=None, device=None, min_size=2, limit=None, json=True)
     assert duplicates_command.run(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["totals"]["duplicates"] == {"exact": 0, "near": 9}
@@ -62,7 +62,7 @@ def test_duplicates_sent_by_an_agent_are_recorded_and_never_queued(tmp_path, cap
     assert report["devices"]["cam-a"]["flagged"] is False
 
 
-def test_the_index_survives_a_restart_and_a_lying_device_is_flagged(tmp_path):
+def test_the_index_survives_a_restart_and_a_lying_device_is_flagged(tmp_path, backend):
     data_dir = tmp_path / "data"
     image = clip_frames(INDOOR, (200,))[0]
     running = ReceiverThread(data_dir)
@@ -109,6 +109,6 @@ def test_duplicates_command_help_has_an_example_and_text_output(tmp_path, capsys
 def test_duplicates_command_needs_a_database(tmp_path):
     from server.errors import CollectorError
 
-    args = argparse.Namespace(data_dir=tmp_path / "nothing", device=None, min_size=2, limit=None, json=False)
+    args = argparse.Namespace(data_dir=tmp_path / "nothing", database=None, device=None, min_size=2, limit=None, json=False)
     with pytest.raises(CollectorError, match="no edgelabel database"):
         duplicates_command.run(args)
