@@ -15,7 +15,7 @@ from tests.server._login import add_accounts, logged_in
 
 
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path, backend):
     image, = clip_frames(PETS, (0,))
     with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", 0, track_id=4), encode(image))])

@@ -11,7 +11,7 @@ from tests.server._login import add_accounts, logged_in
 
 
 @pytest.fixture
-def api(tmp_path):
+def api(tmp_path, backend):
     images = clip_frames(PETS, (0, 60, 120, 180))
     with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", seq, capture_ts=100.0 + seq, priority=1 - seq / 10),

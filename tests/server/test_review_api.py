@@ -15,7 +15,7 @@ from tests.server._login import add_accounts, logged_in
 
 
 @pytest.fixture
-def api(tmp_path):
+def api(tmp_path, backend):
     images = clip_frames(PETS, (0, 40, 80, 120, 160, 200))
     with DataDir.open(tmp_path) as store:
         store.ingest_frames([(header_for(image, "cam", seq, capture_ts=100.0 + seq, priority=seq / 10), encode(image))
