@@ -52,3 +52,14 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def images_dir() -> Path:
     return _require(IMAGES_DIR)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster for the whole session, started when a test first needs it
+    (tests/server/_postgres.py); ``new_database()`` hands out fresh databases."""
+    from tests.server._postgres import PostgresCluster
+
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.stop()

@@ -165,3 +165,34 @@ def test_non_detector_model_is_one_clear_line(tmp_path):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_serve_on_postgresql_stores_a_real_agents_frames_and_every_command_reads_them(tmp_path, postgres_cluster):
+    database = postgres_cluster.new_database()
+    data_dir = tmp_path / "collector"  # media and keys stay here; the rows go to PostgreSQL
+    collector = Collector(data_dir, "--insecure", "--database", database)
+    try:
+        agent = cli("-m", "edge", "run", "--source", str(DATA_DIR / "videos" / "street_night_crowd_mmtracking_demo_8frames.mp4"),
+                    "--model", str(MODEL_PATH), "--insecure", "--device", "night-cam",
+                    "--collector", collector.endpoint, "--json", "--spool-dir", str(tmp_path / "spool"))
+    finally:
+        collector.stop()
+    assert agent.returncode == 0, agent.stderr
+    acknowledged = json.loads(agent.stdout)["acknowledged"]
+    assert acknowledged >= 1
+    assert not (data_dir / "edgelabel.db").exists()
+
+    stats = cli("-m", "server", "stats", "--data-dir", str(data_dir), "--database", database, "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["totals"]["frames"] == acknowledged
+    added = cli("-m", "server", "users", "add", "alice", "--role", "reviewer", "--data-dir", str(data_dir),
+                "--database", database, input="a long passphrase\n")
+    assert added.returncode == 0, added.stderr
+    listed = cli("-m", "server", "users", "list", "--data-dir", str(data_dir), "--database", database)
+    assert "alice" in listed.stdout, listed.stderr
+    exported = cli("-m", "server", "export", "yolo", "--data-dir", str(data_dir), "--database", database,
+                   "--out", str(tmp_path / "yolo"), "--status", "all")
+    assert exported.returncode == 0, exported.stderr
+    assert len(list((tmp_path / "yolo").rglob("*.jpg"))) == acknowledged
+    with DataDir.open_readonly(data_dir, database) as store:
+        assert {frame["device"] for frame in store.frame_rows()} == {"night-cam"}

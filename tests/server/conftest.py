@@ -1,20 +1,11 @@
-"""Fixtures of the collector's tests: the database backends storage-facing tests run on."""
+"""Fixtures of the collector's tests: the database backends storage-facing tests run on
+(the PostgreSQL cluster itself is ``postgres_cluster`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.server._postgres import PostgresCluster
-
 BACKENDS = ("sqlite", "postgresql")
-
-
-@pytest.fixture(scope="session")
-def postgres_cluster():
-    """A PostgreSQL cluster for the whole session, started when a test first needs it."""
-    cluster = PostgresCluster()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture(params=BACKENDS)
