@@ -1,8 +1,8 @@
 """The collector's database layer: the one place that opens the database, runs transactions and
 migrates the schema (SQLAlchemy Core 2.x).
 
-* :mod:`server.db.database`: :func:`open_database` opens a database URL (``sqlite:///PATH``; the
-  default is ``edgelabel.db`` inside the data directory) as a :class:`Database`: one engine per
+* :mod:`server.db.database`: :func:`open_database` opens a database URL (``sqlite:///PATH``, the
+  default, ``edgelabel.db`` inside the data directory; or ``postgresql://...``) as a :class:`Database`: one engine per
   process, shared by ingest, the review queue, the web API and the accounts. Every transaction is
   ``with db.write(what) as conn:`` or ``with db.read(what) as conn:``; driver errors become
   :class:`server.errors.StoreError` there and nowhere else.
@@ -19,8 +19,8 @@ folder per package and a global number, where Alembic would need a branch label,
 ``down_revision`` chain and ``depends_on`` links across branches, plus its own version table. The
 runner takes the write lock before it re-checks what is applied, so two processes starting on one
 database (``serve`` and a command) never apply a migration twice. Migrations are plain SQL run
-through SQLAlchemy, so the same runner serves PostgreSQL; what remains SQLite-only is listed in
-:mod:`server.db.database`.
+through SQLAlchemy, so the same runner serves PostgreSQL (:mod:`server.db.ddl` translates their
+DDL there); what differs per dialect is listed in :mod:`server.db.database`.
 """
 
 from server.db.database import DB_FILENAME, Database, database_url, open_database, row_lock, sql

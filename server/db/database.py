@@ -21,16 +21,24 @@ read-only); the file is put in WAL mode when it is opened for writing, so reader
 exports) see a consistent snapshot while ``serve`` writes. With WAL and ``synchronous = FULL``
 every commit is fsynced.
 
+PostgreSQL (``postgresql://USER@HOST[:PORT]/DB``, opened on psycopg 3 as ``postgresql+psycopg://``;
+the ``postgres`` extra installs it): a write runs at READ COMMITTED, and what SQLite's write lock
+did is done by row locks: review claims pick ``FOR UPDATE SKIP LOCKED`` (:func:`row_lock`), ingest
+holds each device's row from its upsert to the commit, migrations take an advisory lock. A read is
+one REPEATABLE READ snapshot; a read-only database sets ``default_transaction_read_only``.
+
 SQL portability: queries are ``text()`` with named ``:params`` (lists through :func:`sql`'s
 expanding parameters); upserts are ``ON CONFLICT ... DO NOTHING / DO UPDATE`` and new ids come from
-``RETURNING`` (SQLite >= 3.35 and PostgreSQL both have them). What is still SQLite-only:
+``RETURNING`` (SQLite >= 3.35 and PostgreSQL both have them); the column named ``user`` is always
+quoted (``"user"``, a reserved word in PostgreSQL); sums of integer columns are cast to ``BIGINT``
+(PostgreSQL sums them as ``NUMERIC``). The migrations' DDL is SQLite's, translated for PostgreSQL
+by :mod:`server.db.ddl`. What differs per dialect, and where:
 
 * the pragmas above and WAL, and ``BEGIN IMMEDIATE`` (set and emitted here, for SQLite only);
-* the DDL of the migrations written so far: ``STRICT`` tables, ``INTEGER PRIMARY KEY`` row ids
-  (PostgreSQL needs identity columns), ``BLOB`` and ``REAL`` (``bytea``, ``double precision``);
-* the columns named ``user`` (``review_events``, ``track_verdicts``): a reserved word in
-  PostgreSQL, where the queries naming them must quote them;
-* ``ORDER BY rowid`` in :func:`server.taxonomy.queries.load` (aliases in insertion order);
+* insertion order of taxonomy aliases: ``rowid`` on SQLite, ``ctid`` on PostgreSQL
+  (:func:`server.taxonomy.queries.load`);
+* truncating a float to an integer (``CAST`` truncates on SQLite, rounds on PostgreSQL: the
+  dashboard's bins in :mod:`server.stats` use ``FLOOR`` there);
 * the one-line message for a file that is no SQLite database (``SQLITE_NOTADB``).
 """
 
