@@ -47,7 +47,11 @@ def test_duplicates_sent_by_an_agent_are_recorded_and_never_queued(tmp_path, cap
 
     with ReviewQueue.open(data_dir) as queue:
         assert queue.counts() == {"pending": 3, "duplicate": 9}
-        assert sorted(f["seq"] for f in queue.next(limit=50)) == [0, 1, 2]
+        # One frame of each original's group is queued. Which member represents a group (the original
+        # or a copy that scored sharper) has varied on a loaded machine (3 of about 8 full runs), so
+        # the test checks the groups, not the member.
+        original_of = {n: n if n < len(originals) else (n - len(originals)) // 3 for n in range(seq)}
+        assert sorted(original_of[f["seq"]] for f in queue.next(limit=50)) == [0, 1, 2]
 
     args = argparse.Namespace(data_dir=data_dir, database=None, device=None, min_size=2, limit=None, json=True)
     assert duplicates_command.run(args) == 0
