@@ -11,7 +11,7 @@ import numpy as np
 
 from server.datadir import MEDIA_DIRNAME
 from server.db import Database, open_database
-from server.media import MediaStore
+from server.media import MediaBackend, MediaStore
 from server.synthetic import runs
 from server.synthetic.background import Background, current_background
 from server.synthetic.bank import ObjectBank, build_bank
@@ -59,7 +59,7 @@ class SynthesisResult:
         }
 
 
-def prepare(db: Database, media: MediaStore, device: str, classes: tuple[str, ...], refresh_background: bool = False
+def prepare(db: Database, media: MediaBackend, device: str, classes: tuple[str, ...], refresh_background: bool = False
             ) -> tuple[list, Background, ObjectBank, dict[str, PlacementModel]]:
     """Everything generation needs for ``device``; raises a typed error when something is missing."""
     with db.read("read the verified frames") as conn:

@@ -5,7 +5,7 @@ import cv2
 import pytest
 
 from server.errors import StoreError
-from server import media as media_module
+from server.media import local as media_module
 from server.media import MediaStore
 from tests.server._paths import IMAGES_DIR
 
