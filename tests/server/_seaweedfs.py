@@ -86,6 +86,9 @@ def start_seaweedfs(workdir: Path, timeout_s: float = 60.0) -> tuple[subprocess.
     config.write_text(json.dumps({"identities": [{
         "name": "edgelabel", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    # Every bucket is a collection of volumes of its own: grow one volume at a time (master.toml,
+    # read from the working directory) and allow many, so a bucket per test never runs out.
+    (workdir / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n")
     ports = {}
     for service in _SERVICES:
         port = _free_port_pair()
@@ -93,8 +96,8 @@ def start_seaweedfs(workdir: Path, timeout_s: float = 60.0) -> tuple[subprocess.
             port = _free_port_pair()
         ports[service] = port
     command = [weed, "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               "-s3", f"-s3.config={config}", "-iam=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-               "-master.volumeSizeLimitMB=64", "-volume.max=8"]
+               "-s3", f"-s3.config={config}", "-s3.autoCreateBucket=false", "-iam=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+               "-master.volumeSizeLimitMB=8", "-volume.max=1000"]
     for service, port in ports.items():
         command += [f"-{service}.port={port}", f"-{service}.port.grpc={port + 10000}"]
     log = (workdir / "weed.log").open("wb")
@@ -125,7 +128,7 @@ def stop_seaweedfs(process: subprocess.Popen) -> None:
         return
     os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=3)  # it flushes and exits in well under a second when idle; else no waiting on it
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=15)
