@@ -35,6 +35,22 @@ class CollectorSettings:
     insecure: bool = False
     http: str = address()
     metrics: str = address()
+    media: str = field(default="", metadata=check(lambda v: v == "" or v.startswith("s3://"),
+                                                  '"s3://BUCKET/PREFIX", or "" for the data directory\'s media/'))
+    """Where the images are: an S3-compatible bucket, or (empty, the default) ``<data_dir>/media``."""
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """``[s3]``: how to reach the bucket of ``collector.media``. A key left empty is taken from the
+    standard AWS environment variables (``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``,
+    ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``) or boto3's other usual places."""
+
+    endpoint: str = field(default="", metadata=check(lambda v: v == "" or v.startswith(("http://", "https://")),
+                                                     'an URL such as "http://127.0.0.1:8333"'))
+    region: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
 
 
 def _fraction(description: str):
@@ -60,6 +76,7 @@ class CollectorConfig:
 
     collector: CollectorSettings = field(default_factory=CollectorSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def origin_of(self, key: str) -> str | None:
@@ -72,6 +89,7 @@ SERVE_FLAGS = {
     "insecure": ("--insecure", "collector.insecure"),
     "http": ("--http", "collector.http"),
     "metrics": ("--metrics", "collector.metrics"),
+    "media": ("--media", "collector.media"),
 }
 """``serve``'s flags that the file can set: argparse destination -> (flag, key)."""
 

@@ -14,6 +14,7 @@ that leaves one out, from the standard AWS environment variables (``AWS_ENDPOINT
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -68,7 +69,9 @@ class S3MediaStore:
             "s3", endpoint_url=endpoint or None,
             config=Config(max_pool_connections=upload_threads, retries={"max_attempts": 3, "mode": "standard"},
                           s3={"addressing_style": "path"}))
-        self._uploads = ThreadPoolExecutor(max_workers=upload_threads, thread_name_prefix="s3-upload")
+        self._upload_threads = upload_threads
+        self._uploads: ThreadPoolExecutor | None = None  # started on the first upload, stopped by close()
+        self._uploads_lock = threading.Lock()
 
     def key_for(self, sha256: str) -> str:
         return self.prefix + relative_name(sha256)
@@ -88,10 +91,16 @@ class S3MediaStore:
         """
         digests = [hashlib.sha256(jpeg).hexdigest() for jpeg in jpegs]
         unique = dict(zip(digests, jpegs))
-        failures = [error for error in self._uploads.map(self._upload, unique.items()) if error is not None]
+        failures = [error for error in self._pool().map(self._upload, unique.items()) if error is not None]
         if failures:
             raise StoreError(f"cannot upload media to {self.location}: {failures[0]}")
         return digests
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._uploads_lock:
+            if self._uploads is None:
+                self._uploads = ThreadPoolExecutor(max_workers=self._upload_threads, thread_name_prefix="s3-upload")
+            return self._uploads
 
     def _upload(self, item: tuple[str, bytes]) -> str | None:
         sha256, jpeg = item
@@ -157,7 +166,11 @@ class S3MediaStore:
             raise StoreError(f"cannot reach bucket {self.location}: {_describe(exc)}") from exc
 
     def close(self) -> None:
-        self._uploads.shutdown(wait=True)
+        """Stop the upload threads (a later upload starts new ones)."""
+        with self._uploads_lock:
+            uploads, self._uploads = self._uploads, None
+        if uploads is not None:
+            uploads.shutdown(wait=True)
 
 
 def _digest_of(name: str) -> str | None:
