@@ -86,9 +86,12 @@ def prepare(db: Database, media: MediaBackend, device: str, classes: tuple[str, 
 
 
 def synthesize(data_dir: Path, device: str, settings: SynthesisSettings, seed: int = 0, review: bool = False,
-               refresh_background: bool = False, progress: Progress = _no_progress) -> SynthesisResult:
-    """Generate and store ``settings.count`` synthetic frames for ``device``."""
-    media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
+               refresh_background: bool = False, progress: Progress = _no_progress,
+               media: MediaBackend | None = None) -> SynthesisResult:
+    """Generate and store ``settings.count`` synthetic frames for ``device``.
+
+    ``media``: where images are read and written; by default the data directory's ``media/``."""
+    media = media if media is not None else MediaStore(Path(data_dir) / MEDIA_DIRNAME)
     db = open_database(Path(data_dir), "upgrade")
     try:
         # A class may be asked for by an alias of the project's taxonomy, as reviewers type it.

@@ -213,3 +213,12 @@ def test_s3_store_errors_name_the_bucket(seaweedfs, jpeg):
 def test_bad_media_urls_are_refused(tmp_path, url):
     with pytest.raises(StoreError, match="media"):
         open_media(url, tmp_path)
+
+
+def test_s3_media_without_boto3_names_the_extra_in_one_line(tmp_path, monkeypatch):
+    from server.media import s3 as s3_module
+
+    monkeypatch.setattr(s3_module, "boto3", None)
+    with pytest.raises(StoreError) as raised:
+        open_media("s3://bucket/media", tmp_path)
+    assert str(raised.value) == "S3 media needs boto3: pip install 'edgelabel[s3]'"

@@ -12,12 +12,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from edge.sender import FrameSender
 from server.datadir import DataDir
 from server.exports import Selection, export
 from server.media import MediaStore
 from server.media.gc import collect_garbage
 from server.web.serve import start_review_api
 from tests.conftest import REPO_DIR
+from tests.helpers import start_collector
 from tests.server._frames import PARKING, PETS, clip_frames, encode, header_for
 from tests.server._login import add_accounts, logged_in
 
@@ -111,7 +113,7 @@ def test_gc_removes_old_orphans_and_keeps_referenced_and_young_images(any_media,
 
 def run_collector(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "server", *args], cwd=REPO_DIR, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
+                          timeout=120, env={**os.environ, **(env or {})}, check=False)
 
 
 def test_media_gc_command_on_s3_reads_credentials_from_the_aws_environment(seaweedfs, s3_media, tmp_path):
@@ -156,3 +158,27 @@ def test_check_config_tries_the_bucket(seaweedfs, s3_media, tmp_path):
 def test_local_media_stays_in_the_data_directory(tmp_path):
     with DataDir.open(tmp_path / "data") as store:
         assert isinstance(store.media, MediaStore) and store.media.root == tmp_path / "data" / "media"
+
+
+def test_serve_with_s3_media_stores_what_agents_send_in_the_bucket(seaweedfs, s3_media, tmp_path, monkeypatch):
+    """A real ``serve --media s3://...`` process, credentials from the AWS environment, a real sender."""
+    for key, value in seaweedfs.environment().items():
+        monkeypatch.setenv(key, value)
+    url = f"s3://{s3_media.bucket}/{s3_media.prefix.rstrip('/')}"
+    process, endpoint = start_collector(tmp_path / "data", "tcp://127.0.0.1:*", "--insecure", "--media", url)
+    images = clip_frames(PETS, (0, 40, 80, 120))
+    sender = FrameSender(endpoint, None, window=4, ack_timeout_s=10.0)
+    try:
+        for seq, image in enumerate(images):
+            assert sender.send(header_for(image, "cam-a", seq), encode(image))
+        assert sender.flush(timeout_s=30)
+    finally:
+        sender.close()
+        process.terminate()
+        process.wait(timeout=30)
+    assert sender.counts.acknowledged == len(images)
+    with DataDir.open_readonly(tmp_path / "data") as store:
+        digests = set(frame_digests(store).values())
+    assert len(digests) == len(images)
+    assert {item.sha256 for item in s3_media.iter_objects()} == digests
+    assert not (tmp_path / "data" / "media").exists()
