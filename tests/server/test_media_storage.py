@@ -182,3 +182,19 @@ def test_serve_with_s3_media_stores_what_agents_send_in_the_bucket(seaweedfs, s3
     assert len(digests) == len(images)
     assert {item.sha256 for item in s3_media.iter_objects()} == digests
     assert not (tmp_path / "data" / "media").exists()
+
+
+def test_export_command_reads_images_from_the_bucket_named_by_media(seaweedfs, s3_media, tmp_path):
+    url = f"s3://{s3_media.bucket}/{s3_media.prefix.rstrip('/')}"
+    with DataDir.open(tmp_path / "data", media=s3_media) as store:
+        jpegs = ingest_clip_frames(store)
+    out = tmp_path / "export"
+    result = run_collector("export", "coco", "--data-dir", str(tmp_path / "data"), "--media", url, "--out", str(out),
+                           "--status", "all", "--json", env=seaweedfs.environment())
+    assert result.returncode == 0, result.stderr
+    written = [path.read_bytes() for path in out.rglob("*.jpg")]
+    assert written and all(image in jpegs for image in written)
+
+    without = run_collector("export", "coco", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "x"),
+                            "--status", "all")
+    assert without.returncode == 2 and "is missing" in without.stderr  # the images are not in DATA_DIR/media
