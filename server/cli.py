@@ -18,6 +18,7 @@ from server.commands import classes as classes_command
 from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
 from server.commands import import_ as import_command
+from server.commands import media as media_command
 from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
 from server.commands.database_option import add_database_argument
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "address only your monitoring can reach)")
     serve.add_argument("-v", "--verbose", action="count", default=0)
     from server.api.options import add_http_arguments
+    from server.media.options import add_media_argument
+
+    add_media_argument(serve)
 
     add_http_arguments(serve)
 
@@ -140,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_command.add_parser(commands)
     synthesize_command.add_parser(commands)
     users_command.add_parser(commands)
+    media_command.add_parser(commands)
 
     demo = _parser(
         commands, "demo", "run a collector and an agent on a sample clip, end to end",
@@ -173,6 +178,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.metrics import CollectorMetrics
     from server.receiver import Receiver
     from server.datadir import DataDir
+    from server.media import open_media
 
     from server.config import serve_config
     from server.consistency.reviews import ConsistencyPolicy
@@ -185,14 +191,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     args.data_dir, args.ingest, args.insecure = Path(settings.data_dir), settings.ingest, settings.insecure
     args.http, args.metrics = settings.http or None, settings.metrics or None
     logs.configure(args.verbose)  # the same one-line-per-event format as the agent's
-    store = DataDir.open(args.data_dir, database=settings.database or None)
+    store = DataDir.open(args.data_dir, database=settings.database or None,
+                         media=open_media(settings.media, args.data_dir, config.s3))
     keys = None if args.insecure else KeyStore(args.data_dir)
     if keys is None:
         log.warning("INSECURE: accepting unencrypted frames from any device on %s (--insecure)", args.ingest)
     receiver = Receiver(store, args.ingest, keys)
     api = metrics = None
     try:
-        api = start_from_args(args, review_policy, store.db)  # one database for ingest and the web
+        api = start_from_args(args, review_policy, store.db, store.media)  # one database and media for both
         if args.metrics:
             metrics = _start_metrics(args.metrics, CollectorMetrics(store.db, receiver.counts))
     except BaseException:
@@ -237,6 +244,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_collector_config(args.file)
     if config.collector.database:
         _check_database(config.collector.database)
+    if config.collector.media:
+        _try_media(config)
     if args.json:
         print(json.dumps(as_dict(config), indent=2))
     else:
@@ -267,6 +276,22 @@ def _check_database(url: str) -> None:
         raise StoreError(f"collector.database: cannot connect to {display_url(normalized)}: {detail}") from None
     finally:
         engine.dispose()
+
+
+def _try_media(config) -> None:
+    """Reach the configured bucket, so a wrong name, endpoint or key shows now rather than at ingest."""
+    from server.config import CollectorConfigError
+    from server.errors import StoreError
+    from server.media import open_media
+
+    try:
+        media = open_media(config.collector.media, Path(config.collector.data_dir or "."), config.s3)
+        try:
+            media.check()
+        finally:
+            media.close()
+    except StoreError as exc:
+        raise CollectorConfigError(f"collector.media {config.collector.media!r}: {exc}") from None
 
 
 def _start_metrics(address: str, metrics):

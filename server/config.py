@@ -39,6 +39,22 @@ class CollectorSettings:
         lambda v: not v or v.startswith(("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")),
         'a database URL such as "postgresql://edgelabel@db.example/edgelabel" or "sqlite:///PATH"'))
     """The collector's database; empty: ``edgelabel.db`` in ``data_dir`` (SQLite)."""
+    media: str = field(default="", metadata=check(lambda v: v == "" or v.startswith("s3://"),
+                                                  '"s3://BUCKET/PREFIX", or "" for the data directory\'s media/'))
+    """Where the images are: an S3-compatible bucket, or (empty, the default) ``<data_dir>/media``."""
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """``[s3]``: how to reach the bucket of ``collector.media``. A key left empty is taken from the
+    standard AWS environment variables (``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``,
+    ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``) or boto3's other usual places."""
+
+    endpoint: str = field(default="", metadata=check(lambda v: v == "" or v.startswith(("http://", "https://")),
+                                                     'an URL such as "http://127.0.0.1:8333"'))
+    region: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
 
 
 def _fraction(description: str):
@@ -64,6 +80,7 @@ class CollectorConfig:
 
     collector: CollectorSettings = field(default_factory=CollectorSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def origin_of(self, key: str) -> str | None:
@@ -77,6 +94,7 @@ SERVE_FLAGS = {
     "http": ("--http", "collector.http"),
     "metrics": ("--metrics", "collector.metrics"),
     "database": ("--database", "collector.database"),
+    "media": ("--media", "collector.media"),
 }
 """``serve``'s flags that the file can set: argparse destination -> (flag, key)."""
 

@@ -22,10 +22,8 @@ from server.frame_source import FrameSource
 from server.frames import reading
 from server.ingest.rows import IngestOutcome
 from server.ingest.writer import IncomingFrame, IngestReadiness, IngestWriter
-from server.media import MediaStore
+from server.media import MEDIA_DIRNAME, MediaBackend, MediaStore
 from server.stats import collector_stats
-
-MEDIA_DIRNAME = "media"
 
 __all__ = ["DB_FILENAME", "MEDIA_DIRNAME", "DataDir", "IncomingFrame", "IngestOutcome", "IngestReadiness"]
 
@@ -34,29 +32,36 @@ class DataDir:
     """The database and media of one data directory. Open it with :meth:`open` (the single
     writer) or :meth:`open_readonly` (any number of readers)."""
 
-    def __init__(self, db: Database, data_dir: Path, dedup_policy: DedupPolicy | None = None):
-        """Use :meth:`open` or :meth:`open_readonly`; they check the schema first."""
+    def __init__(self, db: Database, data_dir: Path, dedup_policy: DedupPolicy | None = None,
+                 media: MediaBackend | None = None):
+        """Use :meth:`open` or :meth:`open_readonly`; they check the schema first.
+
+        ``media``: where the images are (:func:`server.media.open_media`); by default the data
+        directory's ``media/`` folder. The data directory closes it with the database.
+        """
         self.db = db
         self.data_dir = data_dir
         self.db_path = data_dir / DB_FILENAME  # where the default (SQLite) database lives
-        self.media = MediaStore(data_dir / MEDIA_DIRNAME)
+        self.media = media if media is not None else MediaStore(data_dir / MEDIA_DIRNAME)
         self.writable = not db.readonly
         # Ingest state, for the writer only: the duplicate index and the queue's priority statistics.
         self.ingest = IngestWriter(db, self.media, dedup_policy) if self.writable else None
         self._closed = False
 
     @classmethod
-    def open(cls, data_dir: Path, dedup_policy: DedupPolicy | None = None, database: str | None = None) -> DataDir:
+    def open(cls, data_dir: Path, dedup_policy: DedupPolicy | None = None, database: str | None = None,
+             media: MediaBackend | None = None) -> DataDir:
         """Open (creating it if needed) the database for writing and migrate it: the one at the
-        ``database`` URL, else the data directory's own."""
+        ``database`` URL, else the data directory's own. ``media``: where the images are (default:
+        the data directory's ``media/``)."""
         data_dir = Path(data_dir)
-        return cls(open_database(data_dir, "create", database), data_dir, dedup_policy)
+        return cls(open_database(data_dir, "create", database), data_dir, dedup_policy, media)
 
     @classmethod
-    def open_readonly(cls, data_dir: Path, database: str | None = None) -> DataDir:
+    def open_readonly(cls, data_dir: Path, database: str | None = None, media: MediaBackend | None = None) -> DataDir:
         """Open an existing database for reading; works while a writer (``serve``) is running."""
         data_dir = Path(data_dir)
-        return cls(open_database(data_dir, "readonly", database), data_dir)
+        return cls(open_database(data_dir, "readonly", database), data_dir, media=media)
 
     @property
     def dedup(self) -> Deduplicator:
@@ -108,7 +113,10 @@ class DataDir:
                 self.ingest.flush_rejections()
         finally:
             self._closed = True
-            self.db.close()
+            try:
+                self.db.close()
+            finally:
+                self.media.close()
 
     def __enter__(self) -> DataDir:
         return self

@@ -52,7 +52,7 @@ from typing import TypeVar
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from edge.contract.config_files import SettingError, from_plain
@@ -61,10 +61,9 @@ from server.api.bodies import ClaimBody, NoBody, RenewBody, SubmitBody, TrackAcc
 from server.api.consistency import consistency_routes
 from server.api.taxonomy import taxonomy_routes
 from server.consistency.reviews import ConsistencyPolicy
-from server.datadir import MEDIA_DIRNAME
 from server.db import Database, open_database
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
-from server.media import MediaStore
+from server.media import MEDIA_DIRNAME, MediaBackend, MediaMissingError, MediaStore
 from server.review.queue import DEFAULT_LEASE_S, ReviewQueue
 from server.review.track_verdicts import accept_track, frame_extras, track_strip
 from server.stats import dashboard_data
@@ -96,14 +95,15 @@ class ApiParts:
 
 def api_routes(db: Database, data_dir: Path, current_user: CurrentUser, current_role: CurrentRole = no_role,
                lease_seconds: float = DEFAULT_LEASE_S, clock: Callable[[], float] = time.time,
-               consistency_policy: ConsistencyPolicy | None = None) -> ApiParts:
+               consistency_policy: ConsistencyPolicy | None = None, media: MediaBackend | None = None) -> ApiParts:
     """The review API over ``db`` (the data directory's database, its schema current) and its media.
 
     ``consistency_policy``: overlap reviews and gold frames; None (the default) serves neither.
+    ``media``: the media store (``serve --media``); None means the data directory's ``media/``.
     """
     queue = ReviewQueue(db, lease_seconds=lease_seconds, clock=clock,
                         consistency_policy=consistency_policy or ConsistencyPolicy.off())
-    media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
+    media = media if media is not None else MediaStore(Path(data_dir) / MEDIA_DIRNAME)
 
     async def user_of(request: Request) -> str:
         user = current_user(request)
@@ -144,16 +144,16 @@ def api_routes(db: Database, data_dir: Path, current_user: CurrentUser, current_
 
     async def image(request: Request) -> Response:
         await user_of(request)
-        path = await run_in_threadpool(queue.media_path, request.path_params["frame_id"], media.root)
-        return _jpeg(path, f"the image of frame {request.path_params['frame_id']} is missing")
+        sha256 = await run_in_threadpool(queue.media_sha256, request.path_params["frame_id"])
+        return await _jpeg(media, sha256, f"the image of frame {request.path_params['frame_id']} is missing")
 
     async def media_file(request: Request) -> Response:
         await user_of(request)
         try:
-            path = media.path_for(request.path_params["sha256"])
+            path = media.local_path(request.path_params["sha256"])
         except StoreError:
             raise ApiError(404, "not_found", "no such media id") from None
-        return _jpeg(path, "no such media id")
+        return await _jpeg(media, request.path_params["sha256"], "no such media id", path)
 
     async def renew(request: Request) -> Response:
         user = await user_of(request)
@@ -243,11 +243,21 @@ def _claim_next_not_skipped(queue: ReviewQueue, user: str, skip: set[int], lease
     raise ClaimError("the queue is busy: every frame tried was claimed by someone else, try again")
 
 
-def _jpeg(path: Path, missing: str) -> Response:
-    if not path.is_file():
-        raise ApiError(404, "not_found", missing)
-    # Content-addressed: the bytes behind a name never change.
-    return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "private, max-age=31536000, immutable"})
+_IMMUTABLE = {"cache-control": "private, max-age=31536000, immutable"}  # content-addressed: bytes never change
+
+
+async def _jpeg(media: MediaBackend, sha256: str, missing: str, path: Path | None = None) -> Response:
+    """The stored JPEG: its file from a local folder, else its bytes streamed from the object store."""
+    path = path or media.local_path(sha256)
+    if path is not None:
+        if not path.is_file():
+            raise ApiError(404, "not_found", missing)
+        return FileResponse(path, media_type="image/jpeg", headers=_IMMUTABLE)
+    try:
+        chunks = await run_in_threadpool(media.stream, sha256)  # opened first, so a missing object is a 404
+    except MediaMissingError:
+        raise ApiError(404, "not_found", missing) from None
+    return StreamingResponse(chunks, media_type="image/jpeg", headers=_IMMUTABLE)
 
 
 def _track_params(device: str | None, track_id: str | None) -> tuple[str, int]:

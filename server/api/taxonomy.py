@@ -33,14 +33,14 @@ from server.api.admin import AdminOf, JsonBody, UserOf
 from server.api.admin import forbidden as forbidden_response
 from server.api.bodies import ClassBody, ExampleBody, MappingBody
 from server.errors import StoreError
-from server.media import MediaStore
+from server.media import MediaBackend
 from server.review.queue import ReviewQueue
 from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.crops import cut_crop
 from server.taxonomy.model import ClassSpec
 
 
-def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, admin_of: AdminOf,
+def taxonomy_routes(queue: ReviewQueue, media: MediaBackend, user_of: UserOf, admin_of: AdminOf,
                     json_body: JsonBody) -> list[BaseRoute]:
     def forbidden() -> Response:
         return forbidden_response("only admins may change the taxonomy")
@@ -109,9 +109,9 @@ def taxonomy_routes(queue: ReviewQueue, media: MediaStore, user_of: UserOf, admi
         with queue.read_transaction() as conn:
             source = taxonomy_queries.example_source(conn, name, annotation_id)
         try:
-            jpeg = media.path_for(source["media"]).read_bytes()
-        except OSError as exc:
-            raise StoreError(f"the image of frame {source['frame_id']} cannot be read: {exc.strerror or exc}") from None
+            jpeg = media.get(source["media"])
+        except StoreError as exc:
+            raise StoreError(f"the image of frame {source['frame_id']} cannot be read: {exc}") from None
         crop, width, height = cut_crop(jpeg, source["box"])
         digest = media.put(crop)  # content-addressed: the same crop twice is one file
         with queue.write_transaction() as (conn, now):

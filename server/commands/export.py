@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from server.commands.database_option import add_database_argument
+from server.media.options import add_media_argument
 
 EPILOG = """\
 examples:
@@ -52,6 +53,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("format", choices=FORMAT_NAMES, metavar="FORMAT", help=", ".join(FORMAT_NAMES))
     parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
     add_database_argument(parser)
+    add_media_argument(parser)
     parser.add_argument("--out", required=True, type=Path,
                         help="directory to write (replaced if it holds an earlier export; refused if it holds anything else)")
     parser.add_argument("--status", choices=("verified", "all"), default="verified",
@@ -80,13 +82,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from server.datadir import DataDir
     from server.exports import ExportOptions, Selection, export
+    from server.media.options import media_from_args
 
     selection = Selection(status=args.status, devices=tuple(args.device), since=args.since, until=args.until,
                           classes=args.classes, model_ids=tuple(args.model_id),
                           include_synthetic=args.include_synthetic)
     options = ExportOptions(link_images=args.link, val_fraction=args.val_fraction,
                             image_url_prefix=args.image_url_prefix)
-    with DataDir.open_readonly(args.data_dir, args.database) as store:
+    with DataDir.open_readonly(args.data_dir, args.database, media=media_from_args(args)) as store:
         summary = export(store, args.format, args.out, selection, options,
                          progress=_no_bar if args.no_progress else progress_bar)
     if args.json:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from server.commands.database_option import add_database_argument
+from server.media.options import add_media_argument
 
 EPILOG = """\
 examples:
@@ -52,6 +53,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("dir", type=Path, metavar="DIR", help="the dataset's folder")
     parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
     add_database_argument(parser)
+    add_media_argument(parser)
     parser.add_argument("--format", choices=IMPORT_FORMATS, help="dataset layout (default: guessed)")
     parser.add_argument("--annotations", type=Path, metavar="FILE", help="COCO instances JSON for the images in DIR")
     parser.add_argument("--name", help="dataset name; frames are stored as device 'import:NAME' (default: DIR's name)")
@@ -68,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
     from server.datadir import DataDir
     from server.importers import read_folder
     from server.importers.importer import import_dataset
+    from server.media.options import media_from_args
 
     folder = read_folder(args.dir, args.format, args.annotations, args.name)
     for warning in folder.warnings:
         print(f"edgelabel-collector import: warning: {warning}", file=sys.stderr)
     summaries = []
-    with DataDir.open(args.data_dir, database=args.database) as store:
+    with DataDir.open(args.data_dir, database=args.database, media=media_from_args(args)) as store:
         for dataset in folder.datasets:
             summaries.append(import_dataset(store, dataset, verified=args.verified,
                                             progress=None if args.no_progress else progress_bar))

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from server.commands.database_option import add_database_argument
+from server.media.options import add_media_argument
 
 EPILOG = """\
 examples:
@@ -44,6 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
     add_database_argument(parser)
+    add_media_argument(parser)
     parser.add_argument("--device", required=True, metavar="NAME", help="the camera to synthesize frames for")
     parser.add_argument("--classes", required=True, type=_names, metavar="A,B",
                         help="classes to paste (each must have verified objects on that camera)")
@@ -71,10 +73,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from edge import logs
     from server.commands.export import _no_bar, progress_bar
-    from server.datadir import MEDIA_DIRNAME
     from server.db import open_database
     from server.errors import CollectorError
-    from server.media import MediaStore
+    from server.media.options import media_from_args
     from server.synthetic.generate import SynthesisSettings
     from server.synthetic.pipeline import synthesize
     from server.synthetic.report import report_tiles, write_report
@@ -86,13 +87,19 @@ def run(args: argparse.Namespace) -> int:
                                      colour_match=not args.no_colour_match)
     except ValueError as exc:
         raise CollectorError(str(exc)) from None
-    result = synthesize(args.data_dir, args.device, settings, seed=args.seed, review=args.review, database=args.database,
-                        refresh_background=args.refresh_background,
-                        progress=_no_bar if args.no_progress else progress_bar)
+    media = media_from_args(args)
+    try:
+        result = synthesize(args.data_dir, args.device, settings, seed=args.seed, review=args.review,
+                            database=args.database, refresh_background=args.refresh_background,
+                            progress=_no_bar if args.no_progress else progress_bar, media=media)
+        if args.report:
+            with open_database(args.data_dir, "current", args.database) as db, \
+                    db.read("read the synthetic frames") as conn:
+                tiles = report_tiles(conn, media, args.device, result.frame_ids)
+    finally:
+        media.close()
     summary = result.to_json()
     if args.report:
-        with open_database(args.data_dir, "current", args.database) as db, db.read("read the synthetic frames") as conn:
-            tiles = report_tiles(conn, MediaStore(args.data_dir / MEDIA_DIRNAME), args.device, result.frame_ids)
         facts = {"device": args.device, "run": result.run_id, "frames": len(result.frame_ids),
                  "objects": result.objects, "bank": summary["bank"], "background": summary["background"]}
         png = write_report(args.report, args.device, tiles, facts)

@@ -27,7 +27,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
     images, annotations = [], []
     for frame in progress(data.frames, len(data.frames), "coco"):
         file_name = f"{frame.stem}.jpg"
-        place_image(frame.image_path, root / IMAGES_DIR / file_name, options.link_images)
+        place_image(frame.image, root / IMAGES_DIR / file_name, options.link_images)
         images.append({
             "id": frame.image_id, "file_name": file_name, "width": frame.width, "height": frame.height,
             "frame_id": frame.frame_id, "device": frame.device, "seq": frame.seq, "capture_ts": frame.capture_ts,

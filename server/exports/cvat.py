@@ -30,7 +30,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
     place = {frame.frame_id: (device, index) for device, frames in sequences.items() for index, frame in enumerate(frames)}
     for frame in progress(data.frames, len(data.frames), "cvat"):
         device, index = place[frame.frame_id]
-        place_image(frame.image_path, root / safe_name(device) / "images" / f"frame_{index:06d}.jpg", options.link_images)
+        place_image(frame.image, root / safe_name(device) / "images" / f"frame_{index:06d}.jpg", options.link_images)
     for device, frames in sequences.items():
         task_dir = root / safe_name(device)
         tracks: dict[tuple[int, str], list[tuple[int, ExportBox]]] = {}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from sqlalchemy import Connection
 
@@ -30,6 +29,7 @@ from server.datadir import DataDir
 from server.db import sql
 from server.exports.errors import ExportError
 from server.exports.naming import collector_stem, kept_where_unique, source_stem
+from server.exports.writing import StoredImage
 from server.frames.state import SYNTHETIC_STATUS, VERIFIED_STATUSES
 from server.taxonomy.model import Taxonomy
 from server.taxonomy.queries import load as load_taxonomy
@@ -85,7 +85,8 @@ class ExportFrame:
     verified: bool
     """True: ``boxes`` are a reviewer's (annotations); False: the model's pre-labels (detections)."""
     boxes: tuple[ExportBox, ...]
-    image_path: Path
+    image: StoredImage
+    """Where its JPEG is: the collector's media store and the content id."""
     stem: str
     """The frame's file name stem, unique in the export: its source file's where that is unique, else
     the collector's own (see :mod:`server.exports.naming`)."""
@@ -153,7 +154,7 @@ def select(store: DataDir, selection: Selection) -> ExportData:
         frames.append(ExportFrame(
             frame_id=frame_id, device=device, seq=seq, capture_ts=capture_ts, source_ts=source_ts,
             frame_index=frame_index, width=width, height=height, model_id=model_id, status=status,
-            verified=status in VERIFIED_STATUSES, boxes=frame_boxes, image_path=store.media.path_for(sha256),
+            verified=status in VERIFIED_STATUSES, boxes=frame_boxes, image=StoredImage(store.media, sha256),
             stem=stems[frame_id], image_id=image_ids[frame_id], source_file=source_file, synthetic=bool(synthetic),
         ))
     first_classes = [taxonomy.class_names()] if not taxonomy.empty else model_classes

@@ -28,7 +28,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
     tasks, counts = [], {"tasks": 0, "annotations": 0, "predictions": 0}
     for frame in progress(data.frames, len(data.frames), "labelstudio"):
         image = f"images/{frame.stem}.jpg"
-        place_image(frame.image_path, root / image, options.link_images)
+        place_image(frame.image, root / image, options.link_images)
         results = [_region(frame, number, box) for number, box in enumerate(frame.boxes)]
         task = {"id": frame.frame_id,
                 "data": {"image": options.image_url_prefix + image, "frame_id": frame.frame_id,

@@ -33,7 +33,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
     place = {frame.frame_id: (device, index) for device, frames in sequences.items() for index, frame in enumerate(frames)}
     for frame in progress(data.frames, len(data.frames), "mot"):
         device, index = place[frame.frame_id]
-        place_image(frame.image_path, root / safe_name(device) / "img1" / f"{index + 1:06d}.jpg", options.link_images)
+        place_image(frame.image, root / safe_name(device) / "img1" / f"{index + 1:06d}.jpg", options.link_images)
     for device, frames in sequences.items():
         sequence_dir = root / safe_name(device)
         next_id = 1 + max((box.track_id for frame in frames for box in frame.boxes if box.track_id is not None), default=0)

@@ -21,7 +21,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
     boxes = 0
     for frame in progress(data.frames, len(data.frames), "voc"):
         file_name = f"{frame.stem}.jpg"
-        place_image(frame.image_path, root / "JPEGImages" / file_name, options.link_images)
+        place_image(frame.image, root / "JPEGImages" / file_name, options.link_images)
         annotation = element("annotation")
         child(annotation, "folder", "JPEGImages")
         child(annotation, "filename", file_name)

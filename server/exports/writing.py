@@ -19,9 +19,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from server.errors import StoreError
 from server.exports.errors import ExportError
+from server.media import MediaBackend, MediaMissingError
 
 MARKER = ".edgelabel-export.json"
 """Written at the top of every export: what it holds and when it was made."""
@@ -79,13 +82,26 @@ def write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def place_image(source: Path, target: Path, link: bool) -> None:
+@dataclass(frozen=True)
+class StoredImage:
+    """A frame's JPEG in the collector's media store (a local folder or a bucket)."""
+
+    media: MediaBackend
+    sha256: str
+
+
+def place_image(image: StoredImage, target: Path, link: bool) -> None:
     """Put a stored JPEG into the export: a hard link when asked and possible, else a copy.
 
     Links save space but share the file with the store: editing a linked image in place would
-    change the stored one, so copying is the default.
+    change the stored one, so copying is the default. From an object store the bytes are
+    streamed into the file, so a large export never holds more than one chunk in memory.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    source = image.media.local_path(image.sha256)
+    if source is None:
+        _download(image, target)
+        return
     try:
         if link:
             try:
@@ -96,6 +112,21 @@ def place_image(source: Path, target: Path, link: bool) -> None:
         shutil.copyfile(source, target)
     except FileNotFoundError:
         raise ExportError(f"stored image {source} is missing; the data directory is damaged") from None
+    except OSError as exc:
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def _download(image: StoredImage, target: Path) -> None:
+    try:
+        chunks = image.media.stream(image.sha256)
+        with target.open("wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+    except MediaMissingError:
+        raise ExportError(f"stored image {image.sha256} is missing from {image.media.location};"
+                          " the media store is damaged") from None
+    except StoreError as exc:
+        raise ExportError(str(exc)) from None
     except OSError as exc:
         raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
 

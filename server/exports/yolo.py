@@ -32,7 +32,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
     counts = {"train": 0, "val": 0, **({SYNTHETIC_SPLIT: 0} if has_synthetic else {}), "boxes": 0}
     for frame in progress(data.frames, len(data.frames), "yolo"):
         part = split[frame.frame_id]
-        place_image(frame.image_path, root / "images" / part / f"{frame.stem}.jpg", options.link_images)
+        place_image(frame.image, root / "images" / part / f"{frame.stem}.jpg", options.link_images)
         lines = []
         for box in frame.boxes:
             cx, cy, w, h = xyxy_to_yolo(box.xyxy, frame.width, frame.height)

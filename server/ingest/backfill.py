@@ -22,7 +22,7 @@ from server.frames import state
 from server.frames.reading import detections_of
 from server.images import gray_for_signature, verify_jpeg
 from server.ingest.rows import stored_header
-from server.media import MediaStore
+from server.media import MediaBackend
 
 log = logging.getLogger("server.ingest")
 
@@ -33,7 +33,7 @@ _UNSIGNED = text(
     " ORDER BY f.id LIMIT :limit")
 
 
-def backfill_signatures(db: Database, media: MediaStore, dedup: Deduplicator, batch_size: int = 256) -> int:
+def backfill_signatures(db: Database, media: MediaBackend, dedup: Deduplicator, batch_size: int = 256) -> int:
     """Sign and dedup unsigned frames (in id order), one transaction per batch; how many were signed."""
     signed, last_id = 0, 0
     while True:
@@ -53,7 +53,7 @@ def backfill_signatures(db: Database, media: MediaStore, dedup: Deduplicator, ba
         dedup.commit()
 
 
-def _backfill_rows(db: Database, media: MediaStore, dedup: Deduplicator, rows: list[dict], detections: dict,
+def _backfill_rows(db: Database, media: MediaBackend, dedup: Deduplicator, rows: list[dict], detections: dict,
                    class_names: dict, now: float) -> int:
     signed = 0
     with db.write("sign older frames") as conn:
@@ -74,9 +74,9 @@ def _backfill_rows(db: Database, media: MediaStore, dedup: Deduplicator, rows: l
     return signed
 
 
-def _stored_signature(media: MediaStore, row: dict) -> FrameSignature | None:
+def _stored_signature(media: MediaBackend, row: dict) -> FrameSignature | None:
     try:
-        jpeg = media.path_for(row["media_sha256"]).read_bytes()
+        jpeg = media.get(row["media_sha256"])
         return signature_of_gray(gray_for_signature(jpeg, verify_jpeg(jpeg, row["width"], row["height"])))
     except (OSError, WireError, StoreError) as exc:
         log.warning("frame %d: cannot sign its stored image (%s)", row["id"], exc)

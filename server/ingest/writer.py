@@ -40,7 +40,7 @@ from server.ingest import rows
 from server.ingest.backfill import backfill_signatures
 from server.ingest.rejections import RejectionBuffer
 from server.ingest.rows import IngestOutcome
-from server.media import MediaStore
+from server.media import MediaBackend
 from server.review.priority import PriorityScorer
 
 log = logging.getLogger("server.ingest")
@@ -60,7 +60,7 @@ class IngestReadiness:
 
 
 class IngestWriter:
-    def __init__(self, db: Database, media: MediaStore, dedup_policy: DedupPolicy | None = None):
+    def __init__(self, db: Database, media: MediaBackend, dedup_policy: DedupPolicy | None = None):
         self.db = db
         self.media = media
         self.dedup = Deduplicator(dedup_policy)

@@ -50,7 +50,6 @@ from server.consistency.reviews import ConsistencyPolicy
 from server.db import Database, open_database, row_lock
 from server.errors import ClaimError, FrameNotFoundError, SubmissionError
 from server.frames import state
-from server.media import MediaStore
 from server.review.annotations import decide
 from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.model import Taxonomy
@@ -238,13 +237,13 @@ class ReviewQueue:
         """``with queue.read_transaction() as conn:`` several reads of one snapshot."""
         return self._read()
 
-    def media_path(self, frame_id: int, media_root: Path) -> Path:
-        """Where the frame's JPEG lives under ``media_root`` (the data directory's ``media/``)."""
+    def media_sha256(self, frame_id: int) -> str:
+        """The content id of the frame's JPEG in the media store."""
         with self._read() as conn:
             sha256 = conn.execute(text("SELECT media_sha256 FROM frames WHERE id = :id"), {"id": frame_id}).scalar()
         if sha256 is None:
             raise FrameNotFoundError(f"no frame {frame_id}")
-        return MediaStore(media_root).path_for(sha256)
+        return sha256
 
     # --- internals ---------------------------------------------------------------------------------
 

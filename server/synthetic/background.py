@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from server.db import Database
-from server.media import MediaStore
+from server.media import MediaBackend
 from server.synthetic.errors import NotEnoughDataError
 from server.synthetic.source_frames import VerifiedFrame, encode_jpeg, load_image
 
@@ -104,7 +104,7 @@ def masked_median(images: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray, 
     return median, never_free
 
 
-def estimate(device: str, frames: list[VerifiedFrame], media: MediaStore) -> Background:
+def estimate(device: str, frames: list[VerifiedFrame], media: MediaBackend) -> Background:
     """Compute (not store) the background of ``device`` from its verified ``frames``."""
     if len(frames) < MIN_BACKGROUND_FRAMES:
         raise NotEnoughDataError(
@@ -129,7 +129,7 @@ def is_stale(row: dict | None, frames: list[VerifiedFrame]) -> bool:
             or row["newest_frame_id"] != max(frame.frame_id for frame in frames))
 
 
-def current_background(db: Database, media: MediaStore, device: str, frames: list[VerifiedFrame],
+def current_background(db: Database, media: MediaBackend, device: str, frames: list[VerifiedFrame],
                        refresh: bool = False) -> Background:
     """The device's stored background, recomputed and stored first when stale (or ``refresh``)."""
     with db.read("read the stored background") as conn:

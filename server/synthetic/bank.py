@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from server.media import MediaStore
+from server.media import MediaBackend
 from server.synthetic.background import Background
 from server.synthetic.masks import integer_box, object_mask
 from server.synthetic.source_frames import VerifiedBox, VerifiedFrame, load_image
@@ -85,7 +85,7 @@ def rejection_reason(box: VerifiedBox, frame: VerifiedFrame) -> str | None:
 
 
 def build_bank(frames: list[VerifiedFrame], background: Background, classes: tuple[str, ...],
-               media: MediaStore) -> ObjectBank:
+               media: MediaBackend) -> ObjectBank:
     """Cut the verified objects of ``classes`` out of ``frames``."""
     bank = ObjectBank()
     wanted: dict[int, list[VerifiedBox]] = {}

@@ -11,7 +11,7 @@ import numpy as np
 
 from server.datadir import MEDIA_DIRNAME
 from server.db import Database, open_database
-from server.media import MediaStore
+from server.media import MediaBackend, MediaStore
 from server.synthetic import runs
 from server.synthetic.background import Background, current_background
 from server.synthetic.bank import ObjectBank, build_bank
@@ -59,7 +59,7 @@ class SynthesisResult:
         }
 
 
-def prepare(db: Database, media: MediaStore, device: str, classes: tuple[str, ...], refresh_background: bool = False
+def prepare(db: Database, media: MediaBackend, device: str, classes: tuple[str, ...], refresh_background: bool = False
             ) -> tuple[list, Background, ObjectBank, dict[str, PlacementModel]]:
     """Everything generation needs for ``device``; raises a typed error when something is missing."""
     with db.read("read the verified frames") as conn:
@@ -87,10 +87,12 @@ def prepare(db: Database, media: MediaStore, device: str, classes: tuple[str, ..
 
 def synthesize(data_dir: Path, device: str, settings: SynthesisSettings, seed: int = 0, review: bool = False,
                refresh_background: bool = False, progress: Progress = _no_progress,
-               database: str | None = None) -> SynthesisResult:
+               database: str | None = None, media: MediaBackend | None = None) -> SynthesisResult:
     """Generate and store ``settings.count`` synthetic frames for ``device`` (in the database at
-    the ``database`` URL, else the data directory's own)."""
-    media = MediaStore(Path(data_dir) / MEDIA_DIRNAME)
+    the ``database`` URL, else the data directory's own).
+
+    ``media``: where images are read and written; by default the data directory's ``media/``."""
+    media = media if media is not None else MediaStore(Path(data_dir) / MEDIA_DIRNAME)
     db = open_database(Path(data_dir), "upgrade", database)
     try:
         # A class may be asked for by an alias of the project's taxonomy, as reviewers type it.

@@ -21,7 +21,7 @@ from edge.contract.files import atomic_write_bytes, atomic_write_text
 from server.db import sql
 from server.errors import CollectorError
 from server.frames.state import VERIFIED_STATUSES
-from server.media import MediaStore
+from server.media import MediaBackend
 from server.synthetic.source_frames import encode_jpeg, load_image
 
 SAMPLES = 8
@@ -48,7 +48,7 @@ def _spread(rows: list, count: int) -> list:
     return [rows[i] for i in np.linspace(0, len(rows) - 1, count).round().astype(int)]
 
 
-def report_tiles(conn: Connection, media: MediaStore, device: str, frame_ids: list[int]
+def report_tiles(conn: Connection, media: MediaBackend, device: str, frame_ids: list[int]
                  ) -> dict[str, list[tuple[str, np.ndarray]]]:
     """Captioned tiles: ``synthetic`` (of ``frame_ids``), ``real`` (verified frames) and ``background``."""
     tiles: dict[str, list[tuple[str, np.ndarray]]] = {"synthetic": [], "real": [], "background": []}

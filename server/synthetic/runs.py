@@ -21,7 +21,7 @@ from server.db import Database
 from server.dedup.frame_signature import signature_of_gray
 from server.frames import state
 from server.images import gray_for_signature, verify_jpeg
-from server.media import MediaStore
+from server.media import MediaBackend
 from server.synthetic.generate import SynthesisSettings, SyntheticFrame
 from server.synthetic.source_frames import encode_jpeg
 
@@ -65,7 +65,7 @@ def recipe_of(frame: SyntheticFrame, background_sha256: str, colour_match: bool)
     }
 
 
-def store_frame(db: Database, media: MediaStore, run_id: int, device: str, model_id: str,
+def store_frame(db: Database, media: MediaBackend, run_id: int, device: str, model_id: str,
                 frame: SyntheticFrame, recipe: dict, review: bool) -> int:
     """Store one synthetic frame (one transaction); its frame id."""
     height, width = frame.image.shape[:2]

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 from server.db import sql
 from server.errors import StoreError
 from server.frames.state import VERIFIED_STATUSES
-from server.media import MediaStore
+from server.media import MediaBackend
 from server.synthetic.errors import UnknownDeviceError
 
 Xyxy = tuple[float, float, float, float]
@@ -73,16 +73,12 @@ def verified_frames(conn: Connection, device: str) -> list[VerifiedFrame]:
             for frame_id, sha256, width, height, model_id in rows if (width, height) == size]
 
 
-def load_image(media: MediaStore, sha256: str) -> np.ndarray:
+def load_image(media: MediaBackend, sha256: str) -> np.ndarray:
     """A stored JPEG decoded to BGR uint8."""
-    path = media.path_for(sha256)
-    try:
-        data = np.fromfile(path, np.uint8)
-    except OSError as exc:
-        raise StoreError(f"cannot read stored image {path}: {exc.strerror or exc}") from None
+    data = np.frombuffer(media.get(sha256), np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
-        raise StoreError(f"stored image {path} does not decode; the data directory is damaged")
+        raise StoreError(f"stored image {sha256} in {media.location} does not decode; the media store is damaged")
     return image
 
 

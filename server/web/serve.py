@@ -25,6 +25,7 @@ from server.api.options import add_http_arguments, parse_address
 from server.consistency.reviews import ConsistencyPolicy
 from server.db import Database
 from server.errors import ApiConfigError
+from server.media import MediaBackend
 
 __all__ = ["ReviewApiServer", "add_http_arguments", "start_from_args", "start_review_api"]
 
@@ -82,7 +83,7 @@ class ReviewApiServer:
 
 
 def start_review_api(data_dir: Path, address: str, consistency_policy: ConsistencyPolicy | None = None,
-                     db: Database | None = None) -> ReviewApiServer:
+                     db: Database | None = None, media: MediaBackend | None = None) -> ReviewApiServer:
     """Start the web UI and review API on ``address`` (HOST:PORT), behind the login layer.
 
     ``consistency_policy``: overlap reviews and gold frames (``[review]`` in the config file);
@@ -93,7 +94,8 @@ def start_review_api(data_dir: Path, address: str, consistency_policy: Consisten
     )
 
     host, port = parse_address(address)
-    app = create_site(Path(data_dir), consistency_policy=consistency_policy or ConsistencyPolicy.off(), db=db)
+    app = create_site(Path(data_dir), consistency_policy=consistency_policy or ConsistencyPolicy.off(), db=db,
+                      media=media)
     accounts = app.state.accounts.list()
     if not accounts:
         log.warning("no reviewer account yet, so nobody can log in: add one with "
@@ -102,11 +104,11 @@ def start_review_api(data_dir: Path, address: str, consistency_policy: Consisten
 
 
 def start_from_args(args: argparse.Namespace, consistency_policy: ConsistencyPolicy | None = None,
-                    db: Database | None = None) -> ReviewApiServer | None:
+                    db: Database | None = None, media: MediaBackend | None = None) -> ReviewApiServer | None:
     """The web UI ``serve`` was asked for (None without ``--http``); call after the database is opened."""
     if args.http is None:
         return None
-    return start_review_api(args.data_dir, args.http, consistency_policy, db)
+    return start_review_api(args.data_dir, args.http, consistency_policy, db, media)
 
 
 def _close_app(app: Starlette) -> None:

@@ -21,6 +21,7 @@ from server.auth.middleware import SessionMiddleware, session_of
 from server.auth.pages import auth_routes
 from server.consistency.reviews import ConsistencyPolicy
 from server.db import Database, open_database
+from server.media import MediaBackend
 from server.review.queue import DEFAULT_LEASE_S
 from server.web.pages import page_routes
 
@@ -29,7 +30,7 @@ WEB_DIR = Path(__file__).resolve().parent
 
 def create_site(data_dir: Path, lease_seconds: float = DEFAULT_LEASE_S,
                 clock: Callable[[], float] = time.time, consistency_policy: ConsistencyPolicy | None = None,
-                db: Database | None = None) -> Starlette:
+                db: Database | None = None, media: MediaBackend | None = None) -> Starlette:
     """The site over ``db`` (``serve`` passes its own, so the process has one database); None opens
     one for the site, closed when the app stops."""
     owned_db = open_database(Path(data_dir), "current") if db is None else None
@@ -38,7 +39,7 @@ def create_site(data_dir: Path, lease_seconds: float = DEFAULT_LEASE_S,
     try:
         api = api_routes(db, data_dir, lambda request: session_of(request).account,
                          lambda request: session_of(request).role, lease_seconds, clock,
-                         consistency_policy=consistency_policy)
+                         consistency_policy=consistency_policy, media=media)
     except BaseException:
         if owned_db is not None:
             owned_db.close()

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from edge.contract.wire import NO_TRACK, FrameHeader, Labels
-from server import media as media_module
+from server.media import local as media_module
 from server.datadir import DB_FILENAME, DataDir
 from server.db import database as database_module
 from server.db import migrations as migrations_module

@@ -1,4 +1,4 @@
-"""Content-addressed JPEG storage: ``<data_dir>/media/ab/cd/<sha256>.jpg``.
+"""Content-addressed JPEG files: ``<data_dir>/media/ab/cd/<sha256>.jpg`` (the default media store).
 
 A file's name is the SHA-256 of its bytes, so identical images are stored once and a name can
 never point at other content. Files are written durably (temp file, rename, then synced to disk
@@ -12,13 +12,17 @@ import ctypes
 import ctypes.util
 import hashlib
 import os
-import re
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 from server.errors import StoreError
-
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+from server.media.base import (
+    MediaMissingError,
+    StoredObject,
+    checked_digest,
+    relative_name,
+)
 
 
 class MediaStore:
@@ -26,6 +30,7 @@ class MediaStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.location = str(self.root)
 
     def path_for(self, sha256: str) -> Path:
         """Where the file with this digest lives. Touches no disk.
@@ -33,12 +38,53 @@ class MediaStore:
         Raises :class:`StoreError` unless ``sha256`` is 64 lowercase hex digits, so a name that
         came from a URL or a database row can never escape ``root`` (``..``, ``/``, NUL).
         """
-        if not isinstance(sha256, str) or not _SHA256_HEX.fullmatch(sha256):
-            raise StoreError(f"invalid media id {sha256!r:.80}: expected 64 lowercase hex digits")
-        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}.jpg"
+        return self.root / relative_name(sha256)
+
+    local_path = path_for
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
+
+    def get(self, sha256: str) -> bytes:
+        path = self.path_for(sha256)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise MediaMissingError(f"no stored image {sha256} in {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def stream(self, sha256: str, chunk_size: int = 65536) -> Iterator[bytes]:
+        path = self.path_for(sha256)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            raise MediaMissingError(f"no stored image {sha256} in {self.root}") from None
+        return _chunks(handle, chunk_size)
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        for directory, _, names in os.walk(self.root):
+            for name in names:
+                sha256 = name[:-4] if name.endswith(".jpg") else ""
+                try:
+                    checked_digest(sha256)
+                    stat = os.stat(os.path.join(directory, name))
+                except (StoreError, FileNotFoundError):
+                    continue  # a temp file of a batch in flight, or something that is not ours
+                yield StoredObject(sha256, stat.st_size, stat.st_mtime)
+
+    def delete(self, sha256: str) -> None:
+        try:
+            self.path_for(sha256).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot remove {self.path_for(sha256)}: {exc.strerror or exc}") from exc
+
+    def check(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"media folder {self.root} is not a directory")
+
+    def close(self) -> None:
+        pass
 
     def put(self, jpeg: bytes) -> str:
         """Store ``jpeg`` durably and return its SHA-256 hex digest (see :meth:`put_many`)."""
@@ -85,6 +131,12 @@ class MediaStore:
                 path.unlink(missing_ok=True)
             raise StoreError(f"cannot write media files under {self.root}: {exc.strerror or exc}") from exc
         return digests
+
+
+def _chunks(handle, chunk_size: int) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
 
 
 def _load_syncfs():
