@@ -7,16 +7,12 @@ agent has its own registry, so several agents in one process never share metrics
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from edge.sender import SenderCounts
 from edge.spool import Spool
-
-log = logging.getLogger("edgelabel.metrics")
 
 
 class AgentMetrics:
@@ -76,25 +72,3 @@ class AgentMetrics:
         for code, n in sorted(sender.rejected.items()):
             by_collector.add_metric([self.device, code], n)
         yield by_collector
-
-
-class AgentMetricsServer:
-    """``GET /metrics`` on ``HOST:PORT`` (port 0 picks a free one) from prometheus_client's HTTP
-    server, in a daemon thread, until :meth:`stop`. Raises OSError if the address cannot be bound."""
-
-    def __init__(self, address: str, metrics: AgentMetrics):
-        registry = CollectorRegistry()
-        registry.register(metrics)
-        host, _, port = address.rpartition(":")  # checked by the config ([metrics] address)
-        self._server, self._thread = start_http_server(int(port), host.strip("[]"), registry=registry)
-        log.info("metrics on %s", self.url)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/metrics"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()

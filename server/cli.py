@@ -173,15 +173,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from server.web.serve import start_from_args
-    from server.keys import KeyStore
-    from server.metrics import CollectorMetrics
-    from server.receiver import Receiver
-    from server.datadir import DataDir
-    from server.media import open_media
-
     from server.config import serve_config
     from server.consistency.reviews import ConsistencyPolicy
+    from server.datadir import DataDir
+    from server.keys import KeyStore
+    from server.media import open_media
+    from server.metrics import CollectorMetrics
+    from server.receiver import Receiver
+    from server.web.serve import start_from_args
 
     config = serve_config(args)
     settings = config.collector
@@ -295,10 +294,10 @@ def _try_media(config) -> None:
 
 
 def _start_metrics(address: str, metrics):
-    from server.metrics import CollectorMetricsServer
+    from edge.contract.metrics_http import MetricsServer
 
     try:
-        return CollectorMetricsServer(address, metrics)
+        return MetricsServer(address, metrics)
     except OSError as exc:
         raise CollectorError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None
 

@@ -8,17 +8,13 @@ and serves it; each collector has its own registry, so several in one process st
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from server.db import Database
 from server.receiver import IngestCounts
 from server.stats import collector_stats
-
-log = logging.getLogger("edgelabel.metrics")
 
 
 class CollectorMetrics:
@@ -75,25 +71,3 @@ class CollectorMetrics:
         yield CounterMetricFamily("edgelabel_ingest_duplicate_messages_total",
                                   "Repeated (device, seq) messages acked without storing, this process.",
                                   value=self.ingest.duplicates)
-
-
-class CollectorMetricsServer:
-    """``GET /metrics`` on ``HOST:PORT`` (port 0 picks a free one, no login) from prometheus_client's
-    HTTP server, in a daemon thread, until :meth:`stop`. Raises OSError if the address cannot be bound."""
-
-    def __init__(self, address: str, metrics: CollectorMetrics):
-        registry = CollectorRegistry()
-        registry.register(metrics)
-        host, _, port = address.rpartition(":")  # checked by the config (collector.metrics)
-        self._server, self._thread = start_http_server(int(port), host.strip("[]"), registry=registry)
-        log.info("metrics on %s", self.url)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/metrics"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()

@@ -16,7 +16,8 @@ import pytest
 import zmq
 from prometheus_client import CollectorRegistry, generate_latest
 
-from edge.agent_metrics import AgentMetrics, AgentMetricsServer
+from edge.agent_metrics import AgentMetrics
+from edge.contract.metrics_http import MetricsServer
 from edge.sender import SenderCounts
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import free_port
@@ -64,13 +65,13 @@ def test_agent_exposition_keeps_names_types_help_and_labels():
 
 
 def test_each_agent_serves_its_own_registry():
-    first = AgentMetricsServer("127.0.0.1:0", agent_metrics("first", {}))
-    second = AgentMetricsServer("127.0.0.1:0", agent_metrics("second", {}))
+    first = MetricsServer("127.0.0.1:0", agent_metrics("first", {}))
+    second = MetricsServer("127.0.0.1:0", agent_metrics("second", {}))
     try:
         assert scrape(first.url)[("edgelabel_agent_sent_total", (("device", "first"),))] == 5
         assert ("edgelabel_agent_sent_total", (("device", "first"),)) not in scrape(second.url)
         with pytest.raises(OSError):  # the port is taken
-            AgentMetricsServer(first.url.split("/")[2], agent_metrics("third", {}))
+            MetricsServer(first.url.split("/")[2], agent_metrics("third", {}))
     finally:
         first.stop()
         second.stop()

@@ -261,10 +261,11 @@ def run(args: argparse.Namespace) -> int:
     metrics = None
     metrics_address = config.metrics.address
     if metrics_address:
-        from edge.agent_metrics import AgentMetrics, AgentMetricsServer
+        from edge.agent_metrics import AgentMetrics
+        from edge.contract.metrics_http import MetricsServer
 
         try:
-            metrics = AgentMetricsServer(metrics_address, AgentMetrics(device, statuses, sender.counts, spool))
+            metrics = MetricsServer(metrics_address, AgentMetrics(device, statuses, sender.counts, spool))
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on {metrics_address}: {exc.strerror or exc}") from None
 
