@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -11,8 +9,8 @@ import pytest
 from edge.contract.wire import jpeg_size
 from edge.jpeg import encode_jpeg
 from edge.sources import open_source
+from tests.conftest import DATA_DIR as DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PETS09 = DATA / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 
 

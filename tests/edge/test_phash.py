@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -12,8 +10,8 @@ from edge.contract.phash import gray_thumbnail, hamming, phash64, phash_hex
 from edge.contract.wire import FrameHeader, decode_frame, encode_frame
 from edge.jpeg import encode_jpeg
 from edge.sources import open_source
+from tests.conftest import DATA_DIR as DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 VIDEOS = DATA / "videos"
 
 

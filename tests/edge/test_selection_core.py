@@ -27,8 +27,8 @@ from edge.selection import (
     build_default_selector,
 )
 from edge.sources import Frame, open_source
+from tests.conftest import DATA_DIR as DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 VIDEOS = DATA / "videos"
 PETS09 = VIDEOS / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 BOTTLES = VIDEOS / "indoor_bottles_hand_intel.mp4"

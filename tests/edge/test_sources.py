@@ -24,8 +24,8 @@ from edge.sources import (
     open_source,
     redact_url,
 )
+from tests.conftest import DATA_DIR as DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 VIDEOS = DATA / "videos"
 PETS09 = VIDEOS / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 HIGHWAY_AVI = VIDEOS / "highway_cam_traffic_bgslibrary_video02.avi"
