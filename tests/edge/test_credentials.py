@@ -118,6 +118,19 @@ def test_bad_credentials_raise_one_typed_line(tmp_path, text, message):
     assert str(tmp_path / "cam.toml") in str(caught.value)
 
 
+def test_run_refuses_a_collector_flag_the_credentials_have_no_key_for_before_loading_anything(tmp_path):
+    path = tmp_path / "cam.toml"
+    write_credentials(path, DeviceCredentials("cam", DEVICE_PUBLIC, DEVICE_SECRET, (
+        CollectorEndpoint("tcp://a:5555", KEY_A), CollectorEndpoint("tcp://b:5555", KEY_B))))
+    result = subprocess.run([sys.executable, "-m", "edge", "run", "--source", "no-such-clip.mp4", "--model",
+                             "no-such-model.onnx", "--credentials", str(path), "--collector", "tcp://c:5555"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == ("edgelabel-agent run: error: no collector key for tcp://c:5555: the credentials "
+                                     "list tcp://a:5555, tcp://b:5555 with a key each; use one of those or add it to "
+                                     "the file's [[collectors]]")
+
+
 def test_a_missing_file_is_a_typed_error(tmp_path):
     with pytest.raises(CredentialsError, match="credentials file not found"):
         read_credentials(tmp_path / "nope.toml")
