@@ -80,7 +80,7 @@ class FrameSender:
                 slow links, at the cost of more memory and more retransmissions after an outage.
             ack_timeout_s: how long to wait for a reply before sending again. Shorter recovers
                 faster from a lost connection, but retransmits more on a slow collector.
-            failover_after_s: with several endpoints, how long frames may wait without any reply
+            failover_after_s: with several endpoints, how long frames may wait without a frame reply
                 before the sender moves to the next node (default: 3 ack timeouts). Shorter
                 leaves a dead node sooner, but also leaves a node that is only slow (each switch
                 resends the whole window).
