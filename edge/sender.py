@@ -12,7 +12,9 @@ at a time. When it has frames in flight and no frame reply came from that node f
 ``failover_after_s`` (counted from the last reply, from when the window stopped being empty, or
 from the switch to that node, whichever is latest), it closes the connection, connects to the next
 endpoint in the list (round robin) with that node's server key and sends every frame in flight
-again. The database's (device, seq) key makes a frame the old node did store a duplicate at the
+again. Each further switch before the window has drained once doubles that wait (up to 8x): a
+node that is only slow is not abandoned over and over (each switch resends the whole window, more
+work for the nodes), and an outage of every node is not logged every few seconds. The database's (device, seq) key makes a frame the old node did store a duplicate at the
 new one, so nothing is stored twice; nothing leaves the window without its answer, so nothing is lost.
 """
 
@@ -36,6 +38,8 @@ log = logging.getLogger("edge.sender")
 MAX_RETRY_DELAY_S = 30.0
 FAILOVER_ACK_TIMEOUTS = 3
 """Without an explicit ``failover_after_s``: switch nodes after this many ack timeouts of silence."""
+MAX_FAILOVER_DOUBLINGS = 3
+"""Consecutive switches (the window never drained between them) wait at most 2**3 x ``failover_after_s``."""
 
 
 @dataclass
@@ -81,7 +85,8 @@ class FrameSender:
             ack_timeout_s: how long to wait for a reply before sending again. Shorter recovers
                 faster from a lost connection, but retransmits more on a slow collector.
             failover_after_s: with several endpoints, how long frames may wait without a frame reply
-                before the sender moves to the next node (default: 3 ack timeouts). Shorter
+                before the sender moves to the next node (default: 3 ack timeouts; doubled for each
+                further switch until the window drains, see the module docstring). Shorter
                 leaves a dead node sooner, but also leaves a node that is only slow (each switch
                 resends the whole window).
         """
@@ -103,6 +108,8 @@ class FrameSender:
         self._own_context = context is None
         self._context = context or zmq.Context()
         self._current = 0
+        self._failover_streak = 0
+        """Switches since the window was last empty."""
         self._open()
 
     @property
@@ -234,6 +241,8 @@ class FrameSender:
         if reply.seq not in self._in_flight:
             return None  # a late answer to a message already answered (the reply to a retransmission)
         del self._in_flight[reply.seq]
+        if not self._in_flight:
+            self._failover_streak = 0  # all answered: the next silence is news again
         if reply.ok:
             self.counts.acknowledged += 1
             if reply.status == "duplicate":
@@ -282,13 +291,14 @@ class FrameSender:
         if len(self.endpoints) < 2 or not self._in_flight:
             return
         silent_s = time.monotonic() - self._last_progress
-        if silent_s < self.failover_after_s:
+        if silent_s < self.failover_after_s * 2 ** min(self._failover_streak, MAX_FAILOVER_DOUBLINGS):
             return
         silent_endpoint = self.endpoint
         self._close_socket()  # replies still on their way from the old node are dropped with it
         self._current = (self._current + 1) % len(self.endpoints)
+        self._failover_streak += 1
         self.counts.failovers += 1
-        log.warning("no ack from %s for %.0f s; switching to %s (%d frame(s) in flight)",
+        log.warning("no ack from %s for %.1f s; switching to %s (%d frame(s) in flight)",
                     silent_endpoint, silent_s, self.endpoint, len(self._in_flight))
         self._open()
         # Everything in flight goes to the new node (as soon as it connects): the old one may or

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from edge.spool import Spool
+from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.helpers import free_port, start_collector
 
@@ -82,3 +83,6 @@ def test_the_agent_moves_to_the_second_node_when_the_first_is_killed_and_nothing
     assert len(assigned) > 20  # a real stream, on both sides of the kill
     assert set(stored) == assigned  # every selected frame...
     assert set(stored.values()) == {1}  # ...each exactly once
+    with DataDir.open_readonly(data_dir, database) as store:
+        heartbeat = store.stats()["devices"]["cam"]["status"]  # the last one, through node B
+    assert heartbeat["failovers"] == summary["failovers"] and heartbeat["spooled"] == 0

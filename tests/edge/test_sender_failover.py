@@ -156,3 +156,23 @@ def test_an_idle_sender_does_not_fail_over(tmp_path):
         assert sender.counts.failovers == 0 and sender.endpoint == sender.endpoints[0]
     finally:
         sender.close()
+
+
+def test_each_switch_before_the_window_drains_waits_twice_as_long(frame_jpeg, caplog):
+    """A node that is only slow is not left over and over, and an outage of every node is not
+    logged every few seconds: the wait doubles per switch (up to 8x) until the window drains."""
+    width, height, jpeg = frame_jpeg
+    sender = FrameSender([nowhere(), nowhere()], None, ack_timeout_s=0.1, failover_after_s=0.2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="edge.sender"):
+            sender.send(header(1, width, height), jpeg)
+            deadline = time.monotonic() + 20
+            while sender.counts.failovers < 5 and time.monotonic() < deadline:
+                sender.poll(timeout_s=0.05)
+    finally:
+        sender.close()
+    silences = [float(r.getMessage().split(" for ")[1].split(" s;")[0])
+                for r in caplog.records if "switching to" in r.getMessage()]
+    assert len(silences) == 5
+    for waited, least in zip(silences, (0.2, 0.4, 0.8, 1.6, 1.6)):  # the log rounds to 0.1 s
+        assert waited >= least - 0.05, silences
