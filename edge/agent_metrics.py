@@ -67,6 +67,9 @@ class AgentMetrics:
         yield one(CounterMetricFamily("edgelabel_agent_retransmits_total",
                                       "Frame messages sent again after a timeout or reconnect.", labels=["device"]),
                   sender.retransmits)
+        yield one(CounterMetricFamily("edgelabel_agent_failovers_total",
+                                      "Switches to the next collector endpoint after the current one stopped acking.",
+                                      labels=["device"]), sender.failovers)
         by_collector = CounterMetricFamily("edgelabel_agent_rejected_by_collector_total",
                                            "Frames the collector rejected, by reason.", labels=["device", "code"])
         for code, n in sorted(sender.rejected.items()):

@@ -291,22 +291,39 @@ class TrackerDefaults:
     """Source frames a lost track is kept to be found again."""
 
 
+def _valid_collectors(value: str | tuple[str, ...]) -> bool:
+    """"" (the credentials' endpoints), one endpoint, or a list of distinct ones."""
+    endpoints = value if isinstance(value, tuple) else (value,) if value else ()
+    return all(e.startswith(("tcp://", "ipc://")) for e in endpoints) and len(set(endpoints)) == len(endpoints)
+
+
 @dataclass(frozen=True)
 class UplinkConfig:
     """``[uplink]``: the connection to the collector and the spool in front of it."""
 
-    collector: str = field(default="", metadata=check(lambda v: v == "" or v.startswith(("tcp://", "ipc://")),
-                                                      'an endpoint such as "tcp://collector:5555", or ""'))
+    collector: str | tuple[str, ...] = field(
+        default="", metadata=check(_valid_collectors, 'an endpoint such as "tcp://collector:5555", a list of '
+                                                      'distinct ones to fail over between in order, or ""'))
+    """"" or []: the endpoints in the credentials file."""
     credentials: str = ""
     insecure: bool = False
     device: str = ""
     jpeg_quality: int = field(default=85, metadata=check(lambda v: 1 <= v <= 100, "an integer in 1..100"))
     window: int = field(default=32, metadata=check(lambda v: v >= 1, "an integer >= 1"))
     ack_timeout_s: float = field(default=5.0, metadata=check(lambda v: v > 0, "seconds above 0"))
+    failover_after_s: float = field(default=0.0, metadata=check(lambda v: v >= 0, "seconds >= 0 (0: 3 ack timeouts)"))
+    """With several collectors: move to the next after this long without an ack for frames in flight."""
     flush_timeout_s: float = field(default=60.0, metadata=check(lambda v: v >= 0, "seconds >= 0"))
     spool_dir: str = ""
     spool_max_mb: float = field(default=1024.0, metadata=check(lambda v: v > 0, "megabytes above 0"))
     status_interval_s: float = field(default=10.0, metadata=check(lambda v: v > 0, "seconds above 0"))
+
+    @property
+    def collectors(self) -> tuple[str, ...]:
+        """``collector`` as a list: empty when not set (the credentials' endpoints)."""
+        if isinstance(self.collector, str):
+            return (self.collector,) if self.collector else ()
+        return self.collector
 
 
 CAMERA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"

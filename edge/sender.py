@@ -6,6 +6,16 @@ again with doubling back-off: the collector treats a repeated (device, seq) as a
 it, so a retransmission never stores a frame twice. A typed rejection is final: the frame is
 counted and logged, not retried. ``poll`` returns the sequence numbers that got their final answer,
 so the caller can drop them from its spool.
+
+Failover: given several endpoints (collector nodes sharing one database), the sender talks to one
+at a time. When it has frames in flight and no frame reply came from that node for
+``failover_after_s`` (counted from the last reply, from when the window stopped being empty, or
+from the switch to that node, whichever is latest), it closes the connection, connects to the next
+endpoint in the list (round robin) with that node's server key and sends every frame in flight
+again. Each further switch before the window has drained once doubles that wait (up to 8x): a
+node that is only slow is not abandoned over and over (each switch resends the whole window, more
+work for the nodes), and an outage of every node is not logged every few seconds. The database's (device, seq) key makes a frame the old node did store a duplicate at the
+new one, so nothing is stored twice; nothing leaves the window without its answer, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import zmq
@@ -25,6 +36,10 @@ from edge.contract.wire import DeviceStatus, FrameHeader, WireError, decode_repl
 log = logging.getLogger("edge.sender")
 
 MAX_RETRY_DELAY_S = 30.0
+FAILOVER_ACK_TIMEOUTS = 3
+"""Without an explicit ``failover_after_s``: switch nodes after this many ack timeouts of silence."""
+MAX_FAILOVER_DOUBLINGS = 3
+"""Consecutive switches (the window never drained between them) wait at most 2**3 x ``failover_after_s``."""
 
 
 @dataclass
@@ -44,35 +59,66 @@ class SenderCounts:
     retransmits: int = 0
     rejected: Counter = field(default_factory=Counter)
     """Rejections by code."""
+    failovers: int = 0
+    """Switches from a silent collector node to the next endpoint."""
 
 
 class FrameSender:
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | Sequence[str],
         credentials: DeviceCredentials | None,
         window: int = 32,
         ack_timeout_s: float = 5.0,
         context: zmq.Context | None = None,
+        failover_after_s: float | None = None,
     ):
         """
         Args:
-            endpoint: the collector's ingest address, e.g. ``tcp://collector:5555``.
-            credentials: CURVE keys; ``None`` only for an explicitly insecure setup.
+            endpoint: the collector's ingest address, e.g. ``tcp://collector:5555``, or several
+                nodes' addresses in the order to try them.
+            credentials: CURVE keys (each endpoint's server key from
+                :meth:`~edge.contract.credentials.DeviceCredentials.collectors_for`); ``None`` only
+                for an explicitly insecure setup.
             window: most messages sent but not yet answered. Larger hides more round-trip time on
                 slow links, at the cost of more memory and more retransmissions after an outage.
             ack_timeout_s: how long to wait for a reply before sending again. Shorter recovers
                 faster from a lost connection, but retransmits more on a slow collector.
+            failover_after_s: with several endpoints, how long frames may wait without a frame reply
+                before the sender moves to the next node (default: 3 ack timeouts; doubled for each
+                further switch until the window drains, see the module docstring). Shorter
+                leaves a dead node sooner, but also leaves a node that is only slow (each switch
+                resends the whole window).
         """
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
-        self.endpoint = endpoint
+        self.endpoints = (endpoint,) if isinstance(endpoint, str) else tuple(endpoint)
+        if not self.endpoints:
+            raise ValueError("expected at least one endpoint")
+        self._server_keys = ([c.public_key for c in credentials.collectors_for(self.endpoints)]
+                             if credentials is not None else [None] * len(self.endpoints))
+        self._credentials = credentials
         self.window = window
         self.ack_timeout_s = ack_timeout_s
+        self.failover_after_s = FAILOVER_ACK_TIMEOUTS * ack_timeout_s if failover_after_s is None else failover_after_s
+        if self.failover_after_s <= 0:
+            raise ValueError(f"failover_after_s must be above 0, got {self.failover_after_s}")
         self.counts = SenderCounts()
         self._in_flight: dict[int, _InFlight] = {}
         self._own_context = context is None
         self._context = context or zmq.Context()
+        self._current = 0
+        self._failover_streak = 0
+        """Switches since the window was last empty."""
+        self._open()
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint in use."""
+        return self.endpoints[self._current]
+
+    def _open(self) -> None:
+        """Connect a new socket to the current endpoint."""
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.linger = 0
         # Queue only on connected peers: a message written into a pipe that is torn down would be
@@ -80,10 +126,10 @@ class FrameSender:
         self._socket.setsockopt(zmq.IMMEDIATE, 1)
         self._socket.setsockopt(zmq.RECONNECT_IVL, 100)
         self._socket.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
-        if credentials is not None:
-            self._socket.curve_secretkey = credentials.device_secret_key.encode()
-            self._socket.curve_publickey = credentials.device_public_key.encode()
-            self._socket.curve_serverkey = credentials.collector_public_key.encode()
+        if self._credentials is not None:
+            self._socket.curve_secretkey = self._credentials.device_secret_key.encode()
+            self._socket.curve_publickey = self._credentials.device_public_key.encode()
+            self._socket.curve_serverkey = self._server_keys[self._current].encode()
         # Connection events: resend at once after a reconnect instead of waiting out the back-off,
         # and say clearly when the collector refuses this device's key.
         self._monitor = self._socket.get_monitor_socket(
@@ -94,7 +140,14 @@ class FrameSender:
         self._ever_connected = False
         self._handshake_failure_logged = False
         self._disconnected_at: float | None = None
-        self._socket.connect(endpoint)
+        self._last_progress = time.monotonic()
+        """The latest of: a frame reply from this node, the window becoming non-empty, the switch here."""
+        self._socket.connect(self.endpoint)
+
+    def _close_socket(self) -> None:
+        self._socket.disable_monitor()
+        self._monitor.close(linger=0)
+        self._socket.close(linger=0)
 
     @property
     def in_flight(self) -> int:
@@ -108,6 +161,8 @@ class FrameSender:
         """Send an encoded frame message now (the caller checks :attr:`has_room` first)."""
         if seq in self._in_flight:
             return
+        if not self._in_flight:
+            self._last_progress = time.monotonic()  # silence counts only while something waits
         self._in_flight[seq] = _InFlight(parts, retry_delay_s=self.ack_timeout_s)
         self._transmit(seq)
         self.counts.sent += 1
@@ -155,6 +210,7 @@ class FrameSender:
                     answered.append(seq)
             if time.monotonic() >= deadline:
                 break
+        self._fail_over_if_silent()
         self._retransmit_overdue()
         return answered
 
@@ -166,9 +222,7 @@ class FrameSender:
         return not self._in_flight
 
     def close(self) -> None:
-        self._socket.disable_monitor()
-        self._monitor.close(linger=0)
-        self._socket.close(linger=0)
+        self._close_socket()
         if self._own_context:
             self._context.term()
 
@@ -183,9 +237,12 @@ class FrameSender:
             if not reply.ok:
                 log.warning("collector rejected a message it could not attribute: %s %s", reply.status, reply.detail)
             return None  # the answer to a status message
+        self._last_progress = time.monotonic()  # this node answers frames
         if reply.seq not in self._in_flight:
             return None  # a late answer to a message already answered (the reply to a retransmission)
         del self._in_flight[reply.seq]
+        if not self._in_flight:
+            self._failover_streak = 0  # all answered: the next silence is news again
         if reply.ok:
             self.counts.acknowledged += 1
             if reply.status == "duplicate":
@@ -228,6 +285,29 @@ class FrameSender:
                 else:
                     log.error("handshake with %s failed: wrong collector key or not an edgelabel collector "
                               "(or one side runs --insecure and the other does not)", self.endpoint)
+
+    def _fail_over_if_silent(self) -> None:
+        """Move to the next endpoint when this one left frames unanswered for ``failover_after_s``."""
+        if len(self.endpoints) < 2 or not self._in_flight:
+            return
+        silent_s = time.monotonic() - self._last_progress
+        if silent_s < self.failover_after_s * 2 ** min(self._failover_streak, MAX_FAILOVER_DOUBLINGS):
+            return
+        silent_endpoint = self.endpoint
+        self._close_socket()  # replies still on their way from the old node are dropped with it
+        self._current = (self._current + 1) % len(self.endpoints)
+        self._failover_streak += 1
+        self.counts.failovers += 1
+        log.warning("no ack from %s for %.1f s; switching to %s (%d frame(s) in flight)",
+                    silent_endpoint, silent_s, self.endpoint, len(self._in_flight))
+        self._open()
+        # Everything in flight goes to the new node (as soon as it connects): the old one may or
+        # may not have stored it, and the shared database turns a repeat into a duplicate ack.
+        for item in self._in_flight.values():
+            if item.sent_at is not None:
+                self.counts.retransmits += 1
+            item.sent_at = None
+            item.retry_delay_s = self.ack_timeout_s
 
     def _retransmit_overdue(self) -> None:
         now = time.monotonic()

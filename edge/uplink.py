@@ -210,5 +210,7 @@ class Uplink:
             "acknowledged": self.sender.counts.acknowledged,
             "uptime_s": round(time.monotonic() - self._started, 1),
         }
+        if len(self.sender.endpoints) > 1:  # (a collector older than failover rejects an unknown counter)
+            agent["failovers"] = self.sender.counts.failovers
         for device, counters in self.statuses().items():
             self.sender.send_status(DeviceStatus(device, time.time(), self.model_id, {**counters, **agent}))

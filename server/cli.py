@@ -109,12 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         "example:\n  edgelabel-collector keys add-device cam-01 --data-dir /var/lib/edgelabel \\\n"
         "      --endpoint tcp://collector.example:5555 --out cam-01.toml\n"
         "  # copy cam-01.toml to the device, then:\n"
-        "  edgelabel-agent run --source 0 --model yolox-nano --credentials cam-01.toml\n",
+        "  edgelabel-agent run --source 0 --model yolox-nano --credentials cam-01.toml\n"
+        "  # two ingest nodes sharing this data directory's keys: the agent fails over from A to B\n"
+        "  edgelabel-collector keys add-device cam-02 --data-dir /var/lib/edgelabel \\\n"
+        "      --endpoint tcp://node-a:5555 --endpoint tcp://node-b:5555 --out cam-02.toml\n",
         cmd_keys_add,
     )
     add.add_argument("name", help="device name (it must match the name the agent sends)")
     add.add_argument("--data-dir", required=True, type=Path)
-    add.add_argument("--endpoint", required=True, metavar="tcp://HOST:PORT", help="address the device should connect to")
+    add.add_argument("--endpoint", required=True, action="append", metavar="tcp://HOST:PORT",
+                     help="address the device should connect to; repeat it for collector nodes sharing these keys, "
+                          "which the agent fails over between in the order given")
     add.add_argument("--out", required=True, type=Path, help="credentials file to write (secret: give it to the device only)")
     remove = _parser(
         key_commands, "remove-device", "revoke a device: its key can no longer connect",

@@ -12,13 +12,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 import zmq.auth.thread
 
-from edge.contract.credentials import DeviceCredentials, write_credentials
+from edge.contract.credentials import CollectorEndpoint, DeviceCredentials, write_credentials
 from edge.contract.files import atomic_write_text
 from edge.contract.wire import CAMERA_SEPARATOR
 from server.errors import CollectorError
@@ -60,7 +61,18 @@ class KeyStore:
             return {}
         return _read_json(self.devices_file).get("devices", {})
 
-    def add_device(self, name: str, endpoint: str, out: Path) -> DeviceCredentials:
+    def add_device(self, name: str, endpoint: str | Sequence[str], out: Path) -> DeviceCredentials:
+        """Issue a key pair for ``name``, allow it, and write its credentials file to ``out``.
+
+        ``endpoint``: where the device connects, or a list of nodes it fails over between in order
+        (nodes that share this data directory's keys, so one collector key serves them all).
+        """
+        endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+        if not endpoints:
+            raise KeyStoreError("give at least one endpoint")
+        repeated = sorted({e for e in endpoints if endpoints.count(e) > 1})
+        if repeated:
+            raise KeyStoreError(f"endpoint {', '.join(repeated)} given more than once")
         if not name or not name.isprintable() or len(name) > 128:
             raise KeyStoreError("device name must be 1..128 printable characters")
         if CAMERA_SEPARATOR in name:
@@ -74,10 +86,9 @@ class KeyStore:
         public, secret = (k.decode() for k in zmq.curve_keypair())
         credentials = DeviceCredentials(
             device=name,
-            endpoint=endpoint,
             device_public_key=public,
             device_secret_key=secret,
-            collector_public_key=collector.public,
+            collectors=tuple(CollectorEndpoint(e, collector.public) for e in endpoints),
         )
         # Write the device's file first: an allowlisted key nobody holds is harmless, a lost file is not.
         write_credentials(out, credentials)

@@ -29,9 +29,9 @@ def test_every_subcommand_has_help_with_an_example(program, build):
 
 # Command lines of the CLI surface in DESIGN.md that exist today, each with what it must parse to.
 AGENT_SURFACE = [
-    ("run --source a.mp4 --source gate=rtsp://cam/1 --model m.onnx --collector tcp://h:5555 --credentials c.toml "
-     "--spool-dir spool --runtime openvino --tiles 2x4 --pace 1.5 --keyframes-per-minute 6",
-     {"source": ["a.mp4", "gate=rtsp://cam/1"], "model": "m.onnx", "collector": "tcp://h:5555",
+    ("run --source a.mp4 --source gate=rtsp://cam/1 --model m.onnx --collector tcp://h:5555 --collector tcp://g:5555 "
+     "--credentials c.toml --spool-dir spool --runtime openvino --tiles 2x4 --pace 1.5 --keyframes-per-minute 6",
+     {"source": ["a.mp4", "gate=rtsp://cam/1"], "model": "m.onnx", "collector": ["tcp://h:5555", "tcp://g:5555"],
       "credentials": "c.toml", "spool_dir": Path("spool"), "runtime": "openvino", "tiles": "2x4", "pace": 1.5,
       "keyframes_per_minute": 6.0}),
     ("run --source a.mp4 --model m.onnx --collector tcp://h:5555 --insecure", {"insecure": True}),
@@ -52,7 +52,9 @@ COLLECTOR_SURFACE = [
     ("serve --data-dir d --ingest tcp://0.0.0.0:5555 --insecure",
      {"data_dir": Path("d"), "ingest": "tcp://0.0.0.0:5555", "insecure": True}),
     ("keys add-device cam-01 --data-dir d --endpoint tcp://h:5555 --out c.toml",
-     {"name": "cam-01", "data_dir": Path("d"), "endpoint": "tcp://h:5555", "out": Path("c.toml")}),
+     {"name": "cam-01", "data_dir": Path("d"), "endpoint": ["tcp://h:5555"], "out": Path("c.toml")}),
+    ("keys add-device cam-01 --data-dir d --endpoint tcp://h:5555 --endpoint tcp://g:5555 --out c.toml",
+     {"endpoint": ["tcp://h:5555", "tcp://g:5555"]}),
     ("stats --data-dir d --json", {"data_dir": Path("d"), "json": True}),
     ("demo", {}),
 ]

@@ -47,6 +47,10 @@ examples:
   edgelabel-agent check-config /etc/edgelabel/agent.toml
   edgelabel-agent run --config /etc/edgelabel/agent.toml
 
+  # two collector nodes: the agent moves to the next when one stops acknowledging
+  edgelabel-agent run --source rtsp://10.0.0.5/stream1 --model yolox-nano --credentials cam-01.toml \\
+      --collector tcp://node-a:5555 --collector tcp://node-b:5555
+
   # a local experiment without encryption, replaying a clip
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx \\
       --collector tcp://127.0.0.1:5555 --insecure --device laptop
@@ -69,8 +73,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     # Every setting below may also come from --config (deploy/agent.example.toml); a flag wins over the file.
     # Flags default to None so that "not given" can be told apart; the defaults live in edge.config.
     ConfigFlags(parser, RUN_FLAGS, config_defaults=True).add(
-        "collector", "collector ingest endpoint, e.g. tcp://collector:5555", metavar="ENDPOINT",
-        shown="the one in --credentials")
+        "collector", "collector ingest endpoint, e.g. tcp://collector:5555; repeat it for several collector nodes: "
+        "the agent uses the first and moves to the next when one stops acknowledging", metavar="ENDPOINT",
+        action="append", shown="the ones in --credentials")
     security = parser.add_mutually_exclusive_group()
     security.add_argument("--credentials", metavar="FILE",
                           help="device credentials file from 'edgelabel-collector keys add-device' "
@@ -92,6 +97,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     flags = ConfigFlags(uplink, RUN_FLAGS, config_defaults=True)
     flags.add("window", "most frames in flight without an ack", type=int)
     flags.add("ack_timeout", "resend a frame that has no ack after this long", type=float, metavar="SECONDS")
+    flags.add("failover_after", "with several collectors: move to the next when frames in flight got no ack for "
+              "this long", type=float, metavar="SECONDS", shown="3 x --ack-timeout")
     flags.add("flush_timeout", "at the end of a file, wait this long for the last acks", type=float,
               metavar="SECONDS")
     flags.add("spool_dir", "durable spool of frames waiting for the collector's ack", type=Path, metavar="DIR",
@@ -117,6 +124,7 @@ RUN_FLAGS = {
     "device": ("--device", "uplink.device"),
     "window": ("--window", "uplink.window"),
     "ack_timeout": ("--ack-timeout", "uplink.ack_timeout_s"),
+    "failover_after": ("--failover-after", "uplink.failover_after_s"),
     "flush_timeout": ("--flush-timeout", "uplink.flush_timeout_s"),
     "spool_dir": ("--spool-dir", "uplink.spool_dir"),
     "spool_max_mb": ("--spool-max-mb", "uplink.spool_max_mb"),
@@ -188,11 +196,13 @@ def run(args: argparse.Namespace) -> int:
     config = load_run_config(args)  # before the model: a typo in the config fails at once
     up, det = config.uplink, config.detector
     credentials = read_credentials(up.credentials) if up.credentials else None
-    endpoint = up.collector or (credentials.endpoint if credentials else None)
-    if not endpoint:
+    endpoints = up.collectors or (credentials.endpoints if credentials else ())
+    if not endpoints:
         raise ConfigError("--collector is required with --insecure (e.g. --collector tcp://127.0.0.1:5555, "
                           "or uplink.collector in --config)")
+    endpoint = ", ".join(endpoints)  # for the log
     if credentials is not None:
+        credentials.collectors_for(endpoints)  # a --collector without a server key fails now, not after the model
         if up.device and up.device != credentials.device:
             raise ConfigError(f"--device {up.device!r} differs from the credentials' device {credentials.device!r}")
         device = credentials.device
@@ -233,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
             detector=None if spec.tiles == det.tiles else tiled(detector, spec.tiles, det.tile_overlap,
                                                                 det.tile_full_frame),
         ))  # fmt: skip
-    sender = FrameSender(endpoint, credentials, window=up.window, ack_timeout_s=up.ack_timeout_s)
+    sender = FrameSender(endpoints, credentials, window=up.window, ack_timeout_s=up.ack_timeout_s,
+                         failover_after_s=up.failover_after_s or None)
     pipeline: Pipeline | None = None
 
     def statuses() -> dict[str, dict[str, float]]:
@@ -308,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
         "unacknowledged": uplink.unacknowledged,
         "evicted": uplink.evicted,
         "retransmits": sent.retransmits,
+        "failovers": sent.failovers,
         "jpeg_bytes_spooled": uplink.bytes_spooled,
         "spool_dir": str(spool.directory),
         "seconds": round(counts.seconds, 3),

@@ -5,7 +5,8 @@ written here once:
 
 * one dataclass per table (fields with defaults; ``bool``, ``int``, ``float``, ``str``,
   ``tuple[str, ...]``, a nested dataclass for a sub-table, or a tuple of dataclasses for an array of
-  tables); the root dataclass has an ``origins`` field;
+  tables; or a union of those, such as ``str | tuple[str, ...]`` for "one or a list", tried in
+  order); the root dataclass has an ``origins`` field;
 * unknown keys and tables are errors (a typo must not silently fall back to a default);
 * a key left out takes the default written in its dataclass;
 * types are checked here, ranges by the ``check`` metadata of a field (or by the object the table
@@ -243,10 +244,19 @@ def _optional(kind: Any) -> Any:
     return None
 
 
+def _alternatives(kind: Any) -> tuple[Any, ...]:
+    """The types of a union without None (``str | tuple[str, ...]``), else ()."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) not in typing.get_args(kind):
+        return typing.get_args(kind)
+    return ()
+
+
 def _expected(kind: Any, words: _Words) -> str:
     """What a value of type ``kind`` must be, in words (for a missing field)."""
     if _optional(kind) is not None:
         return _expected(_optional(kind), words) + " or null"
+    if _alternatives(kind):
+        return " or ".join(_expected(alternative, words) for alternative in _alternatives(kind))
     if dataclasses.is_dataclass(kind):
         return words.table
     if typing.get_origin(kind) is tuple:
@@ -263,6 +273,14 @@ def _convert(kind: Any, value: Any, key: str, origins: Mapping[str, str], words:
             if exc.key != key:  # a value inside it is wrong: that one's message says more
                 raise
             raise SettingError(key, value, _expected(kind, words), origin) from None
+    if _alternatives(kind):
+        for alternative in _alternatives(kind):
+            try:
+                return _convert(alternative, value, key, origins, words)
+            except SettingError as exc:
+                if exc.key != key:  # the right shape with a bad value inside: that message says more
+                    raise
+        raise SettingError(key, value, _expected(kind, words), origin)
     if dataclasses.is_dataclass(kind):
         return kind(**_table_values(kind, value, key + ".", origins, words))
     if kind is bool:

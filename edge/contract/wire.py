@@ -329,6 +329,7 @@ STATUS_COUNTERS = (
     "sent",
     "acknowledged",
     "uptime_s",
+    "failovers",  # switches to the next collector endpoint (sent only by agents with several)
 )
 REJECTED_COUNTER = re.compile(r"^rejected_[a-z][a-z0-9_]{0,31}$")
 """Frames the selector rejected for a quality flaw, one counter per flaw (``rejected_black``...)."""

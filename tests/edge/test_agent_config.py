@@ -48,6 +48,12 @@ def write(tmp_path, text):
     ("[source]\nimage_fps = -1\n", "source.image_fps = -1.0: expected a frame rate above 0"),
     ("[detector]\nproviders = []\n", "detector.providers = []: expected at least one execution provider"),
     ("[uplink]\nwindow = \n", "not valid TOML"),
+    ("[uplink]\ncollector = 5555\n", "uplink.collector = 5555: expected a string or a list"),
+    ("[uplink]\ncollector = [\"tcp://a:5555\", 5]\n", "uplink.collector[1] = 5: expected a string"),
+    ("[uplink]\ncollector = [\"tcp://a:5555\", \"b:5555\"]\n",
+     'uplink.collector = ["tcp://a:5555", "b:5555"]: expected an endpoint such as "tcp://collector:5555", a list'),
+    ("[uplink]\ncollector = [\"tcp://a:5555\", \"tcp://a:5555\"]\n", "a list of distinct ones"),
+    ("[uplink]\nfailover_after_s = -1\n", "uplink.failover_after_s = -1.0: expected seconds >= 0"),
 ])
 def test_each_kind_of_mistake_gives_one_line_naming_key_value_and_expectation(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -82,6 +88,24 @@ def test_flags_override_the_file_and_the_file_overrides_defaults(tmp_path):
     # A bad flag value is reported under the flag's name.
     with pytest.raises(ConfigError, match=r"^--jpeg-quality: uplink.jpeg_quality = 101: expected an integer in 1..100"):
         load_run_config(run_args("--config", path, "--jpeg-quality", "101"))
+
+
+def test_collector_is_one_endpoint_or_a_list_and_repeated_flags_replace_the_files(tmp_path):
+    path = write(tmp_path, '[source]\nsource = "clip.mp4"\n[detector]\nmodel = "m.onnx"\n'
+                           '[uplink]\ninsecure = true\ncollector = ["tcp://a:5555", "tcp://b:5555"]\n'
+                           'failover_after_s = 4.0\n')
+    config = load_run_config(run_args("--config", path))
+    assert config.uplink.collectors == ("tcp://a:5555", "tcp://b:5555") and config.uplink.failover_after_s == 4.0
+    assert check_config(path).returncode == 0
+    config = load_run_config(run_args("--config", path, "--collector", "tcp://c:5555", "--collector", "tcp://d:5555",
+                                      "--failover-after", "2"))
+    assert config.uplink.collectors == ("tcp://c:5555", "tcp://d:5555") and config.uplink.failover_after_s == 2.0
+    config = load_run_config(run_args("--config", path, "--collector", "tcp://c:5555"))
+    assert config.uplink.collectors == ("tcp://c:5555",)
+    assert load_config(write(tmp_path, '[uplink]\ncollector = "tcp://a:5555"\n')).uplink.collectors == ("tcp://a:5555",)
+    assert load_config(None).uplink.collectors == ()
+    with pytest.raises(ConfigError, match=r"^--collector: uplink.collector = \["):
+        load_run_config(run_args("--config", path, "--collector", "tcp://c:5555", "--collector", "c:5555"))
 
 
 def test_flags_alone_still_work_without_a_file():

@@ -119,7 +119,7 @@ def test_curve_admits_known_devices_and_refuses_strangers_and_impostors(tmp_path
 
         # A key the collector never issued cannot even connect: nothing is answered, nothing stored.
         public, secret = zmq.curve_keypair()
-        stranger = FrameSender(running.endpoint, good.__class__(
+        stranger = FrameSender(running.endpoint, good.single(
             device="cam-good", endpoint=running.endpoint, device_public_key=public.decode(),
             device_secret_key=secret.decode(), collector_public_key=good.collector_public_key,
         ), ack_timeout_s=0.5)
@@ -155,9 +155,9 @@ def test_key_files_and_credentials_are_private_and_round_trip(tmp_path):
 
 def test_credentials_with_quotes_and_escapes_in_their_values_read_back(tmp_path):
     (public, secret), (collector_public, _) = (tuple(k.decode() for k in zmq.curve_keypair()) for _ in range(2))
-    credentials = DeviceCredentials(device='gate "north" \\ ü\t', endpoint="tcp://[::1]:5555",
-                                    device_public_key=public, device_secret_key=secret,
-                                    collector_public_key=collector_public)
+    credentials = DeviceCredentials.single(device='gate "north" \\ ü\t', endpoint="tcp://[::1]:5555",
+                                           device_public_key=public, device_secret_key=secret,
+                                           collector_public_key=collector_public)
     write_credentials(tmp_path / "gate.toml", credentials)
     assert read_credentials(tmp_path / "gate.toml") == credentials
 
