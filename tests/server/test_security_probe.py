@@ -1,9 +1,9 @@
 """The outside probe of issue 20, replayed against a real collector process (web UI over loopback).
 
 Each test fails on the collector as it was probed: concurrent logins got 30-44 guesses per lockout
-window, the lockout told known names from unknown ones, a chunked body was read whole before its
-size was checked, ``nan`` query numbers gave a 500 without security headers, and the database was
-world-readable.
+window, the lockout told known names from unknown ones, a revoked device's open connection kept
+storing frames, a chunked body was read whole before its size was checked, ``nan`` query numbers
+gave a 500 without security headers, and the database was world-readable.
 """
 
 from __future__ import annotations
@@ -12,21 +12,27 @@ import re
 import signal
 import stat
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import httpx
 import pytest
 from starlette.routing import Route
 
+from edge.contract.credentials import read_credentials
+from edge.sender import FrameSender
 from server.auth.throttle import BASE_DELAY_S, FREE_FAILURES
 from server.datadir import DataDir
 from server.db import DB_FILENAME
 from server.web.serve import ReviewApiServer
 from server.web.site import create_site
+from tests.conftest import DATA_DIR
 from tests.helpers import start_collector
 from tests.server._login import add_accounts, logged_in
+from tests.server.test_ingest import header
 
 MB = 1024 * 1024
 
@@ -169,3 +175,47 @@ def test_serve_warns_about_looser_modes_it_finds(tmp_path):
     _, stderr = process.communicate(timeout=30)
     assert f"{data_dir} is open to other users (mode 755; expected 700)" in stderr
     assert f"{data_dir / DB_FILENAME} is open to other users (mode 644; expected 600)" in stderr
+
+
+# --- ingest (CURVE) ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frame_jpeg() -> tuple[int, int, bytes]:
+    image = cv2.imread(str(DATA_DIR / "images" / "yolov5_zidane.jpg"))
+    return image.shape[1], image.shape[0], cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def keys_command(data_dir: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "server", "keys", *args, "--data-dir", str(data_dir)], check=True,
+                   capture_output=True, text=True, timeout=60)
+
+
+def test_revoking_a_device_stops_its_open_connection_at_the_next_frame(tmp_path, frame_jpeg):
+    width, height, jpeg = frame_jpeg
+    data_dir = tmp_path / "collector"
+    keys_command(data_dir, "add-device", "cam-a", "--endpoint", "tcp://127.0.0.1:0", "--out", str(tmp_path / "a.toml"))
+    process, endpoint = start_collector(data_dir, "tcp://127.0.0.1:*")
+    try:
+        sender = FrameSender(endpoint, read_credentials(tmp_path / "a.toml"), ack_timeout_s=5.0)
+        sender.send(header("cam-a", 1, width, height), jpeg)
+        assert sender.flush(timeout_s=20) and sender.counts.acknowledged == 1
+        keys_command(data_dir, "remove-device", "cam-a")
+        sender.send(header("cam-a", 2, width, height), jpeg)  # the same, still open connection
+        assert sender.flush(timeout_s=20)
+        assert dict(sender.counts.rejected) == {"unknown_device": 1}
+        # A new key for the same name does not revive the old one's connection either.
+        keys_command(data_dir, "add-device", "cam-a", "--endpoint", "tcp://127.0.0.1:0",
+                     "--out", str(tmp_path / "a2.toml"))
+        sender.send(header("cam-a", 3, width, height), jpeg)
+        assert sender.flush(timeout_s=20) and dict(sender.counts.rejected) == {"unknown_device": 2}
+        sender.close()
+        reissued = FrameSender(endpoint, read_credentials(tmp_path / "a2.toml"), ack_timeout_s=5.0)
+        reissued.send(header("cam-a", 4, width, height), jpeg)
+        assert reissued.flush(timeout_s=20) and reissued.counts.acknowledged == 1
+        reissued.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    with DataDir.open_readonly(data_dir) as store:
+        assert [(row["device"], row["seq"]) for row in store.frame_rows()] == [("cam-a", 1), ("cam-a", 4)]
