@@ -35,6 +35,12 @@ log = logging.getLogger("server.receiver")
 # which bounds memory under a flood; parts between the wire limits and this get a typed rejection.
 MAX_PART_BYTES = 2 * MAX_IMAGE_BYTES
 SUMMARY_EVERY_S = 30.0
+RECEIVE_HWM = 64
+"""Complete messages queued per connection before ZeroMQ stops reading that connection's socket
+(TCP then pushes back on the sender). Twice an agent's default window of unacknowledged frames, so
+a well-behaved agent never meets it; it bounds what one connection of valid two-part messages
+can hold: 64 x (MAX_HEADER_BYTES + MAX_PART_BYTES). libzmq 4.3 has no bound on the number of
+parts of one message, though: see README, "Security"."""
 
 
 @dataclass
@@ -79,7 +85,7 @@ class Receiver:
         self._socket = self._context.socket(zmq.ROUTER)
         self._socket.linger = 0
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
-        self._socket.setsockopt(zmq.RCVHWM, 1000)
+        self._socket.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
         if keys is not None:
             self._auth = DeviceAuthenticator(self._context, keys)
             self._auth.start()
