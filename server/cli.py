@@ -181,6 +181,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.config import serve_config
     from server.consistency.reviews import ConsistencyPolicy
     from server.datadir import DataDir
+    from server.db import DB_FILENAME
+    from server.file_modes import loose_modes
     from server.keys import KeyStore
     from server.media import open_media
     from server.metrics import CollectorMetrics
@@ -194,10 +196,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The rest of serve (and the review API) reads the merged settings from args.
     args.data_dir, args.ingest, args.insecure = Path(settings.data_dir), settings.ingest, settings.insecure
     args.http, args.metrics = settings.http or None, settings.metrics or None
+    args.trusted_proxy = settings.trusted_proxy
     logs.configure(args.verbose)  # the same one-line-per-event format as the agent's
     store = DataDir.open(args.data_dir, database=settings.database or None,
                          media=open_media(settings.media, args.data_dir, config.s3))
     keys = None if args.insecure else KeyStore(args.data_dir)
+    for path, mode, wanted in loose_modes(args.data_dir, DB_FILENAME):
+        log.warning("%s is open to other users (mode %o; expected %o): chmod %o %s", path, mode, wanted, wanted, path)
     if keys is None:
         log.warning("INSECURE: accepting unencrypted frames from any device on %s (--insecure)", args.ingest)
     receiver = Receiver(store, args.ingest, keys)

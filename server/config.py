@@ -34,6 +34,9 @@ class CollectorSettings:
                                                                'an endpoint such as "tcp://0.0.0.0:5555"'))
     insecure: bool = False
     http: str = address()
+    trusted_proxy: str = ""
+    """Comma-separated addresses of reverse proxies whose ``X-Forwarded-For`` names the client (for
+    login throttling per address); empty: the peer's own address, headers ignored."""
     metrics: str = address()
     database: str = field(default="", metadata=check(
         lambda v: not v or v.startswith(("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")),
@@ -92,6 +95,7 @@ SERVE_FLAGS = {
     "ingest": ("--ingest", "collector.ingest"),
     "insecure": ("--insecure", "collector.insecure"),
     "http": ("--http", "collector.http"),
+    "trusted_proxy": ("--trusted-proxy", "collector.trusted_proxy"),
     "metrics": ("--metrics", "collector.metrics"),
     "database": ("--database", "collector.database"),
     "media": ("--media", "collector.media"),

@@ -109,8 +109,10 @@ class KeyStore:
 class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
     """ZAP handler: admits only allowlisted device keys and names each connection by its device.
 
-    The device name becomes the ZeroMQ ``User-Id`` of every message on that connection, which the
-    receiver compares with the device named in the header (no impersonation).
+    The device name and key become the ZeroMQ ``User-Id`` of every message on that connection
+    (:func:`user_id_of`). The receiver compares the name with the device named in the header (no
+    impersonation) and the pair with the live allowlist (:meth:`allowlist`), so removing a device,
+    or issuing it a new key, stops its open connections at their next message, not only new ones.
     """
 
     def __init__(self, context: zmq.Context, keys: KeyStore):
@@ -126,7 +128,8 @@ class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
         super().start()
         self.configure_curve_callback(domain="*", credentials_provider=self)
 
-    def _allowlist(self) -> dict[bytes, str]:
+    def allowlist(self) -> dict[bytes, str]:
+        """Device name by Z85 public key, re-read when ``keys`` changed the file (one ``stat`` a call)."""
         with self._lock:
             try:
                 mtime = self._keys.devices_file.stat().st_mtime_ns
@@ -140,7 +143,7 @@ class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
 
     # Called by the ZAP thread with the client's Z85 public key.
     def callback(self, domain: str, z85_key: bytes) -> bool:
-        allowed = z85_key in self._allowlist()
+        allowed = z85_key in self.allowlist()
         if not allowed:
             self.denied += 1
             # Once per key (a refused peer retries every few seconds), then every 1000th refusal.
@@ -151,7 +154,23 @@ class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
         return allowed
 
     def curve_user_id(self, client_public_key: bytes) -> str:
-        return self._allowlist()[zmq.utils.z85.encode(client_public_key)]
+        z85_key = zmq.utils.z85.encode(client_public_key)
+        return user_id_of(self.allowlist()[z85_key], z85_key)
+
+
+_USER_ID_SEPARATOR = "\n"
+"""Between name and key in a connection's User-Id; device names are printable, so never hold it."""
+
+
+def user_id_of(device: str, z85_key: bytes) -> str:
+    """The ``User-Id`` the collector gives a connection of ``device`` with key ``z85_key``."""
+    return f"{device}{_USER_ID_SEPARATOR}{z85_key.decode()}"
+
+
+def split_user_id(user_id: str) -> tuple[str, bytes]:
+    """(device name, Z85 key) of a connection's ``User-Id``."""
+    device, _, z85_key = user_id.rpartition(_USER_ID_SEPARATOR)
+    return device, z85_key.encode()
 
 
 def _read_json(path: Path) -> dict:

@@ -23,11 +23,11 @@ import zmq
 from edge.contract import wire
 from edge.contract.limits import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
 from edge.contract.wire import DeviceStatus, FrameHeader, Reply, WireError
+from server.datadir import DataDir
 from server.dedup.frame_signature import FrameSignature, signature_of_gray
 from server.errors import CollectorError
 from server.images import gray_for_signature, verify_jpeg
-from server.keys import DeviceAuthenticator, KeyStore
-from server.datadir import DataDir
+from server.keys import DeviceAuthenticator, KeyStore, split_user_id
 
 log = logging.getLogger("server.receiver")
 
@@ -35,6 +35,12 @@ log = logging.getLogger("server.receiver")
 # which bounds memory under a flood; parts between the wire limits and this get a typed rejection.
 MAX_PART_BYTES = 2 * MAX_IMAGE_BYTES
 SUMMARY_EVERY_S = 30.0
+RECEIVE_HWM = 64
+"""Complete messages queued per connection before ZeroMQ stops reading that connection's socket
+(TCP then pushes back on the sender). Twice an agent's default window of unacknowledged frames, so
+a well-behaved agent never meets it; it bounds what one connection of valid two-part messages
+can hold: 64 x (MAX_HEADER_BYTES + MAX_PART_BYTES). libzmq 4.3 has no bound on the number of
+parts of one message, though: see README, "Security"."""
 
 
 @dataclass
@@ -79,7 +85,7 @@ class Receiver:
         self._socket = self._context.socket(zmq.ROUTER)
         self._socket.linger = 0
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
-        self._socket.setsockopt(zmq.RCVHWM, 1000)
+        self._socket.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
         if keys is not None:
             self._auth = DeviceAuthenticator(self._context, keys)
             self._auth.start()
@@ -133,11 +139,13 @@ class Receiver:
 
     def _handle_batch(self, messages: list[list[zmq.Frame]]) -> None:
         decoded_frames: list[tuple[bytes, list[zmq.Frame], FrameHeader, bytes]] = []
+        # The allowlist as it is now, not as it was when each connection was made: see _check_message.
+        allowlist = self._auth.allowlist() if self._auth is not None else None
         for message in messages:
             self.counts.received += 1
             identity, parts = message[0].bytes, message[1:]
             try:
-                decoded = self._check_message(parts)
+                decoded = self._check_message(parts, allowlist)
             except WireError as exc:
                 self._reject(identity, parts, exc)
                 continue
@@ -175,14 +183,19 @@ class Receiver:
                 self.counts.duplicates += 1
             self._reply(identity, Reply.ack(header.seq, duplicate=not is_new))
 
-    def _check_message(self, parts: list[zmq.Frame]) -> tuple[FrameHeader, bytes] | DeviceStatus:
-        """Everything but the JPEG decode: wire contract, and in secure mode the sender's identity."""
+    def _check_message(self, parts: list[zmq.Frame],
+                       allowlist: dict[bytes, str] | None) -> tuple[FrameHeader, bytes] | DeviceStatus:
+        """Everything but the JPEG decode: wire contract, and in secure mode the sender's identity
+        and that its key is still allowed (a connection outlives a ``keys remove-device``)."""
         decoded = wire.decode_message([part.buffer for part in parts])
         claimed = decoded.device if isinstance(decoded, DeviceStatus) else decoded[0].device
         if self.secure:
-            device = parts[0].get("User-Id")
-            if not device:
+            user_id = parts[0].get("User-Id")
+            if not user_id:
                 raise WireError("unknown_device", "connection is not authenticated as a device")
+            device, z85_key = split_user_id(user_id)
+            if allowlist.get(z85_key) != device:
+                raise WireError("unknown_device", f"the key of device {device!r} was revoked")
             if not speaks_for(device, claimed):
                 raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
         return decoded
@@ -200,7 +213,8 @@ class Receiver:
     def _reject(self, identity: bytes, parts: list[zmq.Frame], error: WireError) -> None:
         self.counts.rejected[error.code] += 1
         seq = wire.peek_seq(parts[0].bytes) if parts and len(parts[0]) <= MAX_HEADER_BYTES else None
-        device = parts[0].get("User-Id") if (parts and self.secure) else None
+        user_id = parts[0].get("User-Id") if (parts and self.secure) else None
+        device = split_user_id(user_id)[0] if user_id else None
         try:
             self.store.count_rejection(device, error.code, error.detail)
         except Exception:

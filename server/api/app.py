@@ -271,9 +271,14 @@ async def _json_body(request: Request, body_type: type[Body]) -> Body:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+    # Counted while it arrives: a chunked body has no Content-Length to check first.
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     body = {}
     if raw.strip():
         try:

@@ -23,6 +23,8 @@ The figures come from :mod:`server.consistency.summary`, decisions go through th
 
 from __future__ import annotations
 
+import math
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -128,7 +130,10 @@ def _float_param(request: Request, name: str) -> float | None | Response:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        return JSONResponse({"error": "bad_request", "detail": f"'{name}' must be a number, got {value!r}"},
+        number = math.nan
+    if not math.isfinite(number):  # float() takes "nan", "inf" and "1e999" (inf) too
+        return JSONResponse({"error": "bad_request", "detail": f"'{name}' must be a finite number, got {value!r:.40}"},
                             status_code=400)
+    return number

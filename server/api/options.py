@@ -12,6 +12,10 @@ def add_http_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also serve the review web UI and its JSON API here, e.g. 127.0.0.1:8080, behind a "
                              "login (accounts: 'users add'); plain HTTP, so put TLS in front beyond localhost "
                              "(default: off)")
+    parser.add_argument("--trusted-proxy", metavar="ADDRESSES", default=None,
+                        help="comma-separated addresses of reverse proxies (e.g. 127.0.0.1 for nginx on this host) "
+                             "whose X-Forwarded-For names the client; login throttling counts per client "
+                             "address, so behind a proxy set this (default: none, the header is ignored)")
 
 
 def parse_address(address: str) -> tuple[str, int]:

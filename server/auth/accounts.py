@@ -3,12 +3,13 @@
 
 A session is a random token in an HttpOnly cookie; the database keeps only its SHA-256. Each
 session has its own CSRF token (synchronizer pattern) that pages hand to their scripts.
-Failed logins lock an account for :data:`LOCKOUT_S` after :data:`MAX_FAILED_LOGINS` in a row.
+Failed logins back off per account, per address and per pair (:mod:`server.auth.throttle`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import time
@@ -27,12 +28,11 @@ from server.auth.passwords import (
     hash_password,
     verify_password,
 )
+from server.auth.throttle import attempt_succeeded, begin_attempt, throttle_keys
 from server.db import Database, open_database
 
 ROLES = ("reviewer", "admin")
 SESSION_TTL_S = 12 * 3600.0
-MAX_FAILED_LOGINS = 5
-LOCKOUT_S = 60.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
@@ -101,29 +101,29 @@ class Accounts:
 
     # --- logins and sessions -------------------------------------------------------------------
 
-    def login(self, name: str, password: str) -> tuple[str, Session]:
-        """A new session (its cookie token and record) for the right password; else :class:`LoginError`."""
+    def login(self, name: str, password: str, address: str = "local") -> tuple[str, Session]:
+        """A new session (its cookie token and record) for the right password; else :class:`LoginError`.
+
+        ``address``: where the attempt comes from (the client's IP), for :mod:`server.auth.throttle`.
+        Unknown names, wrong passwords and throttled attempts fail alike for known and unknown names.
+        """
+        keys = throttle_keys(name, address)
         with self._write() as (conn, now):
-            row = conn.execute(text("SELECT role, password, failed_logins, locked_until FROM accounts"
-                                    " WHERE name = :name"), {"name": name}).first()
+            throttled = begin_attempt(conn, keys, now)
+            row = None if throttled else conn.execute(
+                text("SELECT role, password FROM accounts WHERE name = :name"), {"name": name}).first()
+        if throttled:
+            raise LoginError(f"too many failed logins: try again in {math.ceil(throttled.retry_after_s)} s")
+        # The scrypt check runs outside any transaction; the attempt is already counted as failed.
         if row is None:
             verify_password(password, DUMMY_HASH)  # same cost as a known name: names do not leak by timing
             raise LoginError("wrong name or password")
-        role, stored, failed, locked_until = row
-        if locked_until > now:
-            raise LoginError(f"too many failed logins: try again in {locked_until - now:.0f} s")
+        role, stored = row
         if not verify_password(password, stored):
-            with self._write() as (conn, now):
-                failed = conn.execute(text("UPDATE accounts SET failed_logins = failed_logins + 1 WHERE name = :name"
-                                           " RETURNING failed_logins"), {"name": name}).scalar_one()
-                if failed >= MAX_FAILED_LOGINS:
-                    conn.execute(text("UPDATE accounts SET failed_logins = 0, locked_until = :until WHERE name = :name"),
-                                 {"until": now + LOCKOUT_S, "name": name})
             raise LoginError("wrong name or password")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self._write() as (conn, now):
-            conn.execute(text("UPDATE accounts SET failed_logins = 0, locked_until = 0 WHERE name = :name"),
-                         {"name": name})
+            attempt_succeeded(conn, keys)
             conn.execute(text("DELETE FROM sessions WHERE expires_at < :now"), {"now": now})
             conn.execute(text("INSERT INTO sessions (token_sha256, account, csrf_token, created_at, expires_at)"
                               " VALUES (:token, :name, :csrf, :now, :expires)"),

@@ -4,7 +4,8 @@ Deny by default: only the login page and the static files (no data in them) answ
 session. Without one, API paths get 401 JSON and pages a redirect to the login form. A request
 that changes state (any method but GET/HEAD) must carry the session's CSRF token in the
 ``X-CSRF-Token`` header, else 403; the scripts read it from the page's ``<meta name="csrf-token">``.
-Admin-only paths answer 403 to reviewers. Security headers go on every answer.
+Admin-only paths answer 403 to reviewers. Security headers go on every answer (errors too: see
+:func:`server.web.site.create_site`), and ``Cache-Control: no-store`` on every one but static files.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+NO_STORE = (b"cache-control", b"no-store")
 
 
 class SessionMiddleware:
@@ -45,8 +47,8 @@ class SessionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = _with_security_headers(send)
         path, method = scope["path"], scope["method"]
+        send = with_security_headers(send, no_store=not path.startswith(PUBLIC_PREFIXES))
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
@@ -75,11 +77,15 @@ def session_of(connection: HTTPConnection):
     return connection.scope[SESSION_SCOPE_KEY]
 
 
-def _with_security_headers(send: Send) -> Send:
+def with_security_headers(send: Send, no_store: bool = True) -> Send:
+    """``send`` adding :data:`SECURITY_HEADERS`, and ``Cache-Control: no-store`` (with ``no_store``) to an
+    answer that sets no caching of its own, so no shared cache or browser history keeps API data."""
+    extra = SECURITY_HEADERS + ([NO_STORE] if no_store else [])
+
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            names = {name for name, _ in message.get("headers", [])}
-            message["headers"] = list(message.get("headers", [])) + [h for h in SECURITY_HEADERS if h[0] not in names]
+            names = {name.lower() for name, _ in message.get("headers", [])}
+            message["headers"] = list(message.get("headers", [])) + [h for h in extra if h[0] not in names]
         await send(message)
     return wrapped
 

@@ -36,7 +36,7 @@ def auth_routes(accounts: Accounts, templates: Jinja2Templates) -> list[Route]:
         if not token or not hmac.compare_digest(token.encode(), cookie.encode()):
             return _login_page(request, templates, "the form expired: please try again", status=403)
         try:
-            session_token, session = await run_in_threadpool(accounts.login, name, password)
+            session_token, session = await run_in_threadpool(accounts.login, name, password, client_address(request))
         except LoginError as exc:
             return _login_page(request, templates, str(exc), status=401)
         response = RedirectResponse("/review" if session.role == "reviewer" else "/dashboard", status_code=303)
@@ -57,6 +57,11 @@ def auth_routes(accounts: Accounts, templates: Jinja2Templates) -> list[Route]:
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]
+
+
+def client_address(request: Request) -> str:
+    """The peer's IP (a trusted proxy's X-Forwarded-For when ``serve --trusted-proxy`` names it)."""
+    return request.client.host if request.client else "unknown"
 
 
 def _login_page(request: Request, templates: Jinja2Templates, error: str | None, status: int) -> Response:

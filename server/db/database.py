@@ -64,6 +64,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from server.errors import StoreError
+from server.file_modes import create_private_file, make_private_dir
 
 DB_FILENAME = "edgelabel.db"
 
@@ -271,11 +272,13 @@ def _check_sqlite_file(path: Path, mode: OpenMode) -> None:
             raise StoreError(f"no edgelabel database in {path.parent} (expected {path}{hint})")
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
     except OSError as exc:
         raise StoreError(f"cannot create data directory {path.parent}: {exc.strerror or exc}") from None
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise StoreError(f"data directory {path.parent} is not writable")
+    if not path.exists():
+        create_private_file(path)  # before SQLite creates it with the umask's mode (0644)
 
 
 def row_lock(conn: Connection, skip_locked: bool = False) -> str:

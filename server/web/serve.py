@@ -37,7 +37,7 @@ STARTUP_TIMEOUT_S = 10.0
 class ReviewApiServer:
     """A web app served by uvicorn from a daemon thread; :meth:`stop` ends it."""
 
-    def __init__(self, app: Starlette, host: str, port: int):
+    def __init__(self, app: Starlette, host: str, port: int, trusted_proxy: str = ""):
         self.app = app
         # Bind here, in the caller's thread, so a taken port fails `serve` at once with one line.
         try:
@@ -49,7 +49,10 @@ class ReviewApiServer:
             _close_app(app)
             raise ApiConfigError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}") from None
         self.host, self.port = host, self._socket.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        # Proxy headers only from named proxies: uvicorn's default trusts 127.0.0.1, which would let any
+        # local client pick the address that login throttling counts it under.
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
+                                proxy_headers=bool(trusted_proxy), forwarded_allow_ips=trusted_proxy or None)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="review-api", daemon=True)
         self._thread.start()
@@ -83,7 +86,8 @@ class ReviewApiServer:
 
 
 def start_review_api(data_dir: Path, address: str, consistency_policy: ConsistencyPolicy | None = None,
-                     db: Database | None = None, media: MediaBackend | None = None) -> ReviewApiServer:
+                     db: Database | None = None, media: MediaBackend | None = None,
+                     trusted_proxy: str = "") -> ReviewApiServer:
     """Start the web UI and review API on ``address`` (HOST:PORT), behind the login layer.
 
     ``consistency_policy``: overlap reviews and gold frames (``[review]`` in the config file);
@@ -100,7 +104,7 @@ def start_review_api(data_dir: Path, address: str, consistency_policy: Consisten
     if not accounts:
         log.warning("no reviewer account yet, so nobody can log in: add one with "
                     "'edgelabel-collector users add NAME --role admin --data-dir %s' (password on stdin)", data_dir)
-    return ReviewApiServer(app, host, port)
+    return ReviewApiServer(app, host, port, trusted_proxy)
 
 
 def start_from_args(args: argparse.Namespace, consistency_policy: ConsistencyPolicy | None = None,
@@ -108,7 +112,8 @@ def start_from_args(args: argparse.Namespace, consistency_policy: ConsistencyPol
     """The web UI ``serve`` was asked for (None without ``--http``); call after the database is opened."""
     if args.http is None:
         return None
-    return start_review_api(args.data_dir, args.http, consistency_policy, db, media)
+    return start_review_api(args.data_dir, args.http, consistency_policy, db, media,
+                            getattr(args, "trusted_proxy", None) or "")
 
 
 def _close_app(app: Starlette) -> None:

@@ -5,7 +5,8 @@ import re
 import httpx
 import pytest
 
-from server.auth.accounts import MAX_FAILED_LOGINS, Accounts
+from server.auth.accounts import Accounts
+from server.auth.throttle import FREE_FAILURES
 from server.auth.errors import AccountError
 from server.auth.passwords import hash_password, verify_password
 from server.datadir import DataDir
@@ -90,7 +91,7 @@ def test_login_form_csrf_wrong_password_lockout_and_logout(site):
         assert wrong.status_code == 401 and "wrong name or password" in wrong.text
         unknown = browser.post("/login", data={**form, "name": "mallory", "password": "guess"})
         assert unknown.status_code == 401 and "wrong name or password" in unknown.text
-        for _ in range(MAX_FAILED_LOGINS - 1):
+        for _ in range(FREE_FAILURES["pair"] - 1):
             browser.post("/login", data={**form, "password": "guess"})
         locked = browser.post("/login", data={**form, "password": "alice-passphrase"})
         assert locked.status_code == 401 and "too many failed logins" in locked.text

@@ -25,6 +25,7 @@ def test_the_example_loads_with_check_config():
     assert result.stdout.startswith("deploy/collector.example.toml: OK")
     settings = json.loads(check_config("deploy/collector.example.toml", "--json").stdout)["collector"]
     assert settings == {"data_dir": "", "ingest": "tcp://0.0.0.0:5555", "insecure": False, "http": "", "metrics": "",
+                        "trusted_proxy": "",
                         "database": "", "media": ""}
 
 

@@ -73,12 +73,16 @@ def test_a_database_of_the_previous_version_opens_unchanged(tmp_path):
     DataDir.open(tmp_path).close()
 
     after = table_dump(tmp_path / DB_FILENAME)
-    # Every row as it was; the one migration added since (0008: imported frames' source file)
-    # gives each frame two NULL columns and is recorded after the others.
+    # Every row as it was, but for what the migrations added since do, recorded after the others:
+    # 0008 (imported frames' source file) gives each frame two NULL columns; 0010 (login throttling)
+    # moves the accounts' failure counts to a table of their own.
+    added = ["0008_frame_source", "0010_login_throttle"]
     assert after["frames"] == [row + (None, None) for row in before["frames"]]
-    assert [name for name, _ in after["migrations"]] == [name for name, _ in before["migrations"]] + ["0008_frame_source"]
-    assert after["migrations"][:-1] == before["migrations"]
-    unchanged = set(before) - {"frames", "migrations", "sqlite_master"}
+    assert [name for name, _ in after["migrations"]] == [name for name, _ in before["migrations"]] + added
+    assert after["migrations"][:-len(added)] == before["migrations"]
+    assert after["accounts"] == [row[:4] for row in before["accounts"]]
+    assert after["login_throttle"] == []
+    unchanged = set(before) - {"frames", "accounts", "migrations", "sqlite_master"}
     assert {table: after[table] for table in unchanged} == {table: before[table] for table in unchanged}
     with ReviewQueue.open(tmp_path) as queue:
         assert queue.frame(1)["annotations"][0]["author"] == "alice"
@@ -100,7 +104,7 @@ def test_a_database_of_an_older_version_gets_the_missing_migrations_and_keeps_it
         store.store_frames([frame("cam-1", 1)])
 
     upgraded = table_dump(tmp_path / DB_FILENAME)
-    assert upgraded["accounts"] == old["accounts"]
+    assert upgraded["accounts"] == [row[:4] for row in old["accounts"]]  # failure counts: 0010_login_throttle
     assert [name for name, _ in upgraded["migrations"]] == [migration.name for migration in known_migrations()]
     assert upgraded["migrations"][:4] == old["migrations"]
     # The upgraded file has exactly the schema of a previous version's file upgraded by this one.
@@ -127,7 +131,7 @@ def test_migrations_are_files_of_their_feature_packages_with_the_names_recorded_
     owners = {migration.name: migration.package for migration in known_migrations()}
     assert owners == {"0001_initial": "ingest", "0002_device_status": "ingest", "0003_dedup_and_review": "review",
                       "0004_accounts": "auth", "0005_consistency": "consistency", "0006_taxonomy": "taxonomy",
-                      "0007_synthetic": "synthetic", "0008_frame_source": "importers"}
+                      "0007_synthetic": "synthetic", "0008_frame_source": "importers", "0010_login_throttle": "auth"}
     for name, package in owners.items():
         assert (REPO_ROOT / "server" / package / "migrations" / f"{name}.py").is_file()
 
@@ -136,7 +140,8 @@ def test_the_database_layer_imports_no_feature_package():
     for path in (REPO_ROOT / "server" / "db").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("server"):
-                assert node.module in ("server.db", "server.db.database", "server.db.ddl", "server.errors"), \
+                assert node.module in ("server.db", "server.db.database", "server.db.ddl", "server.errors",
+                                       "server.file_modes"), \
                     f"{path.relative_to(REPO_ROOT)}:{node.lineno} imports {node.module}"
 
 
