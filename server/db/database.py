@@ -35,8 +35,8 @@ quoted (``"user"``, a reserved word in PostgreSQL); sums of integer columns are 
 by :mod:`server.db.ddl`. What differs per dialect, and where:
 
 * the pragmas above and WAL, and ``BEGIN IMMEDIATE`` (set and emitted here, for SQLite only);
-* insertion order of taxonomy aliases: ``rowid`` on SQLite, ``ctid`` on PostgreSQL
-  (:func:`server.taxonomy.queries.load`);
+* numbering existing taxonomy aliases once, in their physical order (``rowid`` on SQLite, ``ctid``
+  on PostgreSQL; migration ``0011_alias_position``);
 * truncating a float to an integer (``CAST`` truncates on SQLite, rounds on PostgreSQL: the
   dashboard's bins in :mod:`server.stats` use ``FLOOR`` there);
 * the one-line message for a file that is no SQLite database (``SQLITE_NOTADB``).

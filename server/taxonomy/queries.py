@@ -37,9 +37,8 @@ MAX_CANDIDATES = 60
 
 def load(conn: Connection) -> Taxonomy:
     aliases: dict[str, list[str]] = {}
-    # Insertion order: SQLite's rowid; PostgreSQL's physical row order (ctid) is the closest it keeps.
-    order = "ctid" if conn.dialect.name == "postgresql" else "rowid"
-    for alias, class_name in conn.execute(text(f"SELECT alias, class_name FROM taxonomy_aliases ORDER BY {order}")):
+    for alias, class_name in conn.execute(text("SELECT alias, class_name FROM taxonomy_aliases"
+                                               " ORDER BY class_name, position")):
         aliases.setdefault(class_name, []).append(alias)
     classes = tuple(
         ClassSpec(name, guideline, tuple(aliases.get(name, ())))
@@ -130,8 +129,10 @@ def save(conn: Connection, taxonomy: Taxonomy, user: str, now: float) -> None:
                 " updated_at = excluded.updated_at"),
                 {"name": spec.name, "guideline": spec.guideline, "position": position, "user": user, "now": now})
         if spec.aliases:
-            conn.execute(text("INSERT INTO taxonomy_aliases (alias, class_name) VALUES (:alias, :class_name)"),
-                         [{"alias": alias, "class_name": spec.name} for alias in spec.aliases])
+            conn.execute(text("INSERT INTO taxonomy_aliases (alias, class_name, position)"
+                              " VALUES (:alias, :class_name, :position)"),
+                         [{"alias": alias, "class_name": spec.name, "position": index}
+                          for index, alias in enumerate(spec.aliases)])
     if taxonomy.mappings:
         conn.execute(text("INSERT INTO model_class_map (model_id, model_class, class_name)"
                           " VALUES (:model_id, :model_class, :class_name)"),
