@@ -21,7 +21,7 @@ from server.commands import import_ as import_command
 from server.commands import media as media_command
 from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_database_argument, fill_from_config
 from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="collector config file (TOML, every key: deploy/collector.example.toml); flags override it")
     serve.add_argument("--data-dir", type=Path,
                        help="where the collector keeps everything it owns (required, here or as collector.data_dir)")
-    add_database_argument(serve)
+    add_database_argument(serve, with_config=False)  # serve's own --config (above) holds more
     serve.add_argument("--ingest", default=None, metavar="tcp://HOST:PORT",
                        help=f"address to receive frames on (default: {DEFAULT_INGEST})")
     serve.add_argument("--insecure", action="store_true", default=None,
@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        fill_from_config(args)
         return args.handler(args)
     except CollectorError as exc:
         print(f"edgelabel-collector {args.command}: error: {exc}", file=sys.stderr)

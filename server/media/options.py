@@ -8,7 +8,8 @@ from pathlib import Path
 from server.media import MediaBackend, open_media
 
 MEDIA_HELP = ("where the images are: s3://BUCKET/PREFIX for an S3-compatible bucket (endpoint and credentials "
-              "from the AWS_* environment variables, e.g. AWS_ENDPOINT_URL), or leave out for DATA_DIR/media")
+              "from --config's [s3] table or the AWS_* environment variables, e.g. AWS_ENDPOINT_URL), or leave "
+              "out for DATA_DIR/media")
 
 
 def add_media_argument(parser: argparse.ArgumentParser) -> None:
@@ -16,5 +17,6 @@ def add_media_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def media_from_args(args: argparse.Namespace, s3: object | None = None) -> MediaBackend:
-    """The media store ``--media`` names (the data directory's folder without it)."""
-    return open_media(getattr(args, "media", None), Path(args.data_dir), s3)
+    """The media store ``--media`` names (the data directory's folder without it), reached with ``s3``
+    or else the ``[s3]`` table of the command's ``--config`` file (see :mod:`server.commands.database_option`)."""
+    return open_media(getattr(args, "media", None), Path(args.data_dir), s3 or getattr(args, "s3", None))

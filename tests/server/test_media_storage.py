@@ -198,3 +198,30 @@ def test_export_command_reads_images_from_the_bucket_named_by_media(seaweedfs, s
     without = run_collector("export", "coco", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "x"),
                             "--status", "all")
     assert without.returncode == 2 and "is missing" in without.stderr  # the images are not in DATA_DIR/media
+
+
+def test_commands_take_database_media_and_s3_settings_from_the_config_file(seaweedfs, s3_media, tmp_path):
+    """``--config`` gives a command beside ``serve`` the same settings: no AWS_* variables needed."""
+    url = f"s3://{s3_media.bucket}/{s3_media.prefix.rstrip('/')}"
+    database = tmp_path / "elsewhere" / "edgelabel.db"
+    with DataDir.open(tmp_path / "elsewhere", media=s3_media) as store:
+        ingest_clip_frames(store)
+    config = tmp_path / "collector.toml"
+    config.write_text(f'[collector]\ndatabase = "sqlite:///{database}"\nmedia = "{url}"\n\n[s3]\n'
+                      f'endpoint = "{seaweedfs.endpoint}"\nregion = "{seaweedfs.region}"\n'
+                      f'access_key_id = "{seaweedfs.access_key_id}"\nsecret_access_key = "{seaweedfs.secret_access_key}"\n')
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    no_aws = {key: "" for key in seaweedfs.environment()}
+
+    stats = run_collector("stats", "--data-dir", str(data_dir), "--config", str(config), "--json", env=no_aws)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["totals"]["frames"] == 6
+    gc = run_collector("media", "gc", "--data-dir", str(data_dir), "--config", str(config), "--dry-run", "--json",
+                       env=no_aws)
+    assert gc.returncode == 0, gc.stderr
+    assert json.loads(gc.stdout)["referenced"] == 6
+    # A flag wins over the file: this database has no frames.
+    other = run_collector("stats", "--data-dir", str(data_dir), "--config", str(config), "--database",
+                          f"sqlite:///{tmp_path / 'empty' / 'edgelabel.db'}", "--json", env=no_aws)
+    assert other.returncode == 2 and "no edgelabel database" in other.stderr
