@@ -14,8 +14,9 @@ from the switch to that node, whichever is latest), it closes the connection, co
 endpoint in the list (round robin) with that node's server key and sends every frame in flight
 again. Each further switch before the window has drained once doubles that wait (up to 8x): a
 node that is only slow is not abandoned over and over (each switch resends the whole window, more
-work for the nodes), and an outage of every node is not logged every few seconds. The database's (device, seq) key makes a frame the old node did store a duplicate at the
-new one, so nothing is stored twice; nothing leaves the window without its answer, so nothing is lost.
+work for the nodes), and an outage of every node is not logged every few seconds. The database's
+(device, seq) key makes a frame the old node did store a duplicate at the new one, so nothing is
+stored twice; nothing leaves the window without its answer, so nothing is lost.
 """
 
 from __future__ import annotations
