@@ -106,7 +106,9 @@ def format_report(report) -> str:
     if report.media is not None:
         copy = report.media_copy
         lines.append(f"  images: {report.media.referenced} referenced, {copy.copied} copied ({copy.copied_bytes} bytes), "
-                     f"{copy.already_there} there already; {report.media.verified} verified by SHA-256"
+                     f"{copy.already_there} there already"
+                     + (f", {copy.repaired} copied again after a failed check" if copy.repaired else "")
+                     + f"; {report.media.verified} verified by SHA-256"
                      + ("" if report.media.ok else f", {len(report.media.missing)} missing, "
                                                    f"{len(report.media.wrong_hash)} wrong"))
     lines.append("verified: the target matches the source" if report.ok else "VERIFICATION FAILED:")

@@ -32,6 +32,8 @@ class MediaCopy:
     missing_in_source: list[str] = field(default_factory=list)
     damaged_in_source: list[str] = field(default_factory=list)
     """Source files whose bytes do not hash to their name: not copied."""
+    repaired: int = 0
+    """Target objects the verification found wrong or missing, copied again (see :func:`repair_media`)."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -98,3 +100,21 @@ def _put(target: MediaBackend, jpegs: list[bytes], tally: MediaCopy, bar) -> Non
     tally.copied += len(jpegs)
     tally.copied_bytes += sum(len(jpeg) for jpeg in jpegs)
     bar.update(len(jpegs))
+
+
+def repair_media(source: MediaStore, target: MediaBackend, digests: Sequence[str], tally: MediaCopy) -> list[str]:
+    """Copy again the images the verification found wrong or missing in the target; those it could send.
+
+    A target object damaged from outside keeps its size, so :func:`copy_media` skips it on every
+    run; it is removed first, because a local folder keeps a file whose size matches.
+    """
+    sent = []
+    for sha256 in digests:
+        jpeg = _to_copy(source, sha256, {}, MediaCopy())
+        if jpeg is None:
+            continue  # missing or damaged in the source too: the verification says so
+        target.delete(sha256)
+        target.put_many([jpeg])
+        sent.append(sha256)
+    tally.repaired += len(sent)
+    return sent

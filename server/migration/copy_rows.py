@@ -81,7 +81,8 @@ def copy_table(source: Database, target: Database, table: TableInfo, batch_size:
     after = _largest_key(target, table) if table.integer_key else None
     insert = _insert(target, table)
     bar = progress(total=total, desc=table.name, unit="row")
-    bar.update(before)
+    if after is not None:
+        bar.update(before)  # rows up to the target's largest id are not read again
     try:
         with source.read(f"read {table.name}") as conn:
             for batch in _batches(conn, table, batch_size, after):

@@ -8,7 +8,12 @@ from pathlib import Path
 from server.db import Database, open_database
 from server.db.database import display_url, normalize_url
 from server.media import MediaBackend, MediaStore
-from server.migration.copy_media import MediaCopy, copy_media, referenced_images
+from server.migration.copy_media import (
+    MediaCopy,
+    copy_media,
+    referenced_images,
+    repair_media,
+)
 from server.migration.copy_rows import (
     NoProgress,
     Progress,
@@ -91,6 +96,7 @@ def migrate_collector(data_dir: Path, database_url: str | None, media: MediaBack
         tables = copy_order_of(source)
         if media is not None:
             _refuse_same_folder(source_media, media)
+            media.check()  # a wrong bucket or key shows now, before the target database is touched
         if database_url is not None:
             target = _open_target(database_url, data_dir)
             check_same_tables(tables, copy_order_of(target), target.location)
@@ -106,6 +112,9 @@ def migrate_collector(data_dir: Path, database_url: str | None, media: MediaBack
             report.tables = verify_tables(source, target, tables, progress)
         if media is not None:
             report.media = verify_media(media, digests, progress)
+            broken = report.media.missing + report.media.wrong_hash
+            if broken and repair_media(source_media, media, broken, report.media_copy):
+                report.media = _merge(report.media, verify_media(media, broken, progress))
     finally:
         if target is not None:
             target.close()
@@ -131,8 +140,15 @@ def _refuse_same_folder(source: MediaStore, target: MediaBackend) -> None:
         raise MigrationError(f"the target media folder {target.root} is the source's own")
 
 
+def _merge(first: MediaCheck, again: MediaCheck) -> MediaCheck:
+    """The first verification with its failures replaced by a second look at just those images."""
+    return MediaCheck(referenced=first.referenced, verified=first.verified + again.verified,
+                      missing=again.missing, wrong_hash=again.wrong_hash)
+
+
 def _copy_json(copy: MediaCopy | None) -> dict:
     if copy is None:
         return {}
     return {"already_there": copy.already_there, "copied": copy.copied, "copied_bytes": copy.copied_bytes,
+            "repaired": copy.repaired,
             "missing_in_source": copy.missing_in_source, "damaged_in_source": copy.damaged_in_source}

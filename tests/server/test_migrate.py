@@ -159,6 +159,15 @@ def test_migrated_collector_gives_the_same_stats_exports_and_images(collector, p
     assert second["ok"] and not any(table["copied"] for table in second["tables"].values())
     assert second["media"]["copied"] == 0 and second["media"]["already_there"] == second["media"]["referenced"]
 
+    # An object damaged in the bucket from outside (same size, other bytes) is found and copied again.
+    damaged = next(iter(local.iter_objects())).sha256
+    damaged_key = f"edgelabel/{damaged[:2]}/{damaged[2:4]}/{damaged}.jpg"
+    s3.put_object(Bucket=bucket_name, Key=damaged_key, Body=local.get(damaged)[::-1])
+    repaired = migrate(collector, database, bucket, seaweedfs=seaweedfs)
+    assert repaired.returncode == 0, repaired.stderr
+    assert json.loads(repaired.stdout)["media"]["repaired"] == 1
+    assert s3.get_object(Bucket=bucket_name, Key=damaged_key)["Body"].read() == local.get(damaged)
+
     # New rows on the target get new ids: the identity sequences moved past the copied ones.
     with ReviewQueue.open(tmp_path / "node", database=database) as queue:
         frame = queue.claim("alice")
@@ -269,3 +278,15 @@ def test_a_running_collector_is_refused_and_images_can_move_to_a_folder(other_co
     source = MediaStore(other_collector / "media")
     assert sorted((tmp_path / "media").rglob("*.jpg")) and all(
         path.read_bytes() == source.path_for(path.stem).read_bytes() for path in (tmp_path / "media").rglob("*.jpg"))
+
+    # A source image damaged on disk is not copied, and the verification says so (exit 1, one line).
+    damaged = source.path_for(next(source.iter_objects()).sha256)
+    original = damaged.read_bytes()
+    try:
+        damaged.write_bytes(original[::-1])
+        failed = cli("migrate", "--from", other_collector, "--to-media", tmp_path / "elsewhere", "--no-progress")
+    finally:
+        damaged.write_bytes(original)
+    assert failed.returncode == 1
+    assert failed.stderr.count("\n") == 1 and "verification failed" in failed.stderr
+    assert "do not match their SHA-256" in failed.stderr and "VERIFICATION FAILED" in failed.stdout
