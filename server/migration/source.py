@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+import sys
 from pathlib import Path
 
 from server.db import DB_FILENAME, Database, open_database
@@ -40,6 +41,8 @@ def open_source(data_dir: Path) -> tuple[Database, MediaStore]:
 
 def process_holding(database_path: Path) -> int | None:
     """The id of another process that has the SQLite database open, or None (also where the lock cannot be asked)."""
+    if not sys.platform.startswith("linux"):
+        return None  # struct flock is laid out differently elsewhere
     try:
         fd = os.open(f"{database_path}-shm", os.O_RDONLY)
     except OSError:
