@@ -180,14 +180,15 @@ def test_migrated_collector_gives_the_same_stats_exports_and_images(collector, p
     assert new and new[0] == copied + 1
 
 
-def test_an_interrupted_migration_goes_on_where_it_stopped(collector, postgres_cluster, seaweedfs):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "crash"])
+def test_an_interrupted_migration_goes_on_where_it_stopped(collector, postgres_cluster, seaweedfs, stop):
     database = postgres_cluster.new_database()
     bucket = f"s3://{seaweedfs.new_bucket()}/edgelabel"
     source = sqlite3.connect(f"file:{collector / 'edgelabel.db'}?mode=ro", uri=True)
     frame_ids = [row[0] for row in source.execute("SELECT id FROM frames ORDER BY id")]
     held = frame_ids[len(frame_ids) // 2]
     # A session of its own stores the middle frame (devices and models first, as a run would) and keeps
-    # it uncommitted: the migration's batch holding that frame waits on its lock, and is killed there.
+    # it uncommitted: the migration's batch holding that frame waits on its lock, and is stopped there.
     open_database(None, "create", database).close()
     blocker = psycopg.connect(database)
     for table, where in (("devices", ""), ("models", ""), ("frames", f" WHERE id = {held}")):
@@ -205,8 +206,10 @@ def test_an_interrupted_migration_goes_on_where_it_stopped(collector, postgres_c
     try:
         waiting = _wait_for_a_lock_wait(database, process)
         assert waiting, f"the migration never waited on the held frame: {process.stderr.read() if process.poll() is not None else ''}"
-        process.kill()  # a crash mid-table
-        process.wait(timeout=30)
+        process.send_signal(stop)  # mid-table
+        _, stderr = process.communicate(timeout=60)
+        if stop == signal.SIGINT:
+            assert process.returncode == 130 and stderr.strip() == "edgelabel-collector migrate: interrupted", stderr
     finally:
         if process.poll() is None:
             process.kill()
