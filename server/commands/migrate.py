@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from server.migration.errors import MigrationError
     from server.migration.run import DEFAULT_BATCH_ROWS, migrate_collector
 
-    config = load_collector_config(args.config) if args.config else load_collector_config(None)
+    config = load_collector_config(args.config)  # None: the defaults (no [s3] settings: AWS_* only)
     database = args.to_database or config.collector.database or None
     media_target = args.to_media or config.collector.media or None
     if database is None and media_target is None:
