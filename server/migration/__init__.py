@@ -14,7 +14,9 @@ The steps, each in its own module:
 * :mod:`server.migration.copy_media`: every image a row references, uploaded concurrently,
   skipped when the target has it already, its SHA-256 checked before it goes;
 * :mod:`server.migration.verify`: row counts and a content digest per table on both sides, and
-  every referenced image read back from the target and hashed.
+  every referenced image read back from the target and hashed (one that fails is copied again
+  once, then checked again);
+* :mod:`server.migration.run`: the order of these steps, and the report the command prints.
 
 Resuming: an interrupted run (Ctrl-C, a crash, a lost connection) is simply run again. Batches
 commit in key order, so a table with an integer key continues after the largest id the target
