@@ -19,6 +19,7 @@ from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
 from server.commands import import_ as import_command
 from server.commands import media as media_command
+from server.commands import migrate as migrate_command
 from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
 from server.commands.database_option import add_database_argument, fill_from_config
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthesize_command.add_parser(commands)
     users_command.add_parser(commands)
     media_command.add_parser(commands)
+    migrate_command.add_parser(commands)
 
     demo = _parser(
         commands, "demo", "run a collector and an agent on a sample clip, end to end",
