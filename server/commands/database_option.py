@@ -26,8 +26,8 @@ def add_database_argument(parser: argparse.ArgumentParser, with_config: bool = T
 def fill_from_config(args: argparse.Namespace) -> None:
     """Complete ``args`` from its ``--config`` file (nothing without one; ``serve`` reads its own)."""
     path = getattr(args, "config", None)
-    if path is None or args.command in ("serve", "check-config"):
-        return
+    if path is None or not hasattr(args, "database") or args.command == "serve":
+        return  # no file, or a command that reads its own (serve, migrate)
     from server.config import load_collector_config
 
     config = load_collector_config(path)
