@@ -70,6 +70,9 @@ DB_FILENAME = "edgelabel.db"
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another writer's lock before it fails with a StoreError."""
 
+CONNECT_TIMEOUT_S = 10
+"""PostgreSQL: how long opening a connection may take (unless the URL sets ``connect_timeout``)."""
+
 _SQLITE_NOTADB = 26
 """sqlite3.SQLITE_NOTADB: the file is not an SQLite database."""
 
@@ -227,7 +230,10 @@ def require_driver() -> None:
 def _postgres_engine(url: str, readonly: bool) -> Engine:
     require_driver()
     # pool_pre_ping: a node outlives a database restart without failing its next request.
-    engine = create_engine(url, pool_pre_ping=True)
+    # connect_timeout: a server that does not answer (host down, packets dropped) fails the write
+    # in seconds, like one that refuses, instead of after the operating system's TCP timeout.
+    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT_S}
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if readonly:
         @event.listens_for(engine, "connect")
         def _read_only(dbapi_connection, _record) -> None:
