@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -45,11 +46,12 @@ class Node:
         for name, value in s3.environment().items():  # the collector and `media gc` find the bucket through these
             monkeypatch.setenv(name, value)
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.metrics = f"127.0.0.1:{free_port()}"
         subprocess.run([sys.executable, "-m", "server", "keys", "add-device", "cam", "--data-dir", str(self.data_dir),
                         "--endpoint", self.endpoint, "--out", str(self.credentials)], check=True, capture_output=True)
         with self.log.open("w") as log:
             self.collector, _ = start_collector(self.data_dir, self.endpoint, "--database", database,
-                                                "--media", self.media, stderr=log)
+                                                "--media", self.media, "--metrics", self.metrics, stderr=log)
         # Replayed at 4x real time (about 20 s), a frame at most every 0.5 s of clip time.
         self.agent = subprocess.Popen(
             [sys.executable, "-m", "edge", "run", "--source", str(PETS09), "--model", str(MODEL_PATH),
@@ -74,6 +76,14 @@ class Node:
         with psycopg.connect(self.database) as conn:
             row = conn.execute("SELECT counters FROM device_status WHERE device = 'cam'").fetchone()
         return json.loads(row[0])["spooled"] if row else 0
+
+    def failed_batches(self) -> float:
+        """The collector's count of batches it could not store, from its /metrics."""
+        with urllib.request.urlopen(f"http://{self.metrics}/metrics", timeout=30) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("edgelabel_ingest_failed_batches_total "):
+                    return float(line.split()[1])
+        raise AssertionError("no edgelabel_ingest_failed_batches_total in /metrics")
 
     def finish(self) -> dict:
         """Wait for the agent to end, stop the collector with SIGTERM; the agent's JSON summary."""
@@ -136,6 +146,7 @@ def test_an_s3_outage_of_20_s_stops_acks_and_the_node_catches_up_without_losing_
             time.sleep(S3_OUTAGE_S - 2)
             during = node.stored_frames()
             spooled = node.spooled_at_collector()  # the database is up: heartbeats still arrive
+            failed_batches = node.failed_batches()
             seaweed.start()
         finally:
             summary = node.finish()
@@ -144,10 +155,12 @@ def test_an_s3_outage_of_20_s_stops_acks_and_the_node_catches_up_without_losing_
         seaweed.stop()
     assert during == before, "frames were stored while their images could not be"
     assert spooled > 0, "the agent did not spool during the outage"
+    assert failed_batches > 0
     starts, ends = node.outage_lines()
     assert len(starts) == len(ends) >= 1, (starts, ends)
     assert len(starts) <= 3, f"one line per outage, not per batch: {starts}"  # the server may hiccup as it starts
-    tally.update(s3_outage_s=S3_OUTAGE_S, spooled_during_outage=spooled, outages_logged=len(starts))
+    tally.update(s3_outage_s=S3_OUTAGE_S, spooled_during_outage=spooled, failed_batches=failed_batches,
+                 outages_logged=len(starts))
     print("s3 outage tally:", json.dumps(tally))
 
 
