@@ -77,13 +77,13 @@ class Node:
             row = conn.execute("SELECT counters FROM device_status WHERE device = 'cam'").fetchone()
         return json.loads(row[0])["spooled"] if row else 0
 
-    def failed_batches(self) -> float:
-        """The collector's count of batches it could not store, from its /metrics."""
+    def metric(self, name: str) -> float:
+        """One unlabelled sample of the collector's /metrics."""
         with urllib.request.urlopen(f"http://{self.metrics}/metrics", timeout=30) as response:
             for line in response.read().decode().splitlines():
-                if line.startswith("edgelabel_ingest_failed_batches_total "):
+                if line.startswith(name + " "):
                     return float(line.split()[1])
-        raise AssertionError("no edgelabel_ingest_failed_batches_total in /metrics")
+        raise AssertionError(f"no {name} in /metrics")
 
     def finish(self) -> dict:
         """Wait for the agent to end, stop the collector with SIGTERM; the agent's JSON summary."""
@@ -146,7 +146,7 @@ def test_an_s3_outage_of_20_s_stops_acks_and_the_node_catches_up_without_losing_
             time.sleep(S3_OUTAGE_S - 2)
             during = node.stored_frames()
             spooled = node.spooled_at_collector()  # the database is up: heartbeats still arrive
-            failed_batches = node.failed_batches()
+            failed_batches = node.metric("edgelabel_ingest_failed_batches_total")
             seaweed.start()
         finally:
             summary = node.finish()
@@ -172,8 +172,10 @@ def test_a_database_restart_mid_stream_loses_nothing_and_stores_nothing_twice(tm
         try:
             node.wait_for_frames(3)
             cluster.stop_server()
+            database_up = node.metric("edgelabel_database_up")  # the scrape itself still works
             time.sleep(DATABASE_OUTAGE_S)
             cluster.start_server()
+            assert node.metric("edgelabel_database_up") == 1
         finally:
             summary = node.finish()
         starts, ends = node.outage_lines()
@@ -181,5 +183,6 @@ def test_a_database_restart_mid_stream_loses_nothing_and_stores_nothing_twice(tm
     finally:
         cluster.stop()
     assert len(starts) == len(ends) == 1, (starts, ends)
+    assert database_up == 0
     tally.update(database_outage_s=DATABASE_OUTAGE_S, outages_logged=len(starts))
     print("database restart tally:", json.dumps(tally))
