@@ -69,7 +69,8 @@ def test_dependencies_name_services_and_wait_only_for_health_that_is_checked():
 
 
 def test_the_image_is_built_with_the_postgres_and_s3_extras_and_keys_are_made_with_our_cli():
-    build = NODES["web"]["build"]
+    build = SERVICES["keys"]["build"]  # the one service that builds it; the nodes run the image it tags
+    assert {SERVICES["keys"]["image"]} == {node["image"] for node in NODES.values()}
     assert (DEPLOY / build["context"] / build["dockerfile"]).is_file()
     extras = tomllib.loads((REPO_DIR / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     wanted = build["args"]["EXTRAS"].split(",")
