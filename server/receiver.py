@@ -7,10 +7,12 @@ also finds their duplicates and queues the rest, see :meth:`server.datadir.DataD
 and only then sends their acks: an ack means the frame and its labels are committed. Invalid messages get a typed
 rejection at once and are counted per device and reason. Nothing a sender does can stop the loop.
 
-When storing fails because the database or the media store is unreachable (a :class:`StoreError`),
-the batch gets no answer at all: the agents keep its frames spooled and retransmit them, and the
-first batch after the outage stores them (see :mod:`server.ingest.outage`, which logs the outage
-once). Any other failure is a bug and rejects the batch as ``internal``.
+When storing fails because the database or the media store is unreachable (a
+:class:`~server.errors.StoreUnavailableError`: down, restarting, locked, full), the batch gets no
+answer at all: the agents keep its frames spooled and retransmit them, and the first batch after
+the outage stores them (see :mod:`server.ingest.outage`, which logs the outage once). Any other
+failure (data the database refuses, a bug) would fail the same way again, so the batch is rejected
+as ``internal`` rather than retried for ever.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from edge.contract.limits import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
 from edge.contract.wire import DeviceStatus, FrameHeader, Reply, WireError
 from server.datadir import DataDir
 from server.dedup.frame_signature import FrameSignature, signature_of_gray
-from server.errors import CollectorError, StoreError
+from server.errors import CollectorError, StoreUnavailableError
 from server.images import gray_for_signature, verify_jpeg
 from server.ingest.outage import OutageLog
 from server.keys import DeviceAuthenticator, KeyStore
@@ -170,7 +172,7 @@ class Receiver:
             return
         try:
             fresh = self.store.store_frames([(header, jpeg, signature) for _, header, jpeg, signature in valid])
-        except StoreError as exc:  # database or media store unreachable: no answer, the agents retransmit
+        except StoreUnavailableError as exc:  # no answer: the agents retransmit
             self.counts.failed_batches += 1
             self.outage.failed(exc, len(valid))
             return
@@ -205,7 +207,7 @@ class Receiver:
         self.counts.statuses += 1
         try:
             self.store.record_status(status)
-        except StoreError as exc:  # an outage: the next heartbeat follows, and a reply would change nothing
+        except StoreUnavailableError as exc:  # the next heartbeat follows; a reply would change nothing
             self.outage.failed(exc, 0)
             return
         except Exception:
@@ -229,7 +231,7 @@ class Receiver:
     def _flush_rejections(self) -> None:
         try:
             self.store.flush_rejections()
-        except StoreError as exc:  # the counts stay buffered until the database answers again
+        except StoreUnavailableError as exc:  # the counts stay buffered until the database answers again
             self.outage.failed(exc, 0)
         except Exception:
             log.exception("could not record rejection counts; will retry")

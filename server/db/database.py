@@ -63,7 +63,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from server.errors import StoreError
+from server.errors import StoreError, StoreUnavailableError
 
 DB_FILENAME = "edgelabel.db"
 
@@ -102,6 +102,8 @@ class Database:
         self.readonly = readonly
         self._driver_error = engine.dialect.loaded_dbapi.Error
         self._driver_bug = engine.dialect.loaded_dbapi.ProgrammingError
+        # Connection lost or refused, server shutting down, SQLite's lock timeout, disk I/O: worth trying again.
+        self._driver_unavailable = (engine.dialect.loaded_dbapi.OperationalError, engine.dialect.loaded_dbapi.InterfaceError)
 
     @contextmanager
     def write(self, what: str = "write to the database") -> Iterator[Connection]:
@@ -151,7 +153,8 @@ class Database:
         if getattr(error, "sqlite_errorcode", None) == _SQLITE_NOTADB:
             return StoreError(f"{self.location} is not an edgelabel database (not an SQLite file)")
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return StoreError(f"cannot {what} ({self.location}): {detail}")
+        kind = StoreUnavailableError if isinstance(error, self._driver_unavailable) else StoreError
+        return kind(f"cannot {what} ({self.location}): {detail}")
 
 
 def open_database(data_dir: Path | None, mode: OpenMode, url: str | None = None) -> Database:

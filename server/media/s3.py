@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from server.errors import StoreError
+from server.errors import StoreError, StoreUnavailableError
 from server.media.base import (
     MediaMissingError,
     StoredObject,
@@ -102,7 +102,7 @@ class S3MediaStore:
         unique = dict(zip(digests, jpegs))
         failures = [error for error in self._pool().map(self._upload, unique.items()) if error is not None]
         if failures:
-            raise StoreError(f"cannot upload media to {self.location}: {failures[0]}")
+            raise StoreUnavailableError(f"cannot upload media to {self.location}: {failures[0]}")
         return digests
 
     def _pool(self) -> ThreadPoolExecutor:
