@@ -73,6 +73,13 @@ BUSY_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 10
 """PostgreSQL: how long opening a connection may take (unless the URL sets ``connect_timeout``)."""
 
+_POSTGRES_LIVENESS = {"connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10,
+                      "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 30_000}
+"""libpq settings (each unless the URL sets it) that let a node notice a database host gone silent:
+connecting gives up after 10 s, and a connection waiting on a host that stopped answering is
+dropped after about 25 s of unanswered keepalives (30 s of unacknowledged data), instead of
+hanging the ingest thread for the operating system's TCP timeouts (minutes to hours)."""
+
 _SQLITE_NOTADB = 26
 """sqlite3.SQLITE_NOTADB: the file is not an SQLite database."""
 
@@ -233,9 +240,8 @@ def require_driver() -> None:
 def _postgres_engine(url: str, readonly: bool) -> Engine:
     require_driver()
     # pool_pre_ping: a node outlives a database restart without failing its next request.
-    # connect_timeout: a server that does not answer (host down, packets dropped) fails the write
-    # in seconds, like one that refuses, instead of after the operating system's TCP timeout.
-    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT_S}
+    given = make_url(url).query
+    connect_args = {key: value for key, value in _POSTGRES_LIVENESS.items() if key not in given}
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if readonly:
         @event.listens_for(engine, "connect")
