@@ -9,6 +9,12 @@ class StoreError(CollectorError):
     """The database or the media directory cannot be opened, migrated, read or written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The database or the media store did not answer or could not take the write (down, restarting,
+    locked, full): the same request may work later. Ingest answers such a batch with nothing, so
+    the agents keep its frames and send them again."""
+
+
 class ReviewError(CollectorError):
     """A review-queue request that cannot be carried out (base class of the review errors)."""
 

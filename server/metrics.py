@@ -2,8 +2,10 @@
 
 Totals come from the database on each scrape (one read snapshot on the engine ``serve`` shares),
 so they match ``edgelabel-collector stats`` and survive restarts; ``edgelabel_ingest_*`` counts
-what this process has received since it started. prometheus_client writes the exposition format
-and serves it; each collector has its own registry, so several in one process stay apart.
+what this process has received since it started. While the database does not answer, a scrape
+still succeeds, with the ``edgelabel_ingest_*`` counters and ``edgelabel_database_up`` 0.
+prometheus_client writes the exposition format and serves it; each collector has its own
+registry, so several in one process stay apart.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from server.db import Database
+from server.errors import StoreError
 from server.receiver import IngestCounts
 from server.stats import collector_stats
 
@@ -24,7 +27,14 @@ class CollectorMetrics:
         self.db, self.ingest = db, ingest
 
     def collect(self) -> Iterator[Metric]:
-        stats = collector_stats(self.db)
+        # This process's counters first: during a database outage they are what is left to scrape.
+        yield from self._ingest_counters()
+        try:
+            stats = collector_stats(self.db)
+        except StoreError:
+            yield GaugeMetricFamily("edgelabel_database_up", "1 when the database answered this scrape.", value=0)
+            return
+        yield GaugeMetricFamily("edgelabel_database_up", "1 when the database answered this scrape.", value=1)
         totals = stats["totals"]
         devices = sorted(stats["devices"].items())
 
@@ -64,6 +74,8 @@ class CollectorMetrics:
         yield per_device(GaugeMetricFamily("edgelabel_device_fps",
                                            "Frames per second through each device's pipeline (last heartbeat).",
                                            labels=["device"]), "fps")
+
+    def _ingest_counters(self) -> Iterator[Metric]:
         yield CounterMetricFamily("edgelabel_ingest_messages_total", "Messages received by this collector process.",
                                   value=self.ingest.received)
         yield CounterMetricFamily("edgelabel_ingest_frames_stored_total",
@@ -71,3 +83,6 @@ class CollectorMetrics:
         yield CounterMetricFamily("edgelabel_ingest_duplicate_messages_total",
                                   "Repeated (device, seq) messages acked without storing, this process.",
                                   value=self.ingest.duplicates)
+        yield CounterMetricFamily("edgelabel_ingest_failed_batches_total",
+                                  "Batches this process could not store (database or media store down), left "
+                                  "unanswered for the agents to retransmit.", value=self.ingest.failed_batches)

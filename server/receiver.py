@@ -6,6 +6,13 @@ signature, computed in the same worker thread), stores the valid ones in one tra
 also finds their duplicates and queues the rest, see :meth:`server.datadir.DataDir.ingest_frames`),
 and only then sends their acks: an ack means the frame and its labels are committed. Invalid messages get a typed
 rejection at once and are counted per device and reason. Nothing a sender does can stop the loop.
+
+When storing fails because the database or the media store is unreachable (a
+:class:`~server.errors.StoreUnavailableError`: down, restarting, locked, full), the batch gets no
+answer at all: the agents keep its frames spooled and retransmit them, and the first batch after
+the outage stores them (see :mod:`server.ingest.outage`, which logs the outage once). Any other
+failure (data the database refuses, a bug) would fail the same way again, so the batch is rejected
+as ``internal`` rather than retried for ever.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from edge.contract.limits import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
 from edge.contract.wire import DeviceStatus, FrameHeader, Reply, WireError
 from server.datadir import DataDir
 from server.dedup.frame_signature import FrameSignature, signature_of_gray
-from server.errors import CollectorError
+from server.errors import CollectorError, StoreUnavailableError
 from server.images import gray_for_signature, verify_jpeg
+from server.ingest.outage import OutageLog
 from server.keys import DeviceAuthenticator, KeyStore, split_user_id
 
 log = logging.getLogger("server.receiver")
@@ -50,6 +58,8 @@ class IngestCounts:
     duplicates: int = 0
     statuses: int = 0
     rejected: Counter = field(default_factory=Counter)
+    failed_batches: int = 0
+    """Batches left unanswered because the database or the media store failed (agents retransmit them)."""
 
 
 class Receiver:
@@ -75,6 +85,7 @@ class Receiver:
         self.secure = keys is not None
         self.batch_max = batch_max
         self.counts = IngestCounts()
+        self.outage = OutageLog(log)
         self._stop = threading.Event()
         self._own_context = context is None
         self._context = context or zmq.Context()
@@ -169,6 +180,10 @@ class Receiver:
             return
         try:
             fresh = self.store.store_frames([(header, jpeg, signature) for _, header, jpeg, signature in valid])
+        except StoreUnavailableError as exc:  # no answer: the agents retransmit
+            self.counts.failed_batches += 1
+            self.outage.failed(exc, len(valid))
+            return
         except Exception as exc:  # a storage failure must not take the ingest loop down
             log.exception("storing a batch of %d frames failed; rejecting them as 'internal'", len(valid))
             error = WireError("internal", f"collector could not store the frame ({type(exc).__name__})")
@@ -176,6 +191,7 @@ class Receiver:
                 self.counts.rejected["internal"] += 1
                 self._reply(identity, Reply.reject(header.seq, error))
             return
+        self.outage.succeeded()
         for (identity, header, _, _), is_new in zip(valid, fresh):
             if is_new:
                 self.counts.stored += 1
@@ -204,6 +220,9 @@ class Receiver:
         self.counts.statuses += 1
         try:
             self.store.record_status(status)
+        except StoreUnavailableError as exc:  # the next heartbeat follows; a reply would change nothing
+            self.outage.failed(exc, 0)
+            return
         except Exception:
             log.exception("could not record the status of device %r", status.device)
             self._reply(identity, Reply.reject(None, WireError("internal", "collector could not record the status")))
@@ -226,6 +245,8 @@ class Receiver:
     def _flush_rejections(self) -> None:
         try:
             self.store.flush_rejections()
+        except StoreUnavailableError as exc:  # the counts stay buffered until the database answers again
+            self.outage.failed(exc, 0)
         except Exception:
             log.exception("could not record rejection counts; will retry")
 

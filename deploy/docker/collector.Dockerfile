@@ -10,9 +10,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY edge ./edge
 COPY server ./server
-# The project itself; its dependencies' ranges live in pyproject.toml.
+# The project itself; its dependencies' ranges live in pyproject.toml. Several nodes on PostgreSQL
+# and S3 (compose.cluster.yaml) build with --build-arg EXTRAS=collector,postgres,s3.
+ARG EXTRAS=collector
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir '.[collector]' && rm -rf /src
+RUN pip install --no-cache-dir ".[${EXTRAS}]" && rm -rf /src
 
 USER 10001
 # /keys: where the compose file's "keys" service writes device credentials.

@@ -63,13 +63,23 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from server.errors import StoreError
+from server.errors import StoreError, StoreUnavailableError
 from server.file_modes import create_private_file, make_private_dir
 
 DB_FILENAME = "edgelabel.db"
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another writer's lock before it fails with a StoreError."""
+
+CONNECT_TIMEOUT_S = 10
+"""PostgreSQL: how long opening a connection may take (unless the URL sets ``connect_timeout``)."""
+
+_POSTGRES_LIVENESS = {"connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10,
+                      "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 30_000}
+"""libpq settings (each unless the URL sets it) that let a node notice a database host gone silent:
+connecting gives up after 10 s, and a connection waiting on a host that stopped answering is
+dropped after about 25 s of unanswered keepalives (30 s of unacknowledged data), instead of
+hanging the ingest thread for the operating system's TCP timeouts (minutes to hours)."""
 
 _SQLITE_NOTADB = 26
 """sqlite3.SQLITE_NOTADB: the file is not an SQLite database."""
@@ -100,6 +110,8 @@ class Database:
         self.readonly = readonly
         self._driver_error = engine.dialect.loaded_dbapi.Error
         self._driver_bug = engine.dialect.loaded_dbapi.ProgrammingError
+        # Connection lost or refused, server shutting down, SQLite's lock timeout, disk I/O: worth trying again.
+        self._driver_unavailable = (engine.dialect.loaded_dbapi.OperationalError, engine.dialect.loaded_dbapi.InterfaceError)
 
     @contextmanager
     def write(self, what: str = "write to the database") -> Iterator[Connection]:
@@ -149,7 +161,8 @@ class Database:
         if getattr(error, "sqlite_errorcode", None) == _SQLITE_NOTADB:
             return StoreError(f"{self.location} is not an edgelabel database (not an SQLite file)")
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return StoreError(f"cannot {what} ({self.location}): {detail}")
+        kind = StoreUnavailableError if isinstance(error, self._driver_unavailable) else StoreError
+        return kind(f"cannot {what} ({self.location}): {detail}")
 
 
 def open_database(data_dir: Path | None, mode: OpenMode, url: str | None = None) -> Database:
@@ -228,7 +241,9 @@ def require_driver() -> None:
 def _postgres_engine(url: str, readonly: bool) -> Engine:
     require_driver()
     # pool_pre_ping: a node outlives a database restart without failing its next request.
-    engine = create_engine(url, pool_pre_ping=True)
+    given = make_url(url).query
+    connect_args = {key: value for key, value in _POSTGRES_LIVENESS.items() if key not in given}
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if readonly:
         @event.listens_for(engine, "connect")
         def _read_only(dbapi_connection, _record) -> None:

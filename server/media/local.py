@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from server.errors import StoreError
+from server.errors import StoreError, StoreUnavailableError
 from server.media.base import (
     MediaMissingError,
     StoredObject,
@@ -129,7 +129,7 @@ class MediaStore:
             for path, temp in pending.items():
                 temp.unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
-            raise StoreError(f"cannot write media files under {self.root}: {exc.strerror or exc}") from exc
+            raise StoreUnavailableError(f"cannot write media files under {self.root}: {exc.strerror or exc}") from exc
         return digests
 
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from server.errors import StoreError
+from server.errors import StoreError, StoreUnavailableError
 from server.media.base import (
     MediaMissingError,
     StoredObject,
@@ -40,6 +40,14 @@ else:
 
 UPLOAD_THREADS = 16
 """Uploads in flight at once, per store (and the size of boto3's connection pool)."""
+
+# A store that is down must fail a batch within seconds (the collector then stops acknowledging and
+# the agents keep the frames in their spools), not after boto3's defaults of 60 s per read, retried.
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+"""No single 40 KB upload waits this long for the server's answer on a store that works."""
+MAX_ATTEMPTS = 3
+"""Tries per request, the first included (a brief hiccup is retried here, an outage is not)."""
 
 MISSING_BOTO3 = "S3 media needs boto3: pip install 'edgelabel[s3]'"
 
@@ -67,7 +75,8 @@ class S3MediaStore:
                                         region_name=region or None)
         self.client = session.client(
             "s3", endpoint_url=endpoint or None,
-            config=Config(max_pool_connections=upload_threads, retries={"max_attempts": 3, "mode": "standard"},
+            config=Config(max_pool_connections=upload_threads, connect_timeout=CONNECT_TIMEOUT_S,
+                          read_timeout=READ_TIMEOUT_S, retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
                           s3={"addressing_style": "path"}))
         self._upload_threads = upload_threads
         self._uploads: ThreadPoolExecutor | None = None  # started on the first upload, stopped by close()
@@ -93,7 +102,7 @@ class S3MediaStore:
         unique = dict(zip(digests, jpegs))
         failures = [error for error in self._pool().map(self._upload, unique.items()) if error is not None]
         if failures:
-            raise StoreError(f"cannot upload media to {self.location}: {failures[0]}")
+            raise StoreUnavailableError(f"cannot upload media to {self.location}: {failures[0]}")
         return digests
 
     def _pool(self) -> ThreadPoolExecutor:

@@ -52,9 +52,17 @@ class PostgresCluster:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-instructions")
         # Durability off: a test cluster is thrown away, and fsync would dominate the suite's time.
-        options = (f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start")
+        self._options = (f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
+                         " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server (again) on the same port and data, and wait until it accepts connections."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", self._options, "-w", "start")
+
+    def stop_server(self) -> None:
+        """Stop the server, cutting every open connection (fast shutdown), and keep its data: a database outage."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(self.bin / program), *args]

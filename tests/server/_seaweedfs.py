@@ -80,8 +80,41 @@ def _is_free(port: int) -> bool:
 
 
 def start_seaweedfs(workdir: Path, timeout_s: float = 60.0) -> tuple[subprocess.Popen, SeaweedS3]:
+    return _launch(workdir, _free_ports(), timeout_s)
+
+
+class RestartableSeaweedFS:
+    """A server the test stops (by its process id) and starts again on the same ports and folder,
+    with everything stored before still there: an S3 outage, for the fault tests."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.ports = _free_ports()
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 60.0) -> SeaweedS3:
+        """Start it; returns once it answers S3 again (a bucket can be made and written)."""
+        self.process, server = _launch(self.workdir, self.ports, timeout_s)
+        return server
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_seaweedfs(self.process)
+
+
+def _free_ports() -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for service in _SERVICES:
+        port = _free_port_pair()
+        while port in ports.values() or port + 10000 in ports.values():
+            port = _free_port_pair()
+        ports[service] = port
+    return ports
+
+
+def _launch(workdir: Path, ports: dict[str, int], timeout_s: float) -> tuple[subprocess.Popen, SeaweedS3]:
     weed = weed_binary()
-    (workdir / "data").mkdir(parents=True)
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
     config = workdir / "s3.json"
     config.write_text(json.dumps({"identities": [{
         "name": "edgelabel", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
@@ -89,18 +122,12 @@ def start_seaweedfs(workdir: Path, timeout_s: float = 60.0) -> tuple[subprocess.
     # Every bucket is a collection of volumes of its own: grow one volume at a time (master.toml,
     # read from the working directory) and allow many, so a bucket per test never runs out.
     (workdir / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n")
-    ports = {}
-    for service in _SERVICES:
-        port = _free_port_pair()
-        while port in ports.values() or port + 10000 in ports.values():
-            port = _free_port_pair()
-        ports[service] = port
     command = [weed, "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                "-s3", f"-s3.config={config}", "-s3.autoCreateBucket=false", "-iam=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                "-master.volumeSizeLimitMB=8", "-volume.max=1000"]
     for service, port in ports.items():
         command += [f"-{service}.port={port}", f"-{service}.port.grpc={port + 10000}"]
-    log = (workdir / "weed.log").open("wb")
+    log = (workdir / "weed.log").open("ab")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
     server = SeaweedS3(endpoint=f"http://127.0.0.1:{ports['s3']}")
     deadline = time.monotonic() + timeout_s
