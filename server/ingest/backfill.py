@@ -57,6 +57,7 @@ def _backfill_rows(db: Database, media: MediaBackend, dedup: Deduplicator, rows:
                    class_names: dict, now: float) -> int:
     signed = 0
     with db.write("sign older frames") as conn:
+        dedup.catch_up(conn, {row["device"] for row in rows})
         for row in rows:
             header = stored_header(row, detections.get(row["id"], []), class_names.get(row["model_id"], []))
             signature = _stored_signature(media, row)
