@@ -1,0 +1,242 @@
+"""Several collector nodes (real ``serve`` processes) on one PostgreSQL database.
+
+Ingest nodes: a near-duplicate of a frame stored through another node is recognized (each node's
+duplicate index follows the database), also when both arrive at the same instant. Web-only nodes
+(``serve --no-ingest --http``): no ZeroMQ socket, a session made on one works on another, and two
+reviewers claiming through two nodes never get the same frame.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+
+from edge.sender import FrameSender
+from server.datadir import DataDir
+from server.db.database import normalize_url
+from tests.server._frames import (
+    INDOOR,
+    PARKING,
+    PETS,
+    clip_frames,
+    encode,
+    header_for,
+    near_copies,
+)
+from tests.server._login import add_accounts, logged_in
+
+STOP_TIMEOUT_S = 20
+
+
+def start_serve(data_dir: Path, database: str, *flags: str) -> tuple[subprocess.Popen, list[str]]:
+    """A ``serve`` process on ``database``; with the lines it printed once it is ready."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--database", database, *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    printed: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [printed.put(line.strip()) for line in process.stdout], daemon=True).start()
+    lines = []
+    for _ in range(2 if "--no-ingest" in flags else 1):
+        try:
+            lines.append(printed.get(timeout=60))
+        except queue.Empty:
+            raise AssertionError(f"serve did not start (exit code {process.poll()}); printed {lines}") from None
+    return process, lines
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def rows_by_seq(database: str, device: str) -> dict[int, dict]:
+    """Each frame of ``device`` with its status, group and what it duplicates."""
+    engine = create_engine(normalize_url(database))
+    try:
+        with engine.connect() as conn:
+            return {row.seq: row._asdict() for row in conn.execute(text(
+                "SELECT f.seq, f.id, f.status, s.group_id, d.duplicate_of FROM frames f"
+                " JOIN frame_signatures s ON s.frame_id = f.id LEFT JOIN duplicates d ON d.frame_id = f.id"
+                " WHERE f.device = :device"), {"device": device})}
+    finally:
+        engine.dispose()
+
+
+def send(endpoint_sender: FrameSender, frames: list) -> None:
+    for header, jpeg in frames:
+        assert endpoint_sender.send(header, jpeg)
+    assert endpoint_sender.flush(timeout_s=30)
+
+
+@pytest.fixture
+def shared_database(postgres_cluster) -> str:
+    """One PostgreSQL database the nodes of a test share."""
+    return postgres_cluster.new_database()
+
+
+def test_near_duplicates_sent_to_two_ingest_nodes_form_one_group(tmp_path, shared_database):
+    database = shared_database
+    # Both nodes load their (empty) index before any frame exists: what they learn later comes
+    # from each other through the database.
+    node_a, lines_a = start_serve(tmp_path / "a", database, "--ingest", "tcp://127.0.0.1:*", "--insecure")
+    node_b, lines_b = start_serve(tmp_path / "b", database, "--ingest", "tcp://127.0.0.1:*", "--insecure")
+    sender_a = FrameSender(lines_a[0].split()[2], None, window=4, ack_timeout_s=10.0)
+    sender_b = FrameSender(lines_b[0].split()[2], None, window=4, ack_timeout_s=10.0)
+    try:
+        # One after the other: B sees the frame A stored after B started.
+        original = clip_frames(PETS, (0,))[0]
+        copy = near_copies(original)["jpeg30"]
+        send(sender_a, [(header_for(original, "cam", 0, capture_ts=10.0), encode(original))])
+        send(sender_b, [(header_for(copy, "cam", 1, capture_ts=11.0), encode(copy))])
+        # A better copy through B replaces A's representative; A then knows the new one.
+        sharp = clip_frames(INDOOR, (300,))[0]
+        blurred = cv2.GaussianBlur(sharp, (0, 0), 3)
+        darker = near_copies(sharp)["bright-10"]
+        send(sender_a, [(header_for(blurred, "cam", 2, capture_ts=50_000.0), encode(blurred))])
+        send(sender_b, [(header_for(sharp, "cam", 3, capture_ts=50_001.0), encode(sharp))])
+        send(sender_a, [(header_for(darker, "cam", 4, capture_ts=50_002.0), encode(darker))])
+
+        # At the same instant, several times: one picture to A, its near copy to B. Rounds are
+        # hours apart in capture time, so each round's frames can only match each other.
+        pictures = [*clip_frames(PETS, (100, 200)), *clip_frames(PARKING, (0, 150)), *clip_frames(INDOOR, (0, 100))]
+        start_together = threading.Barrier(2)
+        failures = []
+
+        def node_stream(sender: FrameSender, copy_name: str | None, seq_offset: int) -> None:
+            try:
+                for round_number, picture in enumerate(pictures):
+                    image = picture if copy_name is None else near_copies(picture)[copy_name]
+                    header = header_for(image, "cam", 100 + 2 * round_number + seq_offset,
+                                        capture_ts=100_000.0 * (round_number + 1) + seq_offset)
+                    jpeg = encode(image)
+                    start_together.wait(timeout=30)
+                    send(sender, [(header, jpeg)])
+            except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+                failures.append(exc)
+
+        threads = [threading.Thread(target=node_stream, args=(sender_a, None, 0)),
+                   threading.Thread(target=node_stream, args=(sender_b, "jpeg60", 1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not failures, failures
+    finally:
+        sender_a.close()
+        sender_b.close()
+        codes = (stop(node_a), stop(node_b))
+    assert codes == (0, 0)
+
+    frames = rows_by_seq(database, "cam")
+    assert (frames[1]["status"], frames[1]["duplicate_of"]) == ("duplicate", frames[0]["id"])
+    assert frames[0]["status"] == "pending" and frames[1]["group_id"] == frames[0]["group_id"]
+    assert (frames[2]["status"], frames[2]["duplicate_of"]) == ("duplicate", frames[3]["id"])
+    assert frames[3]["status"] == "pending"
+    assert (frames[4]["status"], frames[4]["duplicate_of"]) == ("duplicate", frames[3]["id"])
+    for round_number in range(len(pictures)):
+        pair = [frames[100 + 2 * round_number], frames[101 + 2 * round_number]]
+        assert sorted(frame["status"] for frame in pair) == ["duplicate", "pending"], (round_number, pair)
+        representative = next(frame for frame in pair if frame["status"] == "pending")
+        duplicate = next(frame for frame in pair if frame["status"] == "duplicate")
+        assert duplicate["duplicate_of"] == representative["id"]
+        assert duplicate["group_id"] == representative["group_id"]
+
+
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports the process listens on (its socket inodes matched against /proc/net/tcp*)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def noise_frames(count: int) -> list:
+    """Pictures unlike each other (random noise), so none is a duplicate of another."""
+    rng = np.random.default_rng(19)
+    frames = []
+    for seq in range(count):
+        image = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+        frames.append((header_for(image, "cam", seq, capture_ts=float(seq)), encode(image)))
+    return frames
+
+
+def test_reviewers_on_two_web_only_nodes_share_sessions_and_never_get_the_same_frame(tmp_path, shared_database):
+    database = shared_database
+    frame_count = 40
+    with DataDir.open(tmp_path / "seed", database=database) as store:
+        outcomes = store.ingest_frames(noise_frames(frame_count))
+    assert [outcome.status for outcome in outcomes] == ["pending"] * frame_count
+    add_accounts(tmp_path / "seed", "alice", "bob", database=database)
+
+    nodes = [start_serve(tmp_path / name, database, "--no-ingest", "--http", "127.0.0.1:0") for name in ("w1", "w2")]
+    try:
+        urls = []
+        for process, lines in nodes:
+            assert lines[0].startswith("review API on http://127.0.0.1:")
+            assert lines[1].startswith("no ingest:") and not any(line.startswith("listening on") for line in lines)
+            url = lines[0].split()[-1]
+            assert listening_ports(process.pid) == {int(url.rsplit(":", 1)[1])}  # HTTP only: no ZeroMQ socket
+            urls.append(url)
+
+        # A session (and its CSRF token) made on one node works on the other.
+        with logged_in(urls[0], "alice") as on_first:
+            with httpx.Client(base_url=urls[1], timeout=10, cookies=on_first.cookies,
+                              headers={"X-CSRF-Token": on_first.headers["X-CSRF-Token"]}) as on_second:
+                claimed = on_second.post("/api/queue/claim").json()["frame"]
+                assert claimed["claimed_by"] == "alice"
+                assert on_second.post(f"/api/frames/{claimed['id']}/release").status_code == 200
+                assert on_second.get("/api/queue").status_code == 200
+
+        got: dict[str, list[int]] = {"alice": [], "bob": []}
+        failures = []
+
+        def reviewer(name: str, url: str) -> None:
+            try:
+                with logged_in(url, name) as http:
+                    while (frame := http.post("/api/queue/claim").json()["frame"]) is not None:
+                        got[name].append(frame["id"])
+            except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+                failures.append(exc)
+
+        threads = [threading.Thread(target=reviewer, args=("alice", urls[0])),
+                   threading.Thread(target=reviewer, args=("bob", urls[1]))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not failures, failures
+    finally:
+        codes = [stop(process) for process, _ in nodes]
+    assert codes == [0, 0]
+    claims = got["alice"] + got["bob"]
+    assert len(claims) == len(set(claims)) == frame_count, got
+    assert got["alice"] and got["bob"]  # both nodes handed out frames
+
+
+def test_a_web_only_node_needs_http(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "server", "serve", "--data-dir", str(tmp_path), "--no-ingest"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert 'collector.ingest = "off" (from --no-ingest): a web-only node needs collector.http' in result.stderr
