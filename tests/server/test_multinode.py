@@ -23,8 +23,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from edge.sender import FrameSender
+from server.consistency import reviews as consistency
 from server.datadir import DataDir
 from server.db.database import normalize_url
+from server.frames import state
+from server.review.queue import ReviewQueue
 from tests.server._frames import (
     INDOOR,
     PARKING,
@@ -240,3 +243,44 @@ def test_a_web_only_node_needs_http(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert 'collector.ingest = "off" (from --no-ingest): a web-only node needs collector.http' in result.stderr
+
+
+def test_an_expired_lease_returned_by_two_nodes_at_once_is_returned_once_and_the_new_claim_stands(
+        tmp_path, shared_database):
+    with DataDir.open(tmp_path, database=shared_database) as store:
+        store.ingest_frames(noise_frames(1))
+    now = [1000.0]
+    node_1 = ReviewQueue.open(tmp_path, clock=lambda: now[0], database=shared_database)
+    node_2 = ReviewQueue.open(tmp_path, clock=lambda: now[0], database=shared_database)
+    try:
+        frame_id = node_1.claim("alice", lease_seconds=10)["id"]
+        now[0] += 60  # alice's lease is over
+        carol_got = []
+        # Node 1 returns the frame to the queue and bob claims it; before that commits, carol claims on node 2.
+        with node_1.write_transaction() as (conn, at):
+            state.return_expired_leases(conn, at)
+            state.claim(conn, frame_id, "bob", at, at + 600)
+            carol = threading.Thread(target=lambda: carol_got.append(node_2.claim("carol")))
+            carol.start()
+            carol.join(timeout=3)  # let carol's claim run into bob's uncommitted one
+        carol.join(timeout=30)
+        assert carol_got == [None]
+        frame = node_1.frame(frame_id)
+        assert (frame["status"], frame["claimed_by"]) == ("in_review", "bob")
+        assert [event["action"] for event in frame["events"]].count("lease_expired") == 1
+    finally:
+        node_1.close()
+        node_2.close()
+
+
+def test_a_gold_frame_is_served_once_to_a_reviewer_claiming_on_two_nodes(tmp_path, shared_database):
+    with DataDir.open(tmp_path, database=shared_database) as store:
+        store.ingest_frames(noise_frames(2))
+    with ReviewQueue.open(tmp_path, database=shared_database) as queue:
+        gold_id = queue.claim("alice")["id"]
+        queue.submit("alice", gold_id, "accept")
+        queue.mark_gold("admin", gold_id)
+        # Both nodes' claims of bob picked this gold frame; the one that commits second gets a queued frame.
+        with queue.write_transaction() as (conn, now):
+            assert consistency.assign_gold(conn, gold_id, "bob", now, 600)
+            assert not consistency.assign_gold(conn, gold_id, "bob", now, 600)
