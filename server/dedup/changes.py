@@ -115,6 +115,8 @@ class ChangeFeed:
                 self._last_of_all = rows[-1][0]
         else:
             devices = sorted(set(devices))
+            if not devices:
+                return []
             params = {}
             for number, device in enumerate(devices):
                 params[f"device{number}"] = device

@@ -24,8 +24,10 @@ from sqlalchemy import create_engine, text
 
 from edge.sender import FrameSender
 from server.consistency import reviews as consistency
+from server.consistency.reviews import ConsistencyPolicy
 from server.datadir import DataDir
 from server.db.database import normalize_url
+from server.errors import ClaimError
 from server.frames import state
 from server.review.queue import ReviewQueue
 from tests.server._frames import (
@@ -284,3 +286,37 @@ def test_a_gold_frame_is_served_once_to_a_reviewer_claiming_on_two_nodes(tmp_pat
         with queue.write_transaction() as (conn, now):
             assert consistency.assign_gold(conn, gold_id, "bob", now, 600)
             assert not consistency.assign_gold(conn, gold_id, "bob", now, 600)
+
+
+def test_two_admins_deciding_one_adjudication_on_two_nodes_decide_it_once(tmp_path, shared_database):
+    with DataDir.open(tmp_path, database=shared_database) as store:
+        store.ingest_frames(noise_frames(1))
+    policy = ConsistencyPolicy(overlap_rate=1.0, gold_rate=0.0)
+    node_1 = ReviewQueue.open(tmp_path, consistency_policy=policy, database=shared_database)
+    node_2 = ReviewQueue.open(tmp_path, consistency_policy=policy, database=shared_database)
+    try:
+        frame_id = node_1.claim("alice")["id"]
+        node_1.submit("alice", frame_id, "reject")
+        node_2.claim("bob")
+        node_2.submit("bob", frame_id, "accept")  # the verdicts differ: an adjudication is open
+        second_decision = []
+
+        def decide_on_node_2() -> None:
+            try:
+                second_decision.append(node_2.adjudicate("carol", frame_id, "accept"))
+            except ClaimError as exc:
+                second_decision.append(str(exc))
+
+        with node_1.write_transaction() as (conn, now):  # dave decides on node 1; carol starts meanwhile
+            consistency.check_adjudicable(conn, frame_id)
+            state.adjudicate(conn, frame_id, "dave", "rejected", [], now)
+            consistency.resolve_adjudication(conn, frame_id, "dave", "rejected", [], now)
+            carol = threading.Thread(target=decide_on_node_2)
+            carol.start()
+            carol.join(timeout=3)
+        carol.join(timeout=30)
+        assert second_decision == [f"the adjudication of frame {frame_id} was already decided"]
+        assert node_1.frame(frame_id)["status"] == "rejected"
+    finally:
+        node_1.close()
+        node_2.close()
