@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from edge.sender import FrameSender
+from server.cli import main
 from server.consistency import reviews as consistency
 from server.consistency.reviews import ConsistencyPolicy
 from server.datadir import DataDir
@@ -44,20 +45,29 @@ from tests.server._login import add_accounts, logged_in
 STOP_TIMEOUT_S = 20
 
 
-def start_serve(data_dir: Path, database: str, *flags: str) -> tuple[subprocess.Popen, list[str]]:
-    """A ``serve`` process on ``database``; with the lines it printed once it is ready."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--database", database, *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    printed: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [printed.put(line.strip()) for line in process.stdout], daemon=True).start()
-    lines = []
-    for _ in range(2 if "--no-ingest" in flags else 1):
-        try:
-            lines.append(printed.get(timeout=60))
-        except queue.Empty:
-            raise AssertionError(f"serve did not start (exit code {process.poll()}); printed {lines}") from None
-    return process, lines
+def start_serves(database: str, *nodes: tuple[Path, tuple[str, ...]]) -> list[tuple[subprocess.Popen, list[str]]]:
+    """``serve`` processes on ``database`` (one per (data dir, flags), started together); each with
+    the lines it printed once ready: "listening on ...", or for a web-only node "review API on ..."
+    and the line saying it does not ingest."""
+    started = []
+    for data_dir, flags in nodes:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--database", database, *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        printed: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda out=process.stdout, into=printed: [into.put(line.strip()) for line in out],
+                         daemon=True).start()
+        started.append((process, printed, 2 if "--no-ingest" in flags else 1))
+    ready = []
+    for process, printed, count in started:
+        lines = []
+        while len(lines) < count:
+            try:
+                lines.append(printed.get(timeout=60))
+            except queue.Empty:
+                raise AssertionError(f"serve did not start (exit code {process.poll()}); printed {lines}") from None
+        ready.append((process, lines))
+    return ready
 
 
 def stop(process: subprocess.Popen) -> int:
@@ -94,8 +104,9 @@ def test_near_duplicates_sent_to_two_ingest_nodes_form_one_group(tmp_path, share
     database = shared_database
     # Both nodes load their (empty) index before any frame exists: what they learn later comes
     # from each other through the database.
-    node_a, lines_a = start_serve(tmp_path / "a", database, "--ingest", "tcp://127.0.0.1:*", "--insecure")
-    node_b, lines_b = start_serve(tmp_path / "b", database, "--ingest", "tcp://127.0.0.1:*", "--insecure")
+    ingest_flags = ("--ingest", "tcp://127.0.0.1:*", "--insecure")
+    (node_a, lines_a), (node_b, lines_b) = start_serves(database, (tmp_path / "a", ingest_flags),
+                                                        (tmp_path / "b", ingest_flags))
     sender_a = FrameSender(lines_a[0].split()[2], None, window=4, ack_timeout_s=10.0)
     sender_b = FrameSender(lines_b[0].split()[2], None, window=4, ack_timeout_s=10.0)
     try:
@@ -195,7 +206,8 @@ def test_reviewers_on_two_web_only_nodes_share_sessions_and_never_get_the_same_f
     assert [outcome.status for outcome in outcomes] == ["pending"] * frame_count
     add_accounts(tmp_path / "seed", "alice", "bob", database=database)
 
-    nodes = [start_serve(tmp_path / name, database, "--no-ingest", "--http", "127.0.0.1:0") for name in ("w1", "w2")]
+    web_only = ("--no-ingest", "--http", "127.0.0.1:0")
+    nodes = start_serves(database, (tmp_path / "w1", web_only), (tmp_path / "w2", web_only))
     try:
         urls = []
         for process, lines in nodes:
@@ -240,11 +252,10 @@ def test_reviewers_on_two_web_only_nodes_share_sessions_and_never_get_the_same_f
     assert got["alice"] and got["bob"]  # both nodes handed out frames
 
 
-def test_a_web_only_node_needs_http(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "server", "serve", "--data-dir", str(tmp_path), "--no-ingest"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert 'collector.ingest = "off" (from --no-ingest): a web-only node needs collector.http' in result.stderr
+def test_a_web_only_node_needs_http(tmp_path, capsys):
+    assert main(["serve", "--data-dir", str(tmp_path), "--no-ingest"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and 'collector.ingest = "off" (from --no-ingest): a web-only node needs' in error
 
 
 def test_an_expired_lease_returned_by_two_nodes_at_once_is_returned_once_and_the_new_claim_stands(
