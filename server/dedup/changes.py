@@ -18,10 +18,11 @@ serializes every writer already. Resolving afterwards would need a sweep that me
 representatives collide, with reviews possibly already done on both; waiting for one transaction
 of the same camera is cheaper and leaves nothing to repair.
 
-(The ``devices`` row that ingest upserts is locked until the commit too, which serializes one
-device's batches as well; the advisory lock is still taken because it also covers the
-across-devices scope and, taken first and in key order, it keeps batches of several devices from
-deadlocking on those rows.)
+(The ``devices`` row that ingest upserts is locked until the commit too. That alone would
+serialize one device's decisions only if the changes were read after the upsert, it does nothing
+for the across-devices scope, and batches of several devices lock those rows in arrival order, so
+two of them can deadlock. The advisory locks, taken first thing and in key order, cover all three;
+a test without them (tests/server/test_multinode.py) gets two representatives within a few tries.)
 
 Why the feed can read by "id greater than the last one seen": a change of a device is only written
 by a transaction holding that device's lock (or the one lock of all devices), so when a node holds
