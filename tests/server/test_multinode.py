@@ -28,6 +28,7 @@ from server.consistency import reviews as consistency
 from server.consistency.reviews import ConsistencyPolicy
 from server.datadir import DataDir
 from server.db.database import normalize_url
+from server.dedup.policy import DedupPolicy
 from server.errors import ClaimError
 from server.frames import state
 from server.review.queue import ReviewQueue
@@ -331,3 +332,43 @@ def test_two_admins_deciding_one_adjudication_on_two_nodes_decide_it_once(tmp_pa
     finally:
         node_1.close()
         node_2.close()
+
+
+def test_across_devices_two_writers_at_the_same_instant_make_one_group(tmp_path, shared_database):
+    # The one lock of all devices: two writers (each its own connections, as two nodes) store a
+    # picture from cam-a and its near copy from cam-b at once, round after round.
+    policy = DedupPolicy(across_devices=True)
+    nodes = [DataDir.open(tmp_path / name, policy, database=shared_database) for name in ("a", "b")]
+    try:
+        for node in nodes:
+            node.prepare_ingest()
+        pictures = [*clip_frames(PETS, (100, 200)), *clip_frames(PARKING, (0, 150))]
+        start_together = threading.Barrier(2)
+        outcomes: dict[str, list] = {"cam-a": [], "cam-b": []}
+        failures = []
+
+        def write(node: DataDir, device: str, copy_name: str | None) -> None:
+            try:
+                for round_number, picture in enumerate(pictures):
+                    image = picture if copy_name is None else near_copies(picture)[copy_name]
+                    frame = (header_for(image, device, round_number, capture_ts=100_000.0 * (round_number + 1)),
+                             encode(image))
+                    start_together.wait(timeout=30)
+                    outcomes[device].extend(node.ingest_frames([frame]))
+            except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+                failures.append(exc)
+
+        threads = [threading.Thread(target=write, args=(nodes[0], "cam-a", None)),
+                   threading.Thread(target=write, args=(nodes[1], "cam-b", "jpeg60"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not failures, failures
+    finally:
+        for node in nodes:
+            node.close()
+    for a, b in zip(outcomes["cam-a"], outcomes["cam-b"]):
+        assert sorted([a.status, b.status]) == ["duplicate", "pending"], (a, b)
+        representative, duplicate = (a, b) if a.status == "pending" else (b, a)
+        assert duplicate.duplicate_of == representative.frame_id
