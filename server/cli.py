@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  # also the review web UI (login with accounts from 'users add'; put TLS in front beyond localhost)\n"
         "  edgelabel-collector serve --data-dir /var/lib/edgelabel --http 127.0.0.1:8080\n"
         "  # settings from a file (deploy/collector.example.toml); a flag wins over the file\n"
-        "  edgelabel-collector serve --config /etc/edgelabel/collector.toml --http 127.0.0.1:8081\n",
+        "  edgelabel-collector serve --config /etc/edgelabel/collector.toml --http 127.0.0.1:8081\n"
+        "  # a web-only node (no ZeroMQ socket) on the shared database, e.g. behind a load balancer\n"
+        "  edgelabel-collector serve --data-dir /var/lib/edgelabel --database postgresql://edgelabel@db/edgelabel \\\n"
+        "      --no-ingest --http 0.0.0.0:8080\n",
         cmd_serve,
     )
     serve.add_argument("--config", type=Path, metavar="FILE",
@@ -80,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_database_argument(serve, with_config=False)  # serve's own --config (above) holds more
     serve.add_argument("--ingest", default=None, metavar="tcp://HOST:PORT",
                        help=f"address to receive frames on (default: {DEFAULT_INGEST})")
+    serve.add_argument("--no-ingest", action="store_true",
+                       help="a web-only node: serve --http without receiving frames (no ZeroMQ socket; "
+                            'collector.ingest = "off" in the config file)')
     serve.add_argument("--insecure", action="store_true", default=None,
                        help="accept unencrypted frames from any device (local experiments only)")
     serve.add_argument("--metrics", metavar="HOST:PORT", default=None,
@@ -181,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from server.config import serve_config
+    from server.config import NO_INGEST, serve_config
     from server.consistency.reviews import ConsistencyPolicy
     from server.datadir import DataDir
     from server.db import DB_FILENAME
@@ -203,6 +209,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(args.verbose)  # the same one-line-per-event format as the agent's
     store = DataDir.open(args.data_dir, database=settings.database or None,
                          media=open_media(settings.media, args.data_dir, config.s3))
+    if settings.ingest == NO_INGEST:
+        return _serve_web_only(args, store, review_policy)
     keys = None if args.insecure else KeyStore(args.data_dir)
     for path, mode, wanted in loose_modes(args.data_dir, DB_FILENAME):
         log.warning("%s is open to other users (mode %o; expected %o): chmod %o %s", path, mode, wanted, wanted, path)
@@ -246,6 +254,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.close()
     log.info("stopped: %d frames stored, %d duplicates, %d rejected this run",
              receiver.counts.stored, receiver.counts.duplicates, sum(receiver.counts.rejected.values()))
+    return 0
+
+
+def _serve_web_only(args: argparse.Namespace, store, review_policy) -> int:
+    """``serve --no-ingest``: the review UI and API (and metrics) until SIGTERM or SIGINT; no ZeroMQ socket."""
+    import threading
+
+    from server.metrics import CollectorMetrics
+    from server.receiver import IngestCounts
+    from server.web.serve import start_from_args
+
+    api = metrics = None
+    try:
+        api = start_from_args(args, review_policy, store.db, store.media)
+        if args.metrics:
+            metrics = _start_metrics(args.metrics, CollectorMetrics(store.db, IngestCounts()))
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        # Scripts and tests wait for these lines, as for an ingest node's "listening on".
+        print(f"review API on {api.url}", flush=True)
+        print(f"no ingest: a web-only node (no ZeroMQ socket), data in {args.data_dir}", flush=True)
+        if metrics is not None:
+            print(f"metrics on {metrics.url}", flush=True)
+        while not stop.wait(0.5):  # short waits: the signal handler runs between them
+            pass
+    finally:
+        if api is not None:
+            api.stop()
+        if metrics is not None:
+            metrics.stop()
+        store.close()
+    log.info("stopped: web-only node")
     return 0
 
 

@@ -18,6 +18,8 @@ from edge.contract.errors import ConfigError
 from server.errors import CollectorError
 
 DEFAULT_INGEST = "tcp://0.0.0.0:5555"
+NO_INGEST = "off"
+"""``collector.ingest`` of a web-only node (``serve --no-ingest``): no ZeroMQ socket, only ``http``."""
 
 
 class CollectorConfigError(CollectorError):
@@ -30,8 +32,10 @@ class CollectorSettings:
 
     data_dir: str = ""
     """Required (here or ``--data-dir``): where the collector keeps everything it owns."""
-    ingest: str = field(default=DEFAULT_INGEST, metadata=check(lambda v: v.startswith(("tcp://", "ipc://")),
-                                                               'an endpoint such as "tcp://0.0.0.0:5555"'))
+    ingest: str = field(default=DEFAULT_INGEST, metadata=check(
+        lambda v: v == NO_INGEST or v.startswith(("tcp://", "ipc://")),
+        'an endpoint such as "tcp://0.0.0.0:5555", or "off" for a web-only node'))
+    """Where agents send frames; ``off``: a web-only node (needs ``http``), e.g. behind a load balancer."""
     insecure: bool = False
     http: str = address()
     trusted_proxy: str = ""
@@ -106,9 +110,13 @@ SERVE_FLAGS = {
 def load_collector_config(path: str | Path | None = None,
                           overrides: Mapping[str, Override] | None = None) -> CollectorConfig:
     try:
-        return load_file(CollectorConfig, path, overrides)
+        config = load_file(CollectorConfig, path, overrides)
     except ConfigError as exc:
         raise CollectorConfigError(str(exc)) from None
+    if config.collector.ingest == NO_INGEST and not config.collector.http:
+        raise CollectorConfigError(f'collector.ingest = "off" (from {config.origin_of("collector.ingest")}): a web-only'
+                                   " node needs collector.http (or --http HOST:PORT), else it serves nothing")
+    return config
 
 
 def serve_settings(args: argparse.Namespace) -> CollectorSettings:
@@ -123,6 +131,10 @@ def serve_config(args: argparse.Namespace) -> CollectorConfig:
         value = getattr(args, dest, None)
         if value is not None and value is not False:
             overrides[key] = Override(str(value) if isinstance(value, Path) else value, flag)
+    if getattr(args, "no_ingest", False):
+        if args.ingest is not None:
+            raise CollectorConfigError("--ingest and --no-ingest: give one of them")
+        overrides["collector.ingest"] = Override(NO_INGEST, "--no-ingest")
     config = load_collector_config(args.config, overrides)
     if not config.collector.data_dir:
         where = " in the --config file" if args.config else " in a --config file"

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from server.consistency.agreement import agreement
-from server.db import sql
+from server.db import row_lock, sql
 from server.errors import ClaimError, FrameNotFoundError
 from server.frames.state import VERDICTS, Annotation, record_event
 
@@ -207,10 +207,13 @@ def gold_to_serve(conn: Connection, user: str, policy: ConsistencyPolicy) -> int
         " ORDER BY g.marked_at, g.frame_id LIMIT 1"), {"user": user}).scalar()
 
 
-def assign_gold(conn: Connection, frame_id: int, user: str, now: float, lease: float) -> None:
-    conn.execute(text("INSERT INTO gold_assignments (frame_id, reviewer, claimed_at, lease_expires_at)"
-                      " VALUES (:id, :user, :now, :until)"),
-                 {"id": frame_id, "user": user, "now": now, "until": now + lease})
+def assign_gold(conn: Connection, frame_id: int, user: str, now: float, lease: float) -> bool:
+    """Serve the gold frame to the user; False when a concurrent claim of the same user (another
+    tab, another web node) was served it first (the caller then claims from the queue)."""
+    return bool(conn.execute(text(
+        "INSERT INTO gold_assignments (frame_id, reviewer, claimed_at, lease_expires_at)"
+        " VALUES (:id, :user, :now, :until) ON CONFLICT (frame_id, reviewer) DO NOTHING"),
+        {"id": frame_id, "user": user, "now": now, "until": now + lease}).rowcount)
 
 
 def gold_lease(conn: Connection, frame_id: int, user: str) -> float | None:
@@ -281,7 +284,9 @@ def adjudication(conn: Connection, frame_id: int) -> dict:
 
 def check_adjudicable(conn: Connection, frame_id: int) -> tuple[int, int]:
     """(width, height) of a frame whose adjudication is open; else FrameNotFoundError / ClaimError."""
-    state = conn.execute(text("SELECT state FROM adjudications WHERE frame_id = :id"), {"id": frame_id}).scalar()
+    # Locked to the commit: two admins deciding at once on two web nodes decide one after the other.
+    state = conn.execute(text("SELECT state FROM adjudications WHERE frame_id = :id" + row_lock(conn)),
+                         {"id": frame_id}).scalar()
     if state is None:
         raise FrameNotFoundError(f"frame {frame_id} has no adjudication")
     if state != "open":

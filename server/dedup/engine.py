@@ -21,10 +21,17 @@ with a ``review_events`` row saying so (:func:`server.frames.state.demote_to_dup
 
 The in-memory index changes with the transaction: :meth:`Deduplicator.commit` after the commit,
 :meth:`Deduplicator.rollback` if it failed (undoing the batch's additions and removals).
+
+Several nodes on one database: the index is a cache of the database. Each of its changes is also
+written to a change log, and each ingest transaction starts with :meth:`Deduplicator.catch_up`,
+which waits for other nodes deciding on the same devices (a lock per dedup scope, held to the
+commit) and applies what they changed; see :mod:`server.dedup.changes` for why this serializes by
+scope rather than resolving collisions afterwards.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +40,7 @@ from sqlalchemy import Connection, text
 from edge.contract.phash import hamming
 from edge.contract.wire import FrameHeader
 from server.db.hot_path import HotStatement
+from server.dedup.changes import ChangeFeed
 from server.dedup.edge_audit import EdgeHashAudit
 from server.dedup.frame_signature import FrameSignature, from_sqlite_int, thumbnail_from_bytes, to_sqlite_int
 from server.dedup.hash_index import HammingIndex
@@ -106,11 +114,15 @@ class Deduplicator:
         self.policy = policy or DedupPolicy()
         self.index = index or HammingIndex()
         self.audit = EdgeHashAudit()
+        self.changes = ChangeFeed(self.policy.across_devices)
+        """What other nodes change in the index (:mod:`server.dedup.changes`)."""
         self._device_tags: dict[str, int] = {}
         self._journal: list[tuple[str, int, int, int, float]] = []  # ("add"|"remove", key, item, tag, stamp)
 
     def load(self, conn: Connection) -> int:
-        """Rebuild the index from the database's group representatives; how many were loaded."""
+        """Rebuild the index from the database's group representatives; how many were loaded.
+
+        ``conn``: one snapshot (a read transaction), which also says where :meth:`catch_up` starts."""
         rows = conn.execute(text(
             "SELECT g.representative_id, s.block_hash, f.device, f.capture_ts FROM dedup_groups g"
             " JOIN frame_signatures s ON s.frame_id = g.representative_id"
@@ -122,8 +134,23 @@ class Deduplicator:
         tags = np.fromiter((self._tag(row[2]) for row in rows), np.int32, len(rows))
         stamps = np.fromiter((row[3] for row in rows), np.float64, len(rows))
         self.index.bulk_load(keys, items, tags, stamps)
+        self.changes.start(conn)
         self._journal.clear()
         return len(rows)
+
+    def catch_up(self, conn: Connection, devices: Iterable[str]) -> int:
+        """First thing in a write transaction that will decide on frames of ``devices``: wait for
+        other nodes deciding on the same scope, then apply the index changes they committed since
+        the last call; how many were applied. Other nodes' changes are committed: a rollback of
+        this transaction keeps them."""
+        self.changes.lock(conn, devices)
+        applied = 0
+        for change in self.changes.unseen(conn, devices):
+            self.index.remove(change.block_hash, change.frame_id)  # so an add applied twice is one entry
+            if change.action == "add":
+                self.index.add(change.block_hash, change.frame_id, self._tag(change.device), change.capture_ts)
+            applied += 1
+        return applied
 
     def decide(self, conn: Connection, header: FrameHeader, signature: FrameSignature,
                media_sha256: str) -> DedupDecision:
@@ -169,6 +196,7 @@ class Deduplicator:
         if decision.demotes is not None:
             self._demote(conn, decision.demotes, frame_id, group_id, now)
         self._index_add(signature.block_hash, frame_id, header)
+        self.changes.append(conn, "add", frame_id, signature.block_hash, header.device, header.capture_ts)
 
     def commit(self) -> None:
         self._journal.clear()
@@ -214,6 +242,8 @@ class Deduplicator:
         _insert_duplicate(conn, demotion.frame_id, frame_id, "near", demotion.distance, demotion.changed_area, group_id, now)
         conn.execute(text("UPDATE dedup_groups SET representative_id = :frame_id, updated_at = :now WHERE id = :id"),
                      {"frame_id": frame_id, "now": now, "id": group_id})
+        self.changes.append(conn, "remove", demotion.frame_id, demotion.block_hash, demotion.device,
+                            demotion.capture_ts)
         if self.index.remove(demotion.block_hash, demotion.frame_id):
             self._journal.append(("remove", demotion.block_hash, demotion.frame_id, self._tag(demotion.device),
                                   demotion.capture_ts))

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from server.db import row_lock
+
 FRAME_STATUSES = ("pending", "in_review", "accepted", "corrected", "rejected", "duplicate", "synthetic")
 VERIFIED_STATUSES = ("accepted", "corrected")
 """A reviewer (or an import of verified labels) confirmed the frame's annotations."""
@@ -86,11 +88,17 @@ def release(conn: Connection, frame_id: int, user: str, now: float) -> None:
 
 
 def return_expired_leases(conn: Connection, now: float) -> None:
+    # Several web nodes run this at once: a frame another transaction is returning (or claiming
+    # again) is passed over, and the update re-checks the lease, so a fresh claim made meanwhile is
+    # never undone and each expiry is recorded once.
     expired = conn.execute(text("SELECT id, claimed_by FROM frames WHERE status = 'in_review'"
-                                " AND lease_expires_at < :now"), {"now": now}).all()
+                                " AND lease_expires_at < :now" + row_lock(conn, skip_locked=True)), {"now": now}).all()
     for frame_id, holder in expired:
-        conn.execute(_SET_STATUS, {"status": "pending", "id": frame_id})
-        record_event(conn, frame_id, SYSTEM_USER, "lease_expired", now, {"claimed_by": holder})
+        returned = conn.execute(text(
+            "UPDATE frames SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL"
+            " WHERE id = :id AND status = 'in_review' AND lease_expires_at < :now"), {"id": frame_id, "now": now})
+        if returned.rowcount:
+            record_event(conn, frame_id, SYSTEM_USER, "lease_expired", now, {"claimed_by": holder})
 
 
 def requeue_for_second_review(conn: Connection, frame_id: int, user: str, decision: str, status: str,

@@ -14,7 +14,7 @@ import time
 from sqlalchemy import text
 
 from edge.contract.wire import WireError
-from server.db import Database
+from server.db import Database, sql
 from server.dedup.engine import DedupDecision, Deduplicator
 from server.dedup.frame_signature import FrameSignature, signature_of_gray
 from server.errors import StoreError
@@ -31,6 +31,8 @@ _UNSIGNED = text(
     " WHERE s.frame_id IS NULL AND f.id > :last_id"
     " AND f.id NOT IN (SELECT frame_id FROM synthetic_frames)"  # never in the duplicate index
     " ORDER BY f.id LIMIT :limit")
+
+_SIGNED = sql("SELECT frame_id FROM frame_signatures WHERE frame_id IN :ids", "ids")
 
 
 def backfill_signatures(db: Database, media: MediaBackend, dedup: Deduplicator, batch_size: int = 256) -> int:
@@ -57,7 +59,12 @@ def _backfill_rows(db: Database, media: MediaBackend, dedup: Deduplicator, rows:
                    class_names: dict, now: float) -> int:
     signed = 0
     with db.write("sign older frames") as conn:
+        dedup.catch_up(conn, {row["device"] for row in rows})
+        # Another node starting at the same time may have signed some of them while we waited.
+        signed_meanwhile = set(conn.execute(_SIGNED, {"ids": [row["id"] for row in rows]}).scalars())
         for row in rows:
+            if row["id"] in signed_meanwhile:
+                continue
             header = stored_header(row, detections.get(row["id"], []), class_names.get(row["model_id"], []))
             signature = _stored_signature(media, row)
             if signature is None:  # unreadable media (logged): left unsigned, tried again next start

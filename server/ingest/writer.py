@@ -90,6 +90,8 @@ class IngestWriter:
             self.prepare_ingest()
             try:
                 with self.db.write(f"store {len(batch)} frame(s)") as conn:
+                    # Other nodes' index changes; waits while one decides on these devices (server.dedup.changes).
+                    self.dedup.catch_up(conn, {header.device for header, _, _ in frames})
                     self.rejections.write(conn)
                     outcomes = self._insert_batch(conn, frames, received_at=time.time(), sources=sources)
             except BaseException:

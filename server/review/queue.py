@@ -129,8 +129,8 @@ class ReviewQueue:
             consistency.expire_gold(conn, now)
             if frame_id is None:
                 gold = consistency.gold_to_serve(conn, user, self.consistency)
-                if gold is not None:  # served like any other frame: the reviewer is not told
-                    consistency.assign_gold(conn, gold, user, now, lease)
+                # Served like any other frame: the reviewer is not told.
+                if gold is not None and consistency.assign_gold(conn, gold, user, now, lease):
                     return self._details(conn, gold, user)
                 # Another node's reviewer may be claiming at this instant: pass over the frame it holds.
                 frame_id = conn.execute(text(

@@ -9,8 +9,8 @@ import httpx
 from server.auth.accounts import Accounts
 
 
-def add_accounts(data_dir, *names: str, role: str = "reviewer") -> None:
-    with Accounts.open(data_dir) as accounts:
+def add_accounts(data_dir, *names: str, role: str = "reviewer", database: str | None = None) -> None:
+    with Accounts.open(data_dir, database=database) as accounts:
         for name in names:
             accounts.add(name, role, f"{name}-passphrase")
 

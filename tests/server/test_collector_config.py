@@ -10,7 +10,12 @@ import sys
 import pytest
 
 from server.cli import build_parser
-from server.config import CollectorConfigError, load_collector_config, serve_settings
+from server.config import (
+    CollectorConfigError,
+    load_collector_config,
+    serve_config,
+    serve_settings,
+)
 from tests.conftest import REPO_DIR
 
 
@@ -43,6 +48,7 @@ def write(tmp_path, text):
     ("[collector]\ninsecure = 1\n", "collector.insecure = 1: expected true or false"),
     ("[collector]\nhttp = \"localhost\"\n", 'collector.http = "localhost": expected HOST:PORT'),
     ("[collector]\ningest = \"0.0.0.0:5555\"\n", 'collector.ingest = "0.0.0.0:5555": expected an endpoint'),
+    ("[collector]\ningest = \"off\"\n", 'ingest = "off" (from'),  # a web-only node without http
     ("[collector]\ndatabase = \"mysql://db/x\"\n", 'collector.database = "mysql://db/x": expected a database URL'),
     ("collector = 3\n", "collector = 3: expected a table"),
     ("[collector\n", "not valid TOML"),
@@ -60,6 +66,15 @@ def test_each_kind_of_mistake_gives_one_line_naming_key_value_and_expectation(tm
 
 def serve_args(*argv):
     return build_parser().parse_args(["serve", *map(str, argv)])
+
+
+def test_a_web_only_node_in_the_file_or_by_flag(tmp_path):
+    path = write(tmp_path, '[collector]\ndata_dir = "/x"\ningest = "off"\nhttp = "127.0.0.1:8080"\n')
+    assert load_collector_config(path).collector.ingest == "off"
+    assert check_config(path).returncode == 0
+    assert serve_config(serve_args("--data-dir", tmp_path, "--no-ingest", "--http", "127.0.0.1:0")).collector.ingest == "off"
+    with pytest.raises(CollectorConfigError, match="--ingest and --no-ingest"):
+        serve_config(serve_args("--data-dir", tmp_path, "--no-ingest", "--ingest", "tcp://127.0.0.1:5555"))
 
 
 def test_flags_override_the_file(tmp_path):

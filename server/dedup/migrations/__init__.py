@@ -1,0 +1,1 @@
+"""Schema migrations owned by duplicate detection (see :mod:`server.db.migrations`)."""
