@@ -18,11 +18,8 @@ NODES = {name: service for name, service in SERVICES.items() if service.get("com
 
 
 def parse_serve(argv: list[str]):
-    args, unknown = build_parser().parse_known_args(argv)  # argparse exits (SystemExit) on a bad value
-    # `--no-ingest` comes with the multinode branch; where this tree has no such flag yet it is the
-    # one argument allowed through unparsed.
-    assert unknown in ([], ["--no-ingest"]), f"edgelabel-collector does not know {unknown}"
-    args.web_only = "--no-ingest" in argv
+    args = build_parser().parse_args(argv)  # argparse exits (SystemExit) on an unknown flag or a bad value
+    args.web_only = bool(args.no_ingest)
     return args
 
 
