@@ -54,6 +54,8 @@ class ExportSummary:
     devices: list[str]
     written: dict[str, int] = field(default_factory=dict)
     """What the format wrote (images, annotations, tracks...)."""
+    notes: list[str] = field(default_factory=list)
+    """What a user of the export must know (YOLO: how val was made when no clean split exists)."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -88,7 +90,7 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
             tracks=len({(frame.device, box.track_id) for frame in data.frames for box in frame.boxes
                         if box.track_id is not None}),
             classes=list(data.class_names), devices=sorted({frame.device for frame in data.frames}),
-            written=written,
+            written=written, notes=yolo.notes(written, options) if format_name == "yolo" else [],
         )
         write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json()})
     return summary

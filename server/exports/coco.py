@@ -1,6 +1,9 @@
-"""COCO detection: ``annotations.json`` (images, annotations, categories) and ``images/``.
+"""COCO detection in the standard layout: ``annotations/instances_default.json`` beside ``images/default/``.
 
-Boxes are ``bbox`` xywh in pixels with ``area`` = w*h and ``iscrowd`` 0. Extra fields that COCO
+That is the layout of the COCO zips (``instances_<split>.json``, one image folder per split) and the one
+Datumaro and CVAT import; ``default`` is the split name both use for a dataset that is not split.
+Boxes are ``bbox`` xywh in pixels with ``area`` = w*h, ``iscrowd`` 0 and ``segmentation: []`` (the
+spec requires the key; an empty list says "no mask, a box only"). Extra fields that COCO
 readers ignore keep what COCO has no place for: ``track_id`` and, for pre-labels, ``score`` on an
 annotation; ``frame_id``, ``device``, ``seq``, ``capture_ts``, ``verified`` (and ``synthetic``) on an image.
 Category ids are 1.. in the export's class order. An imported frame keeps its source's file name
@@ -18,8 +21,11 @@ from server.exports.filter import ExportData
 from server.exports.options import ExportOptions, Progress
 from server.exports.writing import place_image, rounded, write_json
 
-ANNOTATIONS_FILE = "annotations.json"
-IMAGES_DIR = "images"
+SPLIT = "default"
+ANNOTATIONS_FILE = f"annotations/instances_{SPLIT}.json"
+IMAGES_DIR = f"images/{SPLIT}"
+LEGACY_ANNOTATIONS_FILE, LEGACY_IMAGES_DIR = "annotations.json", "images"
+"""The layout of exports before the standard one (the importers still read it)."""
 
 
 def write(data: ExportData, root: Path, options: ExportOptions, progress: Progress) -> dict[str, int]:
@@ -40,7 +46,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
             annotation = {
                 "id": len(annotations) + 1, "image_id": frame.image_id, "category_id": category_id[box.class_name],
                 "bbox": list(xywh), "area": rounded(xywh[2] * xywh[3]),
-                "iscrowd": 0,
+                "segmentation": [], "iscrowd": 0,
             }
             if box.track_id is not None:
                 annotation["track_id"] = box.track_id

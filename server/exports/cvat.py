@@ -1,8 +1,12 @@
 """CVAT for video 1.1: one task per device, ``<device>/annotations.xml`` and ``<device>/images/``.
 
 CVAT numbers a task's frames by the sorted image names, so images are written as
-``frame_000000.jpg``... in capture order and ``<box frame=...>`` uses that index (an imported
-frame's source file name would not sort in that order, so it is not used here). Every stored
+``frame_000000.png``... in capture order and ``<box frame=...>`` uses that index (an imported
+frame's source file name would not sort in that order, so it is not used here). The names are
+the ones CVAT gives a video task's frames and the ones Datumaro's CVAT reader (which CVAT's
+importer uses) looks up: ``frame_%06d.png``. So the images are PNGs, losslessly holding the
+pixels of the stored JPEGs. ``<original_size>`` (which Datumaro needs for a track) is the
+task's frame size; on a device whose frames differ in size, the most common one. Every stored
 box is a keyframe (``keyframe="1"``): each one is a real label, nothing is interpolated. Where a
 track is not seen in the next exported frame (it left, or the frames between were not kept) an
 ``outside="1"`` box closes it, so CVAT does not interpolate across the gap; when it comes back a
@@ -12,16 +16,18 @@ CVAT itself exports a single shape in the video format.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from server.exports.filter import ExportBox, ExportData
 from server.exports.naming import safe_name
 from server.exports.options import ExportOptions, Progress
 from server.exports.sequences import by_device
-from server.exports.writing import place_image, rounded
+from server.exports.writing import place_png, rounded
 from server.exports.xml import child, element, write_xml
 
 ANNOTATIONS_FILE = "annotations.xml"
+FRAME_NAME = "frame_{:06d}.png"
 
 
 def write(data: ExportData, root: Path, options: ExportOptions, progress: Progress) -> dict[str, int]:
@@ -30,7 +36,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
     place = {frame.frame_id: (device, index) for device, frames in sequences.items() for index, frame in enumerate(frames)}
     for frame in progress(data.frames, len(data.frames), "cvat"):
         device, index = place[frame.frame_id]
-        place_image(frame.image, root / safe_name(device) / "images" / f"frame_{index:06d}.jpg", options.link_images)
+        place_png(frame.image, root / safe_name(device) / "images" / FRAME_NAME.format(index))
     for device, frames in sequences.items():
         task_dir = root / safe_name(device)
         tracks: dict[tuple[int, str], list[tuple[int, ExportBox]]] = {}
@@ -70,9 +76,9 @@ def _document(device: str, frames: list, class_names: tuple[str, ...]):
         child(label, "name", name)
         child(label, "type", "rectangle")
         child(label, "attributes")
-    sizes = {(frame.width, frame.height) for frame in frames}
-    if len(sizes) == 1:
-        width, height = sizes.pop()
+    if frames:
+        sizes = Counter((frame.width, frame.height) for frame in frames)
+        width, height = min(sizes, key=lambda size: (-sizes[size], size))
         original = child(task, "original_size")
         child(original, "width", width)
         child(original, "height", height)

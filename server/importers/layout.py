@@ -71,9 +71,10 @@ def mot_sequences(root: Path) -> list[Path]:
 
 def coco_splits(root: Path) -> list[tuple[str, Path, Path]]:
     """(split, image folder, instances JSON) of each ``annotations/instances_<split>.json`` whose images are there;
-    or of a COCO export of ours (``annotations.json`` beside ``images/``)."""
-    if (root / coco_export.ANNOTATIONS_FILE).is_file() and (root / coco_export.IMAGES_DIR).is_dir():
-        return [("", root / coco_export.IMAGES_DIR, root / coco_export.ANNOTATIONS_FILE)]
+    or of a COCO export of ours made before the standard layout (``annotations.json`` beside ``images/``)."""
+    legacy_annotations, legacy_images = root / coco_export.LEGACY_ANNOTATIONS_FILE, root / coco_export.LEGACY_IMAGES_DIR
+    if legacy_annotations.is_file() and legacy_images.is_dir():
+        return [("", legacy_images, legacy_annotations)]
     files = sorted((root / "annotations").glob(COCO_INSTANCES))
     splits = []
     for instances in files:
