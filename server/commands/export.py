@@ -94,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from server.exports import ExportOptions, Selection, export
     from server.media.options import media_from_args
 
+    if args.val_from is not None and args.format != "yolo":
+        from server.exports.errors import ExportError
+
+        raise ExportError(f"--val-from splits a yolo export into train and val; {args.format} has no val split")
     selection = Selection(status=args.status, devices=tuple(args.device), since=args.since, until=args.until,
                           classes=args.classes, model_ids=tuple(args.model_id),
                           include_synthetic=args.include_synthetic)

@@ -20,7 +20,8 @@ examples:
   edgelabel-collector import MOT15/train --data-dir /var/lib/edgelabel
 
 formats (guessed from the folder when --format is left out, in this order):
-  mot     a MOTChallenge sequence (img1/, gt/gt.txt, seqinfo.ini), or a folder of sequences
+  mot     a MOTChallenge sequence (img1/, gt/gt.txt, seqinfo.ini; class names from gt/labels.txt
+          when there is one, else every box a person), or a folder of sequences
   coco    annotations/instances_<split>.json beside images/<split>/ (or <split>/); or DIR holds
           the images and --annotations names the instances JSON
   yolo    images/... with labels/... beside them (images/{train,val} or flat images/),

@@ -243,7 +243,7 @@ def test_one_continuous_clip_validates_on_its_latest_frames_and_says_so(source, 
     assert len(dataset.get_subset("val")) == written["val"]
 
 
-def test_val_from_holds_out_a_device_or_a_time_range(source, tmp_path):
+def test_val_from_holds_out_a_device_or_a_time_range(source, tmp_path, capsys):
     data_dir, _, _, data = source
     with DataDir.open_readonly(data_dir) as store:
         by_device = export(store, "yolo", tmp_path / "device", Selection(status="all"),
@@ -257,6 +257,10 @@ def test_val_from_holds_out_a_device_or_a_time_range(source, tmp_path):
                          ExportOptions(val_from=HeldOut(since=tud[half])))
         assert by_time.written["val"] == by_time.written["val_held_out"] == len(tud) - half
         assert by_time.written["shared_tracks"] > 0 and "appear in both train and val" in by_time.notes[0]
-    result = collector_main(["export", "yolo", "--data-dir", str(data_dir), "--out", str(tmp_path / "cli"),
-                             "--status", "all", "--val-from", "no-such-camera", "--no-progress"])
-    assert result != 0
+    capsys.readouterr()
+    for fmt, message in (("yolo", "no exported frame is of device no-such-camera"), ("coco", "coco has no val split")):
+        result = collector_main(["export", fmt, "--data-dir", str(data_dir), "--out", str(tmp_path / "cli"),
+                                 "--status", "all", "--val-from", "no-such-camera", "--no-progress"])
+        error = capsys.readouterr().err
+        assert result == 2 and message in error and error.count("\n") == 1  # one line, no traceback
+    assert not (tmp_path / "cli").exists()
