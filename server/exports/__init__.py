@@ -6,9 +6,10 @@ frames and boxes go in, :mod:`.writing` makes the result atomic and deterministi
 every box conversion comes from :mod:`edge.contract.boxes`. :func:`export` ties them together.
 
 Synthetic frames (only with ``Selection.include_synthetic``) are their own split, ``synthetic``:
-YOLO puts them in ``images/synthetic`` and ``labels/synthetic`` beside train and val; every other
-format writes them as a complete dataset of its own layout under ``synthetic/``, with the same
-class list (so class ids agree with the real part).
+YOLO puts them in ``images/synthetic`` and ``labels/synthetic`` beside train and val, COCO in
+``annotations/instances_synthetic.json`` beside ``images/synthetic/`` (so one reader of the root
+sees both splits); every other format writes them as a complete dataset of its own layout under
+``synthetic/``, with the same class list (so class ids agree with the real part).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
     data = select(store, selection)
     with atomic_directory(Path(out)) as root:
         try:
-            if format_name == "yolo":  # its synthetic split sits beside train and val
+            if format_name in ("yolo", "coco"):  # their synthetic split sits beside the others
                 written = writer(data, root, options, progress)
             else:
                 written = writer(data.part(synthetic=False), root, options, progress)

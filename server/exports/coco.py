@@ -2,6 +2,8 @@
 
 That is the layout of the COCO zips (``instances_<split>.json``, one image folder per split) and the one
 Datumaro and CVAT import; ``default`` is the split name both use for a dataset that is not split.
+Synthetic frames are a split of their own, ``annotations/instances_synthetic.json`` beside
+``images/synthetic/``, with the same categories.
 Boxes are ``bbox`` xywh in pixels with ``area`` = w*h, ``iscrowd`` 0 and ``segmentation: []`` (the
 spec requires the key; an empty list says "no mask, a box only"). Extra fields that COCO
 readers ignore keep what COCO has no place for: ``track_id`` and, for pre-labels, ``score`` on an
@@ -21,7 +23,7 @@ from server.exports.filter import ExportData
 from server.exports.options import ExportOptions, Progress
 from server.exports.writing import place_image, rounded, write_json
 
-SPLIT = "default"
+SPLIT, SYNTHETIC_SPLIT = "default", "synthetic"
 ANNOTATIONS_FILE = f"annotations/instances_{SPLIT}.json"
 IMAGES_DIR = f"images/{SPLIT}"
 LEGACY_ANNOTATIONS_FILE, LEGACY_IMAGES_DIR = "annotations.json", "images"
@@ -29,11 +31,20 @@ LEGACY_ANNOTATIONS_FILE, LEGACY_IMAGES_DIR = "annotations.json", "images"
 
 
 def write(data: ExportData, root: Path, options: ExportOptions, progress: Progress) -> dict[str, int]:
+    counts = _write_split(data.part(synthetic=False), root, SPLIT, options, progress)
+    synthetic = data.part(synthetic=True)
+    if synthetic.frames:
+        counts.update({f"synthetic_{key}": value
+                       for key, value in _write_split(synthetic, root, SYNTHETIC_SPLIT, options, progress).items()})
+    return counts
+
+
+def _write_split(data: ExportData, root: Path, split: str, options: ExportOptions, progress: Progress) -> dict[str, int]:
     category_id = {name: index + 1 for index, name in enumerate(data.class_names)}
     images, annotations = [], []
     for frame in progress(data.frames, len(data.frames), "coco"):
         file_name = f"{frame.stem}.jpg"
-        place_image(frame.image, root / IMAGES_DIR / file_name, options.link_images)
+        place_image(frame.image, root / "images" / split / file_name, options.link_images)
         images.append({
             "id": frame.image_id, "file_name": file_name, "width": frame.width, "height": frame.height,
             "frame_id": frame.frame_id, "device": frame.device, "seq": frame.seq, "capture_ts": frame.capture_ts,
@@ -53,7 +64,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
             if box.score is not None:
                 annotation["score"] = round(box.score, 4)
             annotations.append(annotation)
-    write_json(root / ANNOTATIONS_FILE, {
+    write_json(root / "annotations" / f"instances_{split}.json", {
         "info": {"description": "edgelabel export", "version": "1.0",
                  "date_created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         "licenses": [],

@@ -224,8 +224,8 @@ def test_synthetic_frames_stay_out_of_the_queue_the_dedup_index_and_default_expo
         assert "synthetic: images/synthetic" in (tmp_path / "yolo" / "data.yaml").read_text()
         for fmt in ("coco", "voc", "cvat", "mot", "labelstudio"):
             export(store, fmt, tmp_path / fmt, Selection(include_synthetic=True))
-            assert (tmp_path / fmt / "synthetic").is_dir()
-    coco = json.loads((tmp_path / "coco" / "synthetic" / COCO_JSON).read_text())
+            assert (tmp_path / fmt / ("images" if fmt == "coco" else "") / "synthetic").is_dir()
+    coco = json.loads((tmp_path / "coco" / "annotations" / "instances_synthetic.json").read_text())
     assert sorted(image["id"] for image in coco["images"]) == sorted(result.frame_ids)
     assert all(image["synthetic"] for image in coco["images"])
     expected = sorted((fid, round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)) for fid, x1, y1, x2, y2
