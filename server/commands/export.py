@@ -47,6 +47,9 @@ frames are of each kind. The export is written next to
 """
 
 
+SPLIT_FACTS = ("val_by_time", "val_held_out", "val_is_train", "shared_tracks")
+"""Keys of a YOLO summary's ``written`` that say how val was made; the notes say it in words."""
+
 FORMAT_NAMES = ("coco", "cvat", "labelstudio", "mot", "voc", "yolo")
 """The keys of :data:`server.exports.FORMATS`, repeated so --help imports nothing heavy (a test holds them equal)."""
 
@@ -119,7 +122,8 @@ def format_summary(summary) -> str:
              f"  {summary.verified_frames} frames with verified labels (reviewed annotations), "
              f"{summary.prelabeled_frames} with model pre-labels (not reviewed)"
              + (f", {summary.synthetic_frames} synthetic (split 'synthetic')" if summary.synthetic_frames else ""),
-             "  wrote: " + ", ".join(f"{value} {key}" for key, value in summary.written.items())]
+             "  wrote: " + ", ".join(f"{value} {key}" for key, value in summary.written.items()
+                                     if key not in SPLIT_FACTS)]
     lines.extend(f"  note: {note}" for note in summary.notes)
     if not summary.frames:
         lines.append("  note: nothing matched; try --status all, or check --device/--since/--until/--classes")

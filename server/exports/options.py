@@ -30,7 +30,7 @@ class HeldOut:
         if (self.device is None) == (self.since is None and self.until is None):
             raise ExportError("--val-from: expected a device name or a time range START..END")
         if self.since is not None and self.until is not None and self.until <= self.since:
-            raise ExportError(f"--val-from: the time range {self.describe()} is empty")
+            raise ExportError(f"--val-from: the time range {_iso(self.since)}..{_iso(self.until)} is empty")
 
     def holds(self, frame) -> bool:
         if self.device is not None:
@@ -40,8 +40,8 @@ class HeldOut:
 
     def describe(self) -> str:
         if self.device is not None:
-            return f"device {self.device}"
-        return f"captured {_iso(self.since)}..{_iso(self.until)}"
+            return f"from device {self.device}"
+        return f"captured in {_iso(self.since)}..{_iso(self.until)}"
 
 
 def _iso(seconds: float | None) -> str:

@@ -77,9 +77,9 @@ def _split(frames, options: ExportOptions) -> tuple[dict[int, str], str]:
         split = split_held_out(frames, options.val_from)
         held = sum(part == "val" for part in split.values())
         if frames and not held:
-            raise ExportError(f"--val-from: no exported frame is of {options.val_from.describe()}")
+            raise ExportError(f"--val-from: no exported frame is {options.val_from.describe()}")
         if frames and held == len(frames):
-            raise ExportError(f"--val-from: every exported frame is of {options.val_from.describe()}, "
+            raise ExportError(f"--val-from: every exported frame is {options.val_from.describe()}, "
                               "none would be left to train on")
         return split, "val_held_out"
     split = split_by_track_and_time(frames, options.val_fraction)
@@ -100,5 +100,5 @@ def notes(counts: dict[str, int], options: ExportOptions) -> list[str]:
                 f"latest {counts['val']} frames by capture time{both if shared else ''}; for a clean val set, hold out "
                 "a device or a time range with --val-from"]
     if "val_held_out" in counts:
-        return [f"val holds the {counts['val']} frames of {options.val_from.describe()} (--val-from){both if shared else ''}"]
+        return [f"val holds the {counts['val']} frames {options.val_from.describe()} (--val-from){both if shared else ''}"]
     return []

@@ -7,6 +7,7 @@ Recognised, in this order (a folder given with ``--annotations`` is COCO, whatev
 * COCO: ``annotations/instances_<split>.json`` beside ``images/<split>/`` (or ``<split>/``, as the
   COCO zips unpack; or ``images/`` for a single file): one dataset per split that has its images.
   A COCO export (``annotations.json`` beside ``images/``) is one dataset.
+* Pascal VOC: ``Annotations/`` beside ``JPEGImages/`` (class names from ``labelmap.txt`` or ``labels.txt``).
 * YOLO: ``data.yaml`` or ``classes.txt`` or a ``labels/`` folder (Ultralytics ``images/{train,val}``
   with ``labels/{train,val}``, or flat ``images/`` with ``labels/``): the reader pairs them.
 * anything else: a plain image folder.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from server.exports import coco as coco_export
 from server.importers.dataset import DatasetImportError
+from server.importers.voc import looks_like_voc
 
 COCO_INSTANCES = "instances_*.json"
 
@@ -59,6 +61,8 @@ def find_parts(root: Path, format_name: str | None, annotations: Path | None) ->
         if format_name == "coco":
             raise DatasetImportError("--format coco needs --annotations FILE (the instances JSON), "
                                      f"or DIR holding annotations/{COCO_INSTANCES} beside its images")
+    if format_name == "voc" or format_name is None and looks_like_voc(root):
+        return [DatasetPart("voc", root)]
     if format_name == "yolo" or format_name is None and looks_like_yolo(root):
         return [DatasetPart("yolo", root)]
     return [DatasetPart("images", root)]

@@ -17,7 +17,8 @@ KINDS = {
                                       "images/<split>/) or --annotations FILE")),
     "yolo": ("YOLO label file", "YOLO reads them: --format yolo (labels/... beside images/..., class names in data.yaml)"),
     "mot": ("MOT ground-truth file", "MOT reads them: --format mot (img1/ and gt/gt.txt per sequence)"),
-    "xml": ("XML annotation file", "no importer reads Pascal VOC or CVAT XML"),
+    "voc": ("Pascal VOC annotation file", "VOC reads them: --format voc (Annotations/ beside JPEGImages/)"),
+    "xml": ("XML annotation file", "no importer reads CVAT XML"),
 }
 """Per format that would use them: what the files are, and how to import them."""
 
@@ -30,7 +31,7 @@ def label_format(relative: PurePath) -> str | None:
     if suffix == ".json":
         return "coco"
     if suffix == ".xml":
-        return "xml"
+        return "voc" if relative.parts[-2:-1] == ("Annotations",) else "xml"
     if relative.parts[-2:] == ("gt", "gt.txt"):
         return "mot"
     if suffix == ".txt" and "labels" in relative.parts[:-1]:

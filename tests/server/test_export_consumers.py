@@ -5,7 +5,7 @@ COCO boxes, the TUD-Campus sequence with its MOT tracks, some frames reviewed). 
 exported with ``--status all`` and read back by its real consumer: Datumaro (the reader CVAT's
 importers use) for COCO, VOC, YOLO, CVAT and MOT; pycocotools for COCO; label-studio-sdk for Label
 Studio; our MOT file reader for MOT. The counts (frames, boxes per class, tracks) must equal what
-the collector exported. COCO, YOLO and MOT then go through ``edgelabel-collector import`` into a
+the collector exported. COCO, YOLO, MOT and VOC then go through ``edgelabel-collector import`` into a
 fresh collector, which must hold the same images with the same boxes, classes and track ids.
 """
 
@@ -24,6 +24,7 @@ from server.exports import coco as coco_export
 from server.exports.filter import select
 from server.exports.naming import safe_name
 from server.exports.options import HeldOut
+from server.importers import read_folder
 from tests.server._datasets import COCO_DEVICE, TUD_DEVICE, build_labeled_store
 
 dm = pytest.importorskip("datumaro", reason="datumaro is a dev dependency: pip install -e '.[dev]'")
@@ -192,9 +193,10 @@ def assert_same_boxes(expected: dict, got: dict, tracks_of_untracked_change: boo
             assert w[:2] == h[:2] and np.allclose(w[2:], h[2:], atol=0.011), (sha, w, h)
 
 
-@pytest.mark.parametrize("fmt", ["coco", "yolo", "mot"])
+@pytest.mark.parametrize("fmt", ["coco", "yolo", "mot", "voc"])
 def test_export_then_import_gives_the_same_frames_boxes_classes_and_tracks(source, tmp_path, fmt):
     _, exports, _, data = source
+    assert read_folder(exports / fmt).warnings == []  # every label file of the export is read
     again = import_again(exports / fmt, tmp_path / "again")
     assert len(again.frames) == len(data.frames)
     assert set(again.class_names) == set(data.class_names)
@@ -258,7 +260,7 @@ def test_val_from_holds_out_a_device_or_a_time_range(source, tmp_path, capsys):
         assert by_time.written["val"] == by_time.written["val_held_out"] == len(tud) - half
         assert by_time.written["shared_tracks"] > 0 and "appear in both train and val" in by_time.notes[0]
     capsys.readouterr()
-    for fmt, message in (("yolo", "no exported frame is of device no-such-camera"), ("coco", "coco has no val split")):
+    for fmt, message in (("yolo", "no exported frame is from device no-such-camera"), ("coco", "coco has no val split")):
         result = collector_main(["export", fmt, "--data-dir", str(data_dir), "--out", str(tmp_path / "cli"),
                                  "--status", "all", "--val-from", "no-such-camera", "--no-progress"])
         error = capsys.readouterr().err
