@@ -31,7 +31,7 @@ formats:
                --val-from holds out a device or a time range instead
   voc          Pascal VOC: Annotations/*.xml, JPEGImages/, ImageSets/Main/default.txt, labelmap.txt
   cvat         CVAT for video 1.1, one task per device: <device>/annotations.xml with <track>s
-               (keyframe/outside flags) + <device>/images/frame_000000.jpg... in frame order
+               (keyframe/outside flags) + <device>/images/frame_000000.png... (PNG) in frame order
   mot          MOTChallenge per device: <device>/img1/, gt/gt.txt (MOT17 columns: class, visibility),
                gt/labels.txt, seqinfo.ini (whole frameRate), frames.csv
   labelstudio  tasks.json (annotations for verified frames, predictions for pre-labels),
@@ -78,7 +78,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--include-synthetic", action="store_true",
                         help="add synthetic frames (from 'synthesize') as their own split, 'synthetic'")
     parser.add_argument("--link", action="store_true",
-                        help="hard-link images from the store instead of copying (saves space; do not edit them)")
+                        help="hard-link images from the store instead of copying (saves space; do not edit them;"
+                             " cvat writes PNGs, so it always copies)")
     parser.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                         help="yolo: share of frames for validation (default: %(default)s)")
     parser.add_argument("--val-from", type=_held_out, metavar="DEVICE|START..END",
