@@ -5,7 +5,8 @@ Run:  python tests/bench/bench_yolo_train.py                 (needs `pip install
 
 The suite checks the YOLO export with Datumaro; Ultralytics itself needs torch, too heavy for the
 suite, so this script is the check that the export trains as written. A fresh collector gets the
-TUD-Campus sequence (71 real frames, MOTChallenge ground truth with tracks) imported as verified,
+TUD-Campus sequence (71 real frames with MOTChallenge ground-truth tracks; the duplicate filter
+keeps 37) imported as verified,
 ``export yolo`` writes it (one continuous clip: no split keeps every track on one side, so val is
 the clip's latest frames and data.yaml says so), and Ultralytics trains a model built from its
 own yaml (``yolo11n.yaml``: no weights to download) for ``--epochs`` epochs with
@@ -14,6 +15,9 @@ Ultralytics found in each split, how many it found corrupt, the val split's note
 validation metrics (near 0 after one epoch from scratch: the point is that it trains and
 validates on held-out frames, not the score). Prints a table and one JSON line; exits 0 without
 training, with a message, when Ultralytics is not installed.
+
+Last run (Ultralytics 8.4.190, torch 2.13 on 2 shared CPU cores, yolo11n.yaml, imgsz 320): 30 train
+and 7 val images, 157 and 32 boxes, 0 corrupt; 1 epoch in 11 s; val mAP50 0.0 (untrained weights).
 """
 
 from __future__ import annotations
@@ -34,9 +38,8 @@ from server.datadir import DataDir  # noqa: E402
 from server.exports import Selection, export  # noqa: E402
 from server.importers import read_dataset  # noqa: E402
 from server.importers.importer import import_dataset  # noqa: E402
-from tests.conftest import DATA_DIR  # noqa: E402
 
-TUD = DATA_DIR / "mot" / "TUD-Campus"
+TUD = REPO.parent / "shared" / "data" / "mot" / "TUD-Campus"
 
 
 def main() -> int:
