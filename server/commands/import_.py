@@ -22,6 +22,9 @@ examples:
 formats (guessed from the folder when --format is left out, in this order):
   mot     a MOTChallenge sequence (img1/, gt/gt.txt, seqinfo.ini; class names from gt/labels.txt
           when there is one, else every box a person), or a folder of sequences
+  labelstudio
+          tasks.json (a Label Studio JSON export) with its images under images/, classes from
+          label_config.xml; boxes of each task's first annotation, else of its first prediction
   coco    annotations/instances_<split>.json beside images/<split>/ (or <split>/); or DIR holds
           the images and --annotations names the instances JSON
   voc     Pascal VOC: Annotations/*.xml beside JPEGImages/, class names from labelmap.txt or
@@ -43,13 +46,13 @@ Label files in DIR that the import does not read are named in a warning on stder
 """
 
 
-IMPORT_FORMATS = ("coco", "yolo", "mot", "voc", "images")
+IMPORT_FORMATS = ("coco", "yolo", "mot", "voc", "labelstudio", "images")
 """As :data:`server.importers.IMPORT_FORMATS`, repeated so --help imports nothing heavy (a test holds them equal)."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "import", help="bring an image folder or a COCO, YOLO, MOT or VOC dataset into the store and the review queue",
+        "import", help="bring an image folder or a COCO, YOLO, MOT, VOC or Label Studio dataset into the store and the review queue",
         description="Import an existing dataset: dedup, store and queue its images like frames from the edge.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )

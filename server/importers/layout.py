@@ -4,6 +4,7 @@ Recognised, in this order (a folder given with ``--annotations`` is COCO, whatev
 
 * MOTChallenge: a sequence (``img1/``, ``gt/gt.txt``, ``seqinfo.ini``), or a folder whose
   subfolders are sequences (``MOT17/train``): one dataset per sequence.
+* Label Studio: ``tasks.json`` (a Label Studio JSON export, or ours), with ``label_config.xml``.
 * COCO: ``annotations/instances_<split>.json`` beside ``images/<split>/`` (or ``<split>/``, as the
   COCO zips unpack; or ``images/`` for a single file): one dataset per split that has its images.
   A COCO export (``annotations.json`` beside ``images/``) is one dataset.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from server.exports import coco as coco_export
 from server.importers.dataset import DatasetImportError
+from server.importers.labelstudio import looks_like_labelstudio
 from server.importers.voc import looks_like_voc
 
 COCO_INSTANCES = "instances_*.json"
@@ -52,6 +54,8 @@ def find_parts(root: Path, format_name: str | None, annotations: Path | None) ->
             return [DatasetPart("mot", sequence, part=sequence.name) for sequence in sequences]
         if format_name == "mot":
             return [DatasetPart("mot", root)]  # not a sequence: its reader says what is missing
+    if format_name == "labelstudio" or format_name is None and looks_like_labelstudio(root):
+        return [DatasetPart("labelstudio", root)]
     if format_name in (None, "coco"):
         splits = coco_splits(root)
         if len(splits) == 1:

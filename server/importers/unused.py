@@ -17,6 +17,7 @@ KINDS = {
                                       "images/<split>/) or --annotations FILE")),
     "yolo": ("YOLO label file", "YOLO reads them: --format yolo (labels/... beside images/..., class names in data.yaml)"),
     "mot": ("MOT ground-truth file", "MOT reads them: --format mot (img1/ and gt/gt.txt per sequence)"),
+    "labelstudio": ("Label Studio tasks file", "Label Studio reads them: --format labelstudio (tasks.json, images/)"),
     "voc": ("Pascal VOC annotation file", "VOC reads them: --format voc (Annotations/ beside JPEGImages/)"),
     "xml": ("XML annotation file", "no importer reads CVAT XML"),
 }
@@ -28,6 +29,8 @@ EXAMPLES = 3
 def label_format(relative: PurePath) -> str | None:
     """The format (a key of :data:`KINDS`) that takes labels from this file, by its place in the dataset."""
     suffix = relative.suffix.lower()
+    if relative.as_posix() == "tasks.json":
+        return "labelstudio"
     if suffix == ".json":
         return "coco"
     if suffix == ".xml":

@@ -5,7 +5,7 @@ COCO boxes, the TUD-Campus sequence with its MOT tracks, some frames reviewed). 
 exported with ``--status all`` and read back by its real consumer: Datumaro (the reader CVAT's
 importers use) for COCO, VOC, YOLO, CVAT and MOT; pycocotools for COCO; label-studio-sdk for Label
 Studio; our MOT file reader for MOT. The counts (frames, boxes per class, tracks) must equal what
-the collector exported. COCO, YOLO, MOT and VOC then go through ``edgelabel-collector import`` into a
+the collector exported. COCO, YOLO, MOT, VOC and Label Studio then go through ``edgelabel-collector import`` into a
 fresh collector, which must hold the same images with the same boxes, classes and track ids.
 """
 
@@ -193,7 +193,7 @@ def assert_same_boxes(expected: dict, got: dict, tracks_of_untracked_change: boo
             assert w[:2] == h[:2] and np.allclose(w[2:], h[2:], atol=0.011), (sha, w, h)
 
 
-@pytest.mark.parametrize("fmt", ["coco", "yolo", "mot", "voc"])
+@pytest.mark.parametrize("fmt", ["coco", "yolo", "mot", "voc", "labelstudio"])
 def test_export_then_import_gives_the_same_frames_boxes_classes_and_tracks(source, tmp_path, fmt):
     _, exports, _, data = source
     assert read_folder(exports / fmt).warnings == []  # every label file of the export is read
