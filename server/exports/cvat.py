@@ -2,10 +2,9 @@
 
 CVAT numbers a task's frames by the sorted image names, so images are written as
 ``frame_000000.png``... in capture order and ``<box frame=...>`` uses that index (an imported
-frame's source file name would not sort in that order, so it is not used here). The names are
-the ones CVAT gives a video task's frames and the ones Datumaro's CVAT reader (which CVAT's
-importer uses) looks up: ``frame_%06d.png``. So the images are PNGs, losslessly holding the
-pixels of the stored JPEGs. ``<original_size>`` (which Datumaro needs for a track) is the
+frame's source file name would not sort in that order, so it is not used here). For a video
+task's frames Datumaro's CVAT reader (which CVAT's importer uses) looks up ``frame_%06d.png``
+and no other name, so the images are PNGs, losslessly holding the pixels of the stored JPEGs. ``<original_size>`` (which Datumaro needs for a track) is the
 task's frame size; on a device whose frames differ in size, the most common one. Every stored
 box is a keyframe (``keyframe="1"``): each one is a real label, nothing is interpolated. Where a
 track is not seen in the next exported frame (it left, or the frames between were not kept) an
