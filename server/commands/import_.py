@@ -22,6 +22,8 @@ examples:
 formats (guessed from the folder when --format is left out, in this order):
   mot     a MOTChallenge sequence (img1/, gt/gt.txt, seqinfo.ini; class names from gt/labels.txt
           when there is one, else every box a person), or a folder of sequences
+  cvat    a CVAT 1.1 task (annotations.xml beside images/; for video or for images), or a folder
+          of tasks; track ids kept
   labelstudio
           tasks.json (a Label Studio JSON export) with its images under images/, classes from
           label_config.xml; boxes of each task's first annotation, else of its first prediction
@@ -46,13 +48,13 @@ Label files in DIR that the import does not read are named in a warning on stder
 """
 
 
-IMPORT_FORMATS = ("coco", "yolo", "mot", "voc", "labelstudio", "images")
+IMPORT_FORMATS = ("coco", "yolo", "mot", "voc", "cvat", "labelstudio", "images")
 """As :data:`server.importers.IMPORT_FORMATS`, repeated so --help imports nothing heavy (a test holds them equal)."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "import", help="bring an image folder or a COCO, YOLO, MOT, VOC or Label Studio dataset into the store and the review queue",
+        "import", help="bring an image folder or a COCO, YOLO, MOT, VOC, CVAT or Label Studio dataset into the store and the review queue",
         description="Import an existing dataset: dedup, store and queue its images like frames from the edge.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -10,7 +10,8 @@ box is a keyframe (``keyframe="1"``): each one is a real label, nothing is inter
 track is not seen in the next exported frame (it left, or the frames between were not kept) an
 ``outside="1"`` box closes it, so CVAT does not interpolate across the gap; when it comes back a
 new keyframe opens it again. A box without a track id becomes a track of one frame, which is how
-CVAT itself exports a single shape in the video format.
+CVAT itself exports a single shape in the video format. A ``<track id>`` is the collector's track
+id where it can be (see :func:`_track_ids`).
 """
 
 from __future__ import annotations
@@ -49,14 +50,28 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         document = _document(device, frames, data.class_names)
         ordered = sorted(tracks.values(), key=lambda boxes: (boxes[0][0], boxes[0][1].track_id, boxes[0][1].class_name))
         ordered += [[item] for item in single]
-        for track_number, boxes in enumerate(ordered):
-            _track(document, track_number, boxes, last_frame=len(frames) - 1)
+        for track_id, boxes in zip(_track_ids(ordered), ordered):
+            _track(document, track_id, boxes, last_frame=len(frames) - 1)
             counts["boxes"] += len(boxes)
         write_xml(task_dir / ANNOTATIONS_FILE, document)
         counts["tasks"] += 1
         counts["images"] += len(frames)
         counts["tracks"] += len(ordered)
     return counts
+
+
+def _track_ids(ordered: list[list[tuple[int, ExportBox]]]) -> list[int]:
+    """Each CVAT track's id: the collector's track id where that id is one CVAT track (so importers
+    get it back), else (a track whose class changed, a box without a track) a fresh one above them."""
+    classes = Counter(boxes[0][1].track_id for boxes in ordered if boxes[0][1].track_id is not None)
+    next_id = 1 + max(classes, default=0)
+    ids = []
+    for boxes in ordered:
+        track_id = boxes[0][1].track_id
+        if track_id is None or classes[track_id] > 1:
+            track_id, next_id = next_id, next_id + 1
+        ids.append(track_id)
+    return ids
 
 
 def _document(device: str, frames: list, class_names: tuple[str, ...]):

@@ -4,6 +4,8 @@ Recognised, in this order (a folder given with ``--annotations`` is COCO, whatev
 
 * MOTChallenge: a sequence (``img1/``, ``gt/gt.txt``, ``seqinfo.ini``), or a folder whose
   subfolders are sequences (``MOT17/train``): one dataset per sequence.
+* CVAT 1.1: a task (``annotations.xml`` beside ``images/``), or a folder of tasks (our CVAT
+  export: one per device): one dataset per task.
 * Label Studio: ``tasks.json`` (a Label Studio JSON export, or ours), with ``label_config.xml``.
 * COCO: ``annotations/instances_<split>.json`` beside ``images/<split>/`` (or ``<split>/``, as the
   COCO zips unpack; or ``images/`` for a single file): one dataset per split that has its images.
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.exports import coco as coco_export
+from server.importers.cvat import cvat_tasks, is_cvat_task
 from server.importers.dataset import DatasetImportError
 from server.importers.labelstudio import looks_like_labelstudio
 from server.importers.voc import looks_like_voc
@@ -54,6 +57,14 @@ def find_parts(root: Path, format_name: str | None, annotations: Path | None) ->
             return [DatasetPart("mot", sequence, part=sequence.name) for sequence in sequences]
         if format_name == "mot":
             return [DatasetPart("mot", root)]  # not a sequence: its reader says what is missing
+    if format_name in (None, "cvat"):
+        if is_cvat_task(root):
+            return [DatasetPart("cvat", root)]
+        tasks = cvat_tasks(root)
+        if tasks:
+            return [DatasetPart("cvat", task, part=task.name) for task in tasks]
+        if format_name == "cvat":
+            return [DatasetPart("cvat", root)]  # not a task: its reader says what is missing
     if format_name == "labelstudio" or format_name is None and looks_like_labelstudio(root):
         return [DatasetPart("labelstudio", root)]
     if format_name in (None, "coco"):

@@ -19,7 +19,8 @@ KINDS = {
     "mot": ("MOT ground-truth file", "MOT reads them: --format mot (img1/ and gt/gt.txt per sequence)"),
     "labelstudio": ("Label Studio tasks file", "Label Studio reads them: --format labelstudio (tasks.json, images/)"),
     "voc": ("Pascal VOC annotation file", "VOC reads them: --format voc (Annotations/ beside JPEGImages/)"),
-    "xml": ("XML annotation file", "no importer reads CVAT XML"),
+    "cvat": ("CVAT annotation file", "CVAT reads them: --format cvat (annotations.xml beside images/, per task)"),
+    "xml": ("XML annotation file", "no importer reads them"),
 }
 """Per format that would use them: what the files are, and how to import them."""
 
@@ -34,7 +35,9 @@ def label_format(relative: PurePath) -> str | None:
     if suffix == ".json":
         return "coco"
     if suffix == ".xml":
-        return "voc" if relative.parts[-2:-1] == ("Annotations",) else "xml"
+        if relative.parts[-2:-1] == ("Annotations",):
+            return "voc"
+        return "cvat" if relative.name == "annotations.xml" else "xml"
     if relative.parts[-2:] == ("gt", "gt.txt"):
         return "mot"
     if suffix == ".txt" and "labels" in relative.parts[:-1]:

@@ -5,7 +5,7 @@ COCO boxes, the TUD-Campus sequence with its MOT tracks, some frames reviewed). 
 exported with ``--status all`` and read back by its real consumer: Datumaro (the reader CVAT's
 importers use) for COCO, VOC, YOLO, CVAT and MOT; pycocotools for COCO; label-studio-sdk for Label
 Studio; our MOT file reader for MOT. The counts (frames, boxes per class, tracks) must equal what
-the collector exported. COCO, YOLO, MOT, VOC and Label Studio then go through ``edgelabel-collector import`` into a
+the collector exported. Every format then goes through ``edgelabel-collector import`` into a
 fresh collector, which must hold the same images with the same boxes, classes and track ids.
 """
 
@@ -117,8 +117,8 @@ def test_cvat_video_tasks_open_in_datumaro_with_their_images_and_tracks(source):
         assert len(with_boxes) == sum(bool(frame.boxes) for frame in frames)
         assert_images_load(dataset)
         tracks = {a.attributes["track_id"] for item in dataset for a in item.annotations}
-        if device == TUD_DEVICE:
-            assert len(tracks) == len({box.track_id for frame in frames for box in frame.boxes}) == 8
+        if device == TUD_DEVICE:  # the collector's own track ids
+            assert tracks == {box.track_id for frame in frames for box in frame.boxes} and len(tracks) == 8
 
 
 def test_mot_opens_in_datumaro_with_classes_tracks_and_visible_boxes(source):
@@ -203,6 +203,27 @@ def test_export_then_import_gives_the_same_frames_boxes_classes_and_tracks(sourc
     with_tracks = fmt != "yolo"  # YOLO has no place for a track id
     assert_same_boxes(boxes_by_image(data, with_tracks), boxes_by_image(again, with_tracks),
                       tracks_of_untracked_change=fmt == "mot")
+
+
+def test_cvat_export_then_import_gives_the_same_frames_boxes_classes_and_tracks(source, tmp_path):
+    """CVAT frames are PNGs (the import stores them as JPEGs again), so frames are matched by their place in
+    each device's sequence, which is the task's frame order."""
+    from server.exports.sequences import by_device
+
+    _, exports, _, data = source
+    assert read_folder(exports / "cvat").warnings == []
+    again = import_again(exports / "cvat", tmp_path / "again")
+    assert set(again.class_names) == set(data.class_names)
+    imported = by_device(again.frames)
+    for device, frames in by_device(data.frames).items():
+        copies = imported[f"import:cvat/{safe_name(device)}"]
+        assert len(copies) == len(frames)
+        for frame, copy in zip(frames, copies):
+            assert (copy.width, copy.height) == (frame.width, frame.height)
+            want = boxes_by_image(type(data)((frame,), data.class_names), True)
+            have = boxes_by_image(type(data)((copy,), again.class_names), True)
+            assert_same_boxes(want, {frame.image.sha256: have[copy.image.sha256]},
+                              tracks_of_untracked_change=True)  # CVAT for video: a lone box is a one-frame track
 
 
 def test_an_export_in_the_old_coco_layout_still_imports(source, tmp_path):
