@@ -39,7 +39,8 @@ def _free_port() -> int:
 class PostgresCluster:
     """One running cluster; :meth:`new_database` hands out URLs of fresh databases."""
 
-    def __init__(self):
+    def __init__(self, durable: bool = False):
+        """``durable``: keep PostgreSQL's fsync and synchronous commit on (benchmarks); tests turn them off."""
         self.bin = _bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="edgelabel-pg-"))
         self.data = self.root / "data"
@@ -53,7 +54,9 @@ class PostgresCluster:
                   "--no-instructions")
         # Durability off: a test cluster is thrown away, and fsync would dominate the suite's time.
         options = (f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   " -c max_connections=200")
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start")
 
     def _run(self, program: str, *args: str) -> None:
