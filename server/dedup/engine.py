@@ -25,6 +25,7 @@ The in-memory index changes with the transaction: :meth:`Deduplicator.commit` af
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,7 @@ from server.dedup.edge_audit import EdgeHashAudit
 from server.dedup.frame_signature import FrameSignature, from_sqlite_int, thumbnail_from_bytes, to_sqlite_int
 from server.dedup.hash_index import HammingIndex
 from server.dedup.policy import DedupPolicy
-from server.dedup.thumbnail_check import compare_thumbnails
+from server.dedup.thumbnail_check import PreparedThumbnail, compare_prepared, prepare
 from server.errors import StoreError
 from server.frames import state
 
@@ -52,9 +53,14 @@ compression, which adds high frequencies that look like detail) do not churn the
 # Per-frame statements of ingest: run on the driver's cursor (see server.db.hot_path).
 _EXACT = HotStatement("SELECT f.id, s.group_id FROM frames f JOIN frame_signatures s ON s.frame_id = f.id"
                       " WHERE f.media_sha256 = :sha256 ORDER BY f.id LIMIT 1")
-_CANDIDATE = HotStatement(
-    "SELECT s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
-    " f.capture_ts, f.review_priority FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id = :id")
+_CANDIDATES_SQL = (
+    "SELECT s.frame_id, s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
+    " f.capture_ts, f.review_priority FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id IN ({})")
+_CANDIDATES: dict[int, HotStatement] = {}  # by number of candidates: one query fetches them all
+
+PREPARED_CACHE_SIZE = 4096
+"""Representatives whose prepared thumbnail (:func:`server.dedup.thumbnail_check.prepare`) stays in
+memory: a fixed camera's new frames keep meeting its recent representatives (about 12 KB each)."""
 _INSERT_GROUP = HotStatement("INSERT INTO dedup_groups (id, representative_id, created_at, updated_at)"
                              " VALUES (:id, :id, :now, :now)")
 _INSERT_SIGNATURE = HotStatement(
@@ -108,6 +114,8 @@ class Deduplicator:
         self.audit = EdgeHashAudit()
         self._device_tags: dict[str, int] = {}
         self._journal: list[tuple[str, int, int, int, float]] = []  # ("add"|"remove", key, item, tag, stamp)
+        # Thumbnails never change once stored, so frame id -> prepared thumbnail is safe to keep.
+        self._prepared: OrderedDict[int, PreparedThumbnail] = OrderedDict()
 
     def load(self, conn: Connection) -> int:
         """Rebuild the index from the database's group representatives; how many were loaded."""
@@ -132,12 +140,15 @@ class Deduplicator:
         if exact is not None:
             return DedupDecision("exact", duplicate_of=exact[0], distance=0, changed_area=0.0, group_id=exact[1], novelty=0.0)
         closest_area = None
-        for frame_id, distance in self._candidates(header, signature):
-            row = _CANDIDATE.execute(conn, {"id": frame_id}).fetchone()
+        candidates = self._candidates(header, signature)
+        rows = _candidate_rows(conn, [frame_id for frame_id, _ in candidates])
+        new = prepare(signature.thumbnail) if rows else None
+        for frame_id, distance in candidates:
+            row = rows.get(frame_id)
             if row is None:
                 continue
             thumbnail, sharpness, confidence, group_id, block_hash, status, device, capture_ts, priority = row
-            area = compare_thumbnails(signature.thumbnail, thumbnail_from_bytes(thumbnail)).changed_area
+            area = compare_prepared(new, self._prepared_thumbnail(frame_id, thumbnail)).changed_area
             closest_area = area if closest_area is None else min(closest_area, area)
             if area > self.policy.max_changed_area:
                 continue
@@ -175,6 +186,7 @@ class Deduplicator:
         self.audit.forget()
 
     def rollback(self) -> None:
+        self._prepared.clear()  # SQLite may give a rolled-back frame's id to the next frame
         for action, key, item, tag, stamp in reversed(self._journal):
             if action == "add":
                 self.index.remove(key, item)
@@ -197,6 +209,16 @@ class Deduplicator:
         chosen = np.flatnonzero(in_scope)
         chosen = chosen[np.lexsort((apart[chosen], matches.distances[chosen]))][: self.policy.max_candidates]
         return [(int(matches.items[i]), int(matches.distances[i])) for i in chosen]
+
+    def _prepared_thumbnail(self, frame_id: int, thumbnail: bytes) -> PreparedThumbnail:
+        prepared = self._prepared.get(frame_id)
+        if prepared is None:
+            prepared = self._prepared[frame_id] = prepare(thumbnail_from_bytes(thumbnail))
+            if len(self._prepared) > PREPARED_CACHE_SIZE:
+                self._prepared.popitem(last=False)
+        else:
+            self._prepared.move_to_end(frame_id)
+        return prepared
 
     def _better(self, signature: FrameSignature, header: FrameHeader, sharpness: float, confidence: float) -> bool:
         if self.policy.representative == "sharpest":
@@ -231,6 +253,18 @@ def label_confidence(header: FrameHeader) -> float:
     """Mean score of the frame's boxes (0 without boxes)."""
     scores = header.labels.score
     return float(sum(scores) / len(scores)) if scores else 0.0
+
+
+def _candidate_rows(conn: Connection, frame_ids: list[int]) -> dict[int, tuple]:
+    """The stored signature and frame columns of each candidate, by frame id, in one query."""
+    if not frame_ids:
+        return {}
+    statement = _CANDIDATES.get(len(frame_ids))
+    if statement is None:
+        statement = _CANDIDATES[len(frame_ids)] = HotStatement(
+            _CANDIDATES_SQL.format(", ".join(f":id{i}" for i in range(len(frame_ids)))))
+    cursor = statement.execute(conn, {f"id{i}": frame_id for i, frame_id in enumerate(frame_ids)})
+    return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
 
 
 def _insert_duplicate(conn: Connection, frame_id: int, duplicate_of: int, kind: str, distance: int,
