@@ -25,7 +25,7 @@ The in-memory index changes with the transaction: :meth:`Deduplicator.commit` af
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,11 +34,11 @@ from sqlalchemy import Connection, text
 from edge.contract.phash import hamming
 from edge.contract.wire import FrameHeader
 from server.db.hot_path import HotStatement
+from server.dedup.candidate_comparer import CandidateComparer
 from server.dedup.edge_audit import EdgeHashAudit
-from server.dedup.frame_signature import FrameSignature, from_sqlite_int, thumbnail_from_bytes, to_sqlite_int
+from server.dedup.frame_signature import FrameSignature, from_sqlite_int, to_sqlite_int
 from server.dedup.hash_index import HammingIndex
 from server.dedup.policy import DedupPolicy
-from server.dedup.thumbnail_check import PreparedThumbnail, compare_prepared, prepare
 from server.errors import StoreError
 from server.frames import state
 
@@ -57,10 +57,6 @@ _CANDIDATES_SQL = (
     "SELECT s.frame_id, s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
     " f.capture_ts, f.review_priority FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id IN ({})")
 _CANDIDATES: dict[int, HotStatement] = {}  # by number of candidates: one query fetches them all
-
-PREPARED_CACHE_SIZE = 4096
-"""Representatives whose prepared thumbnail (:func:`server.dedup.thumbnail_check.prepare`) stays in
-memory: a fixed camera's new frames keep meeting its recent representatives (about 12 KB each)."""
 _INSERT_GROUP = HotStatement("INSERT INTO dedup_groups (id, representative_id, created_at, updated_at)"
                              " VALUES (:id, :id, :now, :now)")
 _INSERT_SIGNATURE = HotStatement(
@@ -114,8 +110,7 @@ class Deduplicator:
         self.audit = EdgeHashAudit()
         self._device_tags: dict[str, int] = {}
         self._journal: list[tuple[str, int, int, int, float]] = []  # ("add"|"remove", key, item, tag, stamp)
-        # Thumbnails never change once stored, so frame id -> prepared thumbnail is safe to keep.
-        self._prepared: OrderedDict[int, PreparedThumbnail] = OrderedDict()
+        self.comparer = CandidateComparer()
 
     def load(self, conn: Connection) -> int:
         """Rebuild the index from the database's group representatives; how many were loaded."""
@@ -142,21 +137,19 @@ class Deduplicator:
         closest_area = None
         candidates = self._candidates(header, signature)
         rows = _candidate_rows(conn, [frame_id for frame_id, _ in candidates])
-        new = prepare(signature.thumbnail) if rows else None
-        for frame_id, distance in candidates:
-            row = rows.get(frame_id)
-            if row is None:
-                continue
-            thumbnail, sharpness, confidence, group_id, block_hash, status, device, capture_ts, priority = row
-            area = compare_prepared(new, self._prepared_thumbnail(frame_id, thumbnail)).changed_area
-            closest_area = area if closest_area is None else min(closest_area, area)
-            if area > self.policy.max_changed_area:
-                continue
-            if status == "pending" and self._better(signature, header, sharpness, confidence):
-                demotion = Demotion(frame_id, from_sqlite_int(block_hash), device, capture_ts, distance, area, priority)
-                return DedupDecision(None, group_id=group_id, demotes=demotion, novelty=0.0)
-            return DedupDecision("near", duplicate_of=frame_id, distance=distance, changed_area=area,
-                                 group_id=group_id, novelty=0.0)
+        found = [(frame_id, distance, rows[frame_id]) for frame_id, distance in candidates if frame_id in rows]
+        areas = self.comparer.changed_areas(signature.thumbnail, [(frame_id, row[0]) for frame_id, _, row in found])
+        with closing(areas):
+            for (frame_id, distance, row), area in zip(found, areas):
+                _, sharpness, confidence, group_id, block_hash, status, device, capture_ts, priority = row
+                closest_area = area if closest_area is None else min(closest_area, area)
+                if area > self.policy.max_changed_area:
+                    continue
+                if status == "pending" and self._better(signature, header, sharpness, confidence):
+                    demotion = Demotion(frame_id, from_sqlite_int(block_hash), device, capture_ts, distance, area, priority)
+                    return DedupDecision(None, group_id=group_id, demotes=demotion, novelty=0.0)
+                return DedupDecision("near", duplicate_of=frame_id, distance=distance, changed_area=area,
+                                     group_id=group_id, novelty=0.0)
         novelty = 1.0 if closest_area is None else min(1.0, closest_area / NOVELTY_FULL_AREA)
         return DedupDecision(None, novelty=novelty)
 
@@ -186,7 +179,7 @@ class Deduplicator:
         self.audit.forget()
 
     def rollback(self) -> None:
-        self._prepared.clear()  # SQLite may give a rolled-back frame's id to the next frame
+        self.comparer.forget()
         for action, key, item, tag, stamp in reversed(self._journal):
             if action == "add":
                 self.index.remove(key, item)
@@ -209,16 +202,6 @@ class Deduplicator:
         chosen = np.flatnonzero(in_scope)
         chosen = chosen[np.lexsort((apart[chosen], matches.distances[chosen]))][: self.policy.max_candidates]
         return [(int(matches.items[i]), int(matches.distances[i])) for i in chosen]
-
-    def _prepared_thumbnail(self, frame_id: int, thumbnail: bytes) -> PreparedThumbnail:
-        prepared = self._prepared.get(frame_id)
-        if prepared is None:
-            prepared = self._prepared[frame_id] = prepare(thumbnail_from_bytes(thumbnail))
-            if len(self._prepared) > PREPARED_CACHE_SIZE:
-                self._prepared.popitem(last=False)
-        else:
-            self._prepared.move_to_end(frame_id)
-        return prepared
 
     def _better(self, signature: FrameSignature, header: FrameHeader, sharpness: float, confidence: float) -> bool:
         if self.policy.representative == "sharpest":

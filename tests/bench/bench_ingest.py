@@ -180,9 +180,13 @@ def run_senders(credential_files, endpoints: list[str], clip_file: Path, clip_fr
 class Collectors:
     """``serve`` processes of one configuration, stopped (by their pids) when the block ends."""
 
+    profile_dir: Path | None = None
+    """Set by --profile: each serve process is sampled by py-spy into a raw flame-graph file here."""
+
     def __init__(self, keys_dir: Path, workdir: Path, nodes: int, database: str | None = None,
                  media: str | None = None, env: dict[str, str] | None = None):
         self.processes: list[subprocess.Popen] = []
+        self.profilers: list[subprocess.Popen] = []
         self.endpoints: list[str] = []
         for node in range(nodes):
             data_dir = workdir / f"node-{node}"
@@ -200,6 +204,12 @@ class Collectors:
                 self.stop()
                 raise SystemExit(f"serve did not start: {(workdir / f'node-{node}.log').read_text()[-2000:]}")
             self.endpoints.append(line.split()[2])
+            if self.profile_dir is not None:
+                out = self.profile_dir / f"{workdir.name}-node-{node}.txt"
+                self.profilers.append(subprocess.Popen(
+                    [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                     str(process.pid), "--format", "raw", "--threads", "--nonblocking", "--rate", "100",
+                     "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     @property
     def pids(self) -> list[int]:
@@ -215,6 +225,8 @@ class Collectors:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for profiler in self.profilers:  # it writes its file once the serve process has exited
+            profiler.wait(timeout=60)
 
     def __enter__(self) -> Collectors:
         return self
@@ -292,7 +304,12 @@ def main() -> int:
     parser.add_argument("--configs", default="echo,sqlite,pg1,pg2",
                         help="comma-separated, of: echo, sqlite, pg1 (PostgreSQL + S3, one node), pg2 (two nodes)")
     parser.add_argument("--clip-frames", type=int, default=800, help="distinct clip frames the senders share")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample every serve process with py-spy (raw flame-graph files in DIR)")
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        Collectors.profile_dir = args.profile.resolve()
     try:
         configs = [CONFIG_NAMES[name.strip()] for name in args.configs.split(",")]
     except KeyError as exc:
