@@ -23,6 +23,7 @@ test fixtures start them (tests/server/_postgres.py, tests/server/_seaweedfs.py)
 
     python tests/bench/bench_ingest.py [--rounds 3] [--senders 8] [--frames 400] [--window 32]
     python tests/bench/bench_ingest.py --configs echo,sqlite --rounds 1 --frames 150   # a smoke run
+    python tests/bench/bench_ingest.py --configs sqlite --rounds 1 --profile /tmp/prof   # py-spy each serve
 """
 
 from __future__ import annotations
