@@ -9,11 +9,11 @@ import argparse
 import json
 import logging
 import signal
-import sys
 import time
 from pathlib import Path
 
 from edge import logs
+from edge.contract.command_line import run_handler
 from server.commands import classes as classes_command
 from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
@@ -175,15 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def handle() -> int:
         fill_from_config(args)
         return args.handler(args)
-    except CollectorError as exc:
-        print(f"edgelabel-collector {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"edgelabel-collector {args.command}: interrupted", file=sys.stderr)
-        return 130
+
+    return run_handler(f"edgelabel-collector {args.command}", handle, (CollectorError,))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
