@@ -249,8 +249,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if metrics is not None:
             metrics.stop()
         store.close()
-    log.info("stopped: %d frames stored, %d duplicates, %d rejected this run",
-             receiver.counts.stored, receiver.counts.duplicates, sum(receiver.counts.rejected.values()))
+    log.info("stopped: %d frames stored, %d retransmits of stored frames, %d rejected this run",
+             receiver.counts.stored, receiver.counts.retransmits, sum(receiver.counts.rejected.values()))
     return 0
 
 

@@ -55,7 +55,9 @@ parts of one message, though: see README, "Security"."""
 class IngestCounts:
     received: int = 0
     stored: int = 0
-    duplicates: int = 0
+    retransmits: int = 0
+    """Messages of a (device, seq) already stored, acked again without storing: not content
+    duplicates (those are stored frames, see ``edgelabel-collector duplicates``)."""
     statuses: int = 0
     rejected: Counter = field(default_factory=Counter)
     failed_batches: int = 0
@@ -196,7 +198,7 @@ class Receiver:
             if is_new:
                 self.counts.stored += 1
             else:
-                self.counts.duplicates += 1
+                self.counts.retransmits += 1
             self._reply(identity, Reply.ack(header.seq, duplicate=not is_new))
 
     def _check_message(self, parts: list[zmq.Frame],
@@ -259,16 +261,16 @@ class Receiver:
 
     def _log_summary(self, last: IngestCounts) -> IngestCounts:
         now = IngestCounts(
-            self.counts.received, self.counts.stored, self.counts.duplicates, self.counts.statuses,
+            self.counts.received, self.counts.stored, self.counts.retransmits, self.counts.statuses,
             Counter(self.counts.rejected),
         )
         if now.received != last.received:
             rejected = now.rejected - last.rejected
             log.info(
-                "ingest: %d messages, %d frames stored, %d duplicates, %d rejected%s",
+                "ingest: %d messages, %d frames stored, %d retransmits of stored frames, %d rejected%s",
                 now.received - last.received,
                 now.stored - last.stored,
-                now.duplicates - last.duplicates,
+                now.retransmits - last.retransmits,
                 sum(rejected.values()),
                 f" ({', '.join(f'{k} {v}' for k, v in sorted(rejected.items()))})" if rejected else "",
             )
