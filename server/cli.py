@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=Path("edgelabel-demo"),
                       help="collector data directory for the demo (default: ./%(default)s)")
     demo.add_argument("--port", type=int, default=0, help="ingest port on 127.0.0.1 (default: a free one)")
+    demo.add_argument("--no-wait", action="store_true",
+                      help="stop the collector and exit once the agent is done, instead of keeping the review UI up "
+                           "(until Enter on a terminal, else until SIGTERM/SIGINT)")
     return parser
 
 
@@ -422,4 +425,5 @@ def _ago(now: float, then: float) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from server.demo import run_demo
 
-    return run_demo(source=args.source, model=args.model, data_dir=args.data_dir, port=args.port)
+    return run_demo(source=args.source, model=args.model, data_dir=args.data_dir, port=args.port,
+                    wait=not args.no_wait)
