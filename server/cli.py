@@ -22,7 +22,7 @@ from server.commands import media as media_command
 from server.commands import migrate as migrate_command
 from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
-from server.commands.database_option import add_database_argument, fill_from_config
+from server.commands.database_option import add_data_dir_argument, add_database_argument, fill_from_config
 from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_keys_add,
     )
     add.add_argument("name", help="device name (it must match the name the agent sends)")
-    add.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(add)
     add.add_argument("--endpoint", required=True, action="append", metavar="tcp://HOST:PORT",
                      help="address the device should connect to; repeat it for collector nodes sharing these keys, "
                           "which the agent fails over between in the order given")
@@ -134,19 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_keys_remove,
     )
     remove.add_argument("name")
-    remove.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(remove)
     listing = _parser(
         key_commands, "list", "list the devices allowed to connect",
         "example:\n  edgelabel-collector keys list --data-dir /var/lib/edgelabel --json\n", cmd_keys_list,
     )
-    listing.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(listing)
     listing.add_argument("--json", action="store_true")
 
     stats = _parser(
         commands, "stats", "print what the collector has stored",
         "example:\n  edgelabel-collector stats --data-dir /var/lib/edgelabel --json\n", cmd_stats,
     )
-    stats.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(stats)
     add_database_argument(stats)
     stats.add_argument("--json", action="store_true", help="machine-readable output")
 
