@@ -1,0 +1,164 @@
+"""What a kept frame's redaction covers, and the sink stage that applies it.
+
+:class:`Redactor` finds the regions of one frame (faces from CenterFace, the top of each person box
+for ``heads``, the whole box of a chosen class) and returns a redacted copy with the count of each
+kind. :class:`RedactingSink` sits in front of the pipeline's sink (the uplink, or a sample report):
+every kept frame is redacted at full resolution before anything encodes it, and the selector's
+JPEG of the original (made to measure the bytes budget) is thrown away, so the original pixels
+never reach the spool, the socket or a report. The detector's boxes were computed on the original
+frame and go out unchanged.
+
+Face detection runs in the selection thread of the frame's camera and only on kept frames, so the
+detector's pace is untouched; only the kept frames pay for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from edge.config import FACES, HEADS, RedactionConfig
+from edge.contract.errors import ConfigError
+from edge.frame_detections import Detections
+from edge.redaction.apply import grown_boxes, redact_boxes
+from edge.uplink import Keyframe
+
+log = logging.getLogger("edge.redaction")
+
+PERSON = "person"
+
+
+class Redactor:
+    """Redacts frames as ``settings`` say.
+
+    Args:
+        class_names: the detector's, to resolve class targets (and ``person`` for ``heads``).
+        origin: where ``targets`` came from (``--redact``, a config file), for the error message.
+        face_detector: anything with ``detect(image) -> (N, 5)`` (default: CenterFace from
+            ``settings``, loaded now so a missing model shows at start).
+
+    Raises :class:`ConfigError` (one line) for a target that is neither ``faces``, ``heads`` nor a
+    class of the detector.
+    """
+
+    def __init__(self, settings: RedactionConfig, class_names: Sequence[str], origin: str | None = None,
+                 face_detector=None):
+        self.settings = settings
+        self.targets = tuple(dict.fromkeys(settings.targets))
+        names = list(class_names)
+        where = f"{origin or 'redaction.targets'}: "
+        self.class_ids: dict[str, int] = {}
+        for target in self.targets:
+            if target in (FACES, HEADS):
+                continue
+            if target not in names:
+                shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+                raise ConfigError(f"{where}unknown redaction target {target!r}: expected {FACES}, {HEADS} "
+                                  f"or a class of the detector ({shown})")
+            self.class_ids[target] = names.index(target)
+        if HEADS in self.targets:
+            if PERSON not in names:
+                raise ConfigError(f"{where}redaction target {HEADS!r} needs a {PERSON!r} class, which the "
+                                  "detector does not have")
+            self.person_id = names.index(PERSON)
+        self.faces = None
+        if FACES in self.targets:
+            self.faces = face_detector if face_detector is not None else _load_centerface(settings)
+
+    def regions(self, image: np.ndarray, detections: Detections) -> dict[str, np.ndarray]:
+        """The boxes to redact of each target, as found (before the margin)."""
+        found: dict[str, np.ndarray] = {}
+        for target in self.targets:
+            if target == FACES:
+                found[target] = self.faces.detect(image)[:, :4]
+            elif target == HEADS:
+                people = np.asarray(detections.xyxy[detections.class_id == self.person_id], np.float64)
+                heads = people.copy()
+                heads[:, 3] = people[:, 1] + (people[:, 3] - people[:, 1]) * self.settings.head_share
+                found[target] = heads
+            else:
+                found[target] = np.asarray(detections.xyxy[detections.class_id == self.class_ids[target]])
+        return found
+
+    def redact(self, image: np.ndarray, detections: Detections) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
+        """A redacted copy of ``image`` (the original is left as it is) and (target, regions) counts.
+
+        Faces are looked for again on the redacted copy, ``face_passes`` times in all: a face
+        next to a crowd is often found only once its neighbours are blurred."""
+        found = self.regions(image, detections)
+        redacted = image.copy()
+        self._apply(redacted, found.values())
+        counts = {target: len(xyxy) for target, xyxy in found.items()}
+        for _ in range(1, self.settings.face_passes if self.faces is not None else 1):
+            more = self.faces.detect(redacted)[:, :4]
+            if not len(more):
+                break
+            self._apply(redacted, [more])
+            counts[FACES] += len(more)
+        return redacted, tuple(counts.items())
+
+    def _apply(self, image: np.ndarray, boxes_by_target) -> None:
+        height, width = image.shape[:2]
+        boxes = [grown_boxes(xyxy, self.settings.margin, width, height) for xyxy in boxes_by_target]
+        if boxes:
+            redact_boxes(image, np.concatenate(boxes), self.settings.style, self.settings.strength)
+
+
+class RedactingSink:
+    """The pipeline's sink with redaction in front: see the module docstring. ``put`` is safe to call
+    from several selection threads (the face detector's session is)."""
+
+    def __init__(self, sink, redactor: Redactor):
+        self.sink = sink
+        self.redactor = redactor
+        self.frames = 0
+        self.totals: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self.sink.start()
+
+    def put(self, keyframe: Keyframe) -> None:
+        image, counts = self.redactor.redact(keyframe.frame.image, keyframe.detections)
+        with self._lock:
+            self.frames += 1
+            self.totals.update(dict(counts))
+        self.sink.put(dataclasses.replace(
+            keyframe,
+            frame=dataclasses.replace(keyframe.frame, image=image),
+            # The selector's JPEG holds the original pixels: never reuse it.
+            decision=dataclasses.replace(keyframe.decision, jpegs={}),
+            redactions=counts,
+        ))
+
+    def finish(self) -> None:
+        self.sink.finish()
+        if self.frames:
+            log.info("redacted %d kept frame(s): %s", self.frames,
+                     ", ".join(f"{kind} {n}" for kind, n in self.totals.items()))
+
+    def abort(self) -> None:
+        self.sink.abort()
+
+
+def redaction_stage(settings: RedactionConfig, class_names: Sequence[str], origin: str | None = None):
+    """A function that puts a sink behind a :class:`RedactingSink` when ``settings`` name targets
+    (identity otherwise). The :class:`Redactor` is built now: a bad target or a missing face model
+    fails before anything starts."""
+    if not settings.targets:
+        return lambda sink: sink
+    redactor = Redactor(settings, class_names, origin)
+    return lambda sink: RedactingSink(sink, redactor)
+
+
+def _load_centerface(settings: RedactionConfig):
+    from edge.redaction.centerface import CenterFace
+    from edge.redaction.face_model import resolve_face_model
+
+    return CenterFace(resolve_face_model(settings.face_model), threshold=settings.face_threshold,
+                      max_side=settings.face_max_side)
