@@ -60,7 +60,9 @@ class KeyStore:
             return {}
         return _read_json(self.devices_file).get("devices", {})
 
-    def add_device(self, name: str, endpoint: str, out: Path) -> DeviceCredentials:
+    def add_device(self, name: str, endpoint: str, out: Path, *, require_redaction=()) -> DeviceCredentials:
+        """``require_redaction``: kinds every frame of the device must report as redacted
+        (:mod:`server.redaction_policy`)."""
         if not name or not name.isprintable() or len(name) > 128:
             raise KeyStoreError("device name must be 1..128 printable characters")
         if CAMERA_SEPARATOR in name:
@@ -82,6 +84,8 @@ class KeyStore:
         # Write the device's file first: an allowlisted key nobody holds is harmless, a lost file is not.
         write_credentials(out, credentials)
         devices[name] = {"public_key": public, "added_at": time.time()}
+        if require_redaction:
+            devices[name]["require_redaction"] = list(require_redaction)
         _write_json(self.devices_file, {"devices": devices})
         log.info("added device %r", name)
         return credentials

@@ -23,11 +23,12 @@ import zmq
 from edge.contract import wire
 from edge.contract.limits import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
 from edge.contract.wire import DeviceStatus, FrameHeader, Reply, WireError
+from server.datadir import DataDir
 from server.dedup.frame_signature import FrameSignature, signature_of_gray
 from server.errors import CollectorError
 from server.images import gray_for_signature, verify_jpeg
 from server.keys import DeviceAuthenticator, KeyStore
-from server.datadir import DataDir
+from server.redaction_policy import RedactionPolicy
 
 log = logging.getLogger("server.receiver")
 
@@ -73,6 +74,7 @@ class Receiver:
         self._own_context = context is None
         self._context = context or zmq.Context()
         self._auth: DeviceAuthenticator | None = None
+        self._redaction = RedactionPolicy(keys) if keys is not None else None
         self._decoders = ThreadPoolExecutor(max_workers=decode_threads or len(os.sched_getaffinity(0)), thread_name_prefix="jpeg-check")
         # Load the duplicate index now (rebuilt from the database), not on the first batch.
         store.prepare_ingest()
@@ -185,6 +187,8 @@ class Receiver:
                 raise WireError("unknown_device", "connection is not authenticated as a device")
             if not speaks_for(device, claimed):
                 raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
+            if not isinstance(decoded, DeviceStatus):
+                self._redaction.check(device, decoded[0])
         return decoded
 
     def _note_status(self, identity: bytes, status: DeviceStatus) -> None:

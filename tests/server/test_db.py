@@ -73,11 +73,12 @@ def test_a_database_of_the_previous_version_opens_unchanged(tmp_path):
     DataDir.open(tmp_path).close()
 
     after = table_dump(tmp_path / DB_FILENAME)
-    # Every row as it was; the one migration added since (0008: imported frames' source file)
-    # gives each frame two NULL columns and is recorded after the others.
-    assert after["frames"] == [row + (None, None) for row in before["frames"]]
-    assert [name for name, _ in after["migrations"]] == [name for name, _ in before["migrations"]] + ["0008_frame_source"]
-    assert after["migrations"][:-1] == before["migrations"]
+    # Every row as it was; the migrations added since (0008: imported frames' source file, 0012: what
+    # the edge redacted) give each frame NULL columns and are recorded after the others.
+    assert after["frames"] == [row + (None, None, None) for row in before["frames"]]
+    assert [name for name, _ in after["migrations"]] == [name for name, _ in before["migrations"]] + [
+        "0008_frame_source", "0012_redaction"]
+    assert after["migrations"][:len(before["migrations"])] == before["migrations"]
     unchanged = set(before) - {"frames", "migrations", "sqlite_master"}
     assert {table: after[table] for table in unchanged} == {table: before[table] for table in unchanged}
     with ReviewQueue.open(tmp_path) as queue:
@@ -127,7 +128,8 @@ def test_migrations_are_files_of_their_feature_packages_with_the_names_recorded_
     owners = {migration.name: migration.package for migration in known_migrations()}
     assert owners == {"0001_initial": "ingest", "0002_device_status": "ingest", "0003_dedup_and_review": "review",
                       "0004_accounts": "auth", "0005_consistency": "consistency", "0006_taxonomy": "taxonomy",
-                      "0007_synthetic": "synthetic", "0008_frame_source": "importers"}
+                      "0007_synthetic": "synthetic", "0008_frame_source": "importers",
+                      "0012_redaction": "ingest"}
     for name, package in owners.items():
         assert (REPO_ROOT / "server" / package / "migrations" / f"{name}.py").is_file()
 
