@@ -32,7 +32,8 @@ _INPUT = "input.1"
 _HEATMAP, _SCALE, _OFFSET, _LANDMARKS = "537", "538", "539", "540"
 
 DEFAULT_THRESHOLD = 0.3
-"""Lower than the reference's 0.5: for redaction a missed face costs more than a blurred sleeve."""
+"""Lower than the reference's 0.5: for redaction a missed face costs more than a blurred sleeve.
+Redaction itself looks a little lower still (``[redaction] face_threshold``, 0.25)."""
 DEFAULT_MAX_SIDE = 1920
 """Longest side the detector sees. Larger finds smaller faces (a crowd far away) and costs more:
 on 2 CPU cores a 1920x1080 frame takes about 2 s at full size and finds 149 faces in the

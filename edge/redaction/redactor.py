@@ -8,14 +8,15 @@ JPEG of the original (made to measure the bytes budget) is thrown away, so the o
 never reach the spool, the socket or a report. The detector's boxes were computed on the original
 frame and go out unchanged.
 
-Face detection runs in the selection thread of the frame's camera and only on kept frames, so the
-detector's pace is untouched; only the kept frames pay for it.
+Face detection runs only on kept frames, in a thread of its own: the detector does not wait for
+it (on a busy machine the two share the cores).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from edge.uplink import Keyframe
 log = logging.getLogger("edge.redaction")
 
 PERSON = "person"
+_END = object()
 
 
 class Redactor:
@@ -110,40 +112,82 @@ class Redactor:
 
 
 class RedactingSink:
-    """The pipeline's sink with redaction in front: see the module docstring. ``put`` is safe to call
-    from several selection threads (the face detector's session is)."""
+    """The pipeline's sink with redaction in front: see the module docstring.
 
-    def __init__(self, sink, redactor: Redactor):
+    Kept frames are redacted in a thread of their own, in the order they were put, so the
+    selection threads (and through them the detector) never wait for the face detector unless
+    ``queue_size`` kept frames are already waiting for it. ``put`` is safe to call from several
+    selection threads."""
+
+    def __init__(self, sink, redactor: Redactor, queue_size: int = 4):
         self.sink = sink
         self.redactor = redactor
         self.frames = 0
         self.totals: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="redaction", daemon=True)
 
     def start(self) -> None:
         self.sink.start()
+        self._thread.start()
 
     def put(self, keyframe: Keyframe) -> None:
-        image, counts = self.redactor.redact(keyframe.frame.image, keyframe.detections)
-        with self._lock:
-            self.frames += 1
-            self.totals.update(dict(counts))
-        self.sink.put(dataclasses.replace(
-            keyframe,
-            frame=dataclasses.replace(keyframe.frame, image=image),
-            # The selector's JPEG holds the original pixels: never reuse it.
-            decision=dataclasses.replace(keyframe.decision, jpegs={}),
-            redactions=counts,
-        ))
+        self._hand_over(keyframe)
 
     def finish(self) -> None:
+        self._hand_over(_END)
+        self._thread.join()
+        self._raise_if_failed()
         self.sink.finish()
         if self.frames:
             log.info("redacted %d kept frame(s): %s", self.frames,
                      ", ".join(f"{kind} {n}" for kind, n in self.totals.items()))
 
     def abort(self) -> None:
+        self._stop.set()
         self.sink.abort()
+        self._thread.join(timeout=5)
+
+    def _hand_over(self, item) -> None:
+        while not self._stop.is_set():
+            self._raise_if_failed()
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RuntimeError("redaction failed") from self._error
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    keyframe = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if keyframe is _END:
+                    return
+                self.sink.put(self._redacted(keyframe))
+        except BaseException as exc:  # surfaced to the pipeline by put()/finish()
+            self._error = exc
+            log.exception("redaction failed")
+
+    def _redacted(self, keyframe: Keyframe) -> Keyframe:
+        image, counts = self.redactor.redact(keyframe.frame.image, keyframe.detections)
+        self.frames += 1
+        self.totals.update(dict(counts))
+        return dataclasses.replace(
+            keyframe,
+            frame=dataclasses.replace(keyframe.frame, image=image),
+            # The selector's JPEG holds the original pixels: never reuse it.
+            decision=dataclasses.replace(keyframe.decision, jpegs={}),
+            redactions=counts,
+        )
 
 
 def redaction_stage(settings: RedactionConfig, class_names: Sequence[str], origin: str | None = None):
