@@ -4,7 +4,7 @@ Each box is first grown by ``margin`` (a share of its width and height on every 
 hugs the skin and leaves hair and ears), then clipped to the image. ``strength`` in (0, 1] sets how
 much is destroyed: the blur kernel is that share of the box's larger side (applied twice: a box
 filter twice is close to a Gaussian and leaves no edges a detector finds again); a pixelated box
-keeps ``round(4 / strength)`` cells across its larger side (fewer, coarser cells at higher
+keeps ``round(3 / strength)`` cells across its larger side (fewer, coarser cells at higher
 strength); a fill paints the box black and ignores it.
 """
 
@@ -55,7 +55,7 @@ def _blurred(region: np.ndarray, strength: float) -> np.ndarray:
 
 def _pixelated(region: np.ndarray, strength: float) -> np.ndarray:
     height, width = region.shape[:2]
-    cells = max(1, int(round(4 / strength)))  # strength 0.5: 8 cells across the larger side
+    cells = max(2, int(round(3 / strength)))  # strength 1: 3 cells across the larger side, 0.5: 6
     side = max(height, width)
     small_w = max(1, round(width * cells / side))
     small_h = max(1, round(height * cells / side))
