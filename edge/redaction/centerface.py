@@ -36,8 +36,8 @@ DEFAULT_THRESHOLD = 0.3
 Redaction itself looks a little lower still (``[redaction] face_threshold``, 0.25)."""
 DEFAULT_MAX_SIDE = 1920
 """Longest side the detector sees. Larger finds smaller faces (a crowd far away) and costs more:
-on 2 CPU cores a 1920x1080 frame takes about 2 s at full size and finds 149 faces in the
-night-street clip; at 1280 it takes 1 s and finds 99."""
+a 1920x1080 frame takes 0.5 to 0.7 s at full size on one core and finds 149 faces in the
+night-street clip; at 1280 about half as long, and 99 faces."""
 
 
 class CenterFace:
