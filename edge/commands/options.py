@@ -231,8 +231,10 @@ def add_redaction_options(parser):
     flags.add("redact", f"comma-separated: {FACES} (a face detector), {HEADS} (the top of each person box) and class "
                         "names of the detector (their whole box), e.g. faces,heads", type=_comma_list,
               metavar="TARGETS", shown="none")
-    flags.add("redact_style", "how", choices=REDACTION_STYLES)
-    flags.add("redact_strength", "share of a box's larger side the blur spans, in (0, 1]", type=float, metavar="S")
+    flags.add("redact_style", "how a box is made unrecognizable: blur, pixelate, or fill (solid black)",
+              choices=REDACTION_STYLES)
+    flags.add("redact_strength", "in (0, 1]: share of a box's larger side the blur spans; coarser pixels when "
+                                 "pixelating", type=float, metavar="S")
     flags.add("redact_margin", "each box grows by this share of its size on every side, in (0, 2]", type=float,
               metavar="M")
     return group
