@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="address the device should connect to; repeat it for collector nodes sharing these keys, "
                           "which the agent fails over between in the order given")
     add.add_argument("--out", required=True, type=Path, help="credentials file to write (secret: give it to the device only)")
+    add.add_argument("--require-redaction", type=_redaction_kinds, default=(), metavar="KINDS",
+                     help="reject this device's frames unless its agent redacted these (e.g. faces, or faces,heads: "
+                          "'edgelabel-agent run --redact ...'); rejections count as redaction_required in stats")
     remove = _parser(
         key_commands, "remove-device", "revoke a device: its key can no longer connect",
         "example:\n  edgelabel-collector keys remove-device cam-01 --data-dir /var/lib/edgelabel\n",
@@ -359,9 +362,20 @@ def _start_metrics(address: str, metrics):
 def cmd_keys_add(args: argparse.Namespace) -> int:
     from server.keys import KeyStore
 
-    credentials = KeyStore(args.data_dir).add_device(args.name, args.endpoint, args.out)
-    print(f"device {credentials.device!r} added; credentials written to {args.out} (keep it secret)")
+    credentials = KeyStore(args.data_dir).add_device(args.name, args.endpoint, args.out,
+                                                     require_redaction=args.require_redaction)
+    print(f"device {credentials.device!r} added; credentials written to {args.out} (keep it secret)"
+          + (f"; its frames must be redacted: {', '.join(args.require_redaction)}" if args.require_redaction else ""))
     return 0
+
+
+def _redaction_kinds(text: str) -> list[str]:
+    from server.redaction_policy import parse_required
+
+    try:
+        return parse_required(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_keys_remove(args: argparse.Namespace) -> int:
@@ -409,6 +423,9 @@ def format_stats(stats: dict) -> str:
             line += (f"; heartbeat {_ago(now, status['received_at'])}: {status.get('fps', 0):.1f} fps, "
                      f"{int(status.get('spooled', 0))} spooled, {int(status.get('evicted', 0))} evicted")
         lines.append(line)
+    if stats["redactions"]["frames"]:
+        lines.append(f"redacted on the device: {stats['redactions']['frames']} frames ("
+                     + ", ".join(f"{kind} {n}" for kind, n in stats["redactions"]["by_kind"].items()) + ")")
     if stats["rejections"]["by_code"]:
         lines.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["rejections"]["by_code"].items())))
     return "\n".join(lines)

@@ -36,6 +36,7 @@ from server.errors import CollectorError, StoreUnavailableError
 from server.images import gray_for_signature, verify_jpeg
 from server.ingest.outage import OutageLog
 from server.keys import DeviceAuthenticator, KeyStore, split_user_id
+from server.redaction_policy import RedactionPolicy
 
 log = logging.getLogger("server.receiver")
 
@@ -92,6 +93,7 @@ class Receiver:
         self._own_context = context is None
         self._context = context or zmq.Context()
         self._auth: DeviceAuthenticator | None = None
+        self._redaction = RedactionPolicy(keys) if keys is not None else None
         self._decoders = ThreadPoolExecutor(max_workers=decode_threads or len(os.sched_getaffinity(0)), thread_name_prefix="jpeg-check")
         # Load the duplicate index now (rebuilt from the database), not on the first batch.
         store.prepare_ingest()
@@ -216,6 +218,8 @@ class Receiver:
                 raise WireError("unknown_device", f"the key of device {device!r} was revoked")
             if not speaks_for(device, claimed):
                 raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
+            if not isinstance(decoded, DeviceStatus):
+                self._redaction.check(device, decoded[0])
         return decoded
 
     def _note_status(self, identity: bytes, status: DeviceStatus) -> None:
