@@ -33,6 +33,7 @@ from edge.contract.wire import DeviceStatus, FrameHeader, Reply, WireError
 from server.datadir import DataDir
 from server.dedup.frame_signature import FrameSignature, signature_of_gray
 from server.errors import CollectorError, StoreUnavailableError
+from server.handshake_log import HandshakeFailures
 from server.images import gray_for_signature, verify_jpeg
 from server.ingest.outage import OutageLog
 from server.keys import DeviceAuthenticator, KeyStore, split_user_id
@@ -114,6 +115,7 @@ class Receiver:
             self.close()
             raise CollectorError(f"cannot listen on {endpoint}: {exc}") from None
         self.bound_endpoint = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.handshakes = HandshakeFailures(self._socket, self.bound_endpoint) if keys is not None else None
 
     def stop(self) -> None:
         """Ask the loop to finish the batch at hand and return (safe from any thread or signal handler)."""
@@ -127,6 +129,8 @@ class Receiver:
                 self._handle_batch(self._read_batch())
             else:
                 self._flush_rejections()  # idle: persist the rejection counts
+            if self.handshakes is not None:
+                self.handshakes.drain()
             if time.monotonic() >= next_summary:
                 next_summary += SUMMARY_EVERY_S
                 last = self._log_summary(last)
@@ -135,6 +139,8 @@ class Receiver:
 
     def close(self) -> None:
         self._decoders.shutdown(wait=True)
+        if getattr(self, "handshakes", None) is not None:
+            self.handshakes.close()
         self._socket.close(linger=0)
         if self._auth is not None:
             self._auth.stop()
