@@ -170,6 +170,10 @@ def test_accept_a_whole_track_and_fix_a_class(site, alice):
     page.wait_for_function("() => document.body?.dataset.trackLoaded === 'yes'")
     page.keyboard.press("a")
     page.wait_for_function("() => document.body?.dataset.trackAccepted !== undefined")
+    # Said in words: every queued frame of the solo track had no other box, so all are verified now.
+    assert page.locator("#track-status").text_content() == (
+        f"Track accepted. {len(queued)} frame{'s' if len(queued) > 1 else ''} had no other boxes to check and "
+        f"{'are' if len(queued) > 1 else 'is'} now verified.")
     with db(site) as conn:
         assert conn.execute("SELECT class_name, user FROM track_verdicts WHERE device = 'solo' AND track_id = ?",
                             [solo_track]).fetchone() == (None, "alice")
@@ -187,6 +191,8 @@ def test_accept_a_whole_track_and_fix_a_class(site, alice):
     page.keyboard.type("bicycle")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.body?.dataset.trackAccepted !== undefined")
+    said = page.locator("#track-status").text_content()
+    assert said.startswith("Track accepted as bicycle. ") and "stay in the queue with this track's boxes" in said
     with db(site) as conn:
         assert conn.execute("SELECT class_name FROM track_verdicts WHERE device = 'cam' AND track_id = ?",
                             [cam_track]).fetchone() == ("bicycle",)
