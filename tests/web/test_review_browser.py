@@ -211,6 +211,13 @@ def test_dashboard_shows_precision_and_device_names_as_text(site, browser, alice
         rates = page.locator("#acceptance tbody tr").all_text_contents()
         assert any("cam" in r and "person" in r for r in rates)
         page.screenshot(path=str(artifacts_dir / "dashboard.png"), full_page=True)
+        # This collector reviews each frame once: the consistency page says why its tables are empty.
+        page.goto(f"{site[0].url}/consistency")
+        page.wait_for_function("() => document.body?.dataset.consistencyLoaded === 'yes'")
+        assert page.locator("#per-reviewer tbody td.empty").text_content().startswith("None yet")
+        assert page.locator("#adjudications tbody td.empty").text_content().startswith("None open")
+        assert page.locator("#gold tbody td.empty").get_attribute("colspan") == "7"
+        page.screenshot(path=str(artifacts_dir / "consistency-empty.png"), full_page=True)
         # The same name on the track page, and a reviewer is refused the dashboard.
         page.goto(f"{site[0].url}/track?device={XSS_DEVICE}&track_id=1")
         page.wait_for_timeout(300)
