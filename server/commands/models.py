@@ -21,15 +21,16 @@ EVALUATE_EPILOG = """\
 examples:
   edgelabel-collector models evaluate cams-v2 --data-dir /var/lib/edgelabel --json
   edgelabel-collector models evaluate cams-v2 --baseline yolox_nano --device cam-01 --since 2024-05-01 \\
-      --exclude-from train_frames.json --report eval/ --data-dir /var/lib/edgelabel
+      --exclude-from datasets/cams-yolo --report eval/ --data-dir /var/lib/edgelabel
 
 The model runs through the agent's own detector (the agent must be installed beside the collector:
 pip install 'edgelabel[edge]') on every verified frame (accepted or corrected in review, or imported
 as verified), and is scored against the reviewers' boxes: per project class (model classes mapped
 through the taxonomy) precision and recall at IoU 0.5 of the boxes a device keeps (score >= 0.3 by
 default), AP at IoU 0.5 and COCO mAP@[.5:.95]. --exclude-from drops the frames a candidate was
-trained on: a JSON list of frame ids, a JSON object whose "frames" lists ids or {"id": ...}
-objects, or a text file with one id per line.
+trained on: give the export it was trained on (its directory or .edgelabel-export.json, which
+lists the exported frame ids), or a JSON list of frame ids, a JSON object whose "frames" lists ids
+or {"id": ...} objects, or a text file with one id per line.
 """
 
 
@@ -69,7 +70,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     evaluate.add_argument("--since", type=_time, metavar="TIME",
                           help="only frames captured at or after (ISO date/time or Unix seconds)")
     evaluate.add_argument("--exclude-from", type=Path, metavar="MANIFEST",
-                          help="leave out the frame ids listed in this file (the candidate's training frames)")
+                          help="leave out the frames of this export (directory or manifest) or id list: the "
+                               "candidate's training frames")
     evaluate.add_argument("--score-threshold", type=float, default=None, metavar="S",
                           help="score of the boxes precision and recall count (default: 0.3, the agent's)")
     evaluate.add_argument("--report", type=Path, metavar="DIR",

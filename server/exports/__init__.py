@@ -93,7 +93,9 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
             classes=list(data.class_names), devices=sorted({frame.device for frame in data.frames}),
             written=written, notes=yolo.notes(written, options) if format_name == "yolo" else [],
         )
-        write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json()})
+        # frame_ids: the manifest 'models evaluate --exclude-from' reads to leave a model's training frames out.
+        write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json(),
+                                   "frame_ids": sorted(frame.frame_id for frame in data.frames)})
     return summary
 
 

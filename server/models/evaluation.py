@@ -31,6 +31,7 @@ from edge.contract.mean_ap import (
 )
 from server.datadir import DataDir
 from server.db import sql
+from server.exports.writing import MARKER as EXPORT_MARKER
 from server.frames.state import VERIFIED_STATUSES
 from server.models import ModelRegistryError
 from server.models.agent import detect
@@ -107,8 +108,12 @@ class ModelScore:
 
 
 def read_manifest(path: Path) -> set[int]:
-    """Frame ids in ``path``: a JSON list of ids, a JSON object whose ``frames`` lists ids or objects
-    with an ``id`` (or ``frame_id``), or a text file with one id per line."""
+    """Frame ids in ``path``: an export's directory or its ``.edgelabel-export.json`` (its
+    ``frame_ids``), a JSON list of ids, a JSON object whose ``frames`` lists ids or objects with an
+    ``id`` (or ``frame_id``), or a text file with one id per line."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / EXPORT_MARKER
     try:
         content = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -118,7 +123,7 @@ def read_manifest(path: Path) -> set[int]:
     except ValueError:
         doc = [line.strip() for line in content.splitlines() if line.strip() and not line.startswith("#")]
     if isinstance(doc, dict):
-        doc = doc.get("frames", doc.get("frame_ids"))
+        doc = doc.get("frame_ids", doc.get("frames"))
     if not isinstance(doc, list):
         raise ModelRegistryError(f"manifest {path}: expected a list of frame ids or an object with 'frames'")
     ids = set()
@@ -210,6 +215,9 @@ def score_model(name: str, model_id: str, frames: list[VerifiedFrame], predictio
 
 
 def _as_boxes(rows: list, index: dict[str, int]) -> _Boxes:
+    # A weak box of a class outside ``index`` (none labelled, none kept) only ranks in that class's
+    # AP, which COCO leaves out for want of reference boxes.
+    rows = [row for row in rows if row[2] in index]
     return _Boxes(np.array([r[0] for r in rows], float).reshape(-1, 4), np.array([r[1] for r in rows], float),
                   np.array([index[r[2]] for r in rows], int))
 

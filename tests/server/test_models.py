@@ -14,7 +14,14 @@ from server.cli import main as collector
 from server.datadir import DataDir
 from server.media.gc import collect_garbage
 from server.models import ModelRegistryError
-from server.models.evaluation import evaluate, read_manifest
+from server.models.evaluation import (
+    Prediction,
+    VerifiedFrame,
+    evaluate,
+    read_manifest,
+    score_model,
+    verified_frames,
+)
 from server.models.registry import add_model, list_models
 from server.review.queue import ReviewQueue
 from server.taxonomy import queries as taxonomy_queries
@@ -56,6 +63,38 @@ def test_the_cli_registers_and_lists_and_refuses_in_one_line(tmp_path, capsys):
     assert error.startswith("edgelabel-collector models: error: cannot read model broken.onnx") and "\n" not in error
 
 
+def test_manifests_in_every_accepted_shape(tmp_path):
+    shapes = {"list.json": "[3, 1]", "objects.json": '{"frames": [{"id": 1}, {"frame_id": 3}]}',
+              "lines.txt": "# training frames\n1\n3\n"}
+    for name, content in shapes.items():
+        (tmp_path / name).write_text(content)
+        assert read_manifest(tmp_path / name) == {1, 3}
+    (tmp_path / "bad.json").write_text('["x"]')
+    with pytest.raises(ModelRegistryError, match="'x' is not a frame id"):
+        read_manifest(tmp_path / "bad.json")
+
+
+def test_scores_of_a_small_case_by_hand():
+    frames = [VerifiedFrame(1, "cam", 1.0, "0" * 64, 100, 100, (((0, 0, 10, 10), "car"), ((50, 50, 60, 60), "car"))),
+              VerifiedFrame(2, "cam", 2.0, "0" * 64, 100, 100, (((20, 20, 40, 40), "person"),))]
+    predictions = {1: [Prediction((0, 0, 10, 11), 0.9, "car"),  # tp (IoU 10/11)
+                       Prediction((80, 80, 90, 90), 0.8, "car"),  # fp
+                       Prediction((50, 50, 60, 60), 0.2, "car"),  # below the operating threshold: ranks for AP only
+                       Prediction((1, 1, 5, 5), 0.1, "dog")],  # weak, of a class nobody labelled
+                   2: [Prediction((20, 20, 40, 40), 0.7, "car")]}  # right place, wrong class: fp, and a miss
+    score = score_model("m", "m-1", frames, predictions, ["car", "person"], operating_threshold=0.3)
+    assert {c: (v["tp"], v["fp"], v["fn"]) for c, v in score.per_class.items()} == {"car": (1, 2, 1),
+                                                                                  "person": (0, 0, 1)}
+    assert score.per_class["car"]["precision"] == pytest.approx(1 / 3) and score.per_class["car"]["recall"] == 0.5
+    assert score.per_class["person"]["precision"] is None and score.per_class["person"]["recall"] == 0
+    assert (score.overall["tp"], score.overall["fp"], score.overall["fn"]) == (1, 2, 2)
+    assert {f: vars(c) for f, c in score.frames.items()} == {1: {"tp": 1, "fp": 1, "fn": 1}, 2: {"tp": 0, "fp": 1,
+                                                                                               "fn": 1}}
+    # car ranked 0.9 tp, 0.8 fp, 0.7 fp, 0.2 tp: precision envelope 1 up to recall 0.5, then 0.5 up to 1.
+    assert score.per_class["car"]["ap50"] == pytest.approx((51 * 1.0 + 50 * 0.5) / 101)
+    assert score.per_class["person"]["ap50"] == 0.0
+
+
 def agent_boxes(images, tmp_path, threshold=0.3):
     """What the agent's detector keeps on each image (the command a device's operator would run)."""
     paths = []
@@ -75,7 +114,7 @@ def iou(a, b):
 
 
 @pytest.fixture
-def verified(tmp_path):
+def verified(tmp_path, backend):
     """Three PETS frames verified by a reviewer with boxes chosen against the model's own: a
     taxonomy with one class 'pedestrian' that the model's 'person' maps to."""
     images = clip_frames(PETS, (0, 60, 120))
@@ -124,8 +163,15 @@ def test_precision_and_recall_match_the_hand_count(verified):
     # The reference boxes are the model's own, so a match holds at every IoU: COCO mAP equals AP50,
     # and the missed people keep both below 1.
     assert 0 < counts["ap50"] < 1 and counts["map"] == pytest.approx(counts["ap50"])
+    with DataDir.open_readonly(data_dir) as store:
+        with store.db.read() as conn:  # --since and --device select the frames (capture times 100, 101, 102)
+            assert [f.id for f in verified_frames(conn, since=101.0)] == ids[1:]
+            assert [f.id for f in verified_frames(conn, device="cam", exclude=[ids[1]])] == [ids[0], ids[2]]
+        with pytest.raises(ModelRegistryError, match="no verified frames match"):
+            evaluate(store, "nano", device="elsewhere")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the queries ran on both above
 def test_baseline_exclusion_and_report(verified, tmp_path, capsys):
     data_dir, ids, _ = verified
     # The same weights with one more metadata entry: another file (another hash), the same boxes.
@@ -142,12 +188,13 @@ def test_baseline_exclusion_and_report(verified, tmp_path, capsys):
     with DataDir.open(data_dir) as store, store.db.write() as conn:
         taxonomy_queries.save(conn, taxonomy_queries.load(conn).with_mapping(variant_id, "person", "pedestrian"),
                               "admin", 2.0)
-    manifest = tmp_path / "train.json"
-    manifest.write_text(json.dumps({"frames": [{"id": ids[0]}]}))
-    assert read_manifest(manifest) == {ids[0]}
+    # The candidate was "trained" on an export of the first frame: its manifest leaves that frame out.
+    train = tmp_path / "train"
+    assert collector(["export", "coco", "--data-dir", str(data_dir), "--out", str(train), "--until", "100.5"]) == 0
+    assert read_manifest(train) == {ids[0]}
     capsys.readouterr()
     report = tmp_path / "report"
-    assert collector(["models", "evaluate", "nano_v2", "--baseline", "nano", "--exclude-from", str(manifest),
+    assert collector(["models", "evaluate", "nano_v2", "--baseline", "nano", "--exclude-from", str(train),
                       "--data-dir", str(data_dir), "--report", str(report), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["frames"] == 2 and summary["filters"]["excluded"] == 1
