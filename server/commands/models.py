@@ -52,8 +52,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add.set_defaults(handler=run_add)
 
     listing = commands.add_parser(
-        "list", help="registered models and the devices running each",
-        description="Registered models, with the devices whose last heartbeat named each.",
+        "list", help="registered models, the devices running each, and how reviewers judged its pre-labels",
+        description="Registered models, with the devices whose last heartbeat named each and, per device, the "
+        "share of the model's pre-labels on verified frames that reviewers kept unchanged.",
         epilog="example:\n  edgelabel-collector models list --data-dir /var/lib/edgelabel --json\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _store_options(listing)
@@ -120,6 +121,11 @@ def run_list(args: argparse.Namespace) -> int:
         devices = ", ".join(d["device"] for d in model["devices"]) or "no device"
         print(f"{model['name']}  {model['model_id']}  {model['layout']}  {model['input_width']}x{model['input_height']}"
               f"  {len(model['class_names'])} classes  running on: {devices}")
+        for row in model["reviewed"]:
+            precision = f"{row['precision']:.3f}" if row["precision"] is not None else "-"
+            print(f"  {row['device']} ({row['model_id']}): reviewers kept {row['kept_unchanged']} of "
+                  f"{row['prelabel_boxes']} pre-labels unchanged on {row['verified_frames']} verified frames "
+                  f"(precision {precision})")
     return 0
 
 

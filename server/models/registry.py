@@ -125,11 +125,36 @@ def devices_running(conn: Connection) -> dict[str, list[dict]]:
     return running
 
 
+def reviewer_precision(conn: Connection) -> dict[str, list[dict]]:
+    """Weights id -> per device and model id (with runtime): how the model's pre-labels fared in review.
+
+    ``precision`` is the share of its boxes on verified frames (accepted or corrected) that
+    reviewers kept unchanged (``annotations.source = 'model'``); rejected frames do not count.
+    """
+    boxes = {(row.device, row.model_id): row for row in conn.execute(text(
+        "SELECT f.device, f.model_id, COUNT(DISTINCT f.id) AS frames, COUNT(d.id) AS boxes FROM frames f"
+        " LEFT JOIN detections d ON d.frame_id = f.id WHERE f.status IN ('accepted', 'corrected')"
+        " GROUP BY f.device, f.model_id"))}
+    kept = {(row.device, row.model_id): row.kept for row in conn.execute(text(
+        "SELECT f.device, f.model_id, COUNT(a.id) AS kept FROM frames f JOIN annotations a ON a.frame_id = f.id"
+        " WHERE f.status IN ('accepted', 'corrected') AND a.source = 'model' GROUP BY f.device, f.model_id"))}
+    by_weights: dict[str, list[dict]] = {}
+    for (device, model_id), row in sorted(boxes.items()):
+        unchanged = kept.get((device, model_id), 0)
+        by_weights.setdefault(weights_id(model_id), []).append({
+            "device": device, "model_id": model_id, "verified_frames": row.frames, "prelabel_boxes": row.boxes,
+            "kept_unchanged": unchanged, "precision": unchanged / row.boxes if row.boxes else None})
+    return by_weights
+
+
 def list_models(db: Database) -> list[dict]:
-    """Every registered model with the devices running it (``models list``)."""
+    """Every registered model with the devices running it and its reviewer precision per device
+    (``models list``)."""
     with db.read("list registered models") as conn:
         running = devices_running(conn)
-        return [{**model.to_json(), "devices": running.get(model.model_id, [])} for model in registered_models(conn)]
+        reviewed = reviewer_precision(conn)
+        return [{**model.to_json(), "devices": running.get(model.model_id, []),
+                 "reviewed": reviewed.get(model.model_id, [])} for model in registered_models(conn)]
 
 
 def write_model_file(media: MediaBackend, model: RegisteredModel, directory: Path) -> Path:

@@ -5,6 +5,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import onnx
 import pytest
@@ -49,6 +50,30 @@ def test_add_stores_the_file_by_its_hash_with_what_the_agent_reads_and_list_name
         assert listed["name"] == "nano" and [d["device"] for d in listed["devices"]] == ["cam-1"]
         # The model file is a reference: gc with no grace period keeps it.
         assert collect_garbage(store.db, store.media, 0.0, dry_run=True).orphans == 0
+
+
+def test_list_shows_per_device_the_share_of_pre_labels_reviewers_kept(tmp_path, backend, capsys):
+    images = clip_frames(PETS, (0, 60, 120, 180))
+    headers = [replace(header_for(image, "cam", seq, capture_ts=100.0 + seq), model_id=f"{WEIGHTS_ID}@ort-cpu")
+               for seq, image in enumerate(images[:3])]
+    headers.append(header_for(images[3], "cam", 3))  # another model's frame
+    with DataDir.open(tmp_path) as store:
+        store.ingest_frames([(header, encode(image)) for header, image in zip(headers, images)])
+        add_model(store.db, store.media, MODEL, "nano")
+    with ReviewQueue.open(tmp_path) as queue:
+        ids = sorted(f["id"] for f in queue.next(limit=10))
+        for frame_id, decision in zip(ids, ("accept", "correct", "reject", "accept")):
+            frame = queue.claim("alice", frame_id)
+            moved = [{**{k: d[k] for k in ("y1", "y2", "class_name", "track_id")}, "x1": d["x1"] + 20,
+                      "x2": d["x2"] + 20, "detection_id": d["id"]} for d in frame["detections"]]
+            queue.submit("alice", frame_id, decision, annotations=moved if decision == "correct" else None)
+    with DataDir.open_readonly(tmp_path) as store:
+        [listed] = list_models(store.db)
+    # One box kept as the model drew it (accepted), one moved (corrected); the rejected frame does not count.
+    assert listed["reviewed"] == [{"device": "cam", "model_id": f"{WEIGHTS_ID}@ort-cpu", "verified_frames": 2,
+                                   "prelabel_boxes": 2, "kept_unchanged": 1, "precision": 0.5}]
+    assert collector(["models", "list", "--data-dir", str(tmp_path)]) == 0
+    assert "reviewers kept 1 of 2 pre-labels unchanged on 2 verified frames (precision 0.500)" in capsys.readouterr().out
 
 
 def test_the_cli_registers_and_lists_and_refuses_in_one_line(tmp_path, capsys):
