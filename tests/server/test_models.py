@@ -27,8 +27,10 @@ from server.models.registry import add_model, list_models
 from server.review.queue import ReviewQueue
 from server.taxonomy import queries as taxonomy_queries
 from server.taxonomy.model import ClassSpec, Taxonomy
+from server.web.serve import start_review_api
 from tests.conftest import DATA_DIR
 from tests.server._frames import PETS, clip_frames, encode, header_for
+from tests.server._login import add_accounts, logged_in
 
 MODEL = DATA_DIR.parent / "models" / "yolox_nano.onnx"
 WEIGHTS_ID = f"yolox_nano-{hashlib.sha256(MODEL.read_bytes()).hexdigest()[:8]}"
@@ -140,7 +142,7 @@ def iou(a, b):
 
 @pytest.fixture
 def verified(tmp_path, backend):
-    """Three PETS frames verified by a reviewer with boxes chosen against the model's own: a
+    """Three PETS frames a reviewer verified through the review API with boxes chosen against the model's own: a
     taxonomy with one class 'pedestrian' that the model's 'person' maps to."""
     images = clip_frames(PETS, (0, 60, 120))
     data_dir = tmp_path / "data"
@@ -161,12 +163,20 @@ def verified(tmp_path, backend):
     labels = {0: people[0][:-1] + missed,  # one model box wrong (fp), three people missed (fn)
               1: people[1],  # every box right
               2: people[2][1:]}  # one more fp
-    with ReviewQueue.open(data_dir) as queue:
-        ids = sorted(f["id"] for f in queue.next(limit=10))
-        for number, frame_id in enumerate(ids):
-            queue.claim("alice", frame_id)
-            queue.submit("alice", frame_id, "correct", annotations=[
-                {"x1": x1, "y1": y1, "x2": x2, "y2": y2, "class_name": "pedestrian"} for x1, y1, x2, y2 in labels[number]])
+    # A reviewer corrects each frame through the review API, over HTTP.
+    add_accounts(data_dir, "alice")
+    server = start_review_api(data_dir, "127.0.0.1:0")
+    try:
+        with logged_in(server.url, "alice") as alice:
+            ids = sorted(f["id"] for f in alice.get("/api/queue", params={"limit": 10}).json()["frames"])
+            for number, frame_id in enumerate(ids):
+                assert alice.post("/api/queue/claim", json={"frame_id": frame_id}).status_code == 200
+                boxes = [{"x1": x1, "y1": y1, "x2": x2, "y2": y2, "class_name": "pedestrian"}
+                         for x1, y1, x2, y2 in labels[number]]
+                answer = alice.post(f"/api/frames/{frame_id}/submit", json={"decision": "correct", "annotations": boxes})
+                assert answer.status_code == 200, answer.text
+    finally:
+        server.stop()
     per_frame = {ids[0]: {"tp": len(people[0]) - 1, "fp": 1, "fn": 3},
                  ids[1]: {"tp": len(people[1]), "fp": 0, "fn": 0},
                  ids[2]: {"tp": len(people[2]) - 1, "fp": 1, "fn": 0}}
