@@ -1,5 +1,5 @@
 """The model registry and ``models evaluate`` with the real shared model, run by the agent's own code
-in a subprocess, on real frames a test verified through the review queue."""
+in a subprocess, on real frames a test verified through the review API and queue."""
 
 import hashlib
 import json
