@@ -7,8 +7,8 @@ Each subcommand lives in ``edge.commands.<name>`` with ``add_parser(subparsers)`
 from __future__ import annotations
 
 import argparse
-import sys
 
+from edge.contract.command_line import run_handler
 from edge.contract.errors import AgentError
 
 COMMANDS = ("run", "detect", "inspect", "benchmark", "sample", "track", "mot_eval", "quantize", "dynamic_batch", "check_config")
@@ -47,18 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except AgentError as exc:
-        print(f"edgelabel-agent {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"edgelabel-agent {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader of our output went away (e.g. `| head`); not an error worth a traceback.
-        sys.stderr.close()
-        return 141
+    return run_handler(f"edgelabel-agent {args.command}", lambda: args.handler(args), (AgentError,))
 
 
 if __name__ == "__main__":

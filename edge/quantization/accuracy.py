@@ -24,9 +24,9 @@ import numpy as np
 
 from edge.contract.mean_ap import coco_mean_average_precision, mean_average_precision
 from edge.detection.runner import Detector
-from edge.frame_detections import Detections
 from edge.errors import SourceError
 from edge.evaluation.labeled import LabeledSet
+from edge.frame_detections import Detections
 
 RunModel = Callable[[np.ndarray], Sequence[np.ndarray]]
 """Runs a candidate on one letterboxed input tensor; returns the head's outputs in the order

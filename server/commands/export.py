@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 from server.media.options import add_media_argument
 
 EPILOG = """\
@@ -61,7 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("format", choices=FORMAT_NAMES, metavar="FORMAT", help=", ".join(FORMAT_NAMES))
-    parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_data_dir_argument(parser)
     add_database_argument(parser)
     add_media_argument(parser)
     parser.add_argument("--out", required=True, type=Path,

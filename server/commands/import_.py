@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 from server.media.options import add_media_argument
 
 EPILOG = """\
@@ -59,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dir", type=Path, metavar="DIR", help="the dataset's folder")
-    parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_data_dir_argument(parser)
     add_database_argument(parser)
     add_media_argument(parser)
     parser.add_argument("--format", choices=IMPORT_FORMATS, help="dataset layout (default: guessed)")

@@ -56,7 +56,10 @@ class ExportSummary:
     written: dict[str, int] = field(default_factory=dict)
     """What the format wrote (images, annotations, tracks...)."""
     notes: list[str] = field(default_factory=list)
-    """What a user of the export must know (YOLO: how val was made when no clean split exists)."""
+    """What a user of the export must know (YOLO: how val was made when no clean split exists;
+    frames held back while reviewers disagree)."""
+    held_back: int = 0
+    """Frames left out because their adjudication is open (see :mod:`server.exports.filter`)."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -91,12 +94,20 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
             tracks=len({(frame.device, box.track_id) for frame in data.frames for box in frame.boxes
                         if box.track_id is not None}),
             classes=list(data.class_names), devices=sorted({frame.device for frame in data.frames}),
-            written=written, notes=yolo.notes(written, options) if format_name == "yolo" else [],
+            written=written, notes=(yolo.notes(written, options) if format_name == "yolo" else [])
+            + _held_back_note(data.held_back), held_back=data.held_back,
         )
         # frame_ids: the manifest 'models evaluate --exclude-from' reads to leave a model's training frames out.
         write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json(),
                                    "frame_ids": sorted(frame.frame_id for frame in data.frames)})
     return summary
+
+
+def _held_back_note(held_back: int) -> list[str]:
+    if not held_back:
+        return []
+    return [f"{held_back} frame(s) held back: their reviewers disagree and no admin has decided yet "
+            "(the adjudication page, /adjudicate); export again once decided"]
 
 
 __all__ = ["FORMATS", "ExportError", "ExportOptions", "ExportSummary", "Selection", "export"]
