@@ -20,6 +20,7 @@ from server.commands import export as export_command
 from server.commands import import_ as import_command
 from server.commands import media as media_command
 from server.commands import migrate as migrate_command
+from server.commands import models as models_command
 from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
 from server.commands.database_option import add_data_dir_argument, add_database_argument, fill_from_config
@@ -44,6 +45,8 @@ examples:
   edgelabel-collector export yolo --data-dir /var/lib/edgelabel --out datasets/cams-yolo
   edgelabel-collector import photos/ --data-dir /var/lib/edgelabel
   edgelabel-collector classes import taxonomy.toml --data-dir /var/lib/edgelabel
+  edgelabel-collector models add best.onnx --name cams-v2 --data-dir /var/lib/edgelabel
+  edgelabel-collector models evaluate cams-v2 --baseline yolox_nano --data-dir /var/lib/edgelabel --report eval
   edgelabel-collector synthesize --data-dir /var/lib/edgelabel --device cam-01 --classes person --count 100
   edgelabel-collector users add alice --role reviewer --data-dir /var/lib/edgelabel   # password on stdin
 """
@@ -161,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     users_command.add_parser(commands)
     media_command.add_parser(commands)
     migrate_command.add_parser(commands)
+    models_command.add_parser(commands)
 
     demo = _parser(
         commands, "demo", "run a collector and an agent on a sample clip, end to end",

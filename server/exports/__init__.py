@@ -97,7 +97,9 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
             written=written, notes=(yolo.notes(written, options) if format_name == "yolo" else [])
             + _held_back_note(data.held_back), held_back=data.held_back,
         )
-        write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json()})
+        # frame_ids: the manifest 'models evaluate --exclude-from' reads to leave a model's training frames out.
+        write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json(),
+                                   "frame_ids": sorted(frame.frame_id for frame in data.frames)})
     return summary
 
 
