@@ -293,6 +293,8 @@ def test_cli_writes_frames_and_a_report(camera, tmp_path, capsys):
     assert summary["frames"] == 3 and summary["objects"] == 6
     page = report.read_text()
     assert page.count("<figure>") == 3 + 8 + 1 and "Real verified frames" in page
+    header = page.split("<h2>")[0]  # the summary at the top reads as words, not Python's reprs
+    assert "{" not in header.split("</style>")[1] and "[" not in header and "<li>objects: 6</li>" in header
     sheet = cv2.imread(str(report.with_suffix(".png")))
     assert sheet.shape[1] == 4 * 320 and sheet.shape[0] > 3 * 200
 
