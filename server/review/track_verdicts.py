@@ -109,8 +109,19 @@ def frame_extras(db: Database, frame: dict) -> dict:
                                           "box": list(row[4:8]),
                                           "class_name": taxonomy.project_class(row[9], row[8])[0]}
         names = conn.execute(text("SELECT class_names FROM models WHERE id = :id"), {"id": frame["model_id"]}).scalar()
-    class_names = taxonomy.class_names() or (json.loads(names) if names else [])
+        seen = [] if not taxonomy.empty else [name for name, in conn.execute(_SEEN_MOST, {"device": frame["device"]})]
+    # The review screen's keys 1-9 pick the first nine: the project's classes in its order, else the
+    # classes this camera's recent frames show most (not COCO's airplane, train and boat).
+    class_names = taxonomy.class_names() or list(dict.fromkeys([*seen, *(json.loads(names) if names else [])]))
     return {"verdicts": verdicts, "context": context, "class_names": class_names}
+
+
+RECENT_FRAMES = 500
+"""How many of a camera's latest frames rank its classes for the keyboard shortcuts."""
+_SEEN_MOST = text(
+    "SELECT class_name FROM detections WHERE frame_id IN"
+    f" (SELECT id FROM frames WHERE device = :device ORDER BY id DESC LIMIT {RECENT_FRAMES})"
+    " GROUP BY class_name ORDER BY COUNT(*) DESC, class_name")
 
 
 def _verdict(conn: Connection, device: str, track_id: int) -> dict | None:

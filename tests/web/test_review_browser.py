@@ -4,6 +4,7 @@ The tests run in order and share one collector: alice reviews with the keyboard,
 beside her, root (admin) reads the dashboard. Each step is checked in the database.
 """
 
+import re
 import sqlite3
 import statistics
 import time
@@ -49,6 +50,10 @@ def test_accept_unchanged_frames_with_the_keyboard(site, alice, artifacts_dir):
     frame_id = shown_frame(page)
     page.wait_for_timeout(200)  # let the context thumbnail draw for the screenshot
     page.screenshot(path=str(artifacts_dir / "review.png"))
+    # The frame is named by camera, time and place in its clip; keys 1-9 start with what this camera shows.
+    info = page.locator("#info").text_content()
+    assert re.search(r" · frame \d+ of its source · kept for ", info) and f"id {frame_id}" in info, info
+    assert page.locator("#classes li").first.text_content() == "person"
     accepted, times = [], []
     for _ in range(6):
         started = time.perf_counter()
@@ -95,7 +100,8 @@ def test_move_delete_draw_relabel_and_submit(site, alice):
     page.mouse.move(*to_screen(page, 40, 20, width))
     page.mouse.move(*to_screen(page, 60, 34, width))
     page.mouse.up()
-    page.keyboard.press("3")  # the drawn box becomes COCO class 3: car
+    third = page.locator("#classes li").nth(2).text_content()  # the camera's third most frequent class
+    page.keyboard.press("3")  # the drawn box becomes that class
     page.keyboard.press("s")
     shown_frame(page, str(frame_id))
     with db(site) as conn:
@@ -109,7 +115,7 @@ def test_move_delete_draw_relabel_and_submit(site, alice):
     deleted = [d[0] for d in detections if d[0] not in rows]
     assert len(deleted) == 1
     drawn = rows[None]
-    assert drawn[4:] == ("car", "human") and drawn[0] == pytest.approx(10, abs=1.5) and drawn[3] == pytest.approx(34, abs=1.5)
+    assert drawn[4:] == (third, "human") and drawn[0] == pytest.approx(10, abs=1.5) and drawn[3] == pytest.approx(34, abs=1.5)
     assert len(rows) == len(detections)  # one deleted, one drawn
 
 

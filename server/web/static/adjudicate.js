@@ -85,7 +85,7 @@ async function load() {
   view.frame = frame;
   view.image = await loadImage(`/media/${frame.media_sha256}`);
   view.reviews = ["first", "second"].map((kind) => adjudication.reviews.find((r) => r.kind === kind)).filter(Boolean);
-  document.getElementById("adjudication-title").textContent = `Adjudication of frame ${frame.id} · ${frame.device} #${frame.seq}`;
+  document.getElementById("adjudication-title").textContent = `Adjudication of frame ${frame.id} · ${frameWhere(frame)}`;
   const agreement = adjudication.agreement;
   document.getElementById("adjudication-reason").textContent = `${adjudication.state}: ${adjudication.reason}`
     + (agreement ? ` · ${agreement.matches} matching box(es), ${agreement.class_disagreements} class disagreement(s), `

@@ -28,6 +28,13 @@ function el(tag, text, className) {
   return node;
 }
 
+// Where a frame comes from, as a person says it: camera, local capture time, index in its source.
+function frameWhere(frame) {
+  const when = new Date(frame.capture_ts * 1000).toLocaleString();
+  const index = frame.frame_index != null && frame.frame_index >= 0 ? ` · frame ${frame.frame_index} of its source` : "";
+  return `${frame.device} · ${when}${index}`;
+}
+
 function classColour(name) {
   let hash = 0;
   for (const ch of String(name)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;

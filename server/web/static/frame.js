@@ -26,7 +26,7 @@ async function load() {
     api("GET", `/api/frames/${frameId}`), api("GET", `/api/consistency/frames/${frameId}`)]);
   frame = loaded;
   image = await loadImage(`/media/${frame.media_sha256}`);
-  document.getElementById("frame-title").textContent = `Frame ${frame.id} · ${frame.device} #${frame.seq}`;
+  document.getElementById("frame-title").textContent = `Frame ${frame.id} · ${frameWhere(frame)}`;
   document.getElementById("frame-summary").textContent = `${frame.status}; ${describeLabels(frame.annotations)} verified; `
     + `model: ${describeLabels(frame.detections)}${consistency.gold ? "; gold frame" : ""}`;
   document.getElementById("frame-redactions").textContent = describeRedactions(frame.redactions);

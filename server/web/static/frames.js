@@ -11,7 +11,7 @@ async function load() {
     const image = document.createElement("img");
     image.src = `/media/${f.media_sha256}`; image.alt = `frame ${f.id}`; image.loading = "lazy";
     anchor.append(image);
-    const caption = el("figcaption", `frame ${f.id} · ${f.device} #${f.seq} · ${f.status} · ${f.annotations} label(s)`
+    const caption = el("figcaption", `frame ${f.id} · ${frameWhere(f)} · ${f.status} · ${f.annotations} label(s)`
       + `${f.adjudication === "open" ? " · waits for adjudication" : ""}${f.gold ? " · gold" : ""}`);
     figure.append(anchor, caption);
     return figure;
