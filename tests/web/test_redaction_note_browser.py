@@ -1,4 +1,5 @@
-"""The frame page's small note of what the edge redacted, in a real browser over a real collector."""
+"""The small note of what the edge redacted, on the frame page and the review screen, in a real
+browser over a real collector."""
 
 import cv2
 
@@ -21,6 +22,7 @@ def test_the_frame_page_says_how_many_faces_the_edge_blurred(tmp_path, browser, 
         # The second is another picture, so it is not a duplicate of the first.
         store.ingest_frames([(headers[0], encode(image)), (headers[1], encode(255 - image))])
     add_account(tmp_path, "root", "admin", PASSWORD["root"])
+    add_account(tmp_path, "alice", "reviewer", PASSWORD["alice"])
     collector = CollectorProcess(tmp_path)
     try:
         context, page = log_in(browser, collector.url, "root")
@@ -32,6 +34,14 @@ def test_the_frame_page_says_how_many_faces_the_edge_blurred(tmp_path, browser, 
             if frame_id == 1:
                 page.screenshot(path=str(artifacts_dir / "frame-redactions.png"))
         context.close()
+        context, page = log_in(browser, collector.url, "alice")  # the review screen shows the first frame
+        page.wait_for_function("() => ['1', '2'].includes(document.body?.dataset.frameId)")
+        if page.evaluate("document.body.dataset.frameId") == "2":
+            page.keyboard.press("n")  # skip to the redacted one
+            page.wait_for_function("() => document.body?.dataset.frameId === '1'")
+        info = page.locator("#info").text_content()
+        context.close()
     finally:
         collector.stop()
     assert notes == ["faces blurred: 3 · heads blurred: 0", ""]
+    assert info.endswith(" · id 1 · faces blurred: 3 · heads blurred: 0"), info

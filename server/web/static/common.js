@@ -35,6 +35,11 @@ function frameWhere(frame) {
   return `${frame.device} · ${when}${index}`;
 }
 
+// What the edge redacted before sending: "faces blurred: 3 · heads blurred: 5" (nothing when it did not).
+function describeRedactions(redactions) {
+  return Object.entries(redactions || {}).map(([kind, n]) => `${kind} blurred: ${n}`).join(" · ");
+}
+
 function classColour(name) {
   let hash = 0;
   for (const ch of String(name)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;

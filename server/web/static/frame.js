@@ -16,11 +16,6 @@ function describeLabels(labels) {
   return Object.entries(counts).map(([name, n]) => `${n} ${name}`).join(", ") || "no boxes";
 }
 
-// What the edge redacted before sending: "faces blurred: 3 · heads blurred: 5" (nothing when it did not).
-function describeRedactions(redactions) {
-  return Object.entries(redactions || {}).map(([kind, n]) => `${kind} blurred: ${n}`).join(" · ");
-}
-
 async function load() {
   const [{ frame: loaded }, { consistency }] = await Promise.all([
     api("GET", `/api/frames/${frameId}`), api("GET", `/api/consistency/frames/${frameId}`)]);

@@ -170,7 +170,8 @@ function showFrame(frame, image) {
   state.classNames = frame.class_names.length ? frame.class_names : [...new Set(state.boxes.map((b) => b.class_name))];
   canvas.width = frame.width; canvas.height = frame.height;
   document.getElementById("info").textContent =
-    `${frameWhere(frame)} · kept for ${frame.reasons.join(", ")} · model ${frame.model_id} · id ${frame.id}`;
+    [frameWhere(frame), `kept for ${frame.reasons.join(", ")}`, `model ${frame.model_id}`, `id ${frame.id}`,
+     describeRedactions(frame.redactions)].filter(Boolean).join(" · ");
   const classes = document.getElementById("classes");
   classes.replaceChildren(...state.classNames.slice(0, 9).map((name) => el("li", name)));
   const aliases = state.taxonomy ? state.taxonomy.classes.flatMap((c) => c.aliases.map((a) => [a, c.name])) : [];
