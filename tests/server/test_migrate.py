@@ -204,7 +204,7 @@ def test_an_interrupted_migration_goes_on_where_it_stopped(collector, postgres_c
         waiting = _wait_for_a_lock_wait(database, process)
         assert waiting, f"the migration never waited on the held frame: {process.stderr.read() if process.poll() is not None else ''}"
         process.send_signal(stop)  # mid-table
-        _, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=240)
         if stop == signal.SIGINT:
             assert process.returncode == 130 and stderr.strip() == "edgelabel-collector migrate: interrupted", stderr
     finally:
