@@ -36,12 +36,24 @@ committed frame showed is counted in ``counts.missed_tracks``: the agent's heart
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edge.contract.config_files import SettingError
 from edge.frame_detections import Detections
-from edge.selection.core import Budget, Candidate, Decision, KeptFrame, KeptHistory, SelectionCounts, SelectionPolicy
+from edge.selection.core import (
+    PRIORITY_FIRST,
+    Budget,
+    Candidate,
+    Decision,
+    KeptFrame,
+    KeptHistory,
+    SelectionCounts,
+    SelectionPolicy,
+)
 from edge.selection.objects import TrackEventPolicy
 from edge.selection.timing import IntervalPolicy
 from edge.selection.views import view_factors
@@ -49,6 +61,12 @@ from edge.sources import Frame
 
 BETTER_VIEW_WEIGHT = 0.25
 """Worth of improving a captured track's view, against capturing a new one (1)."""
+
+POLICY_WEIGHT = 0.3
+"""Worth of a policy asking for a frame, per unit of its priority, against a new track (1)."""
+
+RANKED_VALUES = 600
+"""How many recent frames' values a committed frame is ranked against (its priority)."""
 
 TRACKS_REMEMBERED = 4096
 """Tracks the book follows at most (a bound for a device that runs for months)."""
@@ -76,7 +94,7 @@ class _Held:
 
     @property
     def bonus(self) -> float:
-        return sum(self.asked.values())
+        return POLICY_WEIGHT * sum(self.asked.values())
 
     @property
     def ts(self) -> float:
@@ -219,6 +237,18 @@ class CoverageSelector:
         self.held: list[_Held] = []
         self._last_ts: float | None = None
         self._frame_gap = 0.0
+        self._recent_values: deque[float] = deque(maxlen=RANKED_VALUES)
+
+    def _rank(self, value: float) -> float:
+        """The budget priority of a frame worth ``value``: the share of recent frames worth less
+        (ties count half), so a tight budget waits for the best moments of this scene, whatever
+        its usual number of objects."""
+        if value <= 0:
+            return 0.0
+        recent = np.fromiter(self._recent_values, float, len(self._recent_values))
+        if not len(recent):
+            return 1.0
+        return float((np.count_nonzero(recent < value) + 0.5 * np.count_nonzero(recent == value)) / len(recent))
 
     @property
     def considered(self) -> int:
@@ -249,6 +279,7 @@ class CoverageSelector:
             held = _Held(candidate, detections, views, {v.reason: v.priority for v in asked}, signals)
             value = self.book.value(held)[0]
             signals["value"] = value
+            self._recent_values.append(value)
             if value > 0:
                 self._hold(held)
         released = self._commit_due(now, end=False)
@@ -314,7 +345,7 @@ class CoverageSelector:
         if last is not None and 0 <= held.ts - last.source_ts < self.min_gap_s:
             counts.overruled["min_gap"] += 1
             return None
-        priority = max(1.0 - 2.0 ** -value, *held.asked.values(), 0.0)
+        priority = max(self._rank(value), PRIORITY_FIRST if "first" in held.asked else 0.0)
         if self.budget is not None:
             veto = self.budget.admit(held.candidate, priority)
             if veto is not None:

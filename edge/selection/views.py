@@ -22,7 +22,7 @@ import numpy as np
 from edge.contract.wire import NO_TRACK
 from edge.frame_detections import Detections
 
-TRUNCATED = 0.5
+TRUNCATED = 0.8
 """Factor of a box touching the image border: half of the object may be outside the picture."""
 
 BORDER_PX = 2.0
