@@ -358,7 +358,7 @@ class CoverageSelector:
                 later.asked.pop(reason, None)
         self.book.capture(held)
         counts.captured_tracks += new
-        reasons = (("new_tracks",) if new else ()) + (("better_view",) if better else ()) + tuple(held.asked)
+        reasons = tuple(held.asked) + (("new_tracks",) if new else ()) + (("better_view",) if better else ())
         waited = max(0.0, now - held.ts)
         counts.waited_s_max = max(counts.waited_s_max, waited)
         counts.committed_on[trigger] = counts.committed_on.get(trigger, 0) + 1
