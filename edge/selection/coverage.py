@@ -223,7 +223,6 @@ class CoverageSelector:
         if isinstance(analysis_max_side, bool) or not isinstance(analysis_max_side, int) or not 32 <= analysis_max_side <= 4096:
             raise SettingError("analysis_max_side", analysis_max_side, "an integer number of pixels in 32..4096")
         self.policies = tuple(policies)
-        self._voters = tuple(p for p in policies if not isinstance(p, TrackEventPolicy))
         intervals = [p for p in policies if isinstance(p, IntervalPolicy)]
         self.min_gap_s = intervals[0].min_gap_s if intervals else 0.0
         self.budget = budget
@@ -260,13 +259,20 @@ class CoverageSelector:
         counts = self.counts
         counts.considered += 1
         now = frame.source_ts
+        released = []
+        if self._last_ts is not None and now < self._last_ts:
+            # Source time ran backwards (a live source reopened): decide on what waits now, or it
+            # would wait until time catches up.
+            released += self._commit_due(self._last_ts, end=True)
+            self.held.clear()
         if self._last_ts is not None and now > self._last_ts:
             self._frame_gap = now - self._last_ts
         self._last_ts = now
         candidate = Candidate(frame, detections, tuple(track_events), self.analysis_max_side)
         if self.budget is not None:
             self.budget.advance(now)
-        votes = [policy.vote(candidate, self.history) for policy in self._voters]
+        votes = [policy.vote(candidate, self.history) for policy in self.policies
+                 if not isinstance(policy, TrackEventPolicy)]
         signals = {name: value for vote in votes for name, value in vote.signals}
         flaws = tuple(v.veto for v in votes if v.flaw)
         counts.rejected.update(flaws)
@@ -282,7 +288,7 @@ class CoverageSelector:
             self._recent_values.append(value)
             if value > 0:
                 self._hold(held)
-        released = self._commit_due(now, end=False)
+        released += self._commit_due(now, end=False)
         counts.missed_tracks += self.book.forget_gone(now, max(self.lookahead_s, self.leave_s) + self._frame_gap)
         signals["held"] = float(len(self.held))
         signals["missed_tracks"] = float(counts.missed_tracks)
