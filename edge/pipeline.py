@@ -362,8 +362,12 @@ class Pipeline:
             while True:
                 item = camera.detected.get()
                 if item is _END:
-                    # A look-ahead selector still holds its last candidates.
-                    self._put_released(camera, getattr(camera.selector, "flush", tuple)())
+                    # A look-ahead selector still holds its last candidates. (Handled here: the
+                    # handler below waits for an end marker this one already was.)
+                    try:
+                        self._put_released(camera, getattr(camera.selector, "flush", tuple)())
+                    except BaseException as exc:
+                        camera.selection_error = exc
                     return
                 frame, detections = item
                 update = camera.tracking.step(frame, detections)

@@ -93,6 +93,7 @@ def runs(detector):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", BUDGETS)
 @pytest.mark.parametrize("clip", list(CLIPS))
 def test_the_selector_covers_at_least_what_uniform_sampling_covers(runs, clip, budget):
@@ -104,6 +105,7 @@ def test_the_selector_covers_at_least_what_uniform_sampling_covers(runs, clip, b
     assert coverage(positions, reference) >= uniform
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", ["pets09", "highway"])
 def test_covered_objects_are_shown_near_their_best_view(runs, clip):
     # At 5 % of the frames there is room for better views; the default budget favours coverage.
@@ -114,6 +116,7 @@ def test_covered_objects_are_shown_near_their_best_view(runs, clip):
     assert ours >= 0.6 and ours > uniform
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", list(CLIPS))
 def test_every_track_is_either_captured_or_counted_as_missed(runs, clip):
     _, _, selectors, track_ids = runs[clip]
