@@ -4,8 +4,8 @@ The budget is a set-cover problem over tracks. Every frame a quality gate accept
 
     value = sum over its tracks not yet captured of   q(track, frame)
           + BETTER_VIEW_WEIGHT * sum over captured tracks of the improvement  max(0, q - q of the kept view)
-          + the priorities of the other policies asking to keep it (first, heartbeat, scene change,
-            novelty, new or rare class, uncertain boxes, count change)
+          + POLICY_WEIGHT * the priorities of the other policies asking to keep it (first, heartbeat,
+            scene change, novelty, new or rare class, uncertain boxes, count change)
 
 where ``q`` is the view quality in (0, 1]: the box's area over the largest area the track has shown
 so far, times the factors of :func:`edge.selection.views.view_factors` (border, occlusion,
@@ -15,7 +15,11 @@ change, a novel picture, a heartbeat) and fold the old triggers into the same nu
 **Look-ahead.** Frames worth something wait in a buffer of at most ``max_held`` frames and
 ``lookahead_s`` seconds of source time, so a better view of the same objects can still replace
 them. The best frame of the buffer (highest value, values recomputed as tracks get captured and
-grow) is committed, if the budget admits it at priority ``1 - 2**-value``,
+grow) is committed, if the budget admits it at its priority: the higher of its rank (the share of
+the last ``RANKED_VALUES`` frames, valued on arrival, worth less) and ``1 - 2**-value`` (the first
+frame has priority 1). The rank makes a tight budget wait for the best moments of the scene,
+whatever its usual number of objects (a lane with one car at a time); the absolute part keeps a
+busy scene, where most frames show several new objects, from waiting too long. It is committed
 
 * when an object it shows has left (not seen for ``leave_s``) and is not captured yet, or only
   in a worse view: waiting cannot bring a better view of it; the frame committed is the best one
@@ -239,9 +243,8 @@ class CoverageSelector:
         self._recent_values: deque[float] = deque(maxlen=RANKED_VALUES)
 
     def _rank(self, value: float) -> float:
-        """The budget priority of a frame worth ``value``: the share of recent frames worth less
-        (ties count half), so a tight budget waits for the best moments of this scene, whatever
-        its usual number of objects."""
+        """The rank of a frame worth ``value`` among the recent frames: the share worth less (ties
+        count half); part of its budget priority (see the module docstring)."""
         if value <= 0:
             return 0.0
         recent = np.fromiter(self._recent_values, float, len(self._recent_values))
@@ -351,7 +354,7 @@ class CoverageSelector:
         if last is not None and 0 <= held.ts - last.source_ts < self.min_gap_s:
             counts.overruled["min_gap"] += 1
             return None
-        priority = max(self._rank(value), PRIORITY_FIRST if "first" in held.asked else 0.0)
+        priority = max(self._rank(value), 1.0 - 2.0 ** -value, PRIORITY_FIRST if "first" in held.asked else 0.0)
         if self.budget is not None:
             veto = self.budget.admit(held.candidate, priority)
             if veto is not None:
