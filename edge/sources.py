@@ -42,11 +42,11 @@ import numpy as np
 
 from edge.config import SourceConfig
 from edge.contract.errors import ConfigError
+from edge.contract.files import IMAGE_SUFFIXES
 from edge.errors import SourceError
 
 log = logging.getLogger("edge.sources")
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 STREAM_SCHEMES = ("rtsp", "http", "https")
 _SCHEME_LIST = ", ".join(scheme + "://" for scheme in STREAM_SCHEMES)
 DEFAULT_IMAGE_DIR_FPS = SourceConfig.image_fps

@@ -41,6 +41,8 @@ class Keyframe:
     decision: Decision
     camera: str = ""
     """The device name the frame goes out under (``site-1/gate``); "" for the uplink's own device."""
+    redactions: tuple[tuple[str, int], ...] = ()
+    """(kind, count) of the redactions applied to ``frame`` (see edge.redaction); () for none."""
 
     def jpeg(self, quality: int) -> bytes:
         """The frame as a JPEG: the selector's encoding when it made one at this quality."""
@@ -184,6 +186,7 @@ class Uplink:
             phash=phash_hex(phash64(frame.image)),
             frame_index=frame.index,
             source_ts=frame.source_ts,
+            redactions=keyframe.redactions,
         )
         _, evicted = self.spool.add(header, jpeg)
         self.spooled += 1

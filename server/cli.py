@@ -9,20 +9,21 @@ import argparse
 import json
 import logging
 import signal
-import sys
 import time
 from pathlib import Path
 
 from edge import logs
+from edge.contract.command_line import run_handler
 from server.commands import classes as classes_command
 from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
 from server.commands import import_ as import_command
 from server.commands import media as media_command
 from server.commands import migrate as migrate_command
+from server.commands import models as models_command
 from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
-from server.commands.database_option import add_database_argument, fill_from_config
+from server.commands.database_option import add_data_dir_argument, add_database_argument, fill_from_config
 from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
@@ -44,6 +45,8 @@ examples:
   edgelabel-collector export yolo --data-dir /var/lib/edgelabel --out datasets/cams-yolo
   edgelabel-collector import photos/ --data-dir /var/lib/edgelabel
   edgelabel-collector classes import taxonomy.toml --data-dir /var/lib/edgelabel
+  edgelabel-collector models add best.onnx --name cams-v2 --data-dir /var/lib/edgelabel
+  edgelabel-collector models evaluate cams-v2 --baseline yolox_nano --data-dir /var/lib/edgelabel --report eval
   edgelabel-collector synthesize --data-dir /var/lib/edgelabel --device cam-01 --classes person --count 100
   edgelabel-collector users add alice --role reviewer --data-dir /var/lib/edgelabel   # password on stdin
 """
@@ -123,30 +126,33 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_keys_add,
     )
     add.add_argument("name", help="device name (it must match the name the agent sends)")
-    add.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(add)
     add.add_argument("--endpoint", required=True, action="append", metavar="tcp://HOST:PORT",
                      help="address the device should connect to; repeat it for collector nodes sharing these keys, "
                           "which the agent fails over between in the order given")
     add.add_argument("--out", required=True, type=Path, help="credentials file to write (secret: give it to the device only)")
+    add.add_argument("--require-redaction", type=_redaction_kinds, default=(), metavar="KINDS",
+                     help="reject this device's frames unless its agent redacted these (e.g. faces, or faces,heads: "
+                          "'edgelabel-agent run --redact ...'); rejections count as redaction_required in stats")
     remove = _parser(
         key_commands, "remove-device", "revoke a device: its key can no longer connect",
         "example:\n  edgelabel-collector keys remove-device cam-01 --data-dir /var/lib/edgelabel\n",
         cmd_keys_remove,
     )
     remove.add_argument("name")
-    remove.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(remove)
     listing = _parser(
         key_commands, "list", "list the devices allowed to connect",
         "example:\n  edgelabel-collector keys list --data-dir /var/lib/edgelabel --json\n", cmd_keys_list,
     )
-    listing.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(listing)
     listing.add_argument("--json", action="store_true")
 
     stats = _parser(
         commands, "stats", "print what the collector has stored",
         "example:\n  edgelabel-collector stats --data-dir /var/lib/edgelabel --json\n", cmd_stats,
     )
-    stats.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(stats)
     add_database_argument(stats)
     stats.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -158,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     users_command.add_parser(commands)
     media_command.add_parser(commands)
     migrate_command.add_parser(commands)
+    models_command.add_parser(commands)
 
     demo = _parser(
         commands, "demo", "run a collector and an agent on a sample clip, end to end",
@@ -170,20 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=Path("edgelabel-demo"),
                       help="collector data directory for the demo (default: ./%(default)s)")
     demo.add_argument("--port", type=int, default=0, help="ingest port on 127.0.0.1 (default: a free one)")
+    demo.add_argument("--no-wait", action="store_true",
+                      help="stop the collector and exit once the agent is done, instead of keeping the review UI up "
+                           "(until Enter on a terminal, else until SIGTERM/SIGINT)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def handle() -> int:
         fill_from_config(args)
         return args.handler(args)
-    except CollectorError as exc:
-        print(f"edgelabel-collector {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"edgelabel-collector {args.command}: interrupted", file=sys.stderr)
-        return 130
+
+    return run_handler(f"edgelabel-collector {args.command}", handle, (CollectorError,))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -252,8 +259,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if metrics is not None:
             metrics.stop()
         store.close()
-    log.info("stopped: %d frames stored, %d duplicates, %d rejected this run",
-             receiver.counts.stored, receiver.counts.duplicates, sum(receiver.counts.rejected.values()))
+    log.info("stopped: %d frames stored, %d retransmits of stored frames, %d rejected this run",
+             receiver.counts.stored, receiver.counts.retransmits, sum(receiver.counts.rejected.values()))
     return 0
 
 
@@ -359,9 +366,20 @@ def _start_metrics(address: str, metrics):
 def cmd_keys_add(args: argparse.Namespace) -> int:
     from server.keys import KeyStore
 
-    credentials = KeyStore(args.data_dir).add_device(args.name, args.endpoint, args.out)
-    print(f"device {credentials.device!r} added; credentials written to {args.out} (keep it secret)")
+    credentials = KeyStore(args.data_dir).add_device(args.name, args.endpoint, args.out,
+                                                     require_redaction=args.require_redaction)
+    print(f"device {credentials.device!r} added; credentials written to {args.out} (keep it secret)"
+          + (f"; its frames must be redacted: {', '.join(args.require_redaction)}" if args.require_redaction else ""))
     return 0
+
+
+def _redaction_kinds(text: str) -> list[str]:
+    from server.redaction_policy import parse_required
+
+    try:
+        return parse_required(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_keys_remove(args: argparse.Namespace) -> int:
@@ -409,6 +427,9 @@ def format_stats(stats: dict) -> str:
             line += (f"; heartbeat {_ago(now, status['received_at'])}: {status.get('fps', 0):.1f} fps, "
                      f"{int(status.get('spooled', 0))} spooled, {int(status.get('evicted', 0))} evicted")
         lines.append(line)
+    if stats["redactions"]["frames"]:
+        lines.append(f"redacted on the device: {stats['redactions']['frames']} frames ("
+                     + ", ".join(f"{kind} {n}" for kind, n in stats["redactions"]["by_kind"].items()) + ")")
     if stats["rejections"]["by_code"]:
         lines.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["rejections"]["by_code"].items())))
     return "\n".join(lines)
@@ -425,4 +446,5 @@ def _ago(now: float, then: float) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from server.demo import run_demo
 
-    return run_demo(source=args.source, model=args.model, data_dir=args.data_dir, port=args.port)
+    return run_demo(source=args.source, model=args.model, data_dir=args.data_dir, port=args.port,
+                    wait=not args.no_wait)

@@ -10,11 +10,13 @@ a local clip and model instead.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import select
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from edge.contract.downloads import FetchError, default_cache_dir, fetch_pinned
@@ -35,7 +37,7 @@ DEMO_REVIEWER = "demo"
 OFFLINE_HINT = "offline? run the demo on local files: edgelabel-collector demo --source CLIP.mp4 --model yolox_nano.onnx"
 
 
-def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 0) -> int:
+def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 0, wait: bool = True) -> int:
     try:
         clip = source or str(fetch_pinned(
             SAMPLE_CLIP_URL, SAMPLE_CLIP_SHA256, default_cache_dir() / f"pets09_vtest-{SAMPLE_CLIP_SHA256[:8]}.mp4",
@@ -90,9 +92,8 @@ def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 
             f"[demo] review the frames in a browser: {review_url}/login as {DEMO_REVIEWER!r}, password {password!r}",
             flush=True,
         )
-        if sys.stdin.isatty():
-            print("[demo] the review UI stays up until you press Enter", flush=True)
-            sys.stdin.readline()
+        if wait:
+            _wait_for_the_user()
     finally:
         collector.send_signal(signal.SIGTERM)
         try:
@@ -100,6 +101,22 @@ def run_demo(source: str | None, model: str | None, data_dir: Path, port: int = 
         except subprocess.TimeoutExpired:
             collector.kill()
     return agent.returncode
+
+
+def _wait_for_the_user() -> None:
+    """Keep the review UI up: until Enter on a terminal, else (a script, a container, ``nohup``)
+    until SIGTERM or SIGINT, rather than ending at once and leaving a dead address printed."""
+    if sys.stdin.isatty():
+        print("[demo] the review UI stays up until you press Enter", flush=True)
+        sys.stdin.readline()
+        return
+    print(f"[demo] the review UI stays up until this process gets SIGTERM or SIGINT (kill {os.getpid()})",
+          flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(1.0):  # a timed wait, so the signal handler gets to run
+        pass
 
 
 def _demo_reviewer(data_dir: Path) -> str:

@@ -61,11 +61,14 @@ class KeyStore:
             return {}
         return _read_json(self.devices_file).get("devices", {})
 
-    def add_device(self, name: str, endpoint: str | Sequence[str], out: Path) -> DeviceCredentials:
+    def add_device(self, name: str, endpoint: str | Sequence[str], out: Path, *,
+                   require_redaction=()) -> DeviceCredentials:
         """Issue a key pair for ``name``, allow it, and write its credentials file to ``out``.
 
         ``endpoint``: where the device connects, or a list of nodes it fails over between in order
         (nodes that share this data directory's keys, so one collector key serves them all).
+        ``require_redaction``: kinds every frame of the device must report as redacted
+        (:mod:`server.redaction_policy`).
         """
         endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
         if not endpoints:
@@ -93,6 +96,8 @@ class KeyStore:
         # Write the device's file first: an allowlisted key nobody holds is harmless, a lost file is not.
         write_credentials(out, credentials)
         devices[name] = {"public_key": public, "added_at": time.time()}
+        if require_redaction:
+            devices[name]["require_redaction"] = list(require_redaction)
         _write_json(self.devices_file, {"devices": devices})
         log.info("added device %r", name)
         return credentials

@@ -82,7 +82,7 @@ class CollectorMetrics:
                                   "New frames stored by this collector process.", value=self.ingest.stored)
         yield CounterMetricFamily("edgelabel_ingest_duplicate_messages_total",
                                   "Repeated (device, seq) messages acked without storing, this process.",
-                                  value=self.ingest.duplicates)
+                                  value=self.ingest.retransmits)
         yield CounterMetricFamily("edgelabel_ingest_failed_batches_total",
                                   "Batches this process could not store (database or media store down), left "
                                   "unanswered for the agents to retransmit.", value=self.ingest.failed_batches)

@@ -33,9 +33,11 @@ from edge.contract.wire import DeviceStatus, FrameHeader, Reply, WireError
 from server.datadir import DataDir
 from server.dedup.frame_signature import FrameSignature, signature_of_gray
 from server.errors import CollectorError, StoreUnavailableError
+from server.handshake_log import HandshakeFailures
 from server.images import gray_for_signature, verify_jpeg
 from server.ingest.outage import OutageLog
 from server.keys import DeviceAuthenticator, KeyStore, split_user_id
+from server.redaction_policy import RedactionPolicy
 
 log = logging.getLogger("server.receiver")
 
@@ -55,7 +57,9 @@ parts of one message, though: see README, "Security"."""
 class IngestCounts:
     received: int = 0
     stored: int = 0
-    duplicates: int = 0
+    retransmits: int = 0
+    """Messages of a (device, seq) already stored, acked again without storing: not content
+    duplicates (those are stored frames, see ``edgelabel-collector duplicates``)."""
     statuses: int = 0
     rejected: Counter = field(default_factory=Counter)
     failed_batches: int = 0
@@ -90,6 +94,7 @@ class Receiver:
         self._own_context = context is None
         self._context = context or zmq.Context()
         self._auth: DeviceAuthenticator | None = None
+        self._redaction = RedactionPolicy(keys) if keys is not None else None
         self._decoders = ThreadPoolExecutor(max_workers=decode_threads or len(os.sched_getaffinity(0)), thread_name_prefix="jpeg-check")
         # Load the duplicate index now (rebuilt from the database), not on the first batch.
         store.prepare_ingest()
@@ -110,6 +115,7 @@ class Receiver:
             self.close()
             raise CollectorError(f"cannot listen on {endpoint}: {exc}") from None
         self.bound_endpoint = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.handshakes = HandshakeFailures(self._socket, self.bound_endpoint) if keys is not None else None
 
     def stop(self) -> None:
         """Ask the loop to finish the batch at hand and return (safe from any thread or signal handler)."""
@@ -123,6 +129,8 @@ class Receiver:
                 self._handle_batch(self._read_batch())
             else:
                 self._flush_rejections()  # idle: persist the rejection counts
+            if self.handshakes is not None:
+                self.handshakes.drain()
             if time.monotonic() >= next_summary:
                 next_summary += SUMMARY_EVERY_S
                 last = self._log_summary(last)
@@ -131,6 +139,8 @@ class Receiver:
 
     def close(self) -> None:
         self._decoders.shutdown(wait=True)
+        if getattr(self, "handshakes", None) is not None:
+            self.handshakes.close()
         self._socket.close(linger=0)
         if self._auth is not None:
             self._auth.stop()
@@ -196,7 +206,7 @@ class Receiver:
             if is_new:
                 self.counts.stored += 1
             else:
-                self.counts.duplicates += 1
+                self.counts.retransmits += 1
             self._reply(identity, Reply.ack(header.seq, duplicate=not is_new))
 
     def _check_message(self, parts: list[zmq.Frame],
@@ -214,6 +224,8 @@ class Receiver:
                 raise WireError("unknown_device", f"the key of device {device!r} was revoked")
             if not speaks_for(device, claimed):
                 raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
+            if not isinstance(decoded, DeviceStatus):
+                self._redaction.check(device, decoded[0])
         return decoded
 
     def _note_status(self, identity: bytes, status: DeviceStatus) -> None:
@@ -259,16 +271,16 @@ class Receiver:
 
     def _log_summary(self, last: IngestCounts) -> IngestCounts:
         now = IngestCounts(
-            self.counts.received, self.counts.stored, self.counts.duplicates, self.counts.statuses,
+            self.counts.received, self.counts.stored, self.counts.retransmits, self.counts.statuses,
             Counter(self.counts.rejected),
         )
         if now.received != last.received:
             rejected = now.rejected - last.rejected
             log.info(
-                "ingest: %d messages, %d frames stored, %d duplicates, %d rejected%s",
+                "ingest: %d messages, %d frames stored, %d retransmits of stored frames, %d rejected%s",
                 now.received - last.received,
                 now.stored - last.stored,
-                now.duplicates - last.duplicates,
+                now.retransmits - last.retransmits,
                 sum(rejected.values()),
                 f" ({', '.join(f'{k} {v}' for k, v in sorted(rejected.items()))})" if rejected else "",
             )

@@ -71,6 +71,7 @@ def collector_stats(db: Database) -> dict:
             "detections_by_class": dict(conn.execute(text(
                 "SELECT class_name, COUNT(*) AS n FROM detections GROUP BY class_name ORDER BY n DESC, class_name"
             )).all()),
+            "redactions": redaction_totals(conn),
             "rejections": {
                 "by_code": dict(conn.execute(text(
                     "SELECT code, CAST(SUM(count) AS BIGINT) FROM rejections GROUP BY code ORDER BY code")).all()),
@@ -78,6 +79,17 @@ def collector_stats(db: Database) -> dict:
                               for row in rejections],
             },
         }
+
+
+def redaction_totals(conn: Connection) -> dict:
+    """Frames whose pixels the edge redacted, and the regions redacted by kind (``faces``...)."""
+    by_kind: dict[str, int] = {}
+    frames = 0
+    for (redactions,) in conn.execute(text("SELECT redactions FROM frames WHERE redactions IS NOT NULL")):
+        frames += 1
+        for kind, count in json.loads(redactions).items():
+            by_kind[kind] = by_kind.get(kind, 0) + count
+    return {"frames": frames, "by_kind": dict(sorted(by_kind.items()))}
 
 
 def dashboard_data(db: Database, now: float | None = None) -> dict:

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from edge import logs
-from edge.config import DECODERS, LAYOUTS, PRECISIONS, RUNTIME_CHOICES, AgentConfig
+from edge.config import (
+    DECODERS,
+    FACES,
+    HEADS,
+    LAYOUTS,
+    PRECISIONS,
+    REDACTION_STYLES,
+    RUNTIME_CHOICES,
+    AgentConfig,
+)
 
 SOURCE_FLAGS = {
     "image_fps": ("--image-fps", "source.image_fps"),
@@ -51,6 +60,12 @@ DETECTOR_FLAGS = {
 }
 UPLINK_FLAGS = {
     "jpeg_quality": ("--jpeg-quality", "uplink.jpeg_quality"),
+}
+REDACTION_FLAGS = {
+    "redact": ("--redact", "redaction.targets"),
+    "redact_style": ("--redact-style", "redaction.style"),
+    "redact_strength": ("--redact-strength", "redaction.strength"),
+    "redact_margin": ("--redact-margin", "redaction.margin"),
 }
 SELECTION_FLAGS = {
     "min_gap": ("--min-gap", "selection.interval.min_gap_s"),
@@ -205,6 +220,28 @@ def add_selection_options(parser):
     flags.add("megabytes_per_hour", "budget: JPEG megabytes per hour on average, 0 for no limit",
               type=float, metavar="MB")
     return group
+
+
+def add_redaction_options(parser):
+    """``--redact`` and its style flags (``run``, ``sample``); defaults from ``--config``'s ``[redaction]``."""
+    group = parser.add_argument_group(
+        "privacy redaction", "made unrecognizable in each kept frame before it is stored or sent; the pre-labels "
+        "are computed on the original frame")
+    flags = ConfigFlags(group, REDACTION_FLAGS, config_defaults=True)
+    flags.add("redact", f"comma-separated: {FACES} (a face detector), {HEADS} (the top of each person box) and class "
+                        "names of the detector (their whole box), e.g. faces,heads", type=_comma_list,
+              metavar="TARGETS", shown="none")
+    flags.add("redact_style", "how a box is made unrecognizable: blur, pixelate, or fill (solid black)",
+              choices=REDACTION_STYLES)
+    flags.add("redact_strength", "in (0, 1]: share of a box's larger side the blur spans; coarser pixels when "
+                                 "pixelating", type=float, metavar="S")
+    flags.add("redact_margin", "each box grows by this share of its size on every side, in (0, 2]", type=float,
+              metavar="M")
+    return group
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def add_logging_options(parser, *, progress: bool = False) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edge.commands.options import (
     DETECTOR_FLAGS,
+    REDACTION_FLAGS,
     SELECTION_FLAGS,
     SOURCE_FLAGS,
     UPLINK_FLAGS,
@@ -25,6 +26,7 @@ from edge.commands.options import (
     add_detector_options,
     add_jpeg_quality,
     add_logging_options,
+    add_redaction_options,
     add_selection_options,
     add_source_options,
     configure_logging,
@@ -50,6 +52,9 @@ examples:
   # two collector nodes: the agent moves to the next when one stops acknowledging
   edgelabel-agent run --source rtsp://10.0.0.5/stream1 --model yolox-nano --credentials cam-01.toml \\
       --collector tcp://node-a:5555 --collector tcp://node-b:5555
+  # faces blurred on the device before a frame is stored or sent (and the top of every person box)
+  edgelabel-agent run --source rtsp://10.0.0.5/stream1 --model yolox-nano --credentials cam-01.toml \\
+      --redact faces,heads
 
   # a local experiment without encryption, replaying a clip
   edgelabel-agent run --source clip.mp4 --model yolox_nano.onnx \\
@@ -91,6 +96,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "(1 = real time; default: as fast as the detector goes)")
     add_detect_every(add_detector_options(parser, config_defaults=True), config_defaults=True)
     add_selection_options(parser)
+    add_redaction_options(parser)
 
     uplink = parser.add_argument_group("uplink")
     add_jpeg_quality(uplink, config_defaults=True)
@@ -120,6 +126,7 @@ RUN_FLAGS = {
     "pace": ("--pace", "source.pace"),
     **DETECTOR_FLAGS,
     **UPLINK_FLAGS,
+    **REDACTION_FLAGS,
     "collector": ("--collector", "uplink.collector"),
     "device": ("--device", "uplink.device"),
     "window": ("--window", "uplink.window"),
@@ -224,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
         class_names=read_labels_file(det.labels) if det.labels else None,
     )
     shared_detector = tiled(detector, det.tiles, det.tile_overlap, det.tile_full_frame)
+    # Before the spool and the socket: a bad target or a missing face model fails here.
+    from edge.redaction.redactor import redaction_stage
+
+    redacted = redaction_stage(config.redaction, detector.class_names, config.origin_of("redaction.targets"))
     spool = Spool(Path(up.spool_dir) if up.spool_dir else default_spool_dir(device), device,
                   max_bytes=int(up.spool_max_mb * 1024 * 1024), first_seq=first_sequence_number)
     stopping = threading.Event()
@@ -261,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
         status_interval_s=up.status_interval_s,
         statuses=statuses,
     )
-    pipeline = Pipeline.for_cameras(cameras, shared_detector, uplink, detections_in_flight=detector.streams)
+    pipeline = Pipeline.for_cameras(cameras, shared_detector, redacted(uplink), detections_in_flight=detector.streams)
     started = time.monotonic()
     # redact_url: a stream's password must not reach the log.
     described = ("; ".join(f"{camera.name}: {redact_url(spec.source)}" for camera, spec in zip(cameras, specs))

@@ -11,10 +11,12 @@ from pathlib import Path
 
 from edge.commands.detector_args import detector_from_args
 from edge.commands.options import (
+    REDACTION_FLAGS,
     add_detect_every,
     add_detector_options,
     add_jpeg_quality,
     add_logging_options,
+    add_redaction_options,
     add_selection_options,
     add_source_options,
     configure_logging,
@@ -32,6 +34,9 @@ examples:
   # try a config file, and a tighter budget on top of it, keeping the JPEGs that would be sent
   edgelabel-agent sample --source rtsp://10.0.0.5/stream1 --model yolox-nano --report report \\
       --config agent.toml --keyframes-per-minute 4 --frames --max-seconds 600
+
+  # the same with faces blurred, as 'run --redact faces' would send them
+  edgelabel-agent sample --source clip.mp4 --model yolox_nano.onnx --report report --frames --redact faces
 
 The report holds index.html, timeline.png (signals and decisions over time), sheet-NNN.jpg
 (kept frames with their reasons), kept.jsonl (one line per kept frame) and summary.json.
@@ -56,6 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     detector = add_detector_options(parser)
     add_detect_every(detector)
     add_jpeg_quality(add_selection_options(parser))
+    add_redaction_options(parser)
     add_logging_options(parser, progress=True)
     return parser
 
@@ -84,13 +90,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--report: {args.report} exists and is not a directory")
     selector = load_selection(args, args.jpeg_quality)
     detector = detector_from_args(args)
+    redacted = _redaction_stage(args, detector.class_names)
     source = open_source(args.source, image_fps=args.image_fps, decoder=args.decoder)
     total = (len(source.paths) if isinstance(source, ImageDirSource)
              else source.reported_frames if isinstance(source, VideoFileSource) else None)
     sink = ReportSink(args.report, detector.class_names, args.jpeg_quality, save_frames=args.frames)
     progress = tqdm(total=total, unit="frame", desc="sampling", disable=args.no_progress or args.quiet, file=sys.stderr)
     recorder = RecordingSelector(selector, on_frame=lambda: progress.update(1))
-    pipeline = Pipeline(source, detector, recorder, sink, detect_every=args.detect_every,
+    pipeline = Pipeline(source, detector, recorder, redacted(sink), detect_every=args.detect_every,
                         detections_in_flight=detector.streams)
     if args.max_seconds is not None:
         recorder.on_frame = lambda: (progress.update(1), _stop_after(recorder, pipeline, args.max_seconds))
@@ -125,6 +132,16 @@ def run(args: argparse.Namespace) -> int:
               + (f", missed tracks: {summary['missed_tracks']}" if "missed_tracks" in summary else "")
               + f" -> {args.report / 'index.html'}")
     return 0
+
+
+def _redaction_stage(args: argparse.Namespace, class_names):
+    """``--redact`` and ``[redaction]`` of ``--config``: the report then shows what ``run`` would send."""
+    from edge.commands.options import flag_overrides
+    from edge.config import load_config
+    from edge.redaction.redactor import redaction_stage
+
+    config = load_config(args.config, flag_overrides(args, REDACTION_FLAGS))
+    return redaction_stage(config.redaction, class_names, config.origin_of("redaction.targets"))
 
 
 def _stop_after(recorder, pipeline, max_seconds: float) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -32,10 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from edge.contract.errors import ConfigError
-
 
 MAX_SHOWN_CHARS = 200
 """A bad value longer than this (as :func:`show` writes it) is cut in messages."""

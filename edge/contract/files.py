@@ -4,7 +4,7 @@ or the new one, never part of either.
 The data goes to a temporary file in the same directory (so the rename cannot cross file
 systems), is fsynced, renamed over the target, and the directory is fsynced so the rename itself
 is durable. If anything fails first, the temporary file is removed and the target is untouched.
-Standard library only: both sides use it.
+Standard library only: both sides use it, and the list of picture suffixes they read folders for.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+"""The picture files an image folder is read for, by the agent and by ``import`` alike (OpenCV decodes each)."""
 
 
 @contextmanager

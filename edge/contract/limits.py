@@ -15,4 +15,7 @@ MAX_CLASSES = 4096
 MAX_NAME_CHARS = 128
 """Longest device, model, class or reason name."""
 MAX_REASONS = 32
+MAX_REDACTION_KINDS = 32
+"""Kinds of redaction one frame reports (faces, heads, a few classes)."""
+MAX_REDACTION_COUNT = 100_000
 MAX_STATUS_COUNTERS = 64

@@ -33,6 +33,8 @@ from edge.contract.limits import (
     MAX_IMAGE_SIDE,
     MAX_NAME_CHARS,
     MAX_REASONS,
+    MAX_REDACTION_COUNT,
+    MAX_REDACTION_KINDS,
     MAX_STATUS_COUNTERS,
 )
 
@@ -64,6 +66,7 @@ REJECTION_CODES = (
     "bad_boxes",  # non-finite, outside the image, inconsistent columns, unknown class ids
     "unknown_device",  # the sending key is not allowed (or missing in secure mode)
     "device_mismatch",  # the header names another device than the key that sent it
+    "redaction_required",  # the collector requires redaction from this device and the frame lacks it
     "internal",  # the collector failed to check or store the message (its fault, not the sender's)
 )
 
@@ -112,9 +115,12 @@ class FrameHeader:
     """Index of the frame in its source (0-based)."""
     source_ts: float = 0.0
     """Position of the frame in its source, seconds (stream time for files, since start for live)."""
+    redactions: tuple[tuple[str, int], ...] = ()
+    """(kind, count) of each redaction applied to the pixels (``faces``, ``heads`` or a class
+    name); a kind with count 0 was applied and found nothing. Empty: no redaction."""
 
     def to_json(self) -> dict:
-        return {
+        doc = {
             "v": SCHEMA_VERSION,
             "type": "frame",
             "device": self.device,
@@ -136,6 +142,9 @@ class FrameHeader:
             "priority": self.priority,
             "phash": self.phash,
         }
+        if self.redactions:  # left out otherwise: the header of an agent that redacts nothing is unchanged
+            doc["redactions"] = dict(self.redactions)
+        return doc
 
 
 def encode_frame(header: FrameHeader, jpeg: bytes) -> list[bytes]:
@@ -215,6 +224,7 @@ def parse_header(doc: object) -> FrameHeader:
     if not isinstance(phash, str) or not _HEX64.match(phash):
         raise WireError("bad_header", f"'phash' must be 16 lowercase hex digits, got {phash!r}")
     labels = _parse_labels(doc.get("boxes"), width, height, len(classes))
+    redactions = _parse_redactions(doc.get("redactions", {}))
     return FrameHeader(
         device=device,
         seq=seq,
@@ -229,7 +239,20 @@ def parse_header(doc: object) -> FrameHeader:
         phash=phash,
         frame_index=frame_index,
         source_ts=source_ts,
+        redactions=redactions,
     )
+
+
+def _parse_redactions(redactions: object) -> tuple[tuple[str, int], ...]:
+    if not isinstance(redactions, dict) or len(redactions) > MAX_REDACTION_KINDS:
+        raise WireError("bad_header", f"'redactions' must be an object of at most {MAX_REDACTION_KINDS} kinds")
+    for kind, count in redactions.items():
+        if not 0 < len(kind) <= MAX_NAME_CHARS:
+            raise WireError("bad_header", "every redaction kind must be a short non-empty string")
+        if not (_is_int(count) and 0 <= count <= MAX_REDACTION_COUNT):
+            raise WireError("bad_header", f"redaction count of {kind!r} must be an integer in "
+                                          f"[0, {MAX_REDACTION_COUNT}], got {count!r}")
+    return tuple(redactions.items())
 
 
 def _parse_labels(boxes: object, width: int, height: int, num_classes: int) -> Labels:

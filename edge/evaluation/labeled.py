@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.contract.errors import ConfigError
+from edge.contract.files import IMAGE_SUFFIXES
 from edge.frame_detections import Detections
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.evaluation.mean_ap import coco_mean_average_precision, mean_average_precision
+from edge.contract.mean_ap import coco_mean_average_precision, mean_average_precision
 from edge.detection.runner import Detector
-from edge.frame_detections import Detections
 from edge.errors import SourceError
 from edge.evaluation.labeled import LabeledSet
+from edge.frame_detections import Detections
 
 RunModel = Callable[[np.ndarray], Sequence[np.ndarray]]
 """Runs a candidate on one letterboxed input tensor; returns the head's outputs in the order
@@ -164,7 +164,7 @@ class LabeledMetric(AccuracyMetric):
         return self.evaluate(run, indices).map or 0.0
 
     def evaluate(self, run: RunModel, indices: Iterable[int] | None = None):
-        """:class:`~edge.evaluation.mean_ap.CocoMeanAP` of a candidate (mAP@[.5:.95] and AP50)."""
+        """:class:`~edge.contract.mean_ap.CocoMeanAP` of a candidate (mAP@[.5:.95] and AP50)."""
         chosen = list(range(len(self._images)) if indices is None else indices)
         predictions = [self.detect(self._decoder, run, self._images[i]) for i in chosen]
         return coco_mean_average_precision(predictions, [self._truth[i] for i in chosen])

@@ -24,7 +24,9 @@ busy scene, where most frames show several new objects, from waiting too long. I
 * when an object it shows has left (not seen for ``leave_s``) and is not captured yet, or only
   in a worse view: waiting cannot bring a better view of it; the frame committed is the best one
   (highest value) showing it better;
-* or when it has been the best for the whole look-ahead (it is about to expire).
+* or when it has been the best for the whole look-ahead (it is about to expire);
+* or at once when a held frame asks for a heartbeat (nothing kept for ``max_gap_s``): the best
+  such frame shows the scene is still there, as with the previous rule.
 
 A committed frame drops every held frame before it (frames are released in order). Held frames
 are the pipeline's own decoded frames (no copy); the buffer's memory is at most ``max_held``
@@ -192,7 +194,7 @@ class CoverageCounts(SelectionCounts):
     waited_s_max: float = 0.0
     """Longest a kept frame waited in the buffer (source seconds)."""
     committed_on: dict[str, int] = field(default_factory=dict)
-    """Why kept frames were committed when they were: ``leaving``, ``expiring``, ``end``."""
+    """Why kept frames were committed when they were: ``leaving``, ``expiring``, ``heartbeat``, ``end``."""
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "missed_tracks": self.missed_tracks, "captured_tracks": self.captured_tracks,
@@ -323,8 +325,11 @@ class CoverageSelector:
             valued = [(self.book.value(h)[0], h) for h in self.held]
             best_value, best = max(valued, key=lambda vh: vh[0])
             target, trigger = None, None
+            heartbeats = [(v, h) for v, h in valued if "heartbeat" in h.asked]
             if end:
                 target, trigger = best, "end"
+            elif heartbeats:  # the scene is due to be shown: waiting adds nothing to that
+                target, trigger = max(heartbeats, key=lambda vh: vh[0])[1], "heartbeat"
             elif now + self._frame_gap >= best.ts + self.lookahead_s:
                 target, trigger = best, "expiring"
             else:

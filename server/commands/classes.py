@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 
 EPILOG = """\
 examples:
@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     def sub(name: str, help: str, handler):
         command = commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=EPILOG,
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
-        command.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+        add_data_dir_argument(command)
         add_database_argument(command)
         command.set_defaults(handler=handler)
         return command

@@ -11,6 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+DATA_DIR_HELP = "the collector's data directory (as given to serve)"
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir DIR``, required, with the same help everywhere."""
+    parser.add_argument("--data-dir", required=True, type=Path, metavar="DIR", help=DATA_DIR_HELP)
+
 
 def add_database_argument(parser: argparse.ArgumentParser, with_config: bool = True) -> None:
     """``--database``, and ``--config`` unless the command has one of its own (``serve``)."""

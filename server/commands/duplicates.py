@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 
 EPILOG = """\
 examples:
@@ -30,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_data_dir_argument(parser)
     add_database_argument(parser)
     parser.add_argument("--device", help="only this device's frames")
     parser.add_argument("--min-size", type=int, default=2, metavar="N",

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 from server.media.options import add_media_argument
 
 EPILOG = """\
@@ -18,15 +18,22 @@ examples:
   edgelabel-collector export coco --data-dir /var/lib/edgelabel --out datasets/cams-coco \\
       --device cam-01 --since 2024-05-01 --classes person,car
   edgelabel-collector export cvat --data-dir /var/lib/edgelabel --out cvat-tasks --status all
+  edgelabel-collector export yolo --data-dir /var/lib/edgelabel --out datasets/cams-yolo --val-from cam-02
+  edgelabel-collector export yolo --data-dir /var/lib/edgelabel --out datasets/cams-yolo \
+      --val-from 2024-05-07..2024-05-08
 
 formats:
-  coco         annotations.json (bbox xywh, area, iscrowd 0, categories, track_id) + images/
+  coco         annotations/instances_default.json (bbox xywh, area, iscrowd 0, segmentation [],
+               categories, track_id) beside images/default/
   yolo         Ultralytics layout: images/{train,val}, labels/{train,val}, data.yaml; the split
-               keeps every track (and the frames around it in time) on one side
-  voc          Pascal VOC: Annotations/*.xml, JPEGImages/, ImageSets/Main/default.txt
+               keeps every track (and the frames around it in time) on one side; where none
+               can (one continuous clip) val is the latest frames, and data.yaml says so;
+               --val-from holds out a device or a time range instead
+  voc          Pascal VOC: Annotations/*.xml, JPEGImages/, ImageSets/Main/default.txt, labelmap.txt
   cvat         CVAT for video 1.1, one task per device: <device>/annotations.xml with <track>s
-               (keyframe/outside flags) + <device>/images/ in frame order
-  mot          MOTChallenge per device: <device>/img1/, gt/gt.txt, seqinfo.ini, frames.csv
+               (keyframe/outside flags) + <device>/images/frame_000000.png... (PNG) in frame order
+  mot          MOTChallenge per device: <device>/img1/, gt/gt.txt (MOT17 columns: class, visibility),
+               gt/labels.txt, seqinfo.ini (whole frameRate), frames.csv
   labelstudio  tasks.json (annotations for verified frames, predictions for pre-labels),
                label_config.xml, images/
 
@@ -40,6 +47,9 @@ frames are of each kind. The export is written next to
 """
 
 
+SPLIT_FACTS = ("val_by_time", "val_held_out", "val_is_train", "shared_tracks")
+"""Keys of a YOLO summary's ``written`` that say how val was made; the notes say it in words."""
+
 FORMAT_NAMES = ("coco", "cvat", "labelstudio", "mot", "voc", "yolo")
 """The keys of :data:`server.exports.FORMATS`, repeated so --help imports nothing heavy (a test holds them equal)."""
 
@@ -51,7 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("format", choices=FORMAT_NAMES, metavar="FORMAT", help=", ".join(FORMAT_NAMES))
-    parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_data_dir_argument(parser)
     add_database_argument(parser)
     add_media_argument(parser)
     parser.add_argument("--out", required=True, type=Path,
@@ -68,9 +78,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--include-synthetic", action="store_true",
                         help="add synthetic frames (from 'synthesize') as their own split, 'synthetic'")
     parser.add_argument("--link", action="store_true",
-                        help="hard-link images from the store instead of copying (saves space; do not edit them)")
+                        help="hard-link images from the store instead of copying (saves space; do not edit them;"
+                             " cvat writes PNGs, so it always copies)")
     parser.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                         help="yolo: share of frames for validation (default: %(default)s)")
+    parser.add_argument("--val-from", type=_held_out, metavar="DEVICE|START..END",
+                        help="yolo: validate on this device's frames, or on those captured in [START, END) "
+                             "(ISO date/time or Unix seconds; either end may be left out), and train on the rest")
     parser.add_argument("--image-url-prefix", default="", metavar="URL",
                         help="labelstudio: prefix of each task's image path, e.g. /data/local-files/?d=export/")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -84,10 +98,14 @@ def run(args: argparse.Namespace) -> int:
     from server.exports import ExportOptions, Selection, export
     from server.media.options import media_from_args
 
+    if args.val_from is not None and args.format != "yolo":
+        from server.exports.errors import ExportError
+
+        raise ExportError(f"--val-from splits a yolo export into train and val; {args.format} has no val split")
     selection = Selection(status=args.status, devices=tuple(args.device), since=args.since, until=args.until,
                           classes=args.classes, model_ids=tuple(args.model_id),
                           include_synthetic=args.include_synthetic)
-    options = ExportOptions(link_images=args.link, val_fraction=args.val_fraction,
+    options = ExportOptions(link_images=args.link, val_fraction=args.val_fraction, val_from=args.val_from,
                             image_url_prefix=args.image_url_prefix)
     with DataDir.open_readonly(args.data_dir, args.database, media=media_from_args(args)) as store:
         summary = export(store, args.format, args.out, selection, options,
@@ -105,9 +123,9 @@ def format_summary(summary) -> str:
              f"  {summary.verified_frames} frames with verified labels (reviewed annotations), "
              f"{summary.prelabeled_frames} with model pre-labels (not reviewed)"
              + (f", {summary.synthetic_frames} synthetic (split 'synthetic')" if summary.synthetic_frames else ""),
-             "  wrote: " + ", ".join(f"{value} {key}" for key, value in summary.written.items())]
-    if summary.format == "yolo" and summary.frames and not summary.written.get("val"):
-        lines.append("  note: no frame could go to val without sharing a track with train; data.yaml validates on train")
+             "  wrote: " + ", ".join(f"{value} {key}" for key, value in summary.written.items()
+                                     if key not in SPLIT_FACTS)]
+    lines.extend(f"  note: {note}" for note in summary.notes)
     if not summary.frames:
         lines.append("  note: nothing matched; try --status all, or check --device/--since/--until/--classes")
     return "\n".join(lines)
@@ -136,6 +154,20 @@ def _time(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)  # naive times are UTC, like the stored capture times
     return moment.timestamp()
+
+
+def _held_out(text: str):
+    """``--val-from``: a device name, or ``START..END`` (a time range; either end may be empty)."""
+    from server.exports.errors import ExportError
+    from server.exports.options import HeldOut
+
+    try:
+        if ".." not in text:
+            return HeldOut(device=text)
+        start, end = text.split("..", 1)
+        return HeldOut(since=_time(start) if start else None, until=_time(end) if end else None)
+    except ExportError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--val-from: ")) from None
 
 
 def _names(text: str) -> tuple[str, ...]:

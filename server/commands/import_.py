@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 from server.media.options import add_media_argument
 
 EPILOG = """\
@@ -20,9 +20,17 @@ examples:
   edgelabel-collector import MOT15/train --data-dir /var/lib/edgelabel
 
 formats (guessed from the folder when --format is left out, in this order):
-  mot     a MOTChallenge sequence (img1/, gt/gt.txt, seqinfo.ini), or a folder of sequences
+  mot     a MOTChallenge sequence (img1/, gt/gt.txt, seqinfo.ini; class names from gt/labels.txt
+          when there is one, else every box a person), or a folder of sequences
+  cvat    a CVAT 1.1 task (annotations.xml beside images/; for video or for images), or a folder
+          of tasks; track ids kept
+  labelstudio
+          tasks.json (a Label Studio JSON export) with its images under images/, classes from
+          label_config.xml; boxes of each task's first annotation, else of its first prediction
   coco    annotations/instances_<split>.json beside images/<split>/ (or <split>/); or DIR holds
           the images and --annotations names the instances JSON
+  voc     Pascal VOC: Annotations/*.xml beside JPEGImages/, class names from labelmap.txt or
+          labels.txt (track ids from a <track_id> element, as 'export voc' writes)
   yolo    images/... with labels/... beside them (images/{train,val} or flat images/),
           class names in data.yaml or classes.txt
   images  any folder of images, without labels
@@ -40,18 +48,18 @@ Label files in DIR that the import does not read are named in a warning on stder
 """
 
 
-IMPORT_FORMATS = ("coco", "yolo", "mot", "images")
+IMPORT_FORMATS = ("coco", "yolo", "mot", "voc", "cvat", "labelstudio", "images")
 """As :data:`server.importers.IMPORT_FORMATS`, repeated so --help imports nothing heavy (a test holds them equal)."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "import", help="bring an image folder or a COCO, YOLO or MOT dataset into the store and the review queue",
+        "import", help="bring an image folder or a COCO, YOLO, MOT, VOC, CVAT or Label Studio dataset into the store and the review queue",
         description="Import an existing dataset: dedup, store and queue its images like frames from the edge.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dir", type=Path, metavar="DIR", help="the dataset's folder")
-    parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_data_dir_argument(parser)
     add_database_argument(parser)
     add_media_argument(parser)
     parser.add_argument("--format", choices=IMPORT_FORMATS, help="dataset layout (default: guessed)")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 from server.media.options import add_media_argument
 
 EPILOG = """\
@@ -31,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "gc", help="remove images that no frame references (orphans of a crash)",
         description="Remove stored images that no row references, keeping young ones.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    gc.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_data_dir_argument(gc)
     add_database_argument(gc)
     add_media_argument(gc)
     gc.add_argument("--dry-run", action="store_true", help="count what would be removed, remove nothing")

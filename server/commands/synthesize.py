@@ -8,7 +8,7 @@ import logging
 import re
 from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 from server.media.options import add_media_argument
 
 EPILOG = """\
@@ -43,7 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "same camera's empty background, with exact boxes.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_data_dir_argument(parser)
     add_database_argument(parser)
     add_media_argument(parser)
     parser.add_argument("--device", required=True, metavar="NAME", help="the camera to synthesize frames for")

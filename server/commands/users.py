@@ -7,7 +7,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from server.commands.database_option import add_database_argument
+from server.commands.database_option import add_data_dir_argument, add_database_argument
 
 EPILOG = """\
 examples:
@@ -19,6 +19,14 @@ examples:
 The password is read from stdin (first line), never from the command line, where other users of
 the machine could see it; on a terminal it is asked for without echo. It is stored as an scrypt hash.
 Reviewers review; admins also see the dashboard.
+"""
+LIST_EPILOG = """\
+example:
+  edgelabel-collector users list --data-dir /var/lib/edgelabel
+"""
+REMOVE_EPILOG = """\
+example:
+  edgelabel-collector users remove alice --data-dir /var/lib/edgelabel   # also ends alice's open sessions
 """
 
 
@@ -33,18 +41,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add.add_argument("name", help="login name: letters, digits, . _ @ -")
     add.add_argument("--role", required=True, choices=("reviewer", "admin"))
-    add.add_argument("--data-dir", required=True, type=Path, help="the collector's data directory")
+    add_data_dir_argument(add)
     add_database_argument(add)
     add.set_defaults(handler=run_add)
-    listing = commands.add_parser("list", help="list accounts", epilog=EPILOG,
+    listing = commands.add_parser("list", help="list accounts", epilog=LIST_EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    listing.add_argument("--data-dir", required=True, type=Path)
+    add_data_dir_argument(listing)
     add_database_argument(listing)
     listing.set_defaults(handler=run_list)
-    remove = commands.add_parser("remove", help="remove an account and end its sessions", epilog=EPILOG,
+    remove = commands.add_parser("remove", help="remove an account and end its sessions", epilog=REMOVE_EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    remove.add_argument("name")
-    remove.add_argument("--data-dir", required=True, type=Path)
+    remove.add_argument("name", help="the account to remove")
+    add_data_dir_argument(remove)
     add_database_argument(remove)
     remove.set_defaults(handler=run_remove)
     return parser

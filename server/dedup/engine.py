@@ -32,6 +32,7 @@ scope rather than resolving collisions afterwards.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,12 +41,12 @@ from sqlalchemy import Connection, text
 from edge.contract.phash import hamming
 from edge.contract.wire import FrameHeader
 from server.db.hot_path import HotStatement
+from server.dedup.candidate_comparer import CandidateComparer
 from server.dedup.changes import ChangeFeed
 from server.dedup.edge_audit import EdgeHashAudit
-from server.dedup.frame_signature import FrameSignature, from_sqlite_int, thumbnail_from_bytes, to_sqlite_int
+from server.dedup.frame_signature import FrameSignature, from_sqlite_int, to_sqlite_int
 from server.dedup.hash_index import HammingIndex
 from server.dedup.policy import DedupPolicy
-from server.dedup.thumbnail_check import compare_thumbnails
 from server.errors import StoreError
 from server.frames import state
 
@@ -60,9 +61,10 @@ compression, which adds high frequencies that look like detail) do not churn the
 # Per-frame statements of ingest: run on the driver's cursor (see server.db.hot_path).
 _EXACT = HotStatement("SELECT f.id, s.group_id FROM frames f JOIN frame_signatures s ON s.frame_id = f.id"
                       " WHERE f.media_sha256 = :sha256 ORDER BY f.id LIMIT 1")
-_CANDIDATE = HotStatement(
-    "SELECT s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
-    " f.capture_ts, f.review_priority FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id = :id")
+_CANDIDATES_SQL = (
+    "SELECT s.frame_id, s.thumbnail, s.sharpness, s.label_confidence, s.group_id, s.block_hash, f.status, f.device,"
+    " f.capture_ts, f.review_priority FROM frame_signatures s JOIN frames f ON f.id = s.frame_id WHERE s.frame_id IN ({})")
+_CANDIDATES: dict[int, HotStatement] = {}  # by number of candidates: one query fetches them all
 _INSERT_GROUP = HotStatement("INSERT INTO dedup_groups (id, representative_id, created_at, updated_at)"
                              " VALUES (:id, :id, :now, :now)")
 _INSERT_SIGNATURE = HotStatement(
@@ -118,6 +120,7 @@ class Deduplicator:
         """What other nodes change in the index (:mod:`server.dedup.changes`)."""
         self._device_tags: dict[str, int] = {}
         self._journal: list[tuple[str, int, int, int, float]] = []  # ("add"|"remove", key, item, tag, stamp)
+        self.comparer = CandidateComparer()
 
     def load(self, conn: Connection) -> int:
         """Rebuild the index from the database's group representatives; how many were loaded.
@@ -159,20 +162,21 @@ class Deduplicator:
         if exact is not None:
             return DedupDecision("exact", duplicate_of=exact[0], distance=0, changed_area=0.0, group_id=exact[1], novelty=0.0)
         closest_area = None
-        for frame_id, distance in self._candidates(header, signature):
-            row = _CANDIDATE.execute(conn, {"id": frame_id}).fetchone()
-            if row is None:
-                continue
-            thumbnail, sharpness, confidence, group_id, block_hash, status, device, capture_ts, priority = row
-            area = compare_thumbnails(signature.thumbnail, thumbnail_from_bytes(thumbnail)).changed_area
-            closest_area = area if closest_area is None else min(closest_area, area)
-            if area > self.policy.max_changed_area:
-                continue
-            if status == "pending" and self._better(signature, header, sharpness, confidence):
-                demotion = Demotion(frame_id, from_sqlite_int(block_hash), device, capture_ts, distance, area, priority)
-                return DedupDecision(None, group_id=group_id, demotes=demotion, novelty=0.0)
-            return DedupDecision("near", duplicate_of=frame_id, distance=distance, changed_area=area,
-                                 group_id=group_id, novelty=0.0)
+        candidates = self._candidates(header, signature)
+        rows = _candidate_rows(conn, [frame_id for frame_id, _ in candidates])
+        found = [(frame_id, distance, rows[frame_id]) for frame_id, distance in candidates if frame_id in rows]
+        areas = self.comparer.changed_areas(signature.thumbnail, [(frame_id, row[0]) for frame_id, _, row in found])
+        with closing(areas):
+            for (frame_id, distance, row), area in zip(found, areas):
+                _, sharpness, confidence, group_id, block_hash, status, device, capture_ts, priority = row
+                closest_area = area if closest_area is None else min(closest_area, area)
+                if area > self.policy.max_changed_area:
+                    continue
+                if status == "pending" and self._better(signature, header, sharpness, confidence):
+                    demotion = Demotion(frame_id, from_sqlite_int(block_hash), device, capture_ts, distance, area, priority)
+                    return DedupDecision(None, group_id=group_id, demotes=demotion, novelty=0.0)
+                return DedupDecision("near", duplicate_of=frame_id, distance=distance, changed_area=area,
+                                     group_id=group_id, novelty=0.0)
         novelty = 1.0 if closest_area is None else min(1.0, closest_area / NOVELTY_FULL_AREA)
         return DedupDecision(None, novelty=novelty)
 
@@ -203,6 +207,7 @@ class Deduplicator:
         self.audit.forget()
 
     def rollback(self) -> None:
+        self.comparer.forget()
         for action, key, item, tag, stamp in reversed(self._journal):
             if action == "add":
                 self.index.remove(key, item)
@@ -261,6 +266,18 @@ def label_confidence(header: FrameHeader) -> float:
     """Mean score of the frame's boxes (0 without boxes)."""
     scores = header.labels.score
     return float(sum(scores) / len(scores)) if scores else 0.0
+
+
+def _candidate_rows(conn: Connection, frame_ids: list[int]) -> dict[int, tuple]:
+    """The stored signature and frame columns of each candidate, by frame id, in one query."""
+    if not frame_ids:
+        return {}
+    statement = _CANDIDATES.get(len(frame_ids))
+    if statement is None:
+        statement = _CANDIDATES[len(frame_ids)] = HotStatement(
+            _CANDIDATES_SQL.format(", ".join(f":id{i}" for i in range(len(frame_ids)))))
+    cursor = statement.execute(conn, {f"id{i}": frame_id for i, frame_id in enumerate(frame_ids)})
+    return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
 
 
 def _insert_duplicate(conn: Connection, frame_id: int, duplicate_of: int, kind: str, distance: int,

@@ -44,12 +44,38 @@ class Comparison:
     """False when the quick look settled it (or the fit failed)."""
 
 
+@dataclass(frozen=True, eq=False)
+class PreparedThumbnail:
+    """A thumbnail's part of every comparison, computed once: ingest compares a new frame with up
+    to ``max_candidates`` representatives, and a representative with many newcomers."""
+
+    normalised: np.ndarray
+    dilated: np.ndarray
+    """3x3 maximum of ``normalised`` (the top of each pixel's neighbourhood range)."""
+    eroded: np.ndarray
+
+
+def prepare(thumbnail: np.ndarray) -> PreparedThumbnail:
+    """What :func:`compare_prepared` needs of a gray uint8 thumbnail."""
+    if thumbnail.ndim != 2:
+        raise ValueError(f"thumbnail: expected a 2-D array, got shape {thumbnail.shape}")
+    normalised = _normalised(thumbnail)
+    return PreparedThumbnail(normalised, cv2.dilate(normalised, _KERNEL), cv2.erode(normalised, _KERNEL))
+
+
 def compare_thumbnails(a: np.ndarray, b: np.ndarray) -> Comparison:
     """Compare two same-sized gray uint8 thumbnails (see the module docstring)."""
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"thumbnails: expected two same-shaped 2-D arrays, got {a.shape} and {b.shape}")
-    first, second = _normalised(a), _normalised(b)
-    quick = _tolerant_changed_area(first, second)
+    return compare_prepared(prepare(a), prepare(b))
+
+
+def compare_prepared(a: PreparedThumbnail, b: PreparedThumbnail) -> Comparison:
+    """:func:`compare_thumbnails` of two prepared thumbnails (the same result, bit for bit)."""
+    first, second = a.normalised, b.normalised
+    if first.shape != second.shape:
+        raise ValueError(f"thumbnails: expected two same-shaped 2-D arrays, got {first.shape} and {second.shape}")
+    quick = _tolerant_changed_area(a, b)
     if quick > QUICK_REJECT_AREA:
         return Comparison(quick, aligned=False)
     warp = np.eye(2, 3, dtype=np.float32)
@@ -57,9 +83,9 @@ def compare_thumbnails(a: np.ndarray, b: np.ndarray) -> Comparison:
         _, warp = cv2.findTransformECC(first, second, warp, cv2.MOTION_AFFINE, _ECC_CRITERIA, None, 1)
     except cv2.error:  # no convergence: the pictures do not line up
         return Comparison(1.0, aligned=False)
-    if not _plausible(warp, a.shape):
+    if not _plausible(warp, first.shape):
         return Comparison(1.0, aligned=False)
-    height, width = a.shape
+    height, width = first.shape
     aligned = cv2.warpAffine(second, warp, (width, height), flags=cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP,
                              borderMode=cv2.BORDER_REPLICATE)
     residual = np.abs(first - _normalised(aligned))
@@ -71,10 +97,13 @@ def _normalised(thumbnail: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / max(float(values.std()), 1.0)
 
 
-def _tolerant_changed_area(first: np.ndarray, second: np.ndarray) -> float:
-    kernel = np.ones((3, 3), np.uint8)
-    outside_second = np.maximum(first - cv2.dilate(second, kernel), cv2.erode(second, kernel) - first)
-    outside_first = np.maximum(second - cv2.dilate(first, kernel), cv2.erode(first, kernel) - second)
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+def _tolerant_changed_area(a: PreparedThumbnail, b: PreparedThumbnail) -> float:
+    first, second = a.normalised, b.normalised
+    outside_second = np.maximum(first - b.dilated, b.eroded - first)
+    outside_first = np.maximum(second - a.dilated, a.eroded - second)
     residual = np.maximum(outside_second, outside_first)
     return float((_interior(residual) > RESIDUAL_SIGMA).mean())
 

@@ -6,9 +6,10 @@ frames and boxes go in, :mod:`.writing` makes the result atomic and deterministi
 every box conversion comes from :mod:`edge.contract.boxes`. :func:`export` ties them together.
 
 Synthetic frames (only with ``Selection.include_synthetic``) are their own split, ``synthetic``:
-YOLO puts them in ``images/synthetic`` and ``labels/synthetic`` beside train and val; every other
-format writes them as a complete dataset of its own layout under ``synthetic/``, with the same
-class list (so class ids agree with the real part).
+YOLO puts them in ``images/synthetic`` and ``labels/synthetic`` beside train and val, COCO in
+``annotations/instances_synthetic.json`` beside ``images/synthetic/`` (so one reader of the root
+sees both splits); every other format writes them as a complete dataset of its own layout under
+``synthetic/``, with the same class list (so class ids agree with the real part).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class ExportSummary:
     devices: list[str]
     written: dict[str, int] = field(default_factory=dict)
     """What the format wrote (images, annotations, tracks...)."""
+    notes: list[str] = field(default_factory=list)
+    """What a user of the export must know (YOLO: how val was made when no clean split exists;
+    frames held back while reviewers disagree)."""
+    held_back: int = 0
+    """Frames left out because their adjudication is open (see :mod:`server.exports.filter`)."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -69,7 +75,7 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
     data = select(store, selection)
     with atomic_directory(Path(out)) as root:
         try:
-            if format_name == "yolo":  # its synthetic split sits beside train and val
+            if format_name in ("yolo", "coco"):  # their synthetic split sits beside the others
                 written = writer(data, root, options, progress)
             else:
                 written = writer(data.part(synthetic=False), root, options, progress)
@@ -88,10 +94,20 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
             tracks=len({(frame.device, box.track_id) for frame in data.frames for box in frame.boxes
                         if box.track_id is not None}),
             classes=list(data.class_names), devices=sorted({frame.device for frame in data.frames}),
-            written=written,
+            written=written, notes=(yolo.notes(written, options) if format_name == "yolo" else [])
+            + _held_back_note(data.held_back), held_back=data.held_back,
         )
-        write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json()})
+        # frame_ids: the manifest 'models evaluate --exclude-from' reads to leave a model's training frames out.
+        write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json(),
+                                   "frame_ids": sorted(frame.frame_id for frame in data.frames)})
     return summary
+
+
+def _held_back_note(held_back: int) -> list[str]:
+    if not held_back:
+        return []
+    return [f"{held_back} frame(s) held back: their reviewers disagree and no admin has decided yet "
+            "(the adjudication page, /adjudicate); export again once decided"]
 
 
 __all__ = ["FORMATS", "ExportError", "ExportOptions", "ExportSummary", "Selection", "export"]

@@ -1,27 +1,33 @@
 """CVAT for video 1.1: one task per device, ``<device>/annotations.xml`` and ``<device>/images/``.
 
 CVAT numbers a task's frames by the sorted image names, so images are written as
-``frame_000000.jpg``... in capture order and ``<box frame=...>`` uses that index (an imported
-frame's source file name would not sort in that order, so it is not used here). Every stored
+``frame_000000.png``... in capture order and ``<box frame=...>`` uses that index (an imported
+frame's source file name would not sort in that order, so it is not used here). For a video
+task's frames Datumaro's CVAT reader (which CVAT's importer uses) looks up ``frame_%06d.png``
+and no other name, so the images are PNGs, losslessly holding the pixels of the stored JPEGs. ``<original_size>`` (which Datumaro needs for a track) is the
+task's frame size; on a device whose frames differ in size, the most common one. Every stored
 box is a keyframe (``keyframe="1"``): each one is a real label, nothing is interpolated. Where a
 track is not seen in the next exported frame (it left, or the frames between were not kept) an
 ``outside="1"`` box closes it, so CVAT does not interpolate across the gap; when it comes back a
 new keyframe opens it again. A box without a track id becomes a track of one frame, which is how
-CVAT itself exports a single shape in the video format.
+CVAT itself exports a single shape in the video format. A ``<track id>`` is the collector's track
+id where it can be (see :func:`_track_ids`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from server.exports.filter import ExportBox, ExportData
 from server.exports.naming import safe_name
 from server.exports.options import ExportOptions, Progress
 from server.exports.sequences import by_device
-from server.exports.writing import place_image, rounded
+from server.exports.writing import place_png, rounded
 from server.exports.xml import child, element, write_xml
 
 ANNOTATIONS_FILE = "annotations.xml"
+FRAME_NAME = "frame_{:06d}.png"
 
 
 def write(data: ExportData, root: Path, options: ExportOptions, progress: Progress) -> dict[str, int]:
@@ -30,7 +36,7 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
     place = {frame.frame_id: (device, index) for device, frames in sequences.items() for index, frame in enumerate(frames)}
     for frame in progress(data.frames, len(data.frames), "cvat"):
         device, index = place[frame.frame_id]
-        place_image(frame.image, root / safe_name(device) / "images" / f"frame_{index:06d}.jpg", options.link_images)
+        place_png(frame.image, root / safe_name(device) / "images" / FRAME_NAME.format(index))
     for device, frames in sequences.items():
         task_dir = root / safe_name(device)
         tracks: dict[tuple[int, str], list[tuple[int, ExportBox]]] = {}
@@ -44,14 +50,28 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         document = _document(device, frames, data.class_names)
         ordered = sorted(tracks.values(), key=lambda boxes: (boxes[0][0], boxes[0][1].track_id, boxes[0][1].class_name))
         ordered += [[item] for item in single]
-        for track_number, boxes in enumerate(ordered):
-            _track(document, track_number, boxes, last_frame=len(frames) - 1)
+        for track_id, boxes in zip(_track_ids(ordered), ordered):
+            _track(document, track_id, boxes, last_frame=len(frames) - 1)
             counts["boxes"] += len(boxes)
         write_xml(task_dir / ANNOTATIONS_FILE, document)
         counts["tasks"] += 1
         counts["images"] += len(frames)
         counts["tracks"] += len(ordered)
     return counts
+
+
+def _track_ids(ordered: list[list[tuple[int, ExportBox]]]) -> list[int]:
+    """Each CVAT track's id: the collector's track id where that id is one CVAT track (so importers
+    get it back), else (a track whose class changed, a box without a track) a fresh one above them."""
+    classes = Counter(boxes[0][1].track_id for boxes in ordered if boxes[0][1].track_id is not None)
+    next_id = 1 + max(classes, default=0)
+    ids = []
+    for boxes in ordered:
+        track_id = boxes[0][1].track_id
+        if track_id is None or classes[track_id] > 1:
+            track_id, next_id = next_id, next_id + 1
+        ids.append(track_id)
+    return ids
 
 
 def _document(device: str, frames: list, class_names: tuple[str, ...]):
@@ -70,9 +90,9 @@ def _document(device: str, frames: list, class_names: tuple[str, ...]):
         child(label, "name", name)
         child(label, "type", "rectangle")
         child(label, "attributes")
-    sizes = {(frame.width, frame.height) for frame in frames}
-    if len(sizes) == 1:
-        width, height = sizes.pop()
+    if frames:
+        sizes = Counter((frame.width, frame.height) for frame in frames)
+        width, height = min(sizes, key=lambda size: (-sizes[size], size))
         original = child(task, "original_size")
         child(original, "width", width)
         child(original, "height", height)

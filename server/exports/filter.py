@@ -13,6 +13,9 @@ status) are left out unless ``include_synthetic``; then those not rejected come 
 ``annotations`` once one accepted or corrected them. A synthetic frame queued for review and not
 reviewed yet counts as a pre-labeled frame: it comes in only with ``--status all``.
 
+Frames with an open adjudication (two reviewers disagree, no admin has decided) are held back,
+whatever the status, and counted (:attr:`ExportData.held_back`): their labels are not settled.
+
 Everything is read in one snapshot of the database, ordered by frame id, so the same data gives
 the same selection.
 """
@@ -36,6 +39,8 @@ from server.taxonomy.queries import load as load_taxonomy
 
 STATUSES = ("verified", "all")
 EXCLUDED_STATUSES = ("duplicate", "rejected")
+_UNDECIDED = "id IN (SELECT frame_id FROM adjudications WHERE state = 'open')"
+"""Frames whose two reviewers disagree and wait for an admin: their labels are not settled yet."""
 
 
 @dataclass(frozen=True)
@@ -107,16 +112,24 @@ class ExportData:
     taxonomy (:mod:`server.taxonomy`), else the models' classes in their order (so ids match the
     detector); then any other class a box carries, by name. With a class filter, only those classes."""
 
+    held_back: int = 0
+    """Frames the selection matched but left out: two reviewers disagree on them and no admin has
+    decided yet (an open adjudication). They come in once decided, with the admin's labels."""
+
     def part(self, synthetic: bool) -> ExportData:
         """The real (``synthetic=False``) or synthetic frames only, with the same class list."""
-        return ExportData(tuple(frame for frame in self.frames if frame.synthetic == synthetic), self.class_names)
+        return ExportData(tuple(frame for frame in self.frames if frame.synthetic == synthetic), self.class_names,
+                          self.held_back)
 
 
 def select(store: DataDir, selection: Selection) -> ExportData:
     """The frames (oldest id first) and class list of an export, from one snapshot of ``store``."""
-    where, params = _where(selection)
+    matched, params = _where(selection)
+    where = f"{matched} AND NOT {_UNDECIDED}"
     lists = [name for name, value in params.items() if isinstance(value, tuple)]
     with store.db.read("read the frames to export") as conn:
+        held_back = conn.execute(sql(f"SELECT COUNT(*) FROM frames WHERE {matched} AND {_UNDECIDED}", *lists),
+                                 params).scalar_one()
         rows = conn.execute(sql(
             "SELECT id, device, seq, capture_ts, source_ts, frame_index, width, height, model_id, media_sha256, status,"
             " CASE WHEN id IN (SELECT frame_id FROM synthetic_frames) THEN 1 ELSE 0 END, source_file, source_image_id"
@@ -158,7 +171,7 @@ def select(store: DataDir, selection: Selection) -> ExportData:
             stem=stems[frame_id], image_id=image_ids[frame_id], source_file=source_file, synthetic=bool(synthetic),
         ))
     first_classes = [taxonomy.class_names()] if not taxonomy.empty else model_classes
-    return ExportData(tuple(frames), _class_names(first_classes, frames, wanted_classes))
+    return ExportData(tuple(frames), _class_names(first_classes, frames, wanted_classes), held_back)
 
 
 def _where(selection: Selection) -> tuple[str, dict]:

@@ -1,13 +1,18 @@
 """MOTChallenge: one sequence per device, ``<device>/img1/000001.jpg``..., ``gt/gt.txt``,
-``seqinfo.ini`` and ``frames.csv``.
+``gt/labels.txt``, ``seqinfo.ini`` and ``frames.csv``.
 
-``gt.txt`` is the MOT15 layout ``frame,id,x,y,w,h,1,-1,-1,-1`` (written by
-:mod:`edge.contract.motfile`, which the metric code also reads): frames are the 1-based
-positions in ``img1``, the seventh column 1 marks every box as one to score. MOT has no class
-column in this layout and needs an id on every box, so a box without a track id gets a fresh id
-above the sequence's largest. ``frames.csv`` maps each MOT frame back to the stored frame (and
-an imported frame to its source file, as MOT names frames by number) and says whether its boxes
-were verified or the model's pre-labels.
+``gt.txt`` is the MOT17/MOT20 layout ``frame,id,x,y,w,h,1,class,1``: frames are the 1-based
+positions in ``img1``; the seventh column 1 marks every box as one to score; ``class`` is the
+1-based line of ``gt/labels.txt`` (the class list Datumaro's ``mot_seq`` reads, one name a line);
+visibility is 1, as a reviewer's box is the visible object. (The MOT15 layout's ``-1`` there made
+newer readers take every box as unlabeled and occluded.) The first seven columns are what
+:mod:`edge.contract.motfile` reads, so the metric code still scores the file. MOT needs an id on
+every box, so a box without a track id gets a fresh id above the sequence's largest.
+
+``seqinfo.ini``'s ``frameRate`` is a whole number of at least 1, as in every MOTChallenge sequence
+(readers parse it with ``int()``); the capture times themselves are in ``frames.csv``, which maps
+each MOT frame back to the stored frame (and an imported frame to its source file, as MOT names
+frames by number) and says whether its boxes were verified or the model's pre-labels.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import io
 from pathlib import Path
 
 from edge.contract.boxes import xyxy_to_xywh
-from edge.contract.motfile import format_mot_line
 from server.exports.filter import ExportData
 from server.exports.naming import safe_name
 from server.exports.options import ExportOptions, Progress
@@ -25,10 +29,13 @@ from server.exports.sequences import by_device, frame_rate
 from server.exports.writing import place_image, write_text
 
 GT_FILE = "gt/gt.txt"
+LABELS_FILE = "gt/labels.txt"
+VISIBLE = 1
 
 
 def write(data: ExportData, root: Path, options: ExportOptions, progress: Progress) -> dict[str, int]:
     counts = {"sequences": 0, "images": 0, "boxes": 0}
+    class_number = {name: index + 1 for index, name in enumerate(data.class_names)}
     sequences = by_device(data.frames)
     place = {frame.frame_id: (device, index) for device, frames in sequences.items() for index, frame in enumerate(frames)}
     for frame in progress(data.frames, len(data.frames), "mot"):
@@ -47,14 +54,21 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
                 track_id = box.track_id
                 if track_id is None:
                     track_id, next_id = next_id, next_id + 1
-                gt.write(format_mot_line(position, track_id, xyxy_to_xywh(box.xyxy), 1.0))
+                x, y, w, h = (float(v) for v in xyxy_to_xywh(box.xyxy))
+                gt.write(f"{position},{track_id},{x:.2f},{y:.2f},{w:.2f},{h:.2f},1,{class_number[box.class_name]},{VISIBLE}\n")
                 counts["boxes"] += 1
         write_text(sequence_dir / GT_FILE, gt.getvalue())
+        write_text(sequence_dir / LABELS_FILE, "".join(f"{name}\n" for name in data.class_names))
         write_text(sequence_dir / "frames.csv", index_csv.getvalue())
         width, height = frames[0].width, frames[0].height
         write_text(sequence_dir / "seqinfo.ini",
-                   f"[Sequence]\nname={safe_name(device)}\nimDir=img1\nframeRate={frame_rate(frames):g}\n"
+                   f"[Sequence]\nname={safe_name(device)}\nimDir=img1\nframeRate={whole_frame_rate(frames)}\n"
                    f"seqLength={len(frames)}\nimWidth={width}\nimHeight={height}\nimExt=.jpg\n")
         counts["sequences"] += 1
         counts["images"] += len(frames)
     return counts
+
+
+def whole_frame_rate(frames: list) -> int:
+    """The sequence's frame rate as MOTChallenge writes it: a whole number, at least 1."""
+    return max(1, round(frame_rate(frames)))

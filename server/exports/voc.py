@@ -1,5 +1,9 @@
-"""Pascal VOC: ``Annotations/<name>.xml`` per image, ``JPEGImages/``, ``ImageSets/Main/default.txt``
-and ``labels.txt`` (one class per line).
+"""Pascal VOC: ``Annotations/<name>.xml`` per image, ``JPEGImages/``, ``ImageSets/Main/default.txt``,
+``labelmap.txt`` and ``labels.txt`` (one class per line).
+
+``labelmap.txt`` (``name:color:parts:actions`` per line, as Datumaro and CVAT write it) declares the
+classes: without it those readers assume the 20 VOC classes and stop at the first other one. The
+colour, parts and actions fields are left empty (boxes need none); ``background`` leads, as in VOC.
 
 Box corners are written as pixel ``xyxy`` with two decimals, 0-based as stored (CVAT and
 torchvision read them as they are). Two elements VOC readers skip carry what VOC has no place
@@ -15,6 +19,10 @@ from server.exports.filter import ExportData
 from server.exports.options import ExportOptions, Progress
 from server.exports.writing import place_image, write_text
 from server.exports.xml import child, element, write_xml
+
+LABELMAP_FILE = "labelmap.txt"
+LABELMAP_HEADER = "# label:color_rgb:parts:actions\n"
+BACKGROUND = "background"
 
 
 def write(data: ExportData, root: Path, options: ExportOptions, progress: Progress) -> dict[str, int]:
@@ -52,4 +60,6 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         write_xml(root / "Annotations" / f"{frame.stem}.xml", annotation)
     write_text(root / "ImageSets" / "Main" / "default.txt", "".join(f"{frame.stem}\n" for frame in data.frames))
     write_text(root / "labels.txt", "".join(f"{name}\n" for name in data.class_names))
+    labelmap = data.class_names if BACKGROUND in data.class_names else (BACKGROUND, *data.class_names)
+    write_text(root / LABELMAP_FILE, LABELMAP_HEADER + "".join(f"{name}:::\n" for name in labelmap))
     return {"images": len(data.frames), "objects": boxes}

@@ -116,6 +116,32 @@ def place_image(image: StoredImage, target: Path, link: bool) -> None:
         raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
+def place_png(image: StoredImage, target: Path) -> None:
+    """Write a stored JPEG as a PNG of the same pixels, for readers that expect ``.png`` names
+    (CVAT for video). PNG is lossless: the pixels are those any reader decodes from the JPEG."""
+    import cv2  # the collector has OpenCV; only this writer needs it
+    import numpy as np
+
+    try:
+        jpeg = image.media.get(image.sha256)
+    except MediaMissingError:
+        raise ExportError(f"stored image {image.sha256} is missing from {image.media.location};"
+                          " the media store is damaged") from None
+    except StoreError as exc:
+        raise ExportError(str(exc)) from None
+    pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise ExportError(f"stored image {image.sha256} is not a readable JPEG; the media store is damaged")
+    ok, png = cv2.imencode(".png", pixels)
+    if not ok:
+        raise ExportError(f"cannot encode {target.name} as PNG")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.write_bytes(png.tobytes())
+    except OSError as exc:
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
 def _download(image: StoredImage, target: Path) -> None:
     try:
         chunks = image.media.stream(image.sha256)

@@ -1,7 +1,7 @@
-"""Importers: existing datasets (COCO, YOLO, MOTChallenge, plain image folders) into the store.
+"""Importers: existing datasets (COCO, YOLO, MOTChallenge, Pascal VOC, CVAT, Label Studio, image folders) into the store.
 
 :func:`read_folder` finds the datasets a folder holds (:mod:`.layout`), reads each with its reader
-(``coco``, ``yolo``, ``mot``, ``folders``) into a :class:`~.dataset.Dataset`, and warns about label
+(``coco``, ``yolo``, ``mot``, ``voc``, ``cvat``, ``labelstudio``, ``folders``) into a :class:`~.dataset.Dataset`, and warns about label
 files none of them read (:mod:`.unused`). :func:`~.importer.import_dataset` sends a dataset through
 :meth:`server.datadir.DataDir.ingest_frames`, the path frames from the edge take (dedup, store, queue).
 """
@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.importers.coco import read_coco
+from server.importers.cvat import read_cvat
 from server.importers.dataset import Dataset, DatasetImportError
 from server.importers.folders import read_image_folder
+from server.importers.labelstudio import read_labelstudio
 from server.importers.layout import DatasetPart, find_parts
 from server.importers.mot import read_mot
 from server.importers.unused import unused_label_warnings
+from server.importers.voc import read_voc
 from server.importers.yolo import read_yolo
 
-IMPORT_FORMATS = ("coco", "yolo", "mot", "images")
+IMPORT_FORMATS = ("coco", "yolo", "mot", "voc", "cvat", "labelstudio", "images")
 
 
 @dataclass(frozen=True)
@@ -58,5 +61,6 @@ def _read_part(part: DatasetPart, name: str) -> Dataset:
         name = f"{name}/{part.part}"
     if part.format == "coco":
         return read_coco(part.root, part.annotations, name)
-    readers = {"yolo": read_yolo, "mot": read_mot, "images": read_image_folder}
+    readers = {"yolo": read_yolo, "mot": read_mot, "voc": read_voc, "cvat": read_cvat, "labelstudio": read_labelstudio,
+               "images": read_image_folder}
     return readers[part.format](part.root, name)

@@ -8,10 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.contract.files import IMAGE_SUFFIXES
 from edge.contract.wire import WireError, jpeg_size
 from server.importers.dataset import Dataset, DatasetImportError, ImportedImage
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def image_files(root: Path) -> list[Path]:

@@ -4,9 +4,13 @@ Recognised, in this order (a folder given with ``--annotations`` is COCO, whatev
 
 * MOTChallenge: a sequence (``img1/``, ``gt/gt.txt``, ``seqinfo.ini``), or a folder whose
   subfolders are sequences (``MOT17/train``): one dataset per sequence.
+* CVAT 1.1: a task (``annotations.xml`` beside ``images/``), or a folder of tasks (our CVAT
+  export: one per device): one dataset per task.
+* Label Studio: ``tasks.json`` (a Label Studio JSON export, or ours), with ``label_config.xml``.
 * COCO: ``annotations/instances_<split>.json`` beside ``images/<split>/`` (or ``<split>/``, as the
   COCO zips unpack; or ``images/`` for a single file): one dataset per split that has its images.
   A COCO export (``annotations.json`` beside ``images/``) is one dataset.
+* Pascal VOC: ``Annotations/`` beside ``JPEGImages/`` (class names from ``labelmap.txt`` or ``labels.txt``).
 * YOLO: ``data.yaml`` or ``classes.txt`` or a ``labels/`` folder (Ultralytics ``images/{train,val}``
   with ``labels/{train,val}``, or flat ``images/`` with ``labels/``): the reader pairs them.
 * anything else: a plain image folder.
@@ -18,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.exports import coco as coco_export
+from server.importers.cvat import cvat_tasks, is_cvat_task
 from server.importers.dataset import DatasetImportError
+from server.importers.labelstudio import looks_like_labelstudio
+from server.importers.voc import looks_like_voc
 
 COCO_INSTANCES = "instances_*.json"
 
@@ -50,6 +57,16 @@ def find_parts(root: Path, format_name: str | None, annotations: Path | None) ->
             return [DatasetPart("mot", sequence, part=sequence.name) for sequence in sequences]
         if format_name == "mot":
             return [DatasetPart("mot", root)]  # not a sequence: its reader says what is missing
+    if format_name in (None, "cvat"):
+        if is_cvat_task(root):
+            return [DatasetPart("cvat", root)]
+        tasks = cvat_tasks(root)
+        if tasks:
+            return [DatasetPart("cvat", task, part=task.name) for task in tasks]
+        if format_name == "cvat":
+            return [DatasetPart("cvat", root)]  # not a task: its reader says what is missing
+    if format_name == "labelstudio" or format_name is None and looks_like_labelstudio(root):
+        return [DatasetPart("labelstudio", root)]
     if format_name in (None, "coco"):
         splits = coco_splits(root)
         if len(splits) == 1:
@@ -59,6 +76,8 @@ def find_parts(root: Path, format_name: str | None, annotations: Path | None) ->
         if format_name == "coco":
             raise DatasetImportError("--format coco needs --annotations FILE (the instances JSON), "
                                      f"or DIR holding annotations/{COCO_INSTANCES} beside its images")
+    if format_name == "voc" or format_name is None and looks_like_voc(root):
+        return [DatasetPart("voc", root)]
     if format_name == "yolo" or format_name is None and looks_like_yolo(root):
         return [DatasetPart("yolo", root)]
     return [DatasetPart("images", root)]
@@ -71,9 +90,10 @@ def mot_sequences(root: Path) -> list[Path]:
 
 def coco_splits(root: Path) -> list[tuple[str, Path, Path]]:
     """(split, image folder, instances JSON) of each ``annotations/instances_<split>.json`` whose images are there;
-    or of a COCO export of ours (``annotations.json`` beside ``images/``)."""
-    if (root / coco_export.ANNOTATIONS_FILE).is_file() and (root / coco_export.IMAGES_DIR).is_dir():
-        return [("", root / coco_export.IMAGES_DIR, root / coco_export.ANNOTATIONS_FILE)]
+    or of a COCO export of ours made before the standard layout (``annotations.json`` beside ``images/``)."""
+    legacy_annotations, legacy_images = root / coco_export.LEGACY_ANNOTATIONS_FILE, root / coco_export.LEGACY_IMAGES_DIR
+    if legacy_annotations.is_file() and legacy_images.is_dir():
+        return [("", legacy_images, legacy_annotations)]
     files = sorted((root / "annotations").glob(COCO_INSTANCES))
     splits = []
     for instances in files:

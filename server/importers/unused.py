@@ -17,7 +17,10 @@ KINDS = {
                                       "images/<split>/) or --annotations FILE")),
     "yolo": ("YOLO label file", "YOLO reads them: --format yolo (labels/... beside images/..., class names in data.yaml)"),
     "mot": ("MOT ground-truth file", "MOT reads them: --format mot (img1/ and gt/gt.txt per sequence)"),
-    "xml": ("XML annotation file", "no importer reads Pascal VOC or CVAT XML"),
+    "labelstudio": ("Label Studio tasks file", "Label Studio reads them: --format labelstudio (tasks.json, images/)"),
+    "voc": ("Pascal VOC annotation file", "VOC reads them: --format voc (Annotations/ beside JPEGImages/)"),
+    "cvat": ("CVAT annotation file", "CVAT reads them: --format cvat (annotations.xml beside images/, per task)"),
+    "xml": ("XML annotation file", "no importer reads them"),
 }
 """Per format that would use them: what the files are, and how to import them."""
 
@@ -27,10 +30,14 @@ EXAMPLES = 3
 def label_format(relative: PurePath) -> str | None:
     """The format (a key of :data:`KINDS`) that takes labels from this file, by its place in the dataset."""
     suffix = relative.suffix.lower()
+    if relative.as_posix() == "tasks.json":
+        return "labelstudio"
     if suffix == ".json":
         return "coco"
     if suffix == ".xml":
-        return "xml"
+        if relative.parts[-2:-1] == ("Annotations",):
+            return "voc"
+        return "cvat" if relative.name == "annotations.xml" else "xml"
     if relative.parts[-2:] == ("gt", "gt.txt"):
         return "mot"
     if suffix == ".txt" and "labels" in relative.parts[:-1]:

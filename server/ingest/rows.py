@@ -15,7 +15,7 @@ from server.frame_source import FrameSource
 
 FRAME_COLUMNS = ("device", "seq", "capture_ts", "source_ts", "frame_index", "received_at", "width", "height",
                  "model_id", "media_sha256", "media_bytes", "phash", "reasons", "priority",
-                 "status", "review_priority", "priority_factors", "source_file", "source_image_id")
+                 "status", "review_priority", "priority_factors", "source_file", "source_image_id", "redactions")
 INSERT_FRAME = HotStatement(f"INSERT INTO frames ({', '.join(FRAME_COLUMNS)})"
                             f" VALUES ({', '.join(':' + name for name in FRAME_COLUMNS)}) RETURNING id")
 INSERT_DETECTION = HotStatement(
@@ -62,7 +62,9 @@ def frame_values(header: FrameHeader, media_sha256: str, media_bytes: int, recei
             "reasons": json.dumps(list(header.reasons)), "priority": header.priority, "status": status,
             "review_priority": review_priority, "priority_factors": json.dumps(priority_factors, sort_keys=True),
             "source_file": None if source is None else source.file_name,
-            "source_image_id": None if source is None else source.image_id}
+            "source_image_id": None if source is None else source.image_id,
+            # What the edge redacted in the pixels; NULL when it redacted nothing.
+            "redactions": json.dumps(dict(header.redactions)) if header.redactions else None}
 
 
 def detection_values(frame_id: int, header: FrameHeader) -> list[dict]:

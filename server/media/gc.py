@@ -2,7 +2,7 @@
 
 Images are stored before their rows commit, so a crash in between leaves an orphan (an object or
 file no row names). The sweep lists the store, keeps every image a row references (frames,
-device backgrounds and the backgrounds synthetic runs used, class example crops) and every image
+device backgrounds and the backgrounds synthetic runs used, class example crops, registered model files) and every image
 younger than the grace period (a batch may be between its upload and its commit right now), and
 removes the rest. Right before removing, the candidates are looked up once more, so an image a
 retransmitted frame has just claimed again is kept.
@@ -18,7 +18,8 @@ from server.db import Database, sql
 from server.media.base import MediaBackend, StoredObject
 
 REFERENCES = (("frames", "media_sha256"), ("device_backgrounds", "media_sha256"),
-              ("synthetic_runs", "background_sha256"), ("class_examples", "crop_sha256"))
+              ("synthetic_runs", "background_sha256"), ("class_examples", "crop_sha256"),
+              ("model_registry", "sha256"))
 """Every column that names a stored image."""
 
 DEFAULT_GRACE_MINUTES = 60.0

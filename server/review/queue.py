@@ -61,7 +61,8 @@ MAX_COMMENT_CHARS = 2000
 
 _FRAME_FIELDS = (
     "id, device, seq, capture_ts, source_ts, frame_index, received_at, width, height, model_id, media_sha256,"
-    " media_bytes, reasons, priority, status, review_priority, priority_factors, claimed_by, lease_expires_at"
+    " media_bytes, reasons, priority, status, review_priority, priority_factors, claimed_by, lease_expires_at,"
+    " redactions"
 )
 
 
@@ -342,6 +343,7 @@ def _frame_dict(conn: Connection, row: Row, taxonomy: Taxonomy | None = None) ->
     frame = dict(row._mapping)
     frame["reasons"] = json.loads(frame["reasons"])
     frame["priority_factors"] = json.loads(frame["priority_factors"])
+    frame["redactions"] = json.loads(frame["redactions"]) if frame["redactions"] else {}  # what the edge redacted
     frame["detections"] = taxonomy_queries.detections_of(conn, frame["id"], taxonomy)
     return frame
 

@@ -109,7 +109,7 @@ def write_report(path: Path, device: str, tiles: dict[str, list[tuple[str, np.nd
             f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
             for caption, tile in tiles[group])
         sections.append(f"<h2>{title}</h2><div class=grid>{figures or '<p>none</p>'}</div>")
-    facts = "".join(f"<li>{html.escape(key)}: {html.escape(str(value))}</li>" for key, value in summary.items())
+    facts = "".join(_fact(key, value) for key, value in summary.items())
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>Synthetic frames of {html.escape(device)}</title>"
             "<style>body{font-family:sans-serif;margin:1em}.grid{display:grid;grid-template-columns:"
             f"repeat(4,{TILE_WIDTH}px);gap:8px}}figure{{margin:0}}figcaption{{font-size:12px;color:#444}}</style>"
@@ -123,3 +123,26 @@ def write_report(path: Path, device: str, tiles: dict[str, list[tuple[str, np.nd
     except OSError as exc:
         raise CollectorError(f"cannot write the report {path}: {exc.strerror or exc}") from None
     return png_path
+
+
+def _fact(key: str, value) -> str:
+    """One line of the page's summary, in words: a table of values becomes a nested list, a list a
+    comma-separated one, a fraction a short number (not Python's reprs)."""
+    label = html.escape(key.replace("_", " "))
+    if isinstance(value, dict):
+        if not value:
+            return f"<li>{label}: none</li>"
+        return f"<li>{label}:<ul>{''.join(_fact(str(k), v) for k, v in value.items())}</ul></li>"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(_plain(item) for item in value) or "none"
+    else:
+        shown = _plain(value)
+    return f"<li>{label}: {html.escape(shown)}</li>"
+
+
+def _plain(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    return str(value)

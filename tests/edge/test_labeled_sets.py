@@ -8,9 +8,9 @@ import pytest
 
 from edge.contract.boxes import iou_xyxy
 from edge.contract.errors import ConfigError
+from edge.contract.mean_ap import coco_mean_average_precision
 from edge.detection import COCO_CLASSES, Detector
 from edge.evaluation.labeled import load_labeled_set
-from edge.evaluation.mean_ap import coco_mean_average_precision
 from tests.coco_eval import coco_eval
 
 pytest.importorskip("pycocotools", reason="pycocotools is a test dependency (dev extra)")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
 
 import pytest
-import tomllib
 
 from edge.config import AgentConfig, SelectionConfig, load_config
 from edge.contract.config_files import Override

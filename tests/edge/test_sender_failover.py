@@ -176,3 +176,25 @@ def test_each_switch_before_the_window_drains_waits_twice_as_long(frame_jpeg, ca
     assert len(silences) == 5
     for waited, least in zip(silences, (0.2, 0.4, 0.8, 1.6, 1.6)):  # the log rounds to 0.1 s
         assert waited >= least - 0.05, silences
+
+
+def test_a_sender_that_gets_no_answer_says_so_once_per_interval(monkeypatch, caplog, frame_jpeg):
+    """An agent started before its collector (or pointed at the wrong port) warns instead of staying silent."""
+    import edge.sender
+
+    monkeypatch.setattr(edge.sender, "SILENCE_WARNING_S", 0.3)
+    monkeypatch.setattr(edge.sender, "SILENCE_REPEAT_S", 60.0)
+    endpoint = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    sender = FrameSender(endpoint, None, ack_timeout_s=5.0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="edge.sender"):
+            width, height, jpeg = frame_jpeg
+            sender.send(header(1, width, height), jpeg)
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                sender.poll(0.1)
+    finally:
+        sender.close()
+    warnings = [r.getMessage() for r in caplog.records if "no answer from" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"no answer from {endpoint} for ") and "1 frame(s) wait" in warnings[0]

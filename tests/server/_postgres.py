@@ -39,7 +39,8 @@ def _free_port() -> int:
 class PostgresCluster:
     """One running cluster; :meth:`new_database` hands out URLs of fresh databases."""
 
-    def __init__(self):
+    def __init__(self, durable: bool = False):
+        """``durable``: keep PostgreSQL's fsync and synchronous commit on (benchmarks); tests turn them off."""
         self.bin = _bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="edgelabel-pg-"))
         self.data = self.root / "data"
@@ -51,9 +52,11 @@ class PostgresCluster:
         self._numbers = itertools.count(1)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-instructions")
-        # Durability off: a test cluster is thrown away, and fsync would dominate the suite's time.
+        # Durability off unless asked: a test cluster is thrown away, and fsync would dominate the suite's time.
         self._options = (f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
-                         " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                         " -c max_connections=200")
+        if not durable:
+            self._options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self.start_server()
 
     def start_server(self) -> None:

@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from server.auth.accounts import Accounts
-from server.auth.throttle import FREE_FAILURES
 from server.auth.errors import AccountError
 from server.auth.passwords import hash_password, verify_password
+from server.auth.throttle import FREE_FAILURES
 from server.datadir import DataDir
 from server.web.serve import start_review_api
 from tests.server._frames import PETS, clip_frames, encode, header_for

@@ -4,7 +4,15 @@ import pytest
 
 from edge.contract.config_files import SettingError, from_plain
 from server.api.bodies import (
-    MAX_SKIPPED, ClaimBody, ClassBody, DecisionBody, ExampleBody, MappingBody, NoBody, SubmitBody, TrackAcceptBody,
+    MAX_SKIPPED,
+    ClaimBody,
+    ClassBody,
+    DecisionBody,
+    ExampleBody,
+    MappingBody,
+    NoBody,
+    SubmitBody,
+    TrackAcceptBody,
 )
 
 

@@ -200,3 +200,32 @@ def test_only_verified_frames_can_be_gold(data_dir):
         frame_id = queue.next(limit=1)[0]["id"]
         with pytest.raises(ClaimError), queue.write_transaction() as (conn, now):
             consistency.mark_gold(conn, "boss", frame_id, now)
+
+
+def test_exports_hold_back_frames_whose_reviewers_disagree_until_an_admin_decides(data_dir, tmp_path):
+    from server.exports import Selection, export
+
+    policy = ConsistencyPolicy(overlap_rate=1.0, gold_rate=0.0, agreement_threshold=0.8)
+    with ReviewQueue.open(data_dir, clock=Clock(), consistency_policy=policy) as queue:
+        first = [queue.claim("alice") for _ in range(2)]
+        queue.submit("alice", first[0]["id"], "accept")
+        queue.submit("alice", first[1]["id"], "correct", boxes_of(first[1], change={1: {"class_name": "car"}}))
+        for _ in range(2):
+            frame = queue.claim("bob")
+            queue.submit("bob", frame["id"], "accept")  # agrees on the first frame, not on the second
+        undecided = first[1]["id"]
+        with queue.read_transaction() as conn:
+            assert [a["frame_id"] for a in consistency.open_adjudications(conn)] == [undecided]
+
+        with DataDir.open_readonly(data_dir) as store:
+            held = export(store, "coco", tmp_path / "held", Selection(status="verified"))
+        assert (held.frames, held.held_back) == (1, 1)
+        assert any("1 frame(s) held back" in note for note in held.notes)
+
+        with queue.read_transaction() as conn:
+            detections = taxonomy_queries.detections_of(conn, undecided)
+        queue.adjudicate("boss", undecided, "correct", boxes_of({"detections": detections},
+                                                                change={1: {"class_name": "car"}}))
+    with DataDir.open_readonly(data_dir) as store:
+        decided = export(store, "coco", tmp_path / "decided", Selection(status="verified"))
+    assert (decided.frames, decided.held_back, decided.notes) == (2, 0, [])

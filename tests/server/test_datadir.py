@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import text
 
 from edge.contract.wire import NO_TRACK, FrameHeader, Labels
-from server.media import local as media_module
 from server.datadir import DB_FILENAME, DataDir
 from server.db import database as database_module
 from server.db import migrations as migrations_module
@@ -21,6 +20,7 @@ from server.db.migrations import Migration, known_migrations
 from server.errors import StoreError
 from server.ingest import rejections as rejections_module
 from server.media import MediaStore
+from server.media import local as media_module
 from tests.server._paths import IMAGES_DIR
 
 CLASSES = ("person", "bicycle", "car", "motorcycle", "airplane", "bus")

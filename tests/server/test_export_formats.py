@@ -14,6 +14,8 @@ from edge.contract.motfile import read_mot_file
 from edge.evaluation.mot import evaluate_mot
 from server.datadir import DataDir
 from server.exports import ExportError, ExportOptions, Selection, export
+from server.exports.coco import ANNOTATIONS_FILE as COCO_JSON
+from server.exports.coco import IMAGES_DIR as COCO_IMAGES
 from server.exports.naming import kept_where_unique, safe_name
 from server.importers import read_dataset, read_folder
 from server.importers.folders import path_seq
@@ -45,11 +47,11 @@ def test_coco_export_loads_in_pycocotools_and_scores_ap_1_against_itself(labeled
     summary = run_export(data_dir, "coco", tmp_path / "coco", status="verified")
     verified_tud = len(decisions["accepted"]) + len(decisions["corrected"])
     assert summary.frames == 32 + verified_tud == summary.verified_frames and summary.prelabeled_frames == 0
-    gt = COCO(str(tmp_path / "coco" / "annotations.json"))
+    gt = COCO(str(tmp_path / "coco" / COCO_JSON))
     assert len(gt.getImgIds()) == summary.frames and len(gt.getAnnIds()) == summary.boxes == 284 + sum(
         len(gt.getAnnIds(imgIds=[i])) for i in decisions["accepted"] + decisions["corrected"])
     for image in gt.loadImgs(gt.getImgIds()):
-        assert (tmp_path / "coco" / "images" / image["file_name"]).is_file()
+        assert (tmp_path / "coco" / COCO_IMAGES / image["file_name"]).is_file()
     detections = [{**a, "score": 1.0} for a in gt.loadAnns(gt.getAnnIds())]
     evaluation = COCOeval(gt, gt.loadRes(detections), "bbox")
     evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()
@@ -63,7 +65,7 @@ def test_coco_export_loads_in_pycocotools_and_scores_ap_1_against_itself(labeled
 def test_coco_export_keeps_the_original_coco_boxes(labeled, tmp_path):
     data_dir, _ = labeled
     run_export(data_dir, "coco", tmp_path / "coco", devices=(COCO_DEVICE,))
-    exported = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    exported = json.loads((tmp_path / "coco" / COCO_JSON).read_text())
     original = COCO(str(TUD.parent.parent / "coco" / "annotations" / "instances_train2017.json"))
     names = {c["id"]: c["name"] for c in exported["categories"]}
     by_seq = {image["seq"]: image["id"] for image in exported["images"]}
@@ -146,7 +148,7 @@ def test_cvat_video_xml_keeps_tracks_with_keyframes_and_outside_flags(labeled, t
     assert root.tag == "annotations" and root.findtext("version") == "1.1"
     task = root.find("meta/task")
     size = int(task.findtext("size"))
-    assert size == summary.frames == len(list((task_dir / "images").glob("frame_*.jpg")))
+    assert size == summary.frames == len(list((task_dir / "images").glob("frame_*.png")))
     assert task.findtext("mode") == "interpolation" and int(task.findtext("stop_frame")) == size - 1
     labels = {label.findtext("name") for label in task.find("labels")}
     tracks = root.findall("track")
@@ -208,7 +210,7 @@ def test_voc_export_has_one_valid_xml_per_image(labeled, tmp_path):
 def test_filters_by_device_class_time_and_model(labeled, tmp_path):
     data_dir, _ = labeled
     people = run_export(data_dir, "coco", tmp_path / "people", status="all", classes=("person",))
-    document = json.loads((tmp_path / "people" / "annotations.json").read_text())
+    document = json.loads((tmp_path / "people" / COCO_JSON).read_text())
     assert [c["name"] for c in document["categories"]] == ["person"]
     assert people.boxes == len(document["annotations"]) > 0 and people.classes == ["person"]
     only_tud = run_export(data_dir, "coco", tmp_path / "tud", status="all", model_ids=(TUD_DEVICE,))
@@ -227,7 +229,7 @@ def test_empty_store_gives_empty_but_valid_datasets(tmp_path):
     for fmt in ("coco", "yolo", "voc", "cvat", "mot", "labelstudio"):
         summary = run_export(tmp_path / "data", fmt, tmp_path / fmt, status="all")
         assert summary.frames == 0 and (tmp_path / fmt).is_dir()
-    assert COCO(str(tmp_path / "coco" / "annotations.json")).getImgIds() == []
+    assert COCO(str(tmp_path / "coco" / COCO_JSON)).getImgIds() == []
     assert "names: {}" in (tmp_path / "yolo" / "data.yaml").read_text()
     assert json.loads((tmp_path / "labelstudio" / "tasks.json").read_text()) == []
 
@@ -237,7 +239,7 @@ def all_files(root: Path) -> dict[str, bytes]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and path.name != ".edgelabel-export.json":
             data = path.read_bytes()
-            if path.name == "annotations.json":  # COCO's info.date_created is the one timestamp
+            if path.name == Path(COCO_JSON).name:  # COCO's info.date_created is the one timestamp
                 document = json.loads(data)
                 document["info"].pop("date_created")
                 data = json.dumps(document).encode()
@@ -307,7 +309,7 @@ def test_exports_name_imported_frames_after_their_source_files(labeled, tmp_path
     data_dir, _ = labeled
     original = json.loads((TUD.parent.parent / "coco" / "annotations" / "instances_train2017.json").read_text())
     run_export(data_dir, "coco", tmp_path / "coco", devices=(COCO_DEVICE,))
-    exported = COCO(str(tmp_path / "coco" / "annotations.json"))
+    exported = COCO(str(tmp_path / "coco" / COCO_JSON))
     images = exported.loadImgs(exported.getImgIds())
     assert {(i["file_name"], i["id"]) for i in images} == {(i["file_name"], i["id"]) for i in original["images"]}
     assert {a["image_id"] for a in exported.loadAnns(exported.getAnnIds())} <= {i["id"] for i in images}
@@ -340,7 +342,7 @@ def test_source_names_that_would_collide_fall_back_to_the_collectors_own(tmp_pat
         for folder in ("a", "b"):
             import_dataset(store, read_dataset(tmp_path / folder))
     run_export(tmp_path / "data", "coco", tmp_path / "out", status="all")
-    images = json.loads((tmp_path / "out" / "annotations.json").read_text())["images"]
+    images = json.loads((tmp_path / "out" / COCO_JSON).read_text())["images"]
     names = {image["seq"]: image["file_name"] for image in images}
     assert len(names) == 3 and names[path_seq(tmp_path / "b", tmp_path / "b" / "only.jpg")] == "only.jpg"
     # x.jpg and X.JPG are one file on a case-insensitive file system: both get the collector's names.

@@ -219,3 +219,22 @@ def test_revoking_a_device_stops_its_open_connection_at_the_next_frame(tmp_path,
         process.communicate(timeout=30)
     with DataDir.open_readonly(data_dir) as store:
         assert [(row["device"], row["seq"]) for row in store.frame_rows()] == [("cam-a", 1), ("cam-a", 4)]
+
+
+def test_a_device_with_another_collectors_key_is_logged_by_the_collector_once(tmp_path, frame_jpeg):
+    width, height, jpeg = frame_jpeg
+    data_dir, elsewhere = tmp_path / "collector", tmp_path / "other-collector"
+    keys_command(data_dir, "add-device", "cam-a", "--endpoint", "tcp://127.0.0.1:0", "--out", str(tmp_path / "a.toml"))
+    keys_command(elsewhere, "add-device", "cam-a", "--endpoint", "tcp://127.0.0.1:0", "--out", str(tmp_path / "b.toml"))
+    process, endpoint = start_collector(data_dir, "tcp://127.0.0.1:*", stderr=subprocess.PIPE)
+    try:
+        stranger = FrameSender(endpoint, read_credentials(tmp_path / "b.toml"), ack_timeout_s=0.5)
+        stranger.send(header("cam-a", 1, width, height), jpeg)
+        assert not stranger.flush(timeout_s=3)  # it retries its handshake several times meanwhile
+        stranger.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    warnings = [line for line in stderr.splitlines() if "CURVE handshake(s) failed" in line]
+    assert len(warnings) == 1, stderr[-2000:]
+    assert "another collector's public key" in warnings[0]

@@ -16,6 +16,7 @@ from server.cli import main as collector_main
 from server.datadir import DataDir
 from server.db import open_database
 from server.exports import Selection, export
+from server.exports.coco import ANNOTATIONS_FILE as COCO_JSON
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
 from server.synthetic import background as background_module
@@ -223,14 +224,14 @@ def test_synthetic_frames_stay_out_of_the_queue_the_dedup_index_and_default_expo
         assert "synthetic: images/synthetic" in (tmp_path / "yolo" / "data.yaml").read_text()
         for fmt in ("coco", "voc", "cvat", "mot", "labelstudio"):
             export(store, fmt, tmp_path / fmt, Selection(include_synthetic=True))
-            assert (tmp_path / fmt / "synthetic").is_dir()
-    coco = json.loads((tmp_path / "coco" / "synthetic" / "annotations.json").read_text())
+            assert (tmp_path / fmt / ("images" if fmt == "coco" else "") / "synthetic").is_dir()
+    coco = json.loads((tmp_path / "coco" / "annotations" / "instances_synthetic.json").read_text())
     assert sorted(image["id"] for image in coco["images"]) == sorted(result.frame_ids)
     assert all(image["synthetic"] for image in coco["images"])
     expected = sorted((fid, round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)) for fid, x1, y1, x2, y2
                       in rows(data_dir, "SELECT frame_id, x1, y1, x2, y2 FROM synthetic_objects"))
     assert sorted((a["image_id"], *a["bbox"]) for a in coco["annotations"]) == expected
-    real = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    real = json.loads((tmp_path / "coco" / COCO_JSON).read_text())
     assert not set(result.frame_ids) & {image["id"] for image in real["images"]}
 
 
@@ -292,6 +293,8 @@ def test_cli_writes_frames_and_a_report(camera, tmp_path, capsys):
     assert summary["frames"] == 3 and summary["objects"] == 6
     page = report.read_text()
     assert page.count("<figure>") == 3 + 8 + 1 and "Real verified frames" in page
+    header = page.split("<h2>")[0]  # the summary at the top reads as words, not Python's reprs
+    assert "{" not in header.split("</style>")[1] and "[" not in header and "<li>objects: 6</li>" in header
     sheet = cv2.imread(str(report.with_suffix(".png")))
     assert sheet.shape[1] == 4 * 320 and sheet.shape[0] > 3 * 200
 

@@ -177,6 +177,13 @@ def test_an_admin_adjudicates_a_disagreement_from_the_dashboard(team, browser, a
         page.go_back()
         page.wait_for_function("() => document.body?.dataset.consistencyLoaded === 'yes'")
 
+        # The adjudication page without a frame lists the open ones, each a link.
+        page.goto(f"{collector.url}/adjudicate")
+        page.wait_for_function("() => document.body?.dataset.adjudicationList !== undefined")
+        assert page.locator("#open-adjudications a").all_text_contents() == [f"frame {disagreed}"]
+        assert page.locator("#decision-section").is_hidden()
+        page.go_back()
+        page.wait_for_function("() => document.body?.dataset.consistencyLoaded === 'yes'")
         page.locator("#adjudications tbody tr", has_text=f"frame {disagreed}").get_by_role("link", name="adjudicate").click()
         page.wait_for_url(f"**/adjudicate?frame={disagreed}")
         page.wait_for_function("() => document.body?.dataset.adjudicationLoaded === 'yes'")

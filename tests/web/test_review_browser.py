@@ -170,6 +170,10 @@ def test_accept_a_whole_track_and_fix_a_class(site, alice):
     page.wait_for_function("() => document.body?.dataset.trackLoaded === 'yes'")
     page.keyboard.press("a")
     page.wait_for_function("() => document.body?.dataset.trackAccepted !== undefined")
+    # Said in words: every queued frame of the solo track had no other box, so all are verified now.
+    assert page.locator("#track-status").text_content() == (
+        f"Track accepted. {len(queued)} frame{'s' if len(queued) > 1 else ''} had no other boxes to check and "
+        f"{'are' if len(queued) > 1 else 'is'} now verified.")
     with db(site) as conn:
         assert conn.execute("SELECT class_name, user FROM track_verdicts WHERE device = 'solo' AND track_id = ?",
                             [solo_track]).fetchone() == (None, "alice")
@@ -196,6 +200,8 @@ def test_accept_a_whole_track_and_fix_a_class(site, alice):
     page.keyboard.type("bicycle")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.body?.dataset.trackAccepted !== undefined")
+    said = page.locator("#track-status").text_content()
+    assert said.startswith("Track accepted as bicycle. ") and "stay in the queue with this track's boxes" in said
     with db(site) as conn:
         assert conn.execute("SELECT class_name FROM track_verdicts WHERE device = 'cam' AND track_id = ?",
                             [cam_track]).fetchone() == ("bicycle",)
@@ -214,6 +220,13 @@ def test_dashboard_shows_precision_and_device_names_as_text(site, browser, alice
         rates = page.locator("#acceptance tbody tr").all_text_contents()
         assert any("cam" in r and "person" in r for r in rates)
         page.screenshot(path=str(artifacts_dir / "dashboard.png"), full_page=True)
+        # This collector reviews each frame once: the consistency page says why its tables are empty.
+        page.goto(f"{site[0].url}/consistency")
+        page.wait_for_function("() => document.body?.dataset.consistencyLoaded === 'yes'")
+        assert page.locator("#per-reviewer tbody td.empty").text_content().startswith("None yet")
+        assert page.locator("#adjudications tbody td.empty").text_content().startswith("None open")
+        assert page.locator("#gold tbody td.empty").get_attribute("colspan") == "7"
+        page.screenshot(path=str(artifacts_dir / "consistency-empty.png"), full_page=True)
         # The same name on the track page, and a reviewer is refused the dashboard.
         page.goto(f"{site[0].url}/track?device={XSS_DEVICE}&track_id=1")
         page.wait_for_timeout(300)

@@ -126,4 +126,25 @@ document.getElementById("reject-frame").addEventListener("click", () => decide({
 document.getElementById("save-decision").addEventListener("click",
   () => decide({ decision: "correct", annotations: annotationsOf(view.decision) }));
 
-load().catch((e) => { document.getElementById("adjudication-title").textContent = `error: ${e.message}`; });
+// Without ?frame=: the open disagreements, oldest first, each a link to its page.
+async function listOpen() {
+  const { adjudications } = await api("GET", "/api/adjudication");
+  document.getElementById("decision-section").hidden = true;
+  document.getElementById("adjudication-title").textContent = "Open adjudications";
+  document.getElementById("adjudication-reason").textContent = adjudications.length
+    ? `${adjudications.length} frame(s) whose two reviewers disagree wait for an admin's decision, oldest first.`
+    : "None open: every disagreement between reviewers has been decided.";
+  const list = document.getElementById("open-adjudications");
+  list.hidden = false;
+  list.replaceChildren(...adjudications.map((a) => {
+    const item = document.createElement("li");
+    const link = el("a", `frame ${a.frame_id}`); link.href = `/adjudicate?frame=${a.frame_id}`;
+    const who = a.first_reviewer ? ` · ${a.first_reviewer} and ${a.second_reviewer}` : "";
+    item.append(link, el("span", ` · ${a.reason}${who} · opened ${new Date(a.opened_at * 1000).toLocaleString()}`));
+    return item;
+  }));
+  document.body.dataset.adjudicationList = String(adjudications.length);
+}
+
+(frameId ? load() : listOpen())
+  .catch((e) => { document.getElementById("adjudication-title").textContent = `error: ${e.message}`; });

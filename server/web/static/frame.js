@@ -16,6 +16,11 @@ function describeLabels(labels) {
   return Object.entries(counts).map(([name, n]) => `${n} ${name}`).join(", ") || "no boxes";
 }
 
+// What the edge redacted before sending: "faces blurred: 3 · heads blurred: 5" (nothing when it did not).
+function describeRedactions(redactions) {
+  return Object.entries(redactions || {}).map(([kind, n]) => `${kind} blurred: ${n}`).join(" · ");
+}
+
 async function load() {
   const [{ frame: loaded }, { consistency }] = await Promise.all([
     api("GET", `/api/frames/${frameId}`), api("GET", `/api/consistency/frames/${frameId}`)]);
@@ -24,6 +29,7 @@ async function load() {
   document.getElementById("frame-title").textContent = `Frame ${frame.id} · ${frame.device} #${frame.seq}`;
   document.getElementById("frame-summary").textContent = `${frame.status}; ${describeLabels(frame.annotations)} verified; `
     + `model: ${describeLabels(frame.detections)}${consistency.gold ? "; gold frame" : ""}`;
+  document.getElementById("frame-redactions").textContent = describeRedactions(frame.redactions);
   const open = consistency.adjudication && consistency.adjudication.state === "open";
   const adjudicate = document.getElementById("adjudicate-link");
   adjudicate.hidden = !open; adjudicate.href = `/adjudicate?frame=${frame.id}`;

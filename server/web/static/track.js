@@ -50,12 +50,24 @@ function thumbnail(frame) {
   return figure;
 }
 
+// What accepting the track did, in words: which frames are finished, which still need a reviewer.
+function trackAcceptedText(className, finished, waiting) {
+  const frames = (n) => `${n} frame${n === 1 ? "" : "s"}`;
+  let text = `Track accepted${className ? ` as ${className}` : ""}. `;
+  text += finished ? `${frames(finished)} had no other boxes to check and ${finished === 1 ? "is" : "are"} now verified. `
+    : "No frame is finished by it alone. ";
+  if (waiting) {
+    text += `${frames(waiting)} also show${waiting === 1 ? "s" : ""} other objects: ${waiting === 1 ? "it stays" : "they stay"} `
+      + "in the queue with this track's boxes already settled, for a reviewer to check the rest.";
+  }
+  return text.trim();
+}
+
 async function accept(className) {
   const status = document.getElementById("track-status");
   try {
     const result = await api("POST", "/api/track/accept", { device, track_id: trackId, class_name: className || null });
-    status.textContent = `accepted${className ? " as " + className : ""}: ${result.finalised.length} frame(s) done, `
-      + `${result.waiting.length} wait for their other boxes`;
+    status.textContent = trackAcceptedText(className, result.finalised.length, result.waiting.length);
     document.body.dataset.trackAccepted = String(result.finalised.length);
     await load();
   } catch (error) {

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.contract.mean_ap import match_greedy, mean_average_precision
 from edge.detection import Detector
-from edge.evaluation.mean_ap import match_greedy, mean_average_precision
 from edge.frame_detections import Detections
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools is a test dependency (dev extra)")

@@ -6,10 +6,10 @@ import pytest
 
 from edge.contract.boxes import iou_xyxy
 from edge.contract.errors import ConfigError
+from edge.contract.mean_ap import mean_average_precision
 from edge.detection import Detector
 from edge.detection.tiled import TiledDetector
 from edge.detection.tiling import TilePlan, View, merge_views, plan_tiles
-from edge.evaluation.mean_ap import mean_average_precision
 from edge.frame_detections import Detections
 from edge.tile_spec import parse_tiles
 from tests.conftest import DATA_DIR, MODEL_PATH

@@ -1,7 +1,8 @@
 """Mean average precision of detections against reference boxes, COCO-style, in pure numpy.
 
 Used to judge a quantized model against its float original (the float model's boxes are the
-reference) without pulling pycocotools onto an edge device. The rules follow pycocotools' bbox
+reference) without pulling pycocotools onto an edge device, and by the collector's ``models
+evaluate`` to score a model against reviewers' verified boxes: both sides score the same way. The rules follow pycocotools' bbox
 evaluation at one IoU threshold, all areas, one image's detections capped by the caller:
 
 * per class, detections from all images are ranked by score (stable, images in the given order);
