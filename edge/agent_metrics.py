@@ -52,6 +52,11 @@ class AgentMetrics:
                 if key.startswith("rejected_"):
                     rejected.add_metric([camera, key.removeprefix("rejected_")], value)
         yield rejected
+        missed = CounterMetricFamily("edgelabel_agent_missed_tracks_total",
+                                     "Tracked objects that left before a kept frame showed them.", labels=["device"])
+        for camera, counters in per_camera:
+            missed.add_metric([camera], counters.get("missed_tracks", 0))
+        yield missed
         spool, sender = self.spool, self.sender
         yield one(GaugeMetricFamily("edgelabel_agent_spooled_frames",
                                     "Frames waiting in the spool for the collector's ack.", labels=["device"]),

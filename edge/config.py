@@ -174,6 +174,21 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True)
+class CoverageSettings:
+    """``[selection.coverage]``: keep the frames covering the most objects not yet captured, at their
+    best view, waiting up to ``lookahead_s`` for a better one (see ``edge.selection.coverage``).
+    Disabled: the previous rule (each trigger keeps its frame at once, ``track_events`` included)."""
+
+    enabled: bool = True
+    lookahead_s: float = 3.0
+    """Longest a frame waits for a better one, in source seconds: a live source's extra latency."""
+    max_held: int = 8
+    """Most frames waiting at once (memory: that many decoded frames)."""
+    leave_s: float = 0.5
+    """A track unseen this long has left: its best held frame is committed now."""
+
+
+@dataclass(frozen=True)
 class SelectionConfig:
     """``[selection]``: which frames the agent keeps (see ``edge.selection``)."""
 
@@ -191,6 +206,7 @@ class SelectionConfig:
     uncertainty: UncertaintySettings = field(default_factory=UncertaintySettings)
     object_count: ObjectCountSettings = field(default_factory=ObjectCountSettings)
     budget: BudgetSettings = field(default_factory=BudgetSettings)
+    coverage: CoverageSettings = field(default_factory=CoverageSettings)
 
 
 # --- [source], [detector], [uplink], [metrics] ---------------------------------------------------

@@ -362,11 +362,18 @@ class Pipeline:
             while True:
                 item = camera.detected.get()
                 if item is _END:
+                    # A look-ahead selector still holds its last candidates. (Handled here: the
+                    # handler below waits for an end marker this one already was.)
+                    try:
+                        self._put_released(camera, getattr(camera.selector, "flush", tuple)())
+                    except BaseException as exc:
+                        camera.selection_error = exc
                     return
                 frame, detections = item
                 update = camera.tracking.step(frame, detections)
                 camera.counts.tracks_confirmed += sum(e.kind is TrackEventKind.CONFIRMED for e in update.events)
                 decision = camera.selector.consider(frame, update.detections, track_events=update.events)
+                self._put_released(camera, decision.released)
                 if decision.keep:
                     camera.counts.frames_selected += 1
                     self.sink.put(Keyframe(frame, update.detections, decision, camera=camera.name))
@@ -376,6 +383,12 @@ class Pipeline:
             # Keep draining so the detector thread never blocks on a full queue.
             while camera.detected.get() is not _END:
                 pass
+
+    def _put_released(self, camera: Camera, released) -> None:
+        """Send the earlier frames a look-ahead selector decided to keep (``Decision.released``)."""
+        for kept in released:
+            camera.counts.frames_selected += 1
+            self.sink.put(Keyframe(kept.frame, kept.detections, kept.decision, camera=camera.name))
 
     def _capture(self, camera: Camera) -> None:
         try:

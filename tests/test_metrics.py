@@ -138,3 +138,14 @@ def test_agent_and_collector_metrics_match_what_they_report(tmp_path):
     for status, count in stats["frames_by_status"].items():
         assert samples[("edgelabel_frames_by_status", (("status", status),))] == count
     assert samples[("edgelabel_ingest_messages_total", ())] >= stats["totals"]["frames"] + 1
+
+
+def test_missed_tracks_are_exposed_per_camera_and_zero_until_a_heartbeat_carries_them():
+    registry = CollectorRegistry()
+    registry.register(agent_metrics("gate", {
+        "gate/a": {"fps": 2.5, "frames_read": 10, "frames_dropped": 0, "selected": 3},
+        "gate/b": {"fps": 1.0, "frames_read": 5, "frames_dropped": 0, "selected": 1, "missed_tracks": 4}}))
+    text = generate_latest(registry).decode()
+    assert ('# TYPE edgelabel_agent_missed_tracks_total counter\n'
+            'edgelabel_agent_missed_tracks_total{device="gate/a"} 0.0\n'
+            'edgelabel_agent_missed_tracks_total{device="gate/b"} 4.0\n') in text

@@ -322,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
         "kept_by_reason": _summed(camera.selector.counts.kept_by_reason for camera in cameras),
         "rejected_by_flaw": _summed(camera.selector.counts.rejected for camera in cameras),
         "overruled_by": _summed(camera.selector.counts.overruled for camera in cameras),
+        "missed_tracks": sum(getattr(camera.selector.counts, "missed_tracks", 0) for camera in cameras),
         "sent": sent.sent,
         "acknowledged": sent.acknowledged,
         "duplicates": sent.duplicates,
@@ -378,7 +379,9 @@ def camera_counters(camera, elapsed_s: float) -> dict[str, float]:
             "frames_read": counts.frames_read, "frames_dropped": counts.frames_dropped,
             "selected": counts.frames_selected,
             # A camera gone black or blurred shows up here (e.g. rejected_black) on the collector.
-            **{f"rejected_{flaw}": n for flaw, n in dict(camera.selector.counts.rejected).items()}}
+            **{f"rejected_{flaw}": n for flaw, n in dict(camera.selector.counts.rejected).items()},
+            # Only once there are some: a collector older than the counter rejects its name.
+            **({"missed_tracks": missed} if (missed := getattr(camera.selector.counts, "missed_tracks", 0)) else {})}
 
 
 def _summed(counters) -> dict[str, int]:

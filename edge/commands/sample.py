@@ -128,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         rejected = ", ".join(f"{flaw} {n}" for flaw, n in summary["rejected_by_flaw"].items()) or "none"
         print(f"{summary['frames']} frames, {summary['kept']} kept ({summary['kept_per_minute']}/min, "
-              f"{summary['jpeg_megabytes_per_hour']} MB/h), rejected: {rejected} -> {args.report / 'index.html'}")
+              f"{summary['jpeg_megabytes_per_hour']} MB/h), rejected: {rejected}"
+              + (f", missed tracks: {summary['missed_tracks']}" if "missed_tracks" in summary else "")
+              + f" -> {args.report / 'index.html'}")
     return 0
 
 

@@ -353,6 +353,7 @@ STATUS_COUNTERS = (
     "acknowledged",
     "uptime_s",
     "failovers",  # switches to the next collector endpoint (sent only by agents with several)
+    "missed_tracks",  # objects that left before a kept frame showed them (sent only once there are some)
 )
 REJECTED_COUNTER = re.compile(r"^rejected_[a-z][a-z0-9_]{0,31}$")
 """Frames the selector rejected for a quality flaw, one counter per flaw (``rejected_black``...)."""

@@ -9,6 +9,8 @@ Modules, one job each:
 * :mod:`.quality`: gates rejecting blurred, black, badly exposed, frozen and obstructed frames;
 * :mod:`.objects`: triggers from the detector and the tracker (tracks, classes, uncertainty, counts);
 * :mod:`.budget`: keyframes per minute and bytes per hour, best frames first;
+* :mod:`.coverage`: :class:`CoverageSelector`, the default: coverage of tracked objects at their
+  best view as the objective, with a bounded look-ahead (:mod:`.views` rates each box's view);
 * :mod:`.build`: a selector from the ``[selection]`` settings of the agent's config file;
 * :mod:`.report`: what ``edgelabel-agent sample`` writes about the selector's choices (matplotlib
   for its timeline; the agent itself never imports it).
@@ -30,6 +32,7 @@ from edge.selection.core import (
     SelectionPolicy,
     Vote,
 )
+from edge.selection.coverage import CoverageSelector, Released
 from edge.selection.novelty import NoveltyPolicy, SceneChangePolicy
 from edge.selection.objects import ClassRarityPolicy, ObjectCountPolicy, TrackEventPolicy, UncertaintyPolicy
 from edge.selection.quality import BlurGate, ExposureGate, FrozenGate, ObstructionGate
@@ -43,6 +46,7 @@ __all__ = [
     "BlurGate",
     "Candidate",
     "ClassRarityPolicy",
+    "CoverageSelector",
     "Decision",
     "ExposureGate",
     "FrozenGate",
@@ -54,6 +58,7 @@ __all__ = [
     "NoveltyPolicy",
     "ObjectCountPolicy",
     "ObstructionGate",
+    "Released",
     "SceneChangePolicy",
     "SelectionCounts",
     "SelectionPolicy",

@@ -9,6 +9,7 @@ from edge.contract.config_files import SettingError
 from edge.jpeg import DEFAULT_QUALITY
 from edge.selection.budget import KeyframeBudget
 from edge.selection.core import KeyframeSelector
+from edge.selection.coverage import CoverageSelector
 from edge.selection.novelty import NoveltyPolicy, SceneChangePolicy
 from edge.selection.objects import ClassRarityPolicy, ObjectCountPolicy, TrackEventPolicy, UncertaintyPolicy
 from edge.selection.quality import BlurGate, ExposureGate, FrozenGate, ObstructionGate
@@ -65,6 +66,14 @@ def build_selector(config: SelectionConfig, jpeg_quality: int = DEFAULT_QUALITY,
             if error.key == "jpeg_quality":
                 raise
             raise error.within("selection.budget", origins.get(f"selection.budget.{error.key}")) from None
+    if config.coverage.enabled:
+        settings = config.coverage
+        try:
+            return CoverageSelector(policies, budget, settings.lookahead_s, settings.max_held, settings.leave_s,
+                                    config.analysis_max_side)
+        except SettingError as error:
+            table = "selection" if error.key in ("policies", "analysis_max_side") else "selection.coverage"
+            raise error.within(table, origins.get(f"{table}.{error.key}")) from None
     try:
         return KeyframeSelector(policies, budget, config.analysis_max_side)
     except SettingError as error:

@@ -73,6 +73,9 @@ class Decision:
     jpegs: Mapping[int, bytes] = field(default_factory=dict, repr=False)
     """JPEG quality -> the kept frame's encoding, when selection already made one (the bytes
     budget measures the real size); whoever sends or saves the frame reuses it."""
+    released: tuple = field(default=(), repr=False)
+    """Earlier frames a look-ahead selector held and keeps now (``edge.selection.coverage.Released``,
+    in frame order); they go to the sink before this frame would."""
 
 
 Signals = tuple[tuple[str, float], ...]

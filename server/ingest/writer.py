@@ -41,6 +41,7 @@ from server.ingest.backfill import backfill_signatures
 from server.ingest.rejections import RejectionBuffer
 from server.ingest.rows import IngestOutcome
 from server.media import MediaBackend
+from server.review import best_views
 from server.review.priority import PriorityScorer
 
 log = logging.getLogger("server.ingest")
@@ -197,6 +198,7 @@ class IngestWriter:
             outcomes[position] = _outcome(frame_id, decision, priority)
             new_per_device[header.device] += 1
         rows.INSERT_DETECTION.executemany(conn, detection_rows)
+        best_views.record(conn, [outcomes[position].frame_id for position, _, _, _ in new_frames])
         self.dedup.audit.write(conn, received_at)
         conn.execute(rows.COUNT_STORED, [{"count": count, "name": device} for device, count in new_per_device.items()])
         return outcomes

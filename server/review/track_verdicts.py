@@ -25,6 +25,7 @@ from server.db import Database
 from server.errors import FrameNotFoundError, SubmissionError
 from server.frames import state
 from server.frames.state import Annotation
+from server.review import best_views
 from server.taxonomy import queries as taxonomy_queries
 
 MAX_STRIP_FRAMES = 500
@@ -41,6 +42,7 @@ def track_strip(db: Database, device: str, track_id: int) -> dict:
             {"device": device, "track_id": track_id, "limit": MAX_STRIP_FRAMES}).all()
         verdict = _verdict(conn, device, track_id)
         taxonomy = taxonomy_queries.load(conn)
+        best = best_views.best_frame(conn, device, track_id)
     if not rows:
         raise FrameNotFoundError(f"no track {track_id} of device {device!r}")
     frames = [
@@ -51,7 +53,9 @@ def track_strip(db: Database, device: str, track_id: int) -> dict:
     ]
     classes = sorted({f["class_name"] for f in frames})
     return {"device": device, "track_id": track_id, "frames": frames, "classes": classes, "verdict": verdict,
-            "class_choices": taxonomy.class_names() or classes}
+            "class_choices": taxonomy.class_names() or classes,
+            # The frame the strip opens on: the track's largest view (the first frame if past the strip's limit).
+            "best_frame_id": best if any(f["frame_id"] == best for f in frames) else frames[0]["frame_id"]}
 
 
 def accept_track(db: Database, user: str, device: str, track_id: int, class_name: str | None) -> dict:

@@ -1,29 +1,37 @@
-"""Benchmark: track coverage of the keyframe selector at a budget, against uniform sampling, and its cost.
+"""Benchmark: track coverage and best views of the keyframe selector at a budget, against uniform
+sampling and the previous selector, and the selector's cost.
 
-Coverage is the share of distinct tracks that appear in at least one kept frame:
+Clips (every shared clip with motion) and their reference tracks:
   * TUD-Campus (71 frames at 25 fps, 640x480): the ground-truth tracks of ``gt/gt.txt``;
-  * pets09 (795 frames at 10 fps, 480x360): reference tracks from YOLOX-Nano and our ByteTracker
-    on every frame, at the agent's defaults (score >= 0.3), i.e. the ids the device itself sees.
-The selector runs as the agent does (detector on every frame, tracker, full default selector),
-with its default budget and with budgets of 2 % and 5 % of the clip's frames: a frame rate such
-that the bucket (which starts with one frame) allows at most that share over the clip. Uniform
-sampling gets the same number of frames the selector kept; its coverage is the mean over 10
-phases of the sampling grid. Target: at least uniform's coverage everywhere, and 10 points more
-at 2 % and 5 % on pets09.
+  * the parking lot (377 frames at 12.5 fps, 768x432), the highway (748 frames at 25 fps, 320x240)
+    and pets09 (795 frames at 10 fps, 480x360): the ids of YOLOX-Nano and our ByteTracker on every
+    frame at the agent's defaults, kept when seen on 10 frames or more.
+Selectors, fed the same boxes (detector on every frame, tracker): the coverage selector (the
+default, ``[selection.coverage]``) and the previous one (``[selection.coverage] enabled = false``:
+each trigger keeps its frame at once), each at the default budget and at budgets of 1 %, 2 % and
+5 % of the clip's frames (a frame rate such that the bucket, which starts with one frame, allows at
+most that share over the clip). Uniform sampling gets as many frames as the selector kept, scored
+over 10 phases of its grid.
 
-Cost: median microseconds of ``KeyframeSelector.consider`` per frame at the clip's resolution
-(default settings, budget included), against the median time of one ``Detector.detect``
-(1 thread) on the same frames in the same run. Target: under 5 %.
+Measures: coverage (share of reference tracks in a kept frame); the best-view ratio (median over
+covered tracks of the largest box area in a kept frame over the track's largest area). Targets:
+never below uniform, at least +5 points averaged over the clips and budgets.
 
-    python tests/bench/bench_selection.py
+Cost: median microseconds of ``consider`` per frame at the default budget (and the previous
+selector's, whose policies it shares), against the median time of one ``Detector.detect`` (1 thread)
+on the same frames in the same run. Target: under 5 %.
+
+    python tests/bench/bench_selection.py [--clips tud,parking,highway,pets09]
 
 Not a test: it prints a table and one JSON line.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -31,117 +39,131 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared"
 MODEL = SHARED / "models" / "yolox_nano.onnx"
-PETS09 = SHARED / "data" / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
-TUD = SHARED / "data" / "mot" / "TUD-Campus"
-UNIFORM_PHASES = 10
+DATA = SHARED / "data"
+TUD = DATA / "mot" / "TUD-Campus"
+CLIPS = {  # name -> (source, image fps for a directory)
+    "tud": (TUD / "img1", 25.0),
+    "parking": (DATA / "videos" / "parking_lot_overhead_cars_intel.mp4", None),
+    "highway": (DATA / "videos" / "highway_cam_traffic_bgslibrary_video02.avi", None),
+    "pets09": (DATA / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4", None),
+}
+BUDGETS = ("default", "1%", "2%", "5%")
+MIN_TRACK_FRAMES = 10
 
 
-def detect_and_track(frames, detector):
-    """Per frame: the tracker's output (boxes with ids, events), and the detector's time."""
-    from edge.tracking import ByteTracker, StridedTracker
-
-    tracking = StridedTracker(ByteTracker(), 1)
-    updates, seconds = [], []
-    for frame in frames:
-        started = time.perf_counter()
-        found = detector.detect(frame.image)
-        seconds.append(time.perf_counter() - started)
-        updates.append(tracking.step(frame, found))
-    return updates, seconds
+def budget_config(base, label, frames, duration_s):
+    if label == "default":
+        return base
+    allowed = float(label.rstrip("%")) / 100 * frames
+    per_minute = max(allowed - 1.0, 1e-3) / duration_s * 60.0
+    return replace(base, budget=replace(base.budget, keyframes_per_minute=per_minute))
 
 
-def select(frames, updates, config):
-    from edge.selection import build_selector
+def areas(detections) -> dict[int, float]:
+    sizes = (detections.xyxy[:, 2] - detections.xyxy[:, 0]) * (detections.xyxy[:, 3] - detections.xyxy[:, 1])
+    return {int(t): float(a) for t, a in zip(detections.tracker_id, sizes) if t >= 0}
 
-    selector = build_selector(config)
+
+def run_selector(selector, frames, updates):
+    """Kept positions and the seconds of each ``consider`` (and the final flush)."""
+    position_of = {frame.index: position for position, frame in enumerate(frames)}
     kept, seconds = [], []
     for frame, update in zip(frames, updates):
         started = time.perf_counter()
         decision = selector.consider(frame, update.detections, update.events)
         seconds.append(time.perf_counter() - started)
+        kept += [position_of[r.frame.index] for r in decision.released]
         if decision.keep:
-            kept.append(frame.index)
-    return kept, seconds, selector
-
-
-def coverage(indices, tracks_by_frame, all_tracks) -> float:
-    shown = set().union(*(tracks_by_frame[i] for i in indices)) if indices else set()
-    return len(shown & all_tracks) / len(all_tracks)
-
-
-def uniform_coverage(count, tracks_by_frame, all_tracks) -> float:
-    n = len(tracks_by_frame)
-    if count == 0:
-        return 0.0
-    step = n / count
-    values = [coverage([min(n - 1, int((k + phase) * step)) for k in range(count)], tracks_by_frame, all_tracks)
-              for phase in np.arange(UNIFORM_PHASES) / UNIFORM_PHASES]
-    return float(np.mean(values))
-
-
-def budget_config(base, share, frames, duration_s):
-    """A budget allowing at most ``share`` of the clip's frames (the bucket starts with one)."""
-    allowed = share * frames
-    rate_per_minute = max(allowed - 1.0, 0.0) / duration_s * 60.0
-    return replace(base, budget=replace(base.budget, keyframes_per_minute=max(rate_per_minute, 1e-6)))
+            kept.append(position_of[frame.index])
+    kept += [position_of[r.frame.index] for r in getattr(selector, "flush", tuple)()]
+    return sorted(kept), seconds
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", default=",".join(CLIPS), help="comma-separated subset of " + ", ".join(CLIPS))
+    args = parser.parse_args()
     from edge.config import SelectionConfig
     from edge.contract.motfile import read_mot_file
     from edge.detection.runner import Detector
+    from edge.evaluation.keyframes import coverage, long_tracks, median_best_view, uniform_scores
+    from edge.selection import build_selector
     from edge.sources import open_source
+    from edge.tracking import ByteTracker, StridedTracker
 
     detector = Detector(MODEL, threads=1)
-    clips = []
-    tud_frames = list(open_source(str(TUD / "img1"), image_fps=25.0))
-    gt = read_mot_file(TUD / "gt" / "gt.txt")
-    tud_tracks = [set() for _ in tud_frames]
-    for frame, track in zip(gt.frame, gt.track_id):
-        tud_tracks[int(frame) - 1].add(int(track))
-    clips.append(("TUD-Campus (ground truth)", tud_frames, 25.0, tud_tracks))
-    pets_frames = list(open_source(str(PETS09)))
-    clips.append(("pets09 (reference tracks)", pets_frames, 10.0, None))
-
-    rows, costs = [], []
     base = SelectionConfig()
-    for name, frames, fps, tracks_by_frame in clips:
-        updates, detect_seconds = detect_and_track(frames, detector)
-        if tracks_by_frame is None:  # reference: the tracker's confirmed ids on every frame
-            tracks_by_frame = [{int(t) for t in u.detections.tracker_id if t >= 0} for u in updates]
-        all_tracks = set().union(*tracks_by_frame)
-        duration_s = len(frames) / fps
-        for label, config in (("default", base), ("2%", budget_config(base, 0.02, len(frames), duration_s)),
-                              ("5%", budget_config(base, 0.05, len(frames), duration_s))):
-            kept, select_seconds, selector = select(frames, updates, config)
-            ours = coverage(kept, tracks_by_frame, all_tracks)
-            uniform = uniform_coverage(len(kept), tracks_by_frame, all_tracks)
-            rows.append({"clip": name, "budget": label, "tracks": len(all_tracks), "frames": len(frames),
-                         "kept": len(kept), "kept_share": round(len(kept) / len(frames), 4),
-                         "selector": round(ours, 3), "uniform": round(uniform, 3),
-                         "points_over_uniform": round(100 * (ours - uniform), 1)})
+    previous = replace(base, coverage=replace(base.coverage, enabled=False))
+    rows, costs = [], []
+    for name in args.clips.split(","):
+        path, fps = CLIPS[name]
+        source = open_source(str(path), image_fps=fps) if fps else open_source(str(path))
+        frames = list(source)
+        source.close()
+        tracking = StridedTracker(ByteTracker(), 1)
+        updates, detect_seconds = [], []
+        for frame in frames:
+            started = time.perf_counter()
+            found = detector.detect(frame.image)
+            detect_seconds.append(time.perf_counter() - started)
+            updates.append(tracking.step(frame, found))
+        if name == "tud":
+            truth = read_mot_file(TUD / "gt" / "gt.txt")
+            reference = [{} for _ in frames]
+            for frame_number, track, (_, _, w, h) in zip(truth.frame, truth.track_id, truth.tlwh):
+                reference[int(frame_number) - 1][int(track)] = float(w * h)
+        else:
+            reference = long_tracks([areas(u.detections) for u in updates], MIN_TRACK_FRAMES)
+        tracks = len(set().union(*(r.keys() for r in reference)))
+        duration_s = len(frames) / (fps or source.fps)
+        for label in BUDGETS:
+            ours, select_seconds = run_selector(build_selector(budget_config(base, label, len(frames), duration_s)),
+                                                frames, updates)
+            old, previous_seconds = run_selector(build_selector(budget_config(previous, label, len(frames), duration_s)),
+                                                 frames, updates)
+            uniform_cov, uniform_view = uniform_scores(len(ours), reference)
+            old_uniform_cov, _ = uniform_scores(len(old), reference)
+            row = {"clip": name, "budget": label, "tracks": tracks, "frames": len(frames),
+                   "kept": len(ours), "coverage": round(coverage(ours, reference), 3),
+                   "uniform": round(uniform_cov, 3), "best_view": round(median_best_view(ours, reference), 3),
+                   "uniform_best_view": round(uniform_view, 3),
+                   "previous_kept": len(old), "previous_coverage": round(coverage(old, reference), 3),
+                   "previous_uniform": round(old_uniform_cov, 3),
+                   "previous_best_view": round(median_best_view(old, reference), 3)}
+            row["points_over_uniform"] = round(100 * (row["coverage"] - row["uniform"]), 1)
+            rows.append(row)
             if label == "default":
                 height, width = frames[0].image.shape[:2]
                 selector_us = statistics.median(select_seconds) * 1e6
                 detector_us = statistics.median(detect_seconds) * 1e6
                 costs.append({"clip": name, "resolution": f"{width}x{height}", "selector_us_median": round(selector_us),
                               "selector_us_p90": round(float(np.percentile(select_seconds, 90)) * 1e6),
+                              "selector_us_mean": round(statistics.fmean(select_seconds) * 1e6),
+                              "previous_us_median": round(statistics.median(previous_seconds) * 1e6),
                               "detector_us_median": round(detector_us),
-                              "selector_over_detector": round(selector_us / detector_us, 4),
-                              "jpeg_encodes": selector.budget.encodes if selector.budget else 0})
+                              "selector_over_detector": round(selector_us / detector_us, 4)})
 
-    print(f"{'clip':<28} {'budget':>7} {'tracks':>6} {'kept':>5} {'share':>6} {'selector':>8} {'uniform':>8} {'+points':>8}")
+    print(f"{'clip':<8} {'budget':>7} {'tracks':>6} | {'kept':>4} {'cover':>6} {'unif':>6} {'+pts':>6} {'view':>5} "
+          f"{'u.view':>6} | {'prev kept':>9} {'cover':>6} {'unif':>6} {'view':>5}")
     for r in rows:
-        print(f"{r['clip']:<28} {r['budget']:>7} {r['tracks']:>6} {r['kept']:>5} {r['kept_share']:>6.3f} "
-              f"{r['selector']:>8.3f} {r['uniform']:>8.3f} {r['points_over_uniform']:>8.1f}")
+        print(f"{r['clip']:<8} {r['budget']:>7} {r['tracks']:>6} | {r['kept']:>4} {r['coverage']:>6.3f} "
+              f"{r['uniform']:>6.3f} {r['points_over_uniform']:>6.1f} {r['best_view']:>5.2f} {r['uniform_best_view']:>6.2f}"
+              f" | {r['previous_kept']:>9} {r['previous_coverage']:>6.3f} {r['previous_uniform']:>6.3f}"
+              f" {r['previous_best_view']:>5.2f}")
+    mean_points = statistics.fmean(r["points_over_uniform"] for r in rows)
+    print(f"mean points over uniform: {mean_points:.1f}; below uniform: "
+          f"{sum(r['coverage'] < r['uniform'] for r in rows)} of {len(rows)}")
     print()
-    print(f"{'clip':<28} {'resolution':>10} {'selector us':>12} {'p90 us':>7} {'detector us':>12} {'ratio':>7}")
+    print(f"{'clip':<8} {'resolution':>10} {'selector us':>12} {'p90 us':>7} {'mean us':>8} {'previous us':>12} "
+          f"{'detector us':>12} {'ratio':>7}")
     for c in costs:
-        print(f"{c['clip']:<28} {c['resolution']:>10} {c['selector_us_median']:>12} {c['selector_us_p90']:>7} "
-              f"{c['detector_us_median']:>12} {c['selector_over_detector']:>7.2%}")
-    print(json.dumps({"coverage": rows, "cost": costs}))
+        print(f"{c['clip']:<8} {c['resolution']:>10} {c['selector_us_median']:>12} {c['selector_us_p90']:>7} "
+              f"{c['selector_us_mean']:>8} {c['previous_us_median']:>12} {c['detector_us_median']:>12} "
+              f"{c['selector_over_detector']:>7.2%}")
+    print(json.dumps({"coverage": rows, "cost": costs, "mean_points_over_uniform": round(mean_points, 2)}))
     return 0
 
 

@@ -55,20 +55,20 @@ def test_static_indoor_clips_yield_few_keyframes(detector, clip, most):
     # Measured: 26 of 1394 (people, one at a time) and 7 of 1189 (a hand moving bottles).
     assert 4 <= len(kept) <= most * counts.frames_read
     reasons = Counter(r for k in kept for r in k.decision.reasons)
-    assert reasons["track_start"] >= 3  # the visits are what is kept
+    assert reasons["new_tracks"] >= 3  # the visits are what is kept
     assert selector.counts.rejected == Counter()  # clean footage: nothing blamed on quality
 
 
 @pytest.mark.slow
 def test_the_pets09_clip_yields_keyframes_when_people_enter(detector):
     selector, kept, counts = sample(VIDEOS / "pets09_s2l1_pedestrians_vtest_480x360.mp4", detector, detect_every=2)
-    starts = [k for k in kept if "track_start" in k.decision.reasons]
+    starts = [k for k in kept if "new_tracks" in k.decision.reasons]
     assert len(starts) >= 10
     shown: set[int] = set()
     for keyframe in kept:
         ids = {int(t) for t in keyframe.detections.tracker_id if t >= 0}
-        if "track_start" in keyframe.decision.reasons:
-            assert ids - shown  # a track_start frame shows someone no earlier kept frame showed
+        if "new_tracks" in keyframe.decision.reasons:
+            assert ids - shown  # a new_tracks frame shows someone no earlier kept frame showed
         shown |= ids
     # Within the default budget: 12 per minute on average, starting with one frame's worth.
     duration_s = counts.frames_read / 10.0

@@ -51,8 +51,10 @@ def select(path: Path, selector: KeyframeSelector, until_s: float = float("inf")
             if frame.source_ts >= until_s:
                 break
             decision = selector.consider(frame, NONE)
+            kept += [(r.frame, r.decision.reasons) for r in decision.released]  # a look-ahead selector's
             if decision.keep:
                 kept.append((frame, decision.reasons))
+    kept += [(r.frame, r.decision.reasons) for r in getattr(selector, "flush", tuple)()]
     return kept
 
 

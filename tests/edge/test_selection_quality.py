@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -52,7 +53,14 @@ def spoil(frames: list[Frame], damage) -> list[Frame]:
 
 
 def run(selector, frames):
-    return [(frame.index, selector.consider(frame, NONE)) for frame in frames]
+    """(index, decision) per frame, ``keep`` set on the frames a look-ahead selector kept later."""
+    decisions, kept = [], set()
+    for frame in frames:
+        decision = selector.consider(frame, NONE)
+        decisions.append((frame.index, decision))
+        kept |= {r.frame.index for r in decision.released} | ({frame.index} if decision.keep else set())
+    kept |= {r.frame.index for r in getattr(selector, "flush", tuple)()}
+    return [(index, replace(decision, keep=index in kept)) for index, decision in decisions]
 
 
 @pytest.mark.parametrize("damage, flaw", [(blurred, "blur"), (blacked_out, "black"), (obstructed, "obstructed"),

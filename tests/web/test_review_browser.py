@@ -193,6 +193,15 @@ def test_accept_a_whole_track_and_fix_a_class(site, alice):
     # Fix a cam track's class once, by keyboard: f, type-ahead, Enter.
     page.goto(f"{site[0].url}/track?device=cam&track_id={cam_track}")
     page.wait_for_function("() => document.body?.dataset.trackLoaded === 'yes'")
+    # The strip opens on the track's best view: the frame where its box is largest.
+    with db(site) as conn:
+        largest, = conn.execute(
+            "SELECT d.frame_id FROM detections d JOIN frames f ON f.id = d.frame_id WHERE f.device = 'cam'"
+            " AND d.track_id = ? ORDER BY (d.x2 - d.x1) * (d.y2 - d.y1) DESC, d.frame_id LIMIT 1", [cam_track]).fetchone()
+    assert page.evaluate("() => document.body.dataset.bestFrame") == str(largest)
+    best = page.locator(".thumb.best-view")
+    assert best.count() == 1 and best.get_attribute("data-frame-id") == str(largest)
+    assert best.locator("figcaption").inner_text().startswith("best view")
     page.keyboard.press("f")
     page.keyboard.type("bicycle")
     page.keyboard.press("Enter")

@@ -24,6 +24,9 @@ def summarize(rows: Sequence[dict], counts, sink: ReportSink, source: str, secon
         "kept_by_reason": dict(Counter(r for row in rows if row["keep"] for r in row["reasons"])),
         "rejected_by_flaw": dict(counts.rejected),
         "overruled_by": dict(counts.overruled),
+        # The coverage selector's: objects that left before a kept frame showed them, and those shown.
+        **({"missed_tracks": counts.missed_tracks, "captured_tracks": counts.captured_tracks,
+            "committed_on": dict(counts.committed_on)} if hasattr(counts, "missed_tracks") else {}),
         "seconds": round(seconds, 2),
     }
 
@@ -48,6 +51,8 @@ def write_index(directory: Path, summary: dict, sheets: Sequence[str], has_timel
         f"<div><h3>kept, by reason</h3>{table(summary['kept_by_reason'])}</div>",
         f"<div><h3>rejected frames, by flaw</h3>{table(summary['rejected_by_flaw'])}</div>",
         f"<div><h3>requests overruled, by bound</h3>{table(summary['overruled_by'])}</div>",
+        *([f"<div><h3>kept frames, committed when</h3>{table(summary['committed_on'])}</div>"]
+          if "committed_on" in summary else []),
         "</div>",
         f"<p>Data: <a href='{KEPT_FILE}'>{KEPT_FILE}</a> (one JSON line per kept frame), "
         f"<a href='{SUMMARY_FILE}'>{SUMMARY_FILE}</a>"

@@ -15,7 +15,8 @@ PANELS = (
     ("picture", (("scene_change", "changed share vs kept"), ("novelty", "pHash distance / 64"))),
     ("quality", (("relative_sharpness", "sharpness / scene level"), ("brightness", "brightness / 255"),
                  ("covered_fraction", "covered share"))),
-    ("objects", (("objects", "objects"), ("new_tracks", "new tracks"), ("uncertain_boxes", "uncertain boxes"))),
+    ("objects", (("objects", "objects"), ("new_tracks", "new tracks"), ("uncertain_boxes", "uncertain boxes"),
+                 ("value", "coverage value"), ("held", "frames held"), ("missed_tracks", "missed tracks"))),
     ("budget", (("budget_frames_fill", "frames bucket fill"), ("budget_bytes_fill", "bytes bucket fill"))),
 )
 """Panels of the plot: (title, ((signal, label), ...)). Signals a run did not measure are left out."""

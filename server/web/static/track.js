@@ -20,14 +20,21 @@ async function load() {
   }));
   const strip = document.getElementById("strip");
   strip.replaceChildren(...track.frames.map(thumbnail));
+  // Open on the track's best view (its largest box among the stored frames).
+  const best = strip.querySelector(`[data-frame-id="${track.best_frame_id}"]`);
+  if (best) best.scrollIntoView({ block: "nearest", inline: "center" });
+  document.body.dataset.bestFrame = String(track.best_frame_id);
   document.body.dataset.trackLoaded = "yes";
 }
 
 function thumbnail(frame) {
-  const figure = el("figure", undefined, `thumb status-${frame.status}`);
+  const isBest = frame.frame_id === track.best_frame_id;
+  const figure = el("figure", undefined, `thumb status-${frame.status}${isBest ? " best-view" : ""}`);
+  figure.dataset.frameId = String(frame.frame_id);
   const canvas = document.createElement("canvas");
   canvas.width = 200; canvas.height = 150;
-  figure.append(canvas, el("figcaption", `frame ${frame.frame_id} · ${frame.class_name} ${frame.score.toFixed(2)} · ${frame.status}`));
+  figure.append(canvas, el("figcaption", `${isBest ? "best view · " : ""}frame ${frame.frame_id} · `
+    + `${frame.class_name} ${frame.score.toFixed(2)} · ${frame.status}`));
   loadImage(`/media/${frame.media}`).then((image) => {
     // Crop around the box (with margin) so the object is visible in a small tile.
     const [x1, y1, x2, y2] = frame.box;

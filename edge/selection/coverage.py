@@ -1,0 +1,387 @@
+"""Coverage as the objective: keep the frames that show the most objects not yet captured, at their best.
+
+The budget is a set-cover problem over tracks. Every frame a quality gate accepts gets a *value*:
+
+    value = sum over its tracks not yet captured of   q(track, frame)
+          + BETTER_VIEW_WEIGHT * sum over captured tracks of the improvement  max(0, q - q of the kept view)
+          + POLICY_WEIGHT * the priorities of the other policies asking to keep it (first, heartbeat,
+            scene change, novelty, new or rare class, uncertain boxes, count change)
+
+where ``q`` is the view quality in (0, 1]: the box's area over the largest area the track has shown
+so far, times the factors of :func:`edge.selection.views.view_factors` (border, occlusion,
+confidence, sharpness). The policy priorities keep scenes without detections covered (a scene
+change, a novel picture, a heartbeat) and fold the old triggers into the same number.
+
+**Look-ahead.** Frames worth something wait in a buffer of at most ``max_held`` frames and
+``lookahead_s`` seconds of source time, so a better view of the same objects can still replace
+them. The best frame of the buffer (highest value, values recomputed as tracks get captured and
+grow) is committed, if the budget admits it at its priority: the higher of its rank (the share of
+the last ``RANKED_VALUES`` frames, valued on arrival, worth less) and ``1 - 2**-value`` (the first
+frame has priority 1). The rank makes a tight budget wait for the best moments of the scene,
+whatever its usual number of objects (a lane with one car at a time); the absolute part keeps a
+busy scene, where most frames show several new objects, from waiting too long. It is committed
+
+* when an object it shows has left (not seen for ``leave_s``) and is not captured yet, or only
+  in a worse view: waiting cannot bring a better view of it; the frame committed is the best one
+  (highest value) showing it better;
+* or when it has been the best for the whole look-ahead (it is about to expire);
+* or at once when a held frame asks for a heartbeat (nothing kept for ``max_gap_s``): the best
+  such frame shows the scene is still there, as with the previous rule.
+
+A committed frame drops every held frame before it (frames are released in order). Held frames
+are the pipeline's own decoded frames (no copy); the buffer's memory is at most ``max_held``
+frames, and a frame is released at most ``lookahead_s`` of source time after it arrived (for a
+live source at a steady rate, that is its extra latency). The minimum gap applies between
+committed frames. Quality gates (blur, black, frozen, obstruction) still veto: a rejected frame
+is never held.
+
+**Missed tracks.** A confirmed track gone for ``lookahead_s`` (its held frames are gone too) that no
+committed frame showed is counted in ``counts.missed_tracks``: the agent's heartbeat and the
+``sample`` report say how many objects the budget let through.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.contract.config_files import SettingError
+from edge.frame_detections import Detections
+from edge.selection.core import (
+    PRIORITY_FIRST,
+    Budget,
+    Candidate,
+    Decision,
+    KeptFrame,
+    KeptHistory,
+    SelectionCounts,
+    SelectionPolicy,
+)
+from edge.selection.objects import TrackEventPolicy
+from edge.selection.timing import IntervalPolicy
+from edge.selection.views import view_factors
+from edge.sources import Frame
+
+BETTER_VIEW_WEIGHT = 0.25
+"""Worth of improving a captured track's view, against capturing a new one (1)."""
+
+POLICY_WEIGHT = 0.3
+"""Worth of a policy asking for a frame, per unit of its priority, against a new track (1)."""
+
+RANKED_VALUES = 600
+"""How many recent frames' values a committed frame is ranked against (its priority)."""
+
+TRACKS_REMEMBERED = 4096
+"""Tracks the book follows at most (a bound for a device that runs for months)."""
+
+
+@dataclass(frozen=True)
+class Released:
+    """A held frame the selector keeps now: the pipeline sends it like a frame kept on arrival."""
+
+    frame: Frame
+    detections: Detections
+    decision: Decision
+
+
+@dataclass(eq=False)
+class _Held:
+    candidate: Candidate
+    detections: Detections
+    views: dict[int, tuple[float, float]]
+    """Track id -> (box area, view factor)."""
+    asked: dict[str, float]
+    """Reason -> priority of each policy asking to keep the frame (a committed frame serves the
+    same reasons for the frames after it: they lose them)."""
+    signals: dict[str, float]
+
+    @property
+    def bonus(self) -> float:
+        return POLICY_WEIGHT * sum(self.asked.values())
+
+    @property
+    def ts(self) -> float:
+        return self.candidate.frame.source_ts
+
+
+@dataclass
+class _Track:
+    best_area: float
+    last_seen: float
+    captured_quality: float = 0.0
+    """Quality of its view in the committed frame; 0 while not captured."""
+    left: bool = False
+    """Unseen for ``leave_s``: its best held frame was tried already."""
+
+
+class TrackBook:
+    """What the selector knows of each track: its largest box so far, when it was last seen, its kept view."""
+
+    def __init__(self) -> None:
+        self.tracks: dict[int, _Track] = {}
+
+    def see(self, views: dict[int, tuple[float, float]], ts: float) -> None:
+        for track_id, (area, _) in views.items():
+            track = self.tracks.get(track_id)
+            if track is None:
+                self.tracks[track_id] = _Track(area, ts)
+            else:
+                track.best_area = max(track.best_area, area)
+                track.last_seen = ts
+                track.left = False
+
+    def quality(self, track_id: int, area: float, factor: float) -> float:
+        track = self.tracks.get(track_id)
+        best = track.best_area if track is not None else area
+        return factor * (area / best if best > 0 else 1.0)
+
+    def leaving(self, now: float, leave_s: float) -> list[int]:
+        """Tracks gone (unseen for ``leave_s``) and not captured, or captured and not tried again yet."""
+        return [i for i, t in self.tracks.items()
+                if now - t.last_seen >= leave_s and (t.captured_quality == 0.0 or not t.left)]
+
+    def gain(self, held: _Held, track_id: int) -> float:
+        """What keeping ``held`` adds for one track: its view if not captured, else the improvement."""
+        if track_id not in held.views:
+            return 0.0
+        track = self.tracks.get(track_id)
+        quality = self.quality(track_id, *held.views[track_id])
+        if track is None or track.captured_quality == 0.0:
+            return quality
+        return BETTER_VIEW_WEIGHT * max(0.0, quality - track.captured_quality)
+
+    def value(self, held: _Held) -> tuple[float, int, int]:
+        """(value, new tracks, better views) of a held frame now."""
+        value, new, better = held.bonus, 0, 0
+        for track_id, (area, factor) in held.views.items():
+            track = self.tracks.get(track_id)
+            quality = self.quality(track_id, area, factor)
+            if track is None or track.captured_quality == 0.0:
+                value += quality
+                new += 1
+            elif quality > track.captured_quality:
+                value += BETTER_VIEW_WEIGHT * (quality - track.captured_quality)
+                better += 1
+        return value, new, better
+
+    def capture(self, held: _Held) -> None:
+        for track_id, (area, factor) in held.views.items():
+            track = self.tracks.get(track_id)
+            if track is not None:
+                track.captured_quality = max(track.captured_quality, self.quality(track_id, area, factor))
+
+    def forget_gone(self, now: float, gone_after_s: float) -> int:
+        """Forget tracks unseen for ``gone_after_s``; returns how many of them were never captured."""
+        gone = [i for i, t in self.tracks.items() if now - t.last_seen >= gone_after_s or now < t.last_seen]
+        if len(self.tracks) - len(gone) > TRACKS_REMEMBERED:
+            gone += sorted(set(self.tracks) - set(gone))[: len(self.tracks) - len(gone) - TRACKS_REMEMBERED]
+        missed = sum(self.tracks[i].captured_quality == 0.0 for i in gone)
+        for track_id in gone:
+            del self.tracks[track_id]
+        return missed
+
+
+@dataclass
+class CoverageCounts(SelectionCounts):
+    missed_tracks: int = 0
+    """Confirmed tracks that left before any committed frame showed them."""
+    captured_tracks: int = 0
+    held_peak: int = 0
+    """Most frames the look-ahead buffer held at once."""
+    waited_s_max: float = 0.0
+    """Longest a kept frame waited in the buffer (source seconds)."""
+    committed_on: dict[str, int] = field(default_factory=dict)
+    """Why kept frames were committed when they were: ``leaving``, ``expiring``, ``heartbeat``, ``end``."""
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "missed_tracks": self.missed_tracks, "captured_tracks": self.captured_tracks,
+                "held_peak": self.held_peak, "waited_s_max": round(self.waited_s_max, 3),
+                "committed_on": dict(self.committed_on)}
+
+
+class CoverageSelector:
+    """Keeps the frames of highest coverage value within the budget (see the module docstring).
+
+    Args:
+        policies: the quality gates (their flaws veto) and triggers (their keep priorities add to
+            the value); a :class:`TrackEventPolicy` does not vote (coverage replaces it) and an
+            :class:`IntervalPolicy` gives its ``min_gap_s`` between committed frames.
+        budget: admits committed frames at their priority; None: every committed frame is kept.
+        lookahead_s: longest a frame waits for a better one (source seconds). Longer finds better
+            views and better-covering frames, at that much extra latency and memory.
+        max_held: most frames held at once (memory: that many decoded frames).
+        leave_s: a track unseen this long counts as having left (commit its best frame now).
+    """
+
+    def __init__(self, policies: Sequence[SelectionPolicy], budget: Budget | None = None, lookahead_s: float = 3.0,
+                 max_held: int = 8, leave_s: float = 0.5, analysis_max_side: int = 320):
+        if not policies:
+            raise SettingError("policies", [], "at least one selection policy")
+        if not 0 <= lookahead_s <= 60:
+            raise SettingError("lookahead_s", lookahead_s, "seconds in 0..60")
+        if isinstance(max_held, bool) or not isinstance(max_held, int) or not 1 <= max_held <= 256:
+            raise SettingError("max_held", max_held, "an integer number of frames in 1..256")
+        if not 0 < leave_s <= 60:
+            raise SettingError("leave_s", leave_s, "seconds in (0, 60]")
+        if isinstance(analysis_max_side, bool) or not isinstance(analysis_max_side, int) or not 32 <= analysis_max_side <= 4096:
+            raise SettingError("analysis_max_side", analysis_max_side, "an integer number of pixels in 32..4096")
+        self.policies = tuple(policies)
+        intervals = [p for p in policies if isinstance(p, IntervalPolicy)]
+        self.min_gap_s = intervals[0].min_gap_s if intervals else 0.0
+        self.budget = budget
+        self.lookahead_s = float(lookahead_s)
+        self.max_held = max_held
+        self.leave_s = min(float(leave_s), self.lookahead_s) if self.lookahead_s > 0 else float(leave_s)
+        self.analysis_max_side = analysis_max_side
+        self.history = KeptHistory()
+        self.counts = CoverageCounts()
+        self.book = TrackBook()
+        self.held: list[_Held] = []
+        self._last_ts: float | None = None
+        self._frame_gap = 0.0
+        self._recent_values: deque[float] = deque(maxlen=RANKED_VALUES)
+
+    def _rank(self, value: float) -> float:
+        """The rank of a frame worth ``value`` among the recent frames: the share worth less (ties
+        count half); part of its budget priority (see the module docstring)."""
+        if value <= 0:
+            return 0.0
+        recent = np.fromiter(self._recent_values, float, len(self._recent_values))
+        if not len(recent):
+            return 1.0
+        return float((np.count_nonzero(recent < value) + 0.5 * np.count_nonzero(recent == value)) / len(recent))
+
+    @property
+    def considered(self) -> int:
+        return self.counts.considered
+
+    def consider(self, frame: Frame, detections: Detections, track_events: Sequence = ()) -> Decision:
+        """Weigh one frame; the returned decision never keeps it at once (it may be held), but its
+        ``released`` lists earlier held frames kept now, in frame order."""
+        counts = self.counts
+        counts.considered += 1
+        now = frame.source_ts
+        released = []
+        if self._last_ts is not None and now < self._last_ts:
+            # Source time ran backwards (a live source reopened): decide on what waits now, or it
+            # would wait until time catches up.
+            released += self._commit_due(self._last_ts, end=True)
+            self.held.clear()
+        if self._last_ts is not None and now > self._last_ts:
+            self._frame_gap = now - self._last_ts
+        self._last_ts = now
+        candidate = Candidate(frame, detections, tuple(track_events), self.analysis_max_side)
+        if self.budget is not None:
+            self.budget.advance(now)
+        votes = [policy.vote(candidate, self.history) for policy in self.policies
+                 if not isinstance(policy, TrackEventPolicy)]
+        signals = {name: value for vote in votes for name, value in vote.signals}
+        flaws = tuple(v.veto for v in votes if v.flaw)
+        counts.rejected.update(flaws)
+        if flaws and any(v.reason is not None for v in votes):
+            counts.overruled.update(flaws)
+        views = view_factors(detections, frame.width, frame.height, signals.get("relative_sharpness", 1.0))
+        self.book.see(views, now)
+        if not flaws:
+            asked = [v for v in votes if v.reason is not None and v.veto is None]
+            held = _Held(candidate, detections, views, {v.reason: v.priority for v in asked}, signals)
+            value = self.book.value(held)[0]
+            signals["value"] = value
+            self._recent_values.append(value)
+            if value > 0:
+                self._hold(held)
+        released += self._commit_due(now, end=False)
+        counts.missed_tracks += self.book.forget_gone(now, max(self.lookahead_s, self.leave_s) + self._frame_gap)
+        signals["held"] = float(len(self.held))
+        signals["missed_tracks"] = float(counts.missed_tracks)
+        if self.budget is not None:
+            signals.update(self.budget.signals())
+        return Decision(False, (), 0.0, rejected_for=flaws, signals=signals, released=tuple(released))
+
+    def flush(self) -> tuple[Released, ...]:
+        """At the end of the source: commit what the budget admits of the held frames."""
+        released = self._commit_due(self._last_ts or 0.0, end=True)
+        self.held.clear()
+        self.counts.missed_tracks += sum(t.captured_quality == 0.0 for t in self.book.tracks.values())
+        self.book.tracks.clear()
+        return tuple(released)
+
+    # --- the buffer ------------------------------------------------------------------------------
+
+    def _hold(self, held: _Held) -> None:
+        self.held.append(held)
+        if len(self.held) > self.max_held:
+            # Drop the least valuable (never the newest: it may grow into the best); of equals, the latest.
+            worst = min(self.held[:-1], key=lambda h: (self.book.value(h)[0], -h.ts))
+            self.held.remove(worst)
+        self.counts.held_peak = max(self.counts.held_peak, len(self.held))
+
+    def _commit_due(self, now: float, end: bool) -> list[Released]:
+        released = []
+        while self.held:
+            valued = [(self.book.value(h)[0], h) for h in self.held]
+            best_value, best = max(valued, key=lambda vh: vh[0])
+            target, trigger = None, None
+            heartbeats = [(v, h) for v, h in valued if "heartbeat" in h.asked]
+            if end:
+                target, trigger = best, "end"
+            elif heartbeats:  # the scene is due to be shown: waiting adds nothing to that
+                target, trigger = max(heartbeats, key=lambda vh: vh[0])[1], "heartbeat"
+            elif now + self._frame_gap >= best.ts + self.lookahead_s:
+                target, trigger = best, "expiring"
+            else:
+                leaving = self.book.leaving(now, self.leave_s)
+                showing = [(v, h) for v, h in valued if any(self.book.gain(h, i) > 0 for i in leaving)]
+                for track_id in leaving:  # a better view: one attempt per departure; a new track: until kept
+                    self.book.tracks[track_id].left = True
+                if showing:
+                    target, trigger = max(showing, key=lambda vh: vh[0])[1], "leaving"
+            if target is None:
+                break
+            kept = self._commit(target, trigger, now)
+            if kept is not None:
+                released.append(kept)
+            # Held frames past the look-ahead go, kept or not.
+            self.held = [h for h in self.held if now + self._frame_gap < h.ts + self.lookahead_s or end]
+        if not end:
+            self.held = [h for h in self.held if now + self._frame_gap < h.ts + self.lookahead_s]
+        return released
+
+    def _commit(self, held: _Held, trigger: str, now: float) -> Released | None:
+        """Keep ``held`` if the minimum gap and the budget allow it; either way it leaves the buffer."""
+        counts = self.counts
+        value, new, better = self.book.value(held)
+        self.held.remove(held)
+        last = self.history.last
+        if last is not None and 0 <= held.ts - last.source_ts < self.min_gap_s:
+            counts.overruled["min_gap"] += 1
+            return None
+        priority = max(self._rank(value), 1.0 - 2.0 ** -value, PRIORITY_FIRST if "first" in held.asked else 0.0)
+        if self.budget is not None:
+            veto = self.budget.admit(held.candidate, priority)
+            if veto is not None:
+                counts.overruled[veto] += 1
+                return None
+        # Frames are released in order: the ones before this one can no longer be sent.
+        self.held = [h for h in self.held if h.ts > held.ts]
+        for later in self.held:
+            for reason in held.asked:
+                later.asked.pop(reason, None)
+        self.book.capture(held)
+        counts.captured_tracks += new
+        reasons = tuple(held.asked) + (("new_tracks",) if new else ()) + (("better_view",) if better else ())
+        waited = max(0.0, now - held.ts)
+        counts.waited_s_max = max(counts.waited_s_max, waited)
+        counts.committed_on[trigger] = counts.committed_on.get(trigger, 0) + 1
+        signals = {**held.signals, "value": value, "new_tracks": float(new), "better_views": float(better),
+                   "waited_s": waited, "committed_on_leave": float(trigger == "leaving")}
+        candidate = held.candidate
+        self.history.add(KeptFrame(candidate.frame.index, held.ts, candidate.thumbnail, reasons, candidate.phash,
+                                   held.detections))
+        counts.kept += 1
+        counts.kept_by_reason.update(reasons)
+        decision = Decision(True, reasons, priority, signals=signals, jpegs=candidate.jpegs)
+        return Released(candidate.frame, held.detections, decision)
