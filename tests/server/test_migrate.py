@@ -22,7 +22,7 @@ from server.db import open_database
 from server.media import MediaStore
 from server.review.queue import ReviewQueue
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.helpers import start_collector
+from tests.helpers import init_collector, start_collector
 
 PETS09 = DATA_DIR / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 DEVICE = "pets-cam"
@@ -41,6 +41,7 @@ def collector(tmp_path_factory) -> Path:
     accepted, corrected and rejected frames, a gold frame and a synthesis run (its background is an image too)."""
     root = tmp_path_factory.mktemp("embedded")
     data_dir, credentials = root / "collector", root / "cam.toml"
+    init_collector(data_dir)
     added = cli("keys", "add-device", DEVICE, "--data-dir", data_dir, "--endpoint", "tcp://127.0.0.1:5555",
                 "--out", credentials)
     assert added.returncode == 0, added.stderr
