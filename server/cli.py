@@ -18,12 +18,14 @@ from server.commands import classes as classes_command
 from server.commands import duplicates as duplicates_command
 from server.commands import export as export_command
 from server.commands import import_ as import_command
+from server.commands import init as init_command
 from server.commands import media as media_command
 from server.commands import migrate as migrate_command
 from server.commands import models as models_command
 from server.commands import synthesize as synthesize_command
 from server.commands import users as users_command
 from server.commands.database_option import add_data_dir_argument, add_database_argument, fill_from_config
+from server.commands.init import require_data_dir
 from server.errors import CollectorError
 
 log = logging.getLogger("server.cli")
@@ -36,6 +38,7 @@ for review and export.
 
 examples:
   edgelabel-collector demo
+  edgelabel-collector init --data-dir /var/lib/edgelabel
   edgelabel-collector serve --data-dir /var/lib/edgelabel
   edgelabel-collector check-config /etc/edgelabel/collector.toml
   edgelabel-collector keys add-device cam-01 --data-dir /var/lib/edgelabel \\
@@ -156,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_database_argument(stats)
     stats.add_argument("--json", action="store_true", help="machine-readable output")
 
+    init_command.add_parser(commands)
     classes_command.add_parser(commands)
     duplicates_command.add_parser(commands)
     export_command.add_parser(commands)
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def handle() -> int:
+        require_data_dir(args)
         fill_from_config(args)
         return args.handler(args)
 
@@ -366,7 +371,9 @@ def _start_metrics(address: str, metrics):
 def cmd_keys_add(args: argparse.Namespace) -> int:
     from server.keys import KeyStore
 
-    credentials = KeyStore(args.data_dir).add_device(args.name, args.endpoint, args.out,
+    keys = KeyStore(args.data_dir)
+    keys.collector_keys(create=False)  # a device's credentials name this collector's key: it must exist already
+    credentials = keys.add_device(args.name, args.endpoint, args.out,
                                                      require_redaction=args.require_redaction)
     print(f"device {credentials.device!r} added; credentials written to {args.out} (keep it secret)"
           + (f"; its frames must be redacted: {', '.join(args.require_redaction)}" if args.require_redaction else ""))

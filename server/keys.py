@@ -49,7 +49,8 @@ class KeyStore:
             doc = _read_json(self.collector_file)
             return KeyPair(public=doc["public"], secret=doc["secret"])
         if not create:
-            raise KeyStoreError(f"no collector keys in {self.dir} (run 'edgelabel-collector serve' or 'keys add-device' first)")
+            raise KeyStoreError(f"no collector keys in {self.dir}: is this the collector's data directory? (create one "
+                                f"with 'edgelabel-collector init --data-dir {self.dir.parent}')")
         public, secret = (k.decode() for k in zmq.curve_keypair())
         _write_json(self.collector_file, {"public": public, "secret": secret})
         log.info("created collector key pair in %s", self.collector_file)

@@ -55,3 +55,9 @@ def start_collector(data_dir: Path, endpoint: str = "tcp://127.0.0.1:*", *extra:
     line = process.stdout.readline() if ready else ""
     assert line.startswith("listening on "), f"collector did not start: {line!r} (exit code {process.poll()})"
     return process, line.split()[2]
+
+
+def init_collector(data_dir: Path, *extra: str) -> None:
+    """``edgelabel-collector init`` (data directory, schema, key pair): what ``keys add-device`` needs first."""
+    subprocess.run([sys.executable, "-m", "server", "init", "--data-dir", str(data_dir), *extra], check=True,
+                   capture_output=True, timeout=120)

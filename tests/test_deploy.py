@@ -66,8 +66,9 @@ def test_compose_runs_a_collector_and_an_agent_with_commands_our_clis_accept():
     agent = parse_command("edgelabel-agent", services["agent"]["command"])
     assert agent.command == "run" and agent.credentials and not agent.insecure
     keys_line = services["keys"]["command"][0]
-    add_device = shlex.split(keys_line.split("||", 1)[1])
-    assert add_device[0] == "edgelabel-collector"
+    init, add_device = (shlex.split(part) for part in keys_line.split("||", 1)[1].split("&&"))
+    assert init[0] == add_device[0] == "edgelabel-collector"
+    assert parse_command("edgelabel-collector", init[1:]).command == "init"  # keys add-device needs a collector
     parse_command("edgelabel-collector", add_device[1:])
 
 

@@ -72,7 +72,9 @@ def test_the_image_is_built_with_the_postgres_and_s3_extras_and_keys_are_made_wi
     extras = tomllib.loads((REPO_DIR / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     wanted = build["args"]["EXTRAS"].split(",")
     assert {"collector", "postgres", "s3"} <= set(wanted) and set(wanted) <= set(extras)
-    add_device = shlex.split(SERVICES["keys"]["command"][0].split("||", 1)[1])
-    assert add_device[0] == "edgelabel-collector"
+    init, add_device = (shlex.split(part) for part in SERVICES["keys"]["command"][0].split("||", 1)[1].split("&&"))
+    assert init[0] == add_device[0] == "edgelabel-collector"
+    initialised = build_parser().parse_args(init[1:])  # the schema and the key pair, before any node starts
+    assert initialised.command == "init" and initialised.database == "postgresql://edgelabel@postgres:5432/edgelabel"
     args = build_parser().parse_args(add_device[1:])
     assert args.keys_command == "add-device" and str(args.data_dir) == "/data"

@@ -13,7 +13,7 @@ import zmq
 from edge.contract.wire import decode_reply
 from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.helpers import start_collector
+from tests.helpers import init_collector, start_collector
 
 PETS09 = DATA_DIR / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 
@@ -39,6 +39,7 @@ class Collector:
 def test_agent_streams_prelabeled_keyframes_of_a_real_clip_into_the_collector(tmp_path):
     data_dir = tmp_path / "collector"
     credentials = tmp_path / "cam.toml"
+    init_collector(data_dir)
     added = cli("-m", "server", "keys", "add-device", "pets-cam", "--data-dir", str(data_dir),
                 "--endpoint", "tcp://127.0.0.1:5555", "--out", str(credentials))
     assert added.returncode == 0, added.stderr

@@ -18,7 +18,7 @@ import pytest
 from edge.spool import Spool
 from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.helpers import free_port, start_collector
+from tests.helpers import free_port, init_collector, start_collector
 
 PETS09 = DATA_DIR / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 
@@ -36,6 +36,7 @@ def test_the_agent_moves_to_the_second_node_when_the_first_is_killed_and_nothing
     # Both nodes share one data directory (so one key pair) and one database.
     data_dir, spool_dir, credentials = tmp_path / "collector", tmp_path / "spool", tmp_path / "cam.toml"
     endpoint_a, endpoint_b = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
+    init_collector(data_dir)
     subprocess.run([sys.executable, "-m", "server", "keys", "add-device", "cam", "--data-dir", str(data_dir),
                     "--endpoint", endpoint_a, "--endpoint", endpoint_b, "--out", str(credentials)],
                    check=True, capture_output=True)

@@ -13,7 +13,7 @@ import pytest
 from edge.spool import Spool
 from server.datadir import DataDir
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.helpers import free_port, start_collector
+from tests.helpers import free_port, init_collector, start_collector
 
 VIDEOS = DATA_DIR / "videos"
 CAMERAS = {
@@ -29,6 +29,7 @@ def collector_with_agent_key(tmp_path: Path, agent: str) -> tuple[Path, str, sub
     its data directory, its endpoint and its process."""
     data_dir = tmp_path / "collector"
     endpoint = f"tcp://127.0.0.1:{free_port()}"
+    init_collector(data_dir)
     subprocess.run([sys.executable, "-m", "server", "keys", "add-device", agent, "--data-dir", str(data_dir),
                     "--endpoint", endpoint, "--out", str(tmp_path / f"{agent}.toml")], check=True, capture_output=True)
     collector, _ = start_collector(data_dir, endpoint)

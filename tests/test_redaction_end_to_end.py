@@ -15,7 +15,7 @@ from edge.redaction.face_model import resolve_face_model
 from server.datadir import DataDir
 from server.review.queue import ReviewQueue
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.helpers import free_port, start_collector
+from tests.helpers import free_port, init_collector, start_collector
 
 TUD_DIR = DATA_DIR / "mot" / "TUD-Campus" / "img1"
 
@@ -61,6 +61,7 @@ def faces_in(faces, jpegs_by_index, source) -> tuple[int, int]:
 def test_a_collector_requiring_redaction_refuses_plain_frames_and_no_face_reaches_disk_unblurred(
         tmp_path, source, faces):
     data_dir, credentials, spool = tmp_path / "collector", tmp_path / "cam.toml", tmp_path / "spool"
+    init_collector(data_dir)
     added = cli("-m", "server", "keys", "add-device", "tud-cam", "--data-dir", data_dir,
                 "--endpoint", "tcp://127.0.0.1:5555", "--out", credentials, "--require-redaction", "faces")
     assert added.returncode == 0 and "must be redacted: faces" in added.stdout, added.stderr

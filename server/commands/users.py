@@ -61,9 +61,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run_add(args: argparse.Namespace) -> int:
     from server.auth.accounts import Accounts
 
-    password = _read_password()
-    with _accounts(args.data_dir, args.database, Accounts) as accounts:
-        accounts.add(args.name, args.role, password)
+    with _accounts(args.data_dir, args.database, Accounts) as accounts:  # first: no password asked for nothing
+        accounts.add(args.name, args.role, _read_password())
     print(f"account {args.name!r} added ({args.role})")
     return 0
 
@@ -89,8 +88,9 @@ def run_remove(args: argparse.Namespace) -> int:
 def _accounts(data_dir: Path, database: str | None, accounts_class):
     from server.db import open_database
 
-    # Creates or upgrades the schema (accounts need 0004_accounts).
-    return accounts_class(open_database(data_dir, "create", database), owns_db=True)
+    # Upgrades an older schema (accounts need 0004_accounts) but never creates a database: a wrong
+    # --data-dir must not become a new, empty collector ('init' or 'serve' makes one).
+    return accounts_class(open_database(data_dir, "upgrade", database), owns_db=True)
 
 
 def _read_password() -> str:

@@ -283,7 +283,7 @@ def _sqlite_path(url: str) -> Path | None:
 def _check_sqlite_file(path: Path, mode: OpenMode) -> None:
     if mode != "create":
         if not path.is_file():
-            hint = "; start the collector there first" if mode == "upgrade" else ""
+            hint = f"; create one with 'edgelabel-collector init --data-dir {path.parent}'" if mode == "upgrade" else ""
             raise StoreError(f"no edgelabel database in {path.parent} (expected {path}{hint})")
         return
     try:

@@ -113,6 +113,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "collector"
         credentials = Path(tmp) / "bench.toml"
+        subprocess.run([sys.executable, "-m", "server", "init", "--data-dir", str(data_dir)], check=True,
+                       capture_output=True)
         subprocess.run([sys.executable, "-m", "server", "keys", "add-device", "bench-cam", "--data-dir", str(data_dir),
                         "--endpoint", "tcp://127.0.0.1:5555", "--out", str(credentials)], check=True, capture_output=True)
         collector = subprocess.Popen(

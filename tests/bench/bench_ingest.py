@@ -325,6 +325,8 @@ def main() -> int:
         clip_file.write_bytes(pickle.dumps((jpegs, width, height)))
         keys_home = tmp / "keys-home"
         credential_files = []
+        subprocess.run([sys.executable, "-m", "server", "init", "--data-dir", str(keys_home)], check=True,
+                       capture_output=True)
         for index in range(args.senders):
             out = tmp / f"bench-{index}.toml"
             subprocess.run([sys.executable, "-m", "server", "keys", "add-device", f"bench-{index}", "--data-dir",

@@ -54,6 +54,8 @@ def main() -> int:
 
 def measure(cluster: PostgresCluster, tmp: Path, clip: Path) -> int:
     url, data_dir, credentials = cluster.new_database(), tmp / "collector", tmp / "cam.toml"
+    subprocess.run([sys.executable, "-m", "server", "init", "--data-dir", str(data_dir), "--database", url],
+                   check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "server", "keys", "add-device", "cam", "--data-dir", str(data_dir),
                     "--endpoint", "tcp://127.0.0.1:1", "--out", str(credentials)], check=True, capture_output=True)
     serve = subprocess.Popen([sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--database", url,

@@ -16,6 +16,7 @@ from edge.contract.credentials import (
     write_credentials,
 )
 from edge.contract.errors import ConfigError
+from tests.helpers import init_collector
 
 
 def keypair() -> tuple[str, str]:
@@ -138,6 +139,7 @@ def test_a_missing_file_is_a_typed_error(tmp_path):
 
 def test_keys_add_device_writes_every_endpoint_given_in_order(tmp_path):
     out = tmp_path / "cam.toml"
+    init_collector(tmp_path / "data")
     added = subprocess.run([sys.executable, "-m", "server", "keys", "add-device", "cam", "--data-dir",
                             str(tmp_path / "data"), "--endpoint", "tcp://a:5555", "--endpoint", "tcp://b:5555",
                             "--out", str(out)], capture_output=True, text=True, timeout=60)

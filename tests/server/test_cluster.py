@@ -23,7 +23,7 @@ import pytest
 
 from edge.spool import Spool
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.helpers import free_port, start_collector
+from tests.helpers import free_port, init_collector, start_collector
 from tests.server._login import logged_in
 from tests.server._postgres import PostgresCluster
 
@@ -67,6 +67,7 @@ def test_two_ingest_nodes_and_a_web_node_lose_no_frame_to_a_killed_node_and_a_da
         data_dir = tmp_path / "shared"
         node_a, node_b = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
         devices = {"cam-1": (node_a, node_b), "cam-2": (node_b, node_a)}
+        init_collector(data_dir, "--database", database, "--media", media)
         for device, endpoints in devices.items():
             added = collector_command("keys", "add-device", device, "--data-dir", str(data_dir),
                                       *(arg for endpoint in endpoints for arg in ("--endpoint", endpoint)),

@@ -23,7 +23,7 @@ import pytest
 
 from edge.spool import Spool
 from tests.conftest import DATA_DIR, MODEL_PATH
-from tests.helpers import free_port, start_collector
+from tests.helpers import free_port, init_collector, start_collector
 from tests.server._postgres import PostgresCluster
 from tests.server._seaweedfs import RestartableSeaweedFS, SeaweedS3
 
@@ -47,6 +47,7 @@ class Node:
             monkeypatch.setenv(name, value)
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.metrics = f"127.0.0.1:{free_port()}"
+        init_collector(self.data_dir)
         subprocess.run([sys.executable, "-m", "server", "keys", "add-device", "cam", "--data-dir", str(self.data_dir),
                         "--endpoint", self.endpoint, "--out", str(self.credentials)], check=True, capture_output=True)
         with self.log.open("w") as log:

@@ -30,7 +30,7 @@ from server.db import DB_FILENAME
 from server.web.serve import ReviewApiServer
 from server.web.site import create_site
 from tests.conftest import DATA_DIR
-from tests.helpers import start_collector
+from tests.helpers import init_collector, start_collector
 from tests.server._login import add_accounts, logged_in
 from tests.server.test_ingest import header
 
@@ -194,6 +194,7 @@ def keys_command(data_dir: Path, *args: str) -> None:
 def test_revoking_a_device_stops_its_open_connection_at_the_next_frame(tmp_path, frame_jpeg):
     width, height, jpeg = frame_jpeg
     data_dir = tmp_path / "collector"
+    init_collector(data_dir)
     keys_command(data_dir, "add-device", "cam-a", "--endpoint", "tcp://127.0.0.1:0", "--out", str(tmp_path / "a.toml"))
     process, endpoint = start_collector(data_dir, "tcp://127.0.0.1:*")
     try:
@@ -224,6 +225,8 @@ def test_revoking_a_device_stops_its_open_connection_at_the_next_frame(tmp_path,
 def test_a_device_with_another_collectors_key_is_logged_by_the_collector_once(tmp_path, frame_jpeg):
     width, height, jpeg = frame_jpeg
     data_dir, elsewhere = tmp_path / "collector", tmp_path / "other-collector"
+    init_collector(data_dir)
+    init_collector(elsewhere)
     keys_command(data_dir, "add-device", "cam-a", "--endpoint", "tcp://127.0.0.1:0", "--out", str(tmp_path / "a.toml"))
     keys_command(elsewhere, "add-device", "cam-a", "--endpoint", "tcp://127.0.0.1:0", "--out", str(tmp_path / "b.toml"))
     process, endpoint = start_collector(data_dir, "tcp://127.0.0.1:*", stderr=subprocess.PIPE)
