@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def handle() -> int:
+        fill_from_config(args)  # first: a database named in the file makes a local data directory optional
         require_data_dir(args)
-        fill_from_config(args)
         return args.handler(args)
 
     return run_handler(f"edgelabel-collector {args.command}", handle, (CollectorError,))

@@ -55,9 +55,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def require_data_dir(args: argparse.Namespace) -> None:
-    """Refuse a ``--data-dir`` that does not exist (commands other than :data:`COMMANDS_THAT_CREATE`)."""
+    """Refuse a ``--data-dir`` that does not exist (commands other than :data:`COMMANDS_THAT_CREATE`).
+
+    With ``--database`` (or ``collector.database`` from ``--config``) the database is elsewhere, and a
+    node of a cluster may keep nothing but its keys locally: then only ``keys`` needs the folder."""
     data_dir = getattr(args, "data_dir", None)
     if data_dir is None or args.command in COMMANDS_THAT_CREATE or Path(data_dir).is_dir():
+        return
+    if getattr(args, "database", None) and args.command != "keys":
         return
     raise CollectorError(f"no collector data directory at {data_dir}: check the path, or create one with "
                          f"'edgelabel-collector init --data-dir {data_dir}'")

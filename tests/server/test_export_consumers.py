@@ -176,6 +176,7 @@ def boxes_by_image(data, with_tracks: bool) -> dict[str, list]:
 
 
 def import_again(root: Path, data_dir: Path) -> object:
+    assert collector_main(["init", "--data-dir", str(data_dir)]) == 0
     assert collector_main(["import", str(root), "--data-dir", str(data_dir), "--verified", "--no-progress"]) == 0
     with DataDir.open_readonly(data_dir) as store:
         return select(store, Selection(status="verified"))

@@ -251,6 +251,7 @@ def _wait_for_a_lock_wait(database: str, process: subprocess.Popen, timeout_s: f
 def other_collector(tmp_path_factory) -> Path:
     """Another embedded collector: photos imported into it."""
     data_dir = tmp_path_factory.mktemp("other") / "collector"
+    init_collector(data_dir)
     imported = cli("import", DATA_DIR / "images", "--data-dir", data_dir)
     assert imported.returncode == 0, imported.stderr
     return data_dir

@@ -279,7 +279,7 @@ def test_cli_explains_what_is_missing(camera, tmp_path, capsys):
     assert "needs at least 5" in capsys.readouterr().err
     assert collector_main(["synthesize", "--data-dir", str(tmp_path / "none"), "--count", "2", "--device", "x",
                            "--classes", "person"]) == 2
-    assert "no edgelabel database" in capsys.readouterr().err
+    assert "no collector data directory at" in capsys.readouterr().err
 
 
 def test_cli_writes_frames_and_a_report(camera, tmp_path, capsys):

@@ -113,4 +113,4 @@ def test_a_dumped_file_reads_back_whatever_the_names_and_guidelines_hold(tmp_pat
 
 def test_no_database_is_an_error_not_a_new_directory(tmp_path, capsys):
     code, _, err = run(capsys, "list", "--data-dir", str(tmp_path / "nowhere"))
-    assert code == 2 and "no edgelabel database" in err and not (tmp_path / "nowhere").exists()
+    assert code == 2 and "no collector data directory at" in err and not (tmp_path / "nowhere").exists()
