@@ -16,6 +16,10 @@ secret key) and is written with mode 0600. Three shapes, the first one the origi
     public_key = "..."
 
 The agent connects to the first and fails over to the next in order (:mod:`edge.sender`).
+
+``model_signing_key`` (optional, 64 hex digits) is the collector's Ed25519 public key for model
+rollouts (:mod:`edge.contract.rollout`): the agent accepts only offers signed with it. Files
+written before rollouts existed lack it, and their agents refuse every offer until re-issued.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from edge.contract.files import atomic_write_text
 
 # Z85-encoded 32-byte CURVE keys are 40 characters from this alphabet (none needs TOML escaping).
 _Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
+_ED25519_PUBLIC_KEY = re.compile(r"^[0-9a-f]{64}$")
 _DEVICE_FIELDS = ("device", "device_public_key", "device_secret_key")
+_OPTIONAL_FIELDS = ("model_signing_key",)
 _COLLECTOR_FIELDS = ("endpoint", "endpoints", "collector_public_key", "collectors")
 _SHAPES = "endpoint or endpoints with collector_public_key, or [[collectors]] tables"
 
@@ -60,6 +66,8 @@ class DeviceCredentials:
     device_secret_key: str
     collectors: tuple[CollectorEndpoint, ...]
     """In the order the agent tries them; at least one."""
+    model_signing_key: str = ""
+    """The collector's Ed25519 public key (hex) that signs model offers; "" when the file has none."""
 
     @classmethod
     def single(cls, device: str, endpoint: str, device_public_key: str, device_secret_key: str,
@@ -124,7 +132,7 @@ def parse_credentials(doc: dict[str, Any], where: str) -> DeviceCredentials:
             missing.append("collector_public_key")
     if missing:
         raise CredentialsError(f"{where} lacks {', '.join(missing)} (expected the file from 'keys add-device')")
-    unknown = sorted(set(doc) - set(_DEVICE_FIELDS) - set(_COLLECTOR_FIELDS))
+    unknown = sorted(set(doc) - set(_DEVICE_FIELDS) - set(_COLLECTOR_FIELDS) - set(_OPTIONAL_FIELDS))
     if unknown:
         raise CredentialsError(f"{where} has unknown keys: {', '.join(unknown)}")
     for key in ("device_public_key", "device_secret_key"):
@@ -134,7 +142,11 @@ def parse_credentials(doc: dict[str, Any], where: str) -> DeviceCredentials:
     repeated = sorted({endpoint for endpoint in endpoints if endpoints.count(endpoint) > 1})
     if repeated:
         raise CredentialsError(f"{where} lists {', '.join(repeated)} more than once")
-    return DeviceCredentials(doc["device"], doc["device_public_key"], doc["device_secret_key"], collectors)
+    signing_key = doc.get("model_signing_key", "")
+    if not isinstance(signing_key, str) or (signing_key and not _ED25519_PUBLIC_KEY.match(signing_key)):
+        raise CredentialsError(f"{where}: model_signing_key must be 64 lowercase hex digits (an Ed25519 public key)")
+    return DeviceCredentials(doc["device"], doc["device_public_key"], doc["device_secret_key"], collectors,
+                             signing_key)
 
 
 def _collectors(doc: dict[str, Any], where: str) -> tuple[CollectorEndpoint, ...]:
@@ -193,6 +205,8 @@ def credentials_text(credentials: DeviceCredentials) -> str:
         doc["endpoints"] = list(credentials.endpoints)
     doc["device_public_key"] = credentials.device_public_key
     doc["device_secret_key"] = credentials.device_secret_key
+    if credentials.model_signing_key:
+        doc["model_signing_key"] = credentials.model_signing_key
     if len(keys) == 1:
         doc["collector_public_key"] = credentials.collector_public_key
         return tomli_w.dumps(doc)

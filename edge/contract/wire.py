@@ -67,6 +67,7 @@ REJECTION_CODES = (
     "unknown_device",  # the sending key is not allowed (or missing in secure mode)
     "device_mismatch",  # the header names another device than the key that sent it
     "redaction_required",  # the collector requires redaction from this device and the frame lacks it
+    "model_unavailable",  # a model chunk was asked for that is not deployed to the asking device
     "internal",  # the collector failed to check or store the message (its fault, not the sender's)
 )
 
@@ -409,14 +410,17 @@ class Reply:
     """``stored`` or ``duplicate`` for a frame's ack, ``noted`` for a status message's; a
     :data:`REJECTION_CODES` entry for a rejection."""
     detail: str = ""
+    offer: dict | None = None
+    """A ``noted`` status reply may carry a model offer (:mod:`edge.contract.rollout`), kept as
+    JSON here so that a malformed offer never makes the reply itself unreadable."""
 
     @classmethod
     def ack(cls, seq: int, duplicate: bool = False) -> "Reply":
         return cls(seq=seq, ok=True, status="duplicate" if duplicate else "stored")
 
     @classmethod
-    def noted(cls) -> "Reply":
-        return cls(seq=None, ok=True, status="noted")
+    def noted(cls, offer: dict | None = None) -> "Reply":
+        return cls(seq=None, ok=True, status="noted", offer=offer)
 
     @classmethod
     def reject(cls, seq: int | None, error: WireError) -> "Reply":
@@ -427,6 +431,8 @@ def encode_reply(reply: Reply) -> bytes:
     doc = {"v": SCHEMA_VERSION, "type": "ack" if reply.ok else "reject", "seq": reply.seq, "status": reply.status}
     if reply.detail:
         doc["detail"] = reply.detail
+    if reply.offer is not None:
+        doc["offer"] = reply.offer
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -437,7 +443,9 @@ def decode_reply(raw: bytes) -> Reply:
         seq = doc["seq"]
         if kind not in ("ack", "reject") or not (seq is None or _is_int(seq)):
             raise ValueError(f"type {kind!r}, seq {seq!r}")
-        return Reply(seq=seq, ok=kind == "ack", status=str(doc["status"]), detail=str(doc.get("detail", "")))
+        offer = doc.get("offer")
+        return Reply(seq=seq, ok=kind == "ack", status=str(doc["status"]), detail=str(doc.get("detail", "")),
+                     offer=offer if isinstance(offer, dict) else None)
     except (ValueError, KeyError, TypeError) as exc:
         raise WireError("bad_header", f"unreadable reply from collector ({exc})") from None
 
