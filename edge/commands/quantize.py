@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         raise QuantizationRejected(f"{args.out} not written: the model misses the accuracy budget "
                                    f"(report: {json_path}; --force writes it anyway)")
     note = "" if outcome.verdict.accepted else " despite missing the budget (--force)"
-    print(f"wrote {args.out} and {json_path}{note}")
+    print(f"wrote {args.out} (model id {outcome.report['model_id']}) and {json_path}{note}")
     return 0
 
 

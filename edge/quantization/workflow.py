@@ -7,7 +7,8 @@ The stages, in order:
 3. the accuracy metrics are set up: agreement with float32 on the held-out frames, and mAP on the
    labeled set when ``--eval`` gives one (that one then controls the budget);
 4. the target quantizes (NNCF with accuracy control) or converts (fp16) the model;
-5. the candidate is written to a temporary file and loaded again by the agent's own detector on
+5. the candidate is written under ``--out``'s file name in a temporary directory beside it (so its
+   model id is the written file's) and loaded again by the agent's own detector on
    the target runtime; its accuracy and speed are measured there, beside float32, in one run;
 6. the verdict: within ``--max-loss`` or not; the candidate replaces ``--out`` only if it passed
    (or with ``force``), and the report is written either way.
@@ -116,6 +117,8 @@ def quantize(request: Request) -> Outcome:
     with tempfile.TemporaryDirectory(dir=request.out_path.parent, prefix=f".{request.out_path.stem}.") as work:
         staged = Path(work) / request.out_path.name
         staged_files = target.save(candidate_model, staged, metadata)
+        # Staged under --out's own file name (in a hidden directory beside it), so the candidate's model
+        # id, from its file name and bytes, is the id of the file written: never a temporary name.
         candidate = Detector(staged, threads=request.threads, runtime=target.runtime_settings(request.threads),
                              class_names=reference.class_names, layout=reference.layout,
                              score_threshold=PREDICTION_SCORE_THRESHOLD)
@@ -127,6 +130,7 @@ def quantize(request: Request) -> Outcome:
     report = {
         "model": str(request.model_path),
         "out": str(request.out_path),
+        "model_id": candidate.model_id,
         "written": written,
         "accepted": verdict.accepted,
         "reason": verdict.reason,

@@ -118,7 +118,7 @@ def test_onnxruntime_target_writes_a_qdq_model_detect_runs(model_path, data_dir,
     assert [row["label"] for row in report["rows"]] == ["float32 ort-cpu", "int8 ort-cpu"]
 
 
-def test_fp16_target_keeps_float_inputs_and_finds_the_dog(model_path, data_dir, images_dir, tmp_path):
+def test_fp16_target_keeps_float_inputs_and_finds_the_dog(model_path, data_dir, images_dir, tmp_path, capsys):
     out = tmp_path / "yolox_nano.fp16.onnx"
     args = parse("--model", str(model_path), "--calibration", str(data_dir / CLIP), "--out", str(out),
                  "--target", "fp16", "--calibration-frames", "4", *QUICK)
@@ -126,6 +126,10 @@ def test_fp16_target_keeps_float_inputs_and_finds_the_dog(model_path, data_dir, 
     assert dog_classes(out, images_dir) >= {"dog", "bicycle", "car"}
     report = json.loads(out.with_name("yolox_nano.fp16.report.json").read_text())
     assert report["kind"] == "fp16" and report["accuracy"]["loss_points"] <= 1.0
+    # The model id said is the written file's (its name and bytes), not that of a temporary file.
+    model_id = Detector(out, warmup=False).model_id
+    assert report["model_id"] == model_id and model_id.startswith("yolox_nano.fp16-")
+    assert f"wrote {out} (model id {model_id})" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")
