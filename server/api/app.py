@@ -22,6 +22,8 @@ POST     /api/frames/{id}/submit             body ``{"decision": "accept"|"corre
                                              "detection_id"?}], "comment"?: str}`` -> ``{"frame": {...}}``
 ...      /api/taxonomy...                    the class taxonomy: read by all, changed by admins (server.api.taxonomy)
 ...      /api/consistency..., /api/adjudication..., /api/gold/{id}: admins only (server.api.consistency)
+GET      /api/frames?device=...&class=...    the frame browser's list, and /api/frames/choices: admins only
+                                             (server.api.frame_browser)
 =======  ==================================  ===============================================================
 
 Errors are ``{"error": CODE, "detail": "one line"}`` with 400 ``bad_request``, 401
@@ -59,11 +61,13 @@ from edge.contract.config_files import SettingError, from_plain
 from server.api.admin import CurrentRole, admin_check, no_role
 from server.api.bodies import ClaimBody, NoBody, RenewBody, SubmitBody, TrackAcceptBody
 from server.api.consistency import consistency_routes
+from server.api.frame_browser import frame_browser_routes
 from server.api.taxonomy import taxonomy_routes
 from server.consistency.reviews import ConsistencyPolicy
 from server.db import Database, open_database
 from server.errors import ClaimError, FrameNotFoundError, StoreError, SubmissionError
 from server.media import MEDIA_DIRNAME, MediaBackend, MediaMissingError, MediaStore
+from server.review.browse import FrameFilterError
 from server.review.queue import DEFAULT_LEASE_S, ReviewQueue
 from server.review.track_verdicts import accept_track, frame_extras, track_strip
 from server.stats import dashboard_data
@@ -203,12 +207,13 @@ def api_routes(db: Database, data_dir: Path, current_user: CurrentUser, current_
         Route("/api/dashboard", dashboard, methods=["GET"]),
         Route("/media/{sha256}", media_file, methods=["GET"]),
         *consistency_routes(queue, admin_check(user_of, current_role), _json_body),
+        *frame_browser_routes(queue, admin_check(user_of, current_role)),
         *taxonomy_routes(queue, media, user_of, admin_check(user_of, current_role), _json_body),
     ]
     handlers = {
         ApiError: _api_error, FrameNotFoundError: _not_found, ClaimError: _claim_conflict,
         SubmissionError: _bad_request, StoreError: _unavailable, TaxonomyError: _bad_request,
-        UnknownClassError: _not_found,
+        UnknownClassError: _not_found, FrameFilterError: _bad_request,
     }
     return ApiParts(routes, handlers, queue)
 

@@ -24,7 +24,7 @@ CSRF_HEADER = "x-csrf-token"
 SESSION_SCOPE_KEY = "edgelabel.session"
 PUBLIC_PATHS = ("/login",)
 PUBLIC_PREFIXES = ("/static/",)
-ADMIN_PREFIXES = ("/dashboard", "/api/dashboard", "/consistency", "/adjudicate", "/classes")
+ADMIN_PREFIXES = ("/dashboard", "/api/dashboard", "/consistency", "/adjudicate", "/classes", "/frames")
 """Pages (and the dashboard's API) of admins only; admin-only API routes elsewhere check the role themselves."""
 SAFE_METHODS = ("GET", "HEAD")
 

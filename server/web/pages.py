@@ -1,5 +1,5 @@
 """The UI's pages: review, track, and for admins the dashboard, consistency (with the frames behind
-its figures, one frame, an adjudication) and classes. They carry no data but the session's name, role and
+its figures, one frame, an adjudication), classes and the frame browser. They carry no data but the session's name, role and
 CSRF token; the scripts fetch the rest from the JSON API."""
 
 from __future__ import annotations
@@ -35,4 +35,5 @@ def page_routes(templates: Jinja2Templates) -> list[Route]:
         Route("/consistency/frame", page("frame.html"), methods=["GET"]),
         Route("/adjudicate", page("adjudicate.html"), methods=["GET"]),
         Route("/classes", page("classes.html"), methods=["GET"]),
+        Route("/frames", page("browse.html"), methods=["GET"]),
     ]
