@@ -71,21 +71,73 @@ function drawBoxes(canvas, image, boxes, { dashed = false, disputed = new Set() 
   canvas.height = Math.round(image.naturalHeight * scale);
   const c = canvas.getContext("2d");
   c.drawImage(image, 0, 0, canvas.width, canvas.height);
-  c.font = "12px sans-serif";
   c.setLineDash(dashed ? [6, 3] : []);
-  for (const box of boxes) {
-    const colour = classColour(box.class_name);
-    const [x, y, w, h] = [box.x1 * scale, box.y1 * scale, (box.x2 - box.x1) * scale, (box.y2 - box.y1) * scale];
-    c.strokeStyle = colour; c.lineWidth = 2; c.strokeRect(x, y, w, h);
-    if (disputed.has(boxes.indexOf(box))) {
-      c.strokeStyle = "#ff3b30"; c.lineWidth = 3; c.strokeRect(x - 4, y - 4, w + 8, h + 8);
+  const scaled = boxes.map((box) => ({ x1: box.x1 * scale, y1: box.y1 * scale, x2: box.x2 * scale, y2: box.y2 * scale }));
+  boxes.forEach((box, i) => {
+    const { x1, y1, x2, y2 } = scaled[i];
+    c.strokeStyle = classColour(box.class_name); c.lineWidth = 2; c.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    if (disputed.has(i)) {
+      c.strokeStyle = "#ff3b30"; c.lineWidth = 3; c.strokeRect(x1 - 4, y1 - 4, x2 - x1 + 8, y2 - y1 + 8);
     }
-    const width = c.measureText(box.class_name).width + 6;
-    const top = y >= 15 ? y - 15 : y;
-    c.fillStyle = colour; c.fillRect(x, top, width, 15);
-    c.fillStyle = "#000"; c.fillText(box.class_name, x + 3, top + 12);
-  }
+  });
   c.setLineDash([]);
+  drawLabels(c, scaled, boxes.map((box) => box.class_name), boxes.map((box) => classColour(box.class_name)),
+             canvas.width, canvas.height);
+}
+
+// --- box labels: inside the image and apart from each other ---------------------------------------
+
+const LABEL_FONT = "12px sans-serif";
+const LABEL_HEIGHT = 15;
+const LABEL_SEARCH_RINGS = 12;
+
+// Draws each box's label (texts[i] on colours[i]) where placeLabels puts it, after every box, so no
+// box's outline crosses a label; the rectangles are left on the canvas as data-label-rects (JSON,
+// canvas pixels) for whoever checks the drawing.
+function drawLabels(c, boxes, texts, colours, width, height) {
+  c.font = LABEL_FONT;
+  const sizes = texts.map((text) => ({ w: Math.ceil(c.measureText(text).width) + 6, h: LABEL_HEIGHT }));
+  const rects = placeLabels(boxes, sizes, width, height);
+  rects.forEach((r, i) => {
+    c.fillStyle = colours[i]; c.fillRect(r.x, r.y, r.w, r.h);
+    c.fillStyle = "#000"; c.fillText(texts[i], r.x + 3, r.y + 12);
+  });
+  c.canvas.dataset.labelRects = JSON.stringify(rects);
+}
+
+// Where each label goes ({x, y, w, h}), greedily in the order given: just above its box, just below
+// it, inside its top edge, inside its bottom edge; each slid back inside the image at the edges. The
+// first of these that overlaps no label placed so far wins; when all do, the free spot nearest the
+// first on a grid of label-height steps around it; when none is free (no room left), the first.
+function placeLabels(boxes, sizes, width, height) {
+  const placed = [];
+  boxes.forEach((box, i) => {
+    const { w, h } = sizes[i];
+    const inside = (x, y) => ({ x: Math.max(0, Math.min(x, width - w)), y: Math.max(0, Math.min(y, height - h)), w, h });
+    const tries = [inside(box.x1, box.y1 - h), inside(box.x1, box.y2), inside(box.x1, box.y1), inside(box.x1, box.y2 - h)];
+    const free = (r) => !placed.some((p) => overlaps(p, r));
+    let spot = tries.find(free);
+    for (let ring = 1; !spot && ring <= LABEL_SEARCH_RINGS; ring++) {
+      spot = ringAround(tries[0], ring, h).map(([x, y]) => inside(x, y)).find(free);
+    }
+    placed.push(spot || tries[0]);
+  });
+  return placed;
+}
+
+// The grid points `ring` steps away from r (a square ring), nearest vertical moves first.
+function ringAround(r, ring, step) {
+  const points = [];
+  for (let dy = -ring; dy <= ring; dy++) {
+    for (let dx = -ring; dx <= ring; dx++) {
+      if (Math.max(Math.abs(dx), Math.abs(dy)) === ring) points.push([r.x + dx * step, r.y + dy * step]);
+    }
+  }
+  return points.sort((a, b) => Math.abs(a[0] - r.x) - Math.abs(b[0] - r.x) || Math.abs(a[1] - r.y) - Math.abs(b[1] - r.y));
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 }
 
 // A table row: a node goes in as it is, anything else as text ("–" for a missing value).

@@ -56,33 +56,33 @@ function setClass(name) {
 function render() {
   if (!state.frame) return;
   ctx.drawImage(state.image, 0, 0);
-  state.boxes.forEach((box, i) => {
-    if (!visible(box)) return;
-    const colour = classColour(box.class_name);
-    const selected = i === state.selected;
-    ctx.lineWidth = selected ? 3 : 2;
-    ctx.strokeStyle = colour;
+  const shown = visibleIndexes();
+  for (const i of shown) {
+    const box = state.boxes[i];
+    ctx.lineWidth = i === state.selected ? 3 : 2;
+    ctx.strokeStyle = classColour(box.class_name);
     ctx.setLineDash(box.verified ? [] : box.detection_id === null ? [6, 3] : []);
     ctx.strokeRect(box.x1, box.y1, box.x2 - box.x1, box.y2 - box.y1);
-    ctx.setLineDash([]);
-    const parts = [box.class_name];
-    if (box.score !== null && box.score !== undefined) parts.push(box.score.toFixed(2));
-    if (box.track_id !== null && box.track_id !== undefined) parts.push(`#${box.track_id}`);
-    if (box.verified) parts.push("✓");
-    const label = parts.join(" ");
-    ctx.font = "12px sans-serif";
-    const width = ctx.measureText(label).width + 6;
-    const top = box.y1 >= 15 ? box.y1 - 15 : box.y1;
-    ctx.fillStyle = colour;
-    ctx.fillRect(box.x1, top, width, 15);
-    ctx.fillStyle = "#000";
-    ctx.fillText(label, box.x1 + 3, top + 12);
-    if (selected) {
-      ctx.fillStyle = "#fff";
-      for (const [x, y] of corners(box)) ctx.fillRect(x - HANDLE / 2, y - HANDLE / 2, HANDLE, HANDLE);
-    }
-  });
+  }
+  ctx.setLineDash([]);
+  // The selected box's label is placed first, so it keeps its place beside the box.
+  const labelled = shown.includes(state.selected) ? [state.selected, ...shown.filter((i) => i !== state.selected)] : shown;
+  drawLabels(ctx, labelled.map((i) => state.boxes[i]), labelled.map((i) => boxLabel(state.boxes[i])),
+             labelled.map((i) => classColour(state.boxes[i].class_name)), canvas.width, canvas.height);
+  const box = selectedBox();
+  if (box && visible(box)) {
+    ctx.fillStyle = "#fff";
+    for (const [x, y] of corners(box)) ctx.fillRect(x - HANDLE / 2, y - HANDLE / 2, HANDLE, HANDLE);
+  }
   renderPanel();
+}
+
+function boxLabel(box) {
+  const parts = [box.class_name];
+  if (box.score !== null && box.score !== undefined) parts.push(box.score.toFixed(2));
+  if (box.track_id !== null && box.track_id !== undefined) parts.push(`#${box.track_id}`);
+  if (box.verified) parts.push("✓");
+  return parts.join(" ");
 }
 
 function corners(box) { return [[box.x1, box.y1], [box.x2, box.y1], [box.x1, box.y2], [box.x2, box.y2]]; }
