@@ -1,12 +1,11 @@
 """A real collector with real frames, and Debian's Chromium driven by Playwright (never downloaded)."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.web.collector import CollectorProcess, add_account, ingest_clip
+from tests.web.screenshots import screenshot_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -14,12 +13,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 PASSWORD = {"alice": "alice-passphrase", "bob": "bob-passphrase", "root": "root-passphrase"}
 
 
-@pytest.fixture(scope="session")
-def artifacts_dir() -> Path:
-    path = Path(os.environ.get("EDGELABEL_ARTIFACTS") or Path(tempfile.gettempdir()) / "edgelabel-artifacts")
-    path.mkdir(parents=True, exist_ok=True)
-    print(f"\nbrowser test artifacts (screenshots) in {path}")
-    return path
+@pytest.fixture
+def artifacts_dir(tmp_path) -> Path:
+    """Where this test saves its screenshots: $EDGELABEL_SCREENSHOTS, else its tmp_path (tests.web.screenshots)."""
+    return screenshot_dir(tmp_path)
 
 
 @pytest.fixture(scope="module")
