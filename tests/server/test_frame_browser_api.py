@@ -89,6 +89,18 @@ def test_a_row_says_where_the_frame_comes_from_and_what_it_holds(site):
     assert boss.get(f"/media/{gold['media_sha256']}").status_code == 200
 
 
+def test_model_boxes_are_found_under_their_project_class(site):
+    _, _, boss, _ = site
+    assert boss.post("/api/taxonomy/classes", json={"name": "pedestrian"}).status_code == 200
+    assert boss.post("/api/taxonomy/mapping", json={"model_id": "yolox-test", "model_class": "person",
+                                                    "class_name": "pedestrian"}).status_code == 200
+    assert listed(boss, **{"class": "pedestrian"}) == [("cam-b", 1), ("cam-a", 2)]
+    assert listed(boss, **{"class": "person"}) == []
+    rows = {(f["device"], f["seq"]): f for f in boss.get("/api/frames").json()["frames"]}
+    assert rows["cam-a", 2]["classes"] == {"car": 1, "pedestrian": 1}
+    assert "pedestrian" in boss.get("/api/frames/choices").json()["classes"]
+
+
 def test_pages_and_choices(site):
     _, _, boss, _ = site
     page = boss.get("/api/frames", params={"limit": 2, "offset": 2}).json()

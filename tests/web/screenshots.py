@@ -17,9 +17,3 @@ def screenshot_dir(fallback: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-
-def save_screenshot(page, folder: Path, name: str, **options) -> Path:
-    """``page``'s screenshot as ``folder/name`` (Playwright's options, e.g. ``full_page=True``)."""
-    path = folder / name
-    page.screenshot(path=str(path), **options)
-    return path
