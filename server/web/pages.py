@@ -1,6 +1,6 @@
 """The UI's pages: review, track, and for admins the dashboard, consistency (with the frames behind
-its figures, one frame, an adjudication), classes and the frame browser. They carry no data but the session's name, role and
-CSRF token; the scripts fetch the rest from the JSON API."""
+its figures, one frame, an adjudication), classes and the frame browser. They carry no data but the
+session's name, role and CSRF token; the scripts fetch the rest from the JSON API."""
 
 from __future__ import annotations
 

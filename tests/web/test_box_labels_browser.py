@@ -43,7 +43,8 @@ def assert_inside_and_apart(rects: list[dict], width: float, height: float) -> N
 
 
 def overlap(a: dict, b: dict) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
 
 
 def test_review_labels_stay_inside_the_image_and_apart_in_a_crowd(crowd, browser, artifacts_dir):

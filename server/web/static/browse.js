@@ -71,7 +71,8 @@ async function load() {
     body.replaceChildren(row);
   }
   const shown = page.frames.length ? `; showing ${offset + 1}–${offset + page.frames.length}` : "";
-  document.getElementById("browse-summary").textContent = `${page.total} frame${page.total === 1 ? "" : "s"} match${page.total === 1 ? "es" : ""}${shown}`;
+  const one = page.total === 1;
+  document.getElementById("browse-summary").textContent = `${page.total} frame${one ? "" : "s"} match${one ? "es" : ""}${shown}`;
   if (offset > 0) pageLink("page-previous", Math.max(0, offset - PAGE_SIZE));
   if (offset + page.frames.length < page.total) pageLink("page-next", offset + PAGE_SIZE);
   document.body.dataset.framesListed = "yes";
