@@ -179,3 +179,37 @@ def test_exports_name_the_model_of_each_frame(field, tmp_path):
     # Pre-labeled (unreviewed) frames also name it as their predictions' model_version.
     assert {task["id"]: task["predictions"][0]["model_version"] for task in tasks if "predictions" in task} == {
         ids["cam", 6]: A, ids["cam-2", 1]: A_OPENVINO}
+
+
+def test_the_dashboard_draws_the_rows_in_a_browser(backend, request):
+    """dashboard.js turns /api/dashboard's rows into the table (Debian's Chromium, as tests/web drive it)."""
+    if backend != "sqlite":
+        pytest.skip("the page is the same on every database; the rows are checked on both above")
+    from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    _, server, _ = request.getfixturevalue("field")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/login")
+            page.fill("input[name=name]", "admin")
+            page.fill("input[name=password]", "admin-passphrase")
+            page.click("button[type=submit]")
+            page.wait_for_selector("body[data-dashboard-loaded=yes]")
+            rows = [[cell.strip() for cell in row] for row in page.eval_on_selector_all(
+                "#field tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")]
+            bars = page.eval_on_selector_all("#field tbody tr", "rows => rows.map(r => r.querySelectorAll('svg').length)")
+        finally:
+            browser.close()
+    assert [(row[0], row[1], row[4], row[5], row[6], row[7], row[8], row[9]) for row in rows] == [
+        ("cam", A, "3", "2", "4", "3 / 1 / 0 / 0", "75 %", "50 %"),
+        ("cam", B, "3", "3", "6", "5 / 0 / 1 / 1", "83 %", "33 %"),
+        ("cam", A, "1", "0", "0", "0 / 0 / 0 / 0", "–", "–"),
+        ("cam-2", f"{A}, {A_OPENVINO}", "2", "1", "2", "1 / 1 / 0 / 0", "50 %", "100 %")]
+    assert rows[0][10] == "–" and rows[1][10] == "from yolox-a-11111111: precision +8 pts, corrections −17 pts"
+    assert bars == [1, 1, 0, 1]  # a precision bar wherever there is a precision
