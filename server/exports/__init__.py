@@ -98,8 +98,8 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
             + _held_back_note(data.held_back), held_back=data.held_back,
         )
         # frame_ids: the manifest 'models evaluate --exclude-from' reads to leave a model's training frames out;
-        # frames_by_model: which model pre-labeled each device frame, in every format (YOLO, VOC, MOT and
-        # CVAT have no per-image field for it).
+        # frames_by_model: which model pre-labeled each device frame, in every format (YOLO and CVAT
+        # have no per-image place for it).
         write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json(),
                                    "frame_ids": sorted(frame.frame_id for frame in data.frames),
                                    "frames_by_model": frames_by_model(data.frames)})

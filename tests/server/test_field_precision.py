@@ -6,8 +6,10 @@ then B, then a rollback to A) and a second camera on A under two runtimes; revie
 the review API over HTTP. Every number is checked against the hand count in :data:`EXPECTED`.
 """
 
+import csv
 import json
 from dataclasses import replace
+from xml.etree import ElementTree
 
 import pytest
 
@@ -15,6 +17,7 @@ from edge.contract.wire import Labels
 from server.cli import main as collector
 from server.datadir import DataDir
 from server.exports import Selection, export
+from server.exports.naming import safe_name
 from server.exports.writing import MARKER
 from server.field_precision import field_rows, reviewed_prelabels
 from server.models.registry import reviewer_precision
@@ -176,6 +179,14 @@ def test_exports_name_the_model_of_each_frame(field, tmp_path):
     assert {image["frame_id"]: image["model_id"] for image in coco["images"]} == model_of
     tasks = json.loads((tmp_path / "labelstudio" / "tasks.json").read_text())
     assert {task["id"]: task["data"]["model_id"] for task in tasks} == model_of
+    voc = {int(ElementTree.parse(path).findtext("source/frame_id")): ElementTree.parse(path).findtext("source/model_id")
+           for path in (tmp_path / "voc" / "Annotations").glob("*.xml")}
+    assert voc == model_of
+    mot = {}
+    for device in ("cam", "cam-2"):
+        with (tmp_path / "mot" / safe_name(device) / "frames.csv").open(newline="") as handle:
+            mot.update({int(row["frame_id"]): row["model_id"] for row in csv.DictReader(handle)})
+    assert mot == model_of
     # Pre-labeled (unreviewed) frames also name it as their predictions' model_version.
     assert {task["id"]: task["predictions"][0]["model_version"] for task in tasks if "predictions" in task} == {
         ids["cam", 6]: A, ids["cam-2", 1]: A_OPENVINO}
