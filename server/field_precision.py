@@ -25,10 +25,9 @@ against the earlier.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from edge.contract.wire import weights_id
-from server.db import sql
 from server.frames.state import VERIFIED_STATUSES
 
 KEPT_UNCHANGED = ("EXISTS (SELECT 1 FROM annotations a WHERE a.frame_id = d.frame_id AND a.detection_id = d.id"
@@ -39,38 +38,54 @@ FROM_DEVICE = ("f.source_file IS NULL"
                " AND NOT EXISTS (SELECT 1 FROM synthetic_frames s WHERE s.frame_id = f.id)")
 """SQL: frame ``f`` came from a device, pre-labeled by the model it names."""
 
-_PER_FRAME = f"""
-    SELECT c.*, CASE WHEN c.unchanged = c.prelabels AND c.annotations = c.prelabels THEN 0 ELSE 1 END
-        AS needs_change
-    FROM (SELECT f.id AS frame_id, f.device, f.model_id,
-        (SELECT COUNT(*) FROM detections d WHERE d.frame_id = f.id) AS prelabels,
-        (SELECT COUNT(*) FROM detections d WHERE d.frame_id = f.id AND {KEPT_UNCHANGED}) AS unchanged,
-        (SELECT COUNT(*) FROM detections d WHERE d.frame_id = f.id AND NOT {KEPT_UNCHANGED}
-            AND EXISTS (SELECT 1 FROM annotations a WHERE a.frame_id = f.id AND a.detection_id = d.id)) AS changed,
-        (SELECT COUNT(*) FROM annotations a WHERE a.frame_id = f.id AND a.detection_id IS NULL) AS added,
-        (SELECT COUNT(*) FROM annotations a WHERE a.frame_id = f.id) AS annotations
-    FROM frames f WHERE f.status IN :verified AND {FROM_DEVICE}) AS c"""
-"""One row per verified device frame: its pre-labels and what the reviewers did with them."""
+_VERIFIED = "(" + ", ".join(f"'{status}'" for status in VERIFIED_STATUSES) + ")"
+_REFERENCED = "EXISTS (SELECT 1 FROM annotations a WHERE a.frame_id = d.frame_id AND a.detection_id = d.id)"
+_PER_FRAME_COUNTS = {
+    "verified_frames": "1",
+    "prelabel_boxes": "SELECT COUNT(*) FROM detections d WHERE d.frame_id = f.id",
+    "kept_unchanged": f"SELECT COUNT(*) FROM detections d WHERE d.frame_id = f.id AND {KEPT_UNCHANGED}",
+    "changed_boxes": f"SELECT COUNT(*) FROM detections d WHERE d.frame_id = f.id AND NOT {KEPT_UNCHANGED}"
+                     f" AND {_REFERENCED}",
+    "added_boxes": "SELECT COUNT(*) FROM annotations a WHERE a.frame_id = f.id AND a.detection_id IS NULL",
+    # Not exactly its pre-labels, each once: a pre-label not kept, or more annotations than pre-labels kept.
+    "corrected_frames": f"CASE WHEN EXISTS (SELECT 1 FROM detections d WHERE d.frame_id = f.id AND NOT {KEPT_UNCHANGED})"
+                        " OR (SELECT COUNT(*) FROM annotations a WHERE a.frame_id = f.id)"
+                        f" > (SELECT COUNT(*) FROM detections d WHERE d.frame_id = f.id AND {KEPT_UNCHANGED})"
+                        " THEN 1 ELSE 0 END",
+}
+_KEYS = tuple(_PER_FRAME_COUNTS)
+# Each count is its own column, used once: SQLite inlines this subquery into the query around it, and
+# a column used twice would run its subqueries twice. A frame that is not verified counts 0.
+_PER_FRAME = ("SELECT f.id, f.device, f.model_id, f.capture_ts, f.seq, f.status, "
+              + ", ".join(f"CASE WHEN f.status IN {_VERIFIED} THEN ({expression}) ELSE 0 END AS {key}"
+                          for key, expression in _PER_FRAME_COUNTS.items())
+              + f" FROM frames f WHERE {FROM_DEVICE}")
+"""One row per device frame: its pre-labels and what the reviewers did with them (0 unless verified)."""
+_SUMS = ", ".join(f"SUM({key})" for key in _KEYS)
 
-_SUMS = ("COUNT(o.frame_id), SUM(o.prelabels), SUM(o.unchanged), SUM(o.changed),"
-         " SUM(o.prelabels - o.unchanged - o.changed), SUM(o.added), SUM(o.needs_change)")
-_SUM_KEYS = ("verified_frames", "prelabel_boxes", "kept_unchanged", "changed_boxes", "deleted_boxes", "added_boxes",
-             "corrected_frames")
+_PER_MODEL = (f"SELECT device, model_id, {_SUMS} FROM ({_PER_FRAME} AND f.status IN {_VERIFIED}) AS c"
+              " GROUP BY device, model_id ORDER BY device, model_id")
 
 _RUNS = f"""
     WITH ordered AS (
-        SELECT f.id, f.device, f.model_id, f.capture_ts, f.seq, f.status,
-            CASE WHEN f.model_id = LAG(f.model_id) OVER (PARTITION BY f.device ORDER BY f.capture_ts, f.seq)
-                THEN 0 ELSE 1 END AS starts
-        FROM frames f WHERE {FROM_DEVICE}),
+        SELECT c.*, CASE WHEN c.model_id = LAG(c.model_id) OVER (PARTITION BY c.device ORDER BY c.capture_ts, c.seq)
+            THEN 0 ELSE 1 END AS starts
+        FROM ({_PER_FRAME}) AS c),
     runs AS (
-        SELECT id, device, model_id, capture_ts, status,
+        SELECT ordered.*,
             SUM(starts) OVER (PARTITION BY device ORDER BY capture_ts, seq ROWS UNBOUNDED PRECEDING) AS run
         FROM ordered)
-    SELECT r.device, r.run, r.model_id, MIN(r.capture_ts), MAX(r.capture_ts), COUNT(*),
-        SUM(CASE WHEN r.status = 'rejected' THEN 1 ELSE 0 END), {_SUMS}
-    FROM runs r LEFT JOIN ({_PER_FRAME}) o ON o.frame_id = r.id
-    GROUP BY r.device, r.run, r.model_id ORDER BY r.device, r.run"""
+    SELECT device, run, model_id, MIN(capture_ts), MAX(capture_ts), COUNT(*),
+        SUM(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END), {_SUMS}
+    FROM runs GROUP BY device, run, model_id ORDER BY device, run"""
+"""Runs: a device's frames in capture order, numbered by how many times the model id changed before them."""
+
+
+def _counts(sums) -> dict:
+    # int(): PostgreSQL sums integers as NUMERIC.
+    counts = {key: int(value or 0) for key, value in zip(_KEYS, sums)}
+    counts["deleted_boxes"] = counts["prelabel_boxes"] - counts["kept_unchanged"] - counts["changed_boxes"]
+    return counts
 
 
 def _ratios(row: dict) -> dict:
@@ -83,12 +98,8 @@ def reviewed_prelabels(conn: Connection) -> list[dict]:
     """Per device and model id (with its runtime, as frames carry it), devices' frames with a
     verified review only: the counts of the module's definition with ``precision`` and
     ``correction_rate`` (None without boxes or frames)."""
-    rows = conn.execute(sql(
-        f"SELECT o.device, o.model_id, {_SUMS} FROM ({_PER_FRAME}) o GROUP BY o.device, o.model_id"
-        " ORDER BY o.device, o.model_id", "verified"), {"verified": VERIFIED_STATUSES}).all()
-    # int(): PostgreSQL sums integers as NUMERIC.
-    return [_ratios({"device": device, "model_id": model_id, **{k: int(v or 0) for k, v in zip(_SUM_KEYS, sums)}})
-            for device, model_id, *sums in rows]
+    return [_ratios({"device": device, "model_id": model_id, **_counts(sums)})
+            for device, model_id, *sums in conn.execute(text(_PER_MODEL))]
 
 
 def field_rows(conn: Connection) -> list[dict]:
@@ -98,9 +109,8 @@ def field_rows(conn: Connection) -> list[dict]:
     rate, and ``change``: those two against the device's previous row (None on its first row, or
     where either side has nothing reviewed)."""
     rows: list[dict] = []
-    for device, _run, model_id, first, last, frames, rejected, *sums in conn.execute(
-            sql(_RUNS, "verified"), {"verified": VERIFIED_STATUSES}):
-        counts = {k: int(v or 0) for k, v in zip(_SUM_KEYS, sums)}
+    for device, _run, model_id, first, last, frames, rejected, *sums in conn.execute(text(_RUNS)):
+        counts = _counts(sums)
         previous = rows[-1] if rows and rows[-1]["device"] == device else None
         if previous is not None and previous["model_id"] == weights_id(model_id):
             # The same weights under another runtime (an OpenVINO build of it): one stretch.
