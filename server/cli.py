@@ -434,12 +434,27 @@ def format_stats(stats: dict) -> str:
             line += (f"; heartbeat {_ago(now, status['received_at'])}: {status.get('fps', 0):.1f} fps, "
                      f"{int(status.get('spooled', 0))} spooled, {int(status.get('evicted', 0))} evicted")
         lines.append(line)
+        lines += [f"    {_field_line(row)}" for row in stats.get("field", []) if row["device"] == name]
     if stats["redactions"]["frames"]:
         lines.append(f"redacted on the device: {stats['redactions']['frames']} frames ("
                      + ", ".join(f"{kind} {n}" for kind, n in stats["redactions"]["by_kind"].items()) + ")")
     if stats["rejections"]["by_code"]:
         lines.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["rejections"]["by_code"].items())))
     return "\n".join(lines)
+
+
+def _field_line(row: dict) -> str:
+    """A model's stretch on a device (:func:`server.field_precision.field_rows`) in one line."""
+    line = f"{row['model_id']}: {row['frames']} frames, {row['verified_frames']} reviewed"
+    if row["precision"] is not None:
+        line += f", precision {row['precision']:.3f}"
+    if row["correction_rate"] is not None:
+        line += f", correction rate {row['correction_rate']:.3f}"
+    change = row["change"]
+    if change is not None and change["precision"] is not None:
+        line += (f" ({change['precision']:+.3f} precision, {change['correction_rate']:+.3f} corrections"
+                 f" vs {change['previous_model_id']})")
+    return line
 
 
 def _ago(now: float, then: float) -> str:

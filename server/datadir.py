@@ -96,7 +96,7 @@ class DataDir:
         """Counts for ``edgelabel-collector stats`` (:func:`server.stats.collector_stats`)."""
         if self.ingest is not None:
             self.ingest.flush_rejections()
-        return collector_stats(self.db)
+        return collector_stats(self.db, models_in_field=True)
 
     def frame_rows(self, status: str | None = None) -> list[dict]:
         return reading.frame_rows(self.db, status)

@@ -7,7 +7,9 @@ Dashboard: ingest, duplicates, queue, devices, review throughput and the model's
 reviewers measured it. Acceptance rate of a pre-label class = share of the model's boxes in
 reviewed frames (accepted or corrected; rejected frames say nothing about the boxes) that a
 reviewer kept unchanged, i.e. that have an annotation with ``source = 'model'`` pointing at them.
-Per device, model id and class.
+Per device, model id and class. "Models in the field" (``field``): per device and model in capture
+order, precision and correction rate before and after each rollout. Both follow the one definition
+of :mod:`server.field_precision`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from sqlalchemy import Connection, text
 
 from server.db import Database, sql
+from server.field_precision import FROM_DEVICE, KEPT_UNCHANGED, field_rows
 from server.frames.state import VERIFIED_STATUSES
 
 UNKNOWN_DEVICE = ""
@@ -46,8 +49,10 @@ def device_stats(conn: Connection) -> dict[str, dict]:
     return devices
 
 
-def collector_stats(db: Database) -> dict:
-    """Counts for ``edgelabel-collector stats``; JSON-ready, from one consistent snapshot."""
+def collector_stats(db: Database, models_in_field: bool = False) -> dict:
+    """Counts for ``edgelabel-collector stats``; JSON-ready, from one consistent snapshot.
+    ``models_in_field`` adds ``field`` (:func:`server.field_precision.field_rows`), which reads
+    every frame: the CLI asks for it, a metrics scrape does not."""
     with db.read("read the statistics") as conn:
         devices = device_stats(conn)
         # Media are content-addressed: identical JPEGs share one file, so count distinct digests.
@@ -56,7 +61,7 @@ def collector_stats(db: Database) -> dict:
             " (SELECT MAX(media_bytes) AS bytes FROM frames GROUP BY media_sha256) AS media")).one()
         rejections = [dict(row._mapping) for row in conn.execute(text(
             "SELECT device, code, count, last_detail, last_at FROM rejections ORDER BY device, code"))]
-        return {
+        stats = {
             "database": db.location,
             "totals": {
                 "frames": conn.execute(text("SELECT COUNT(*) FROM frames")).scalar_one(),
@@ -79,6 +84,9 @@ def collector_stats(db: Database) -> dict:
                               for row in rejections],
             },
         }
+        if models_in_field:
+            stats["field"] = field_rows(conn)
+        return stats
 
 
 def redaction_totals(conn: Connection) -> dict:
@@ -123,12 +131,12 @@ def dashboard_data(db: Database, now: float | None = None) -> dict:
              "rate": r[4] / r[3] if r[3] else None}
             for r in conn.execute(sql(
                 "SELECT f.device, f.model_id, d.class_name, COUNT(*),"
-                " SUM(CASE WHEN EXISTS (SELECT 1 FROM annotations a WHERE a.detection_id = d.id"
-                " AND a.source = 'model') THEN 1 ELSE 0 END)"
+                f" SUM(CASE WHEN {KEPT_UNCHANGED} THEN 1 ELSE 0 END)"
                 " FROM detections d JOIN frames f ON f.id = d.frame_id"
-                " WHERE f.status IN :verified GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC", "verified"),
+                f" WHERE f.status IN :verified AND {FROM_DEVICE} GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC", "verified"),
                 {"verified": VERIFIED_STATUSES})
         ]
+        field = field_rows(conn)
     return {
         "now": now, "window_s": WINDOW_S, "bin_s": BIN_S,
         "ingest": {"per_bin": ingest, "last_hour": sum(ingest), "per_minute": sum(ingest) / (WINDOW_S / 60)},
@@ -137,6 +145,7 @@ def dashboard_data(db: Database, now: float | None = None) -> dict:
         "devices": devices,
         "reviews": {"per_bin": reviews, "last_hour": sum(reviews), "by_reviewer": by_reviewer},
         "acceptance": acceptance,
+        "field": field,
     }
 
 

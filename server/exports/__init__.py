@@ -97,10 +97,22 @@ def export(store: DataDir, format_name: str, out: Path, selection: Selection,
             written=written, notes=(yolo.notes(written, options) if format_name == "yolo" else [])
             + _held_back_note(data.held_back), held_back=data.held_back,
         )
-        # frame_ids: the manifest 'models evaluate --exclude-from' reads to leave a model's training frames out.
+        # frame_ids: the manifest 'models evaluate --exclude-from' reads to leave a model's training frames out;
+        # frames_by_model: which model pre-labeled each device frame, in every format (YOLO and CVAT
+        # have no per-image place for it).
         write_json(root / MARKER, {"created_at": time.time(), "selection": asdict(selection), **summary.to_json(),
-                                   "frame_ids": sorted(frame.frame_id for frame in data.frames)})
+                                   "frame_ids": sorted(frame.frame_id for frame in data.frames),
+                                   "frames_by_model": frames_by_model(data.frames)})
     return summary
+
+
+def frames_by_model(frames) -> dict[str, list[int]]:
+    """Model id (with runtime, as devices send it) -> the ids of the frames it pre-labeled."""
+    by_model: dict[str, list[int]] = {}
+    for frame in sorted(frames, key=lambda frame: frame.frame_id):
+        if frame.prelabel_model is not None:
+            by_model.setdefault(frame.prelabel_model, []).append(frame.frame_id)
+    return dict(sorted(by_model.items()))
 
 
 def _held_back_note(held_back: int) -> list[str]:

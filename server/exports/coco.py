@@ -7,7 +7,8 @@ Synthetic frames are a split of their own, ``annotations/instances_synthetic.jso
 Boxes are ``bbox`` xywh in pixels with ``area`` = w*h, ``iscrowd`` 0 and ``segmentation: []`` (the
 spec requires the key; an empty list says "no mask, a box only"). Extra fields that COCO
 readers ignore keep what COCO has no place for: ``track_id`` and, for pre-labels, ``score`` on an
-annotation; ``frame_id``, ``device``, ``seq``, ``capture_ts``, ``verified`` (and ``synthetic``) on an image.
+annotation; ``frame_id``, ``device``, ``seq``, ``capture_ts``, ``verified`` (and ``synthetic``) on an image,
+and ``model_id`` on a device's image: the model that pre-labeled it (kept when a reviewer verified it).
 Category ids are 1.. in the export's class order. An imported frame keeps its source's file name
 and COCO image id where they are unique in the export (:mod:`server.exports.naming`); other images
 are numbered by frame id.
@@ -52,6 +53,8 @@ def _write_split(data: ExportData, root: Path, split: str, options: ExportOption
         })
         if frame.synthetic:
             images[-1]["synthetic"] = True
+        if frame.prelabel_model is not None:
+            images[-1]["model_id"] = frame.prelabel_model
         for box in frame.boxes:
             xywh = tuple(rounded(v) for v in xyxy_to_xywh(box.xyxy))
             annotation = {

@@ -103,6 +103,12 @@ class ExportFrame:
     synthetic: bool = False
     """Made by :mod:`server.synthetic`, not by the camera; its boxes are exact by construction."""
 
+    @property
+    def prelabel_model(self) -> str | None:
+        """The model that pre-labeled the frame on its device (model id with runtime, as the device
+        sent it); None for an imported or synthetic frame, which no device's model pre-labeled."""
+        return None if self.source_file is not None or self.synthetic else self.model_id
+
 
 @dataclass(frozen=True)
 class ExportData:

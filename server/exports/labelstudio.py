@@ -2,7 +2,9 @@
 
 A verified frame carries its boxes as an ``annotations`` entry, a frame the model pre-labeled as
 ``predictions`` (with the model's scores), so reviewers in Label Studio see which is which; a
-synthetic frame's constructed boxes are an ``annotations`` entry, and its ``data.synthetic`` is true. Boxes
+synthetic frame's constructed boxes are an ``annotations`` entry, and its ``data.synthetic`` is true. A
+device's frame names the model that pre-labeled it in ``data.model_id`` (verified or not) and, as
+predictions, in their ``model_version``. Boxes
 are ``rectanglelabels`` in percent of the image. A track id is kept in the region's ``meta``.
 ``data.image`` is ``--image-url-prefix`` + ``images/<name>.jpg`` (``<name>``: see
 :mod:`server.exports.naming`): point the prefix at wherever
@@ -35,6 +37,8 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
                          "device": frame.device, "seq": frame.seq, "capture_ts": frame.capture_ts}}
         if frame.synthetic:
             task["data"]["synthetic"] = True
+        if frame.prelabel_model is not None:
+            task["data"]["model_id"] = frame.prelabel_model
         if frame.verified or frame.synthetic:  # a synthetic frame's boxes are exact by construction
             task["annotations"] = [{"result": results, "ground_truth": False}]
             counts["annotations"] += 1

@@ -12,7 +12,8 @@ every box, so a box without a track id gets a fresh id above the sequence's larg
 ``seqinfo.ini``'s ``frameRate`` is a whole number of at least 1, as in every MOTChallenge sequence
 (readers parse it with ``int()``); the capture times themselves are in ``frames.csv``, which maps
 each MOT frame back to the stored frame (and an imported frame to its source file, as MOT names
-frames by number) and says whether its boxes were verified or the model's pre-labels.
+frames by number), says whether its boxes were verified or the model's pre-labels, and names the
+model that pre-labeled a device's frame (``model_id``, the last column; empty for imported and synthetic frames).
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         next_id = 1 + max((box.track_id for frame in frames for box in frame.boxes if box.track_id is not None), default=0)
         gt, index_csv = io.StringIO(), io.StringIO()
         index_rows = csv.writer(index_csv, lineterminator="\n")
-        index_rows.writerow(("frame", "frame_id", "device", "seq", "frame_index", "capture_ts", "verified", "source_file"))
+        index_rows.writerow(("frame", "frame_id", "device", "seq", "frame_index", "capture_ts", "verified", "source_file",
+                             "model_id"))
         for position, frame in enumerate(frames, start=1):
             index_rows.writerow((position, frame.frame_id, frame.device, frame.seq, frame.frame_index,
-                                 repr(frame.capture_ts), int(frame.verified), frame.source_file or ""))
+                                 repr(frame.capture_ts), int(frame.verified), frame.source_file or "",
+                                 frame.prelabel_model or ""))
             for box in sorted(frame.boxes, key=lambda b: (b.track_id is None, b.track_id or 0)):
                 track_id = box.track_id
                 if track_id is None:

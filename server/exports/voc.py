@@ -8,7 +8,8 @@ colour, parts and actions fields are left empty (boxes need none); ``background`
 Box corners are written as pixel ``xyxy`` with two decimals, 0-based as stored (CVAT and
 torchvision read them as they are). Two elements VOC readers skip carry what VOC has no place
 for: ``<verified>`` (1: a reviewer's labels, 0: the model's pre-labels), ``<track_id>`` and, on a
-synthetic frame, ``<synthetic>1</synthetic>``.
+synthetic frame, ``<synthetic>1</synthetic>``. ``<source>`` names the device, the frame id and, for a
+device's frame, the model that pre-labeled it (``<model_id>``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def write(data: ExportData, root: Path, options: ExportOptions, progress: Progre
         child(source, "database", "edgelabel")
         child(source, "device", frame.device)
         child(source, "frame_id", frame.frame_id)
+        if frame.prelabel_model is not None:
+            child(source, "model_id", frame.prelabel_model)
         size = child(annotation, "size")
         child(size, "width", frame.width)
         child(size, "height", frame.height)

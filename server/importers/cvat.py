@@ -23,11 +23,6 @@ def is_cvat_task(folder: Path) -> bool:
     return (folder / ANNOTATIONS_FILE).is_file() and (folder / IMAGES_DIR).is_dir()
 
 
-def cvat_tasks(root: Path) -> list[Path]:
-    """The CVAT tasks directly under ``root`` (one per device in our export), by name."""
-    return sorted(child for child in root.iterdir() if is_cvat_task(child))
-
-
 def read_cvat(root: Path, name: str) -> Dataset:
     xml_file = root / ANNOTATIONS_FILE
     try:

@@ -18,11 +18,12 @@ Recognised, in this order (a folder given with ``--annotations`` is COCO, whatev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from server.exports import coco as coco_export
-from server.importers.cvat import cvat_tasks, is_cvat_task
+from server.importers.cvat import is_cvat_task
 from server.importers.dataset import DatasetImportError
 from server.importers.labelstudio import looks_like_labelstudio
 from server.importers.voc import looks_like_voc
@@ -49,22 +50,11 @@ def find_parts(root: Path, format_name: str | None, annotations: Path | None) ->
         if format_name not in (None, "coco"):
             raise DatasetImportError(f"--annotations is for COCO datasets, not --format {format_name}")
         return [DatasetPart("coco", root, annotations)]
-    if format_name in (None, "mot"):
-        if (root / "gt" / "gt.txt").is_file():
-            return [DatasetPart("mot", root)]
-        sequences = mot_sequences(root)
-        if sequences:
-            return [DatasetPart("mot", sequence, part=sequence.name) for sequence in sequences]
-        if format_name == "mot":
-            return [DatasetPart("mot", root)]  # not a sequence: its reader says what is missing
-    if format_name in (None, "cvat"):
-        if is_cvat_task(root):
-            return [DatasetPart("cvat", root)]
-        tasks = cvat_tasks(root)
-        if tasks:
-            return [DatasetPart("cvat", task, part=task.name) for task in tasks]
-        if format_name == "cvat":
-            return [DatasetPart("cvat", root)]  # not a task: its reader says what is missing
+    for name, is_dataset in (("mot", is_mot_sequence), ("cvat", is_cvat_task)):
+        if format_name in (None, name):
+            parts = _root_or_children(name, root, is_dataset, forced=format_name == name)
+            if parts:
+                return parts
     if format_name == "labelstudio" or format_name is None and looks_like_labelstudio(root):
         return [DatasetPart("labelstudio", root)]
     if format_name in (None, "coco"):
@@ -83,9 +73,21 @@ def find_parts(root: Path, format_name: str | None, annotations: Path | None) ->
     return [DatasetPart("images", root)]
 
 
-def mot_sequences(root: Path) -> list[Path]:
-    """The MOTChallenge sequences (folders with ``gt/gt.txt``) directly under ``root``, by name."""
-    return sorted(child for child in root.iterdir() if (child / "gt" / "gt.txt").is_file())
+def _root_or_children(format_name: str, root: Path, is_dataset: Callable[[Path], bool],
+                      forced: bool) -> list[DatasetPart]:
+    """``root`` when it is one dataset (a MOT sequence, a CVAT task), else one per folder directly
+    under it that is one, by name; else nothing, or ``root`` when ``--format`` named the format
+    (its reader then says what is missing)."""
+    if is_dataset(root):
+        return [DatasetPart(format_name, root)]
+    children = sorted(child for child in root.iterdir() if is_dataset(child))
+    if children:
+        return [DatasetPart(format_name, child, part=child.name) for child in children]
+    return [DatasetPart(format_name, root)] if forced else []
+
+
+def is_mot_sequence(folder: Path) -> bool:
+    return (folder / "gt" / "gt.txt").is_file()
 
 
 def coco_splits(root: Path) -> list[tuple[str, Path, Path]]:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, text
 from edge.contract.limits import MAX_NAME_CHARS
 from edge.contract.wire import weights_id
 from server.db import Database
+from server.field_precision import reviewed_prelabels
 from server.media import MediaBackend
 from server.models import ModelRegistryError
 from server.models.agent import inspect_model
@@ -129,21 +130,13 @@ def reviewer_precision(conn: Connection) -> dict[str, list[dict]]:
     """Weights id -> per device and model id (with runtime): how the model's pre-labels fared in review.
 
     ``precision`` is the share of its boxes on verified frames (accepted or corrected) that
-    reviewers kept unchanged (``annotations.source = 'model'``); rejected frames do not count.
+    reviewers kept unchanged; the definition is :mod:`server.field_precision`'s, the dashboard's.
     """
-    boxes = {(row.device, row.model_id): row for row in conn.execute(text(
-        "SELECT f.device, f.model_id, COUNT(DISTINCT f.id) AS frames, COUNT(d.id) AS boxes FROM frames f"
-        " LEFT JOIN detections d ON d.frame_id = f.id WHERE f.status IN ('accepted', 'corrected')"
-        " GROUP BY f.device, f.model_id"))}
-    kept = {(row.device, row.model_id): row.kept for row in conn.execute(text(
-        "SELECT f.device, f.model_id, COUNT(a.id) AS kept FROM frames f JOIN annotations a ON a.frame_id = f.id"
-        " WHERE f.status IN ('accepted', 'corrected') AND a.source = 'model' GROUP BY f.device, f.model_id"))}
     by_weights: dict[str, list[dict]] = {}
-    for (device, model_id), row in sorted(boxes.items()):
-        unchanged = kept.get((device, model_id), 0)
-        by_weights.setdefault(weights_id(model_id), []).append({
-            "device": device, "model_id": model_id, "verified_frames": row.frames, "prelabel_boxes": row.boxes,
-            "kept_unchanged": unchanged, "precision": unchanged / row.boxes if row.boxes else None})
+    for row in reviewed_prelabels(conn):
+        by_weights.setdefault(weights_id(row["model_id"]), []).append(
+            {key: row[key] for key in ("device", "model_id", "verified_frames", "prelabel_boxes", "kept_unchanged",
+                                       "precision")})
     return by_weights
 
 

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import cv2
@@ -76,6 +78,46 @@ def stop(process: subprocess.Popen) -> int:
     return process.wait(timeout=STOP_TIMEOUT_S)
 
 
+@contextmanager
+def serving(database: str, *nodes: tuple[Path, tuple[str, ...]]) -> Iterator[list[tuple[subprocess.Popen, list[str]]]]:
+    """:func:`start_serves`' nodes for the block; then each is stopped (SIGTERM) and must exit 0."""
+    started = start_serves(database, *nodes)
+    try:
+        yield started
+    finally:
+        codes = [stop(process) for process, _ in started]
+    assert codes == [0] * len(started)
+
+
+@contextmanager
+def queue_nodes(data_dir: Path, database: str, **options) -> Iterator[tuple[ReviewQueue, ReviewQueue]]:
+    """Two review queues on one database, each with its own connections, as on two web nodes."""
+    nodes = [ReviewQueue.open(data_dir, database=database, **options) for _ in range(2)]
+    try:
+        yield nodes[0], nodes[1]
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def run_together(*calls: Callable[[], None]) -> None:
+    """Each call in a thread of its own, all started, then joined; what one raised fails the test here."""
+    failures = []
+
+    def run(call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+
+
 def rows_by_seq(database: str, device: str) -> dict[int, dict]:
     """Each frame of ``device`` with its status, group and what it duplicates."""
     engine = create_engine(normalize_url(database))
@@ -106,11 +148,9 @@ def test_near_duplicates_sent_to_two_ingest_nodes_form_one_group(tmp_path, share
     # Both nodes load their (empty) index before any frame exists: what they learn later comes
     # from each other through the database.
     ingest_flags = ("--ingest", "tcp://127.0.0.1:*", "--insecure")
-    (node_a, lines_a), (node_b, lines_b) = start_serves(database, (tmp_path / "a", ingest_flags),
-                                                        (tmp_path / "b", ingest_flags))
-    sender_a = FrameSender(lines_a[0].split()[2], None, window=4, ack_timeout_s=10.0)
-    sender_b = FrameSender(lines_b[0].split()[2], None, window=4, ack_timeout_s=10.0)
-    try:
+    with serving(database, (tmp_path / "a", ingest_flags), (tmp_path / "b", ingest_flags)) as nodes, \
+            closing(FrameSender(nodes[0][1][0].split()[2], None, window=4, ack_timeout_s=10.0)) as sender_a, \
+            closing(FrameSender(nodes[1][1][0].split()[2], None, window=4, ack_timeout_s=10.0)) as sender_b:
         # One after the other: B sees the frame A stored after B started.
         original = clip_frames(PETS, (0,))[0]
         copy = near_copies(original)["jpeg30"]
@@ -128,32 +168,17 @@ def test_near_duplicates_sent_to_two_ingest_nodes_form_one_group(tmp_path, share
         # hours apart in capture time, so each round's frames can only match each other.
         pictures = [*clip_frames(PETS, (100, 200)), *clip_frames(PARKING, (0, 150)), *clip_frames(INDOOR, (0, 100))]
         start_together = threading.Barrier(2)
-        failures = []
 
         def node_stream(sender: FrameSender, copy_name: str | None, seq_offset: int) -> None:
-            try:
-                for round_number, picture in enumerate(pictures):
-                    image = picture if copy_name is None else near_copies(picture)[copy_name]
-                    header = header_for(image, "cam", 100 + 2 * round_number + seq_offset,
-                                        capture_ts=100_000.0 * (round_number + 1) + seq_offset)
-                    jpeg = encode(image)
-                    start_together.wait(timeout=30)
-                    send(sender, [(header, jpeg)])
-            except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
-                failures.append(exc)
+            for round_number, picture in enumerate(pictures):
+                image = picture if copy_name is None else near_copies(picture)[copy_name]
+                header = header_for(image, "cam", 100 + 2 * round_number + seq_offset,
+                                    capture_ts=100_000.0 * (round_number + 1) + seq_offset)
+                jpeg = encode(image)
+                start_together.wait(timeout=30)
+                send(sender, [(header, jpeg)])
 
-        threads = [threading.Thread(target=node_stream, args=(sender_a, None, 0)),
-                   threading.Thread(target=node_stream, args=(sender_b, "jpeg60", 1))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not failures, failures
-    finally:
-        sender_a.close()
-        sender_b.close()
-        codes = (stop(node_a), stop(node_b))
-    assert codes == (0, 0)
+        run_together(lambda: node_stream(sender_a, None, 0), lambda: node_stream(sender_b, "jpeg60", 1))
 
     frames = rows_by_seq(database, "cam")
     assert (frames[1]["status"], frames[1]["duplicate_of"]) == ("duplicate", frames[0]["id"])
@@ -199,17 +224,20 @@ def noise_frames(count: int) -> list:
     return frames
 
 
+def ingest_noise(data_dir: Path, database: str, count: int) -> None:
+    """``count`` frames of :func:`noise_frames` stored in ``database``, as one node would."""
+    with DataDir.open(data_dir, database=database) as store:
+        assert [outcome.status for outcome in store.ingest_frames(noise_frames(count))] == ["pending"] * count
+
+
 def test_reviewers_on_two_web_only_nodes_share_sessions_and_never_get_the_same_frame(tmp_path, shared_database):
     database = shared_database
     frame_count = 40
-    with DataDir.open(tmp_path / "seed", database=database) as store:
-        outcomes = store.ingest_frames(noise_frames(frame_count))
-    assert [outcome.status for outcome in outcomes] == ["pending"] * frame_count
+    ingest_noise(tmp_path / "seed", database, frame_count)
     add_accounts(tmp_path / "seed", "alice", "bob", database=database)
 
     web_only = ("--no-ingest", "--http", "127.0.0.1:0")
-    nodes = start_serves(database, (tmp_path / "w1", web_only), (tmp_path / "w2", web_only))
-    try:
+    with serving(database, (tmp_path / "w1", web_only), (tmp_path / "w2", web_only)) as nodes:
         urls = []
         for process, lines in nodes:
             assert lines[0].startswith("review API on http://127.0.0.1:")
@@ -228,26 +256,13 @@ def test_reviewers_on_two_web_only_nodes_share_sessions_and_never_get_the_same_f
                 assert on_second.get("/api/queue").status_code == 200
 
         got: dict[str, list[int]] = {"alice": [], "bob": []}
-        failures = []
 
         def reviewer(name: str, url: str) -> None:
-            try:
-                with logged_in(url, name) as http:
-                    while (frame := http.post("/api/queue/claim").json()["frame"]) is not None:
-                        got[name].append(frame["id"])
-            except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
-                failures.append(exc)
+            with logged_in(url, name) as http:
+                while (frame := http.post("/api/queue/claim").json()["frame"]) is not None:
+                    got[name].append(frame["id"])
 
-        threads = [threading.Thread(target=reviewer, args=("alice", urls[0])),
-                   threading.Thread(target=reviewer, args=("bob", urls[1]))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not failures, failures
-    finally:
-        codes = [stop(process) for process, _ in nodes]
-    assert codes == [0, 0]
+        run_together(lambda: reviewer("alice", urls[0]), lambda: reviewer("bob", urls[1]))
     claims = got["alice"] + got["bob"]
     assert len(claims) == len(set(claims)) == frame_count, got
     assert got["alice"] and got["bob"]  # both nodes handed out frames
@@ -261,12 +276,9 @@ def test_a_web_only_node_needs_http(tmp_path, capsys):
 
 def test_an_expired_lease_returned_by_two_nodes_at_once_is_returned_once_and_the_new_claim_stands(
         tmp_path, shared_database):
-    with DataDir.open(tmp_path, database=shared_database) as store:
-        store.ingest_frames(noise_frames(1))
+    ingest_noise(tmp_path, shared_database, 1)
     now = [1000.0]
-    node_1 = ReviewQueue.open(tmp_path, clock=lambda: now[0], database=shared_database)
-    node_2 = ReviewQueue.open(tmp_path, clock=lambda: now[0], database=shared_database)
-    try:
+    with queue_nodes(tmp_path, shared_database, clock=lambda: now[0]) as (node_1, node_2):
         frame_id = node_1.claim("alice", lease_seconds=10)["id"]
         now[0] += 60  # alice's lease is over
         carol_got = []
@@ -282,14 +294,10 @@ def test_an_expired_lease_returned_by_two_nodes_at_once_is_returned_once_and_the
         frame = node_1.frame(frame_id)
         assert (frame["status"], frame["claimed_by"]) == ("in_review", "bob")
         assert [event["action"] for event in frame["events"]].count("lease_expired") == 1
-    finally:
-        node_1.close()
-        node_2.close()
 
 
 def test_a_gold_frame_is_served_once_to_a_reviewer_claiming_on_two_nodes(tmp_path, shared_database):
-    with DataDir.open(tmp_path, database=shared_database) as store:
-        store.ingest_frames(noise_frames(2))
+    ingest_noise(tmp_path, shared_database, 2)
     with ReviewQueue.open(tmp_path, database=shared_database) as queue:
         gold_id = queue.claim("alice")["id"]
         queue.submit("alice", gold_id, "accept")
@@ -301,12 +309,9 @@ def test_a_gold_frame_is_served_once_to_a_reviewer_claiming_on_two_nodes(tmp_pat
 
 
 def test_two_admins_deciding_one_adjudication_on_two_nodes_decide_it_once(tmp_path, shared_database):
-    with DataDir.open(tmp_path, database=shared_database) as store:
-        store.ingest_frames(noise_frames(1))
+    ingest_noise(tmp_path, shared_database, 1)
     policy = ConsistencyPolicy(overlap_rate=1.0, gold_rate=0.0)
-    node_1 = ReviewQueue.open(tmp_path, consistency_policy=policy, database=shared_database)
-    node_2 = ReviewQueue.open(tmp_path, consistency_policy=policy, database=shared_database)
-    try:
+    with queue_nodes(tmp_path, shared_database, consistency_policy=policy) as (node_1, node_2):
         frame_id = node_1.claim("alice")["id"]
         node_1.submit("alice", frame_id, "reject")
         node_2.claim("bob")
@@ -329,9 +334,6 @@ def test_two_admins_deciding_one_adjudication_on_two_nodes_decide_it_once(tmp_pa
         carol.join(timeout=30)
         assert second_decision == [f"the adjudication of frame {frame_id} was already decided"]
         assert node_1.frame(frame_id)["status"] == "rejected"
-    finally:
-        node_1.close()
-        node_2.close()
 
 
 def test_across_devices_two_writers_at_the_same_instant_make_one_group(tmp_path, shared_database):
@@ -345,26 +347,16 @@ def test_across_devices_two_writers_at_the_same_instant_make_one_group(tmp_path,
         pictures = [*clip_frames(PETS, (100, 200)), *clip_frames(PARKING, (0, 150))]
         start_together = threading.Barrier(2)
         outcomes: dict[str, list] = {"cam-a": [], "cam-b": []}
-        failures = []
 
         def write(node: DataDir, device: str, copy_name: str | None) -> None:
-            try:
-                for round_number, picture in enumerate(pictures):
-                    image = picture if copy_name is None else near_copies(picture)[copy_name]
-                    frame = (header_for(image, device, round_number, capture_ts=100_000.0 * (round_number + 1)),
-                             encode(image))
-                    start_together.wait(timeout=30)
-                    outcomes[device].extend(node.ingest_frames([frame]))
-            except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
-                failures.append(exc)
+            for round_number, picture in enumerate(pictures):
+                image = picture if copy_name is None else near_copies(picture)[copy_name]
+                frame = (header_for(image, device, round_number, capture_ts=100_000.0 * (round_number + 1)),
+                         encode(image))
+                start_together.wait(timeout=30)
+                outcomes[device].extend(node.ingest_frames([frame]))
 
-        threads = [threading.Thread(target=write, args=(nodes[0], "cam-a", None)),
-                   threading.Thread(target=write, args=(nodes[1], "cam-b", "jpeg60"))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not failures, failures
+        run_together(lambda: write(nodes[0], "cam-a", None), lambda: write(nodes[1], "cam-b", "jpeg60"))
     finally:
         for node in nodes:
             node.close()

@@ -45,6 +45,29 @@ function rateBar(rate) {
   return chart;
 }
 
+function percent(rate) {
+  return rate == null ? null : `${(100 * rate).toFixed(0)} %`;
+}
+
+function signedPoints(delta) {
+  return delta == null ? "" : `${delta >= 0 ? "+" : "−"}${Math.abs(100 * delta).toFixed(0)} pts`;
+}
+
+// One row of "Models in the field": the precision bar, and the change against the device's previous model.
+function fieldRow(row) {
+  const precision = document.createElement("span");
+  if (row.precision != null) precision.append(rateBar(row.precision));
+  precision.append(el("span", row.precision == null ? "–" : ` ${percent(row.precision)}`));
+  const change = row.change == null ? null
+    : `from ${row.change.previous_model_id}: precision ${signedPoints(row.change.precision) || "n/a"}, `
+      + `corrections ${signedPoints(row.change.correction_rate) || "n/a"}`;
+  return tableRow([row.device, row.model_ids.join(", "), new Date(row.first_capture_ts * 1000).toLocaleString(),
+                   new Date(row.last_capture_ts * 1000).toLocaleString(), row.frames, row.verified_frames,
+                   row.prelabel_boxes,
+                   `${row.kept_unchanged} / ${row.changed_boxes} / ${row.deleted_boxes} / ${row.added_boxes}`,
+                   precision, percent(row.correction_rate), change]);
+}
+
 function ago(seconds) {
   if (seconds == null) return "never";
   if (seconds < 90) return `${Math.round(seconds)} s ago`;
@@ -68,6 +91,7 @@ async function refresh() {
     rate.append(rateBar(a.rate), el("span", ` ${(100 * a.rate).toFixed(0)} %`));
     return tableRow([a.device, a.model_id, a.class_name, a.boxes, a.unchanged, rate]);
   }));
+  document.querySelector("#field tbody").replaceChildren(...d.field.map(fieldRow));
   document.querySelector("#devices tbody").replaceChildren(...d.devices.map((dev) => {
     const hb = dev.heartbeat;
     return tableRow([dev.device, dev.frames, dev.last_frame_at ? ago(d.now - dev.last_frame_at) : null,
