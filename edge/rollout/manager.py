@@ -153,7 +153,7 @@ class RolloutManager:
         if offer.mode == "shadow":
             self._start_shadow(offer, candidate)
             return
-        self.store.accept(offer)
+        self.store.accept(offer, running=self.slot.detector.path)
         previous = self.slot.model.model_id
         self.slot.swap(candidate)
         self.swaps += 1

@@ -9,6 +9,8 @@ Layout (``--model-store``, default ``<spool dir>/models``)::
 
 ``state.json`` is replaced atomically, so a crash leaves the old state or the new one. Only the
 current and previous models' files are kept: a rollback to the previous model needs no download.
+The first accepted model makes the ``--model`` file the agent ran until then the previous one
+(copied in, ONNX only), so a rollback to it needs none either.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edge.contract.downloads import sha256_of
-from edge.contract.files import atomic_write_text
+from edge.contract.files import atomic_file, atomic_write_text
 from edge.contract.rollout import ModelOffer
+from edge.detection.model_file import MODEL_ID_STEM_CHARS, ONNX, model_format
 
 log = logging.getLogger("edge.rollout")
 
@@ -83,10 +86,18 @@ class ModelStore:
         return self.file_for(offer).with_name(offer.file_name + ".partial")
 
     def have(self, offer: ModelOffer) -> Path | None:
-        """The offered file when the store already holds it intact (a rollback, a repeat)."""
+        """The offered file when the store already holds it intact (a rollback, a repeat). Held
+        under another name (the adopted ``--model``), it is copied to the offered name first: the
+        model id derives from the file name."""
         path = self.file_for(offer)
-        if path.is_file() and path.stat().st_size == offer.size_bytes and sha256_of(path) == offer.sha256:
-            return path
+        folder = path.parent
+        held = [path, *sorted(f for f in folder.glob("*.onnx") if f != path)] if folder.is_dir() else []
+        for candidate in held:
+            if candidate.is_file() and candidate.stat().st_size == offer.size_bytes and \
+                    sha256_of(candidate) == offer.sha256:
+                if candidate != path:
+                    _copy(candidate, path)
+                return path
         return None
 
     def is_finished(self, deployment: int) -> bool:
@@ -98,10 +109,12 @@ class ModelStore:
             self.finished.append(deployment)
             self._write()
 
-    def accept(self, offer: ModelOffer) -> None:
+    def accept(self, offer: ModelOffer, running: Path | None = None) -> None:
         """``offer``'s file (in the store) is now the current model; the current one becomes the
-        previous, and files of neither are removed."""
-        if self.current is None or self.current.sha256 != offer.sha256:
+        previous (the first time: ``running``, the ``--model`` file), and files of neither are removed."""
+        if self.current is None and running is not None:
+            self.previous = self._adopt(running)
+        elif self.current is not None and self.current.sha256 != offer.sha256:
             self.previous = self.current
         self.current = StoredModel(offer.sha256, offer.file_name, offer.name, offer.model_id, offer.deployment,
                                    time.time())
@@ -109,6 +122,19 @@ class ModelStore:
             self.finished.append(offer.deployment)
         self._write()
         self._prune()
+
+    def _adopt(self, running: Path) -> StoredModel | None:
+        """A copy of the model file the agent was started with, as a stored model (ONNX only)."""
+        if model_format(running) != ONNX:
+            return None
+        try:
+            sha256 = sha256_of(running)
+            _copy(running, self.directory / sha256 / running.name)
+        except OSError as exc:
+            log.warning("could not keep a copy of %s in the model store (%s); a rollback to it downloads it",
+                        running, exc)
+            return None
+        return StoredModel(sha256, running.name, "--model", model_id_of(running.name, sha256), 0, time.time())
 
     def discard(self, offer: ModelOffer) -> None:
         """Remove a file that was refused or failed (never the current or previous model's)."""
@@ -131,6 +157,17 @@ class ModelStore:
                 "previous": {**asdict(self.previous), "path": str(self.path_of(self.previous))}
                 if self.previous else None,
                 "finished_deployments": self.finished[-20:]}
+
+
+def model_id_of(file_name: str, sha256: str) -> str:
+    """The weights id :func:`edge.detection.model_file.model_id` gives that file."""
+    return f"{Path(file_name).stem[:MODEL_ID_STEM_CHARS]}-{sha256[:8]}"
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as handle, atomic_file(target) as out:
+        shutil.copyfileobj(handle, out)
 
 
 def _entry(doc) -> StoredModel | None:
