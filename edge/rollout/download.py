@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.contract.downloads import sha256_of
@@ -22,12 +23,16 @@ class DownloadFailed(Exception):
     """The collector would not or could not serve the file (``failed_download``)."""
 
 
+class Interrupted(Exception):
+    """The agent is stopping: the partial file stays for the next run to continue."""
+
+
 class HashMismatch(Exception):
     """The bytes arrived but are not the offered file (``refused_hash``)."""
 
 
 def download(channel: RolloutChannel, offer: ModelOffer, partial: Path, target: Path,
-             chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+             chunk_bytes: int = DEFAULT_CHUNK_BYTES, stopping: Callable[[], bool] = lambda: False) -> int:
     """Fetch ``offer``'s file into ``partial`` (continuing what an earlier attempt left there),
     check its size and SHA-256, and rename it to ``target``. Returns the bytes fetched now."""
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +43,8 @@ def download(channel: RolloutChannel, offer: ModelOffer, partial: Path, target: 
     fetched = 0
     with open(partial, "ab") as out:
         while offset < offer.size_bytes:
+            if stopping():
+                raise Interrupted(f"stopped at {offset} of {offer.size_bytes} bytes")
             length = min(chunk_bytes, offer.size_bytes - offset)
             data = _chunk(channel, ChunkRequest(offer.device, offer.sha256, offset, length), offer)
             out.write(data)

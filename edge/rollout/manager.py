@@ -23,7 +23,7 @@ from edge.contract.rollout import MAX_DETAIL_CHARS, ModelOffer, ModelReport
 from edge.contract.wire import weights_id
 from edge.rollout.agreement import Agreement
 from edge.rollout.channel import RolloutChannel
-from edge.rollout.download import DownloadFailed, HashMismatch, download
+from edge.rollout.download import DownloadFailed, HashMismatch, Interrupted, download
 from edge.rollout.live import ModelSlot
 from edge.rollout.offers import OfferRefused, read_offer, verify_offer
 from edge.rollout.recent import RecentFrames
@@ -104,7 +104,11 @@ class RolloutManager:
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stop.set()
-        self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():  # still waiting on the collector: the daemon thread ends with the process
+            log.warning("the rollout thread is still waiting for the collector; not waiting for it")
+            return
         self.channel.close()
 
     def _run(self) -> None:
@@ -170,7 +174,11 @@ class RolloutManager:
         log.info("model offer %d (%s): downloading %s, %d bytes", offer.deployment, offer.mode, offer.file_name,
                  offer.size_bytes)
         try:
-            download(self.channel, offer, self.store.partial_for(offer), self.store.file_for(offer))
+            download(self.channel, offer, self.store.partial_for(offer), self.store.file_for(offer),
+                     stopping=self._stop.is_set)
+        except Interrupted as exc:
+            log.info("model offer %d: download %s; it continues on the next run", offer.deployment, exc)
+            return None
         except HashMismatch as exc:
             self._fail(offer, "refused_hash", str(exc))
             return None
@@ -192,6 +200,8 @@ class RolloutManager:
             self._fail(offer, "failed_load", problem)
             return None
         images = self._recent_images()
+        if self._stop.is_set():
+            return None  # the agent is stopping; the offer comes again after the restart
         try:
             boxes = smoke_test(self.wrap(candidate), images)
         except SmokeTestFailed as exc:
