@@ -4,6 +4,8 @@ store's state, shadow agreement counts and the smoke test's checks."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -138,3 +140,23 @@ def test_the_smoke_test_passes_the_real_model_on_a_frame():
     assert smoke_test(Detector(MODEL_PATH, threads=1), [image]) > 0
     with pytest.raises(SmokeTestFailed, match="no recent kept frame"):
         smoke_test(_Fixed(boxes()), [])
+
+
+def test_the_models_command_shows_the_store(tmp_path):
+    store = ModelStore(tmp_path / "spool" / "models")
+    offer = offer_for(MODEL_PATH, deployment=4)
+    store.file_for(offer).parent.mkdir(parents=True)
+    store.file_for(offer).write_bytes(MODEL_PATH.read_bytes())
+    store.accept(offer)
+    shown = subprocess.run([sys.executable, "-m", "edge", "models", "--spool-dir", str(tmp_path / "spool"), "--json"],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["current"]["model_id"] == model_id(MODEL_PATH)
+    store.file_for(offer).unlink()
+    shown = subprocess.run([sys.executable, "-m", "edge", "models", "--model-store", str(store.directory)],
+                           capture_output=True, text=True, timeout=60)
+    assert f"current: {model_id(MODEL_PATH)}" in shown.stdout and "FILE MISSING" in shown.stdout
+    assert "previous: none" in shown.stdout
+    missing = subprocess.run([sys.executable, "-m", "edge", "models", "--model-store", str(tmp_path / "nowhere")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no model store" in missing.stderr
