@@ -81,9 +81,10 @@ class RolloutManager:
     # --- called by the sender's thread --------------------------------------------------------------
 
     def offer(self, doc: dict) -> None:
-        """Take an offer from a heartbeat reply; never blocks. Repeats are dropped here."""
+        """Take an offer from a heartbeat reply; never blocks. Repeats are dropped here: an offer
+        is acted on (and a refusal logged) once per run, even if the collector signs it anew."""
         offer = read_offer(doc)
-        key = (offer.deployment, offer.sha256, offer.signature) if offer else ("malformed",)
+        key = (offer.deployment, offer.sha256, offer.device, offer.mode) if offer else ("malformed",)
         with self._seen_lock:
             if key in self._seen:
                 return
@@ -132,8 +133,6 @@ class RolloutManager:
             self._end_shadow()
 
     def _handle(self, offer: ModelOffer) -> None:
-        if self.store.is_finished(offer.deployment):
-            return
         try:
             verify_offer(offer, self.signing_key, self.devices)
         except OfferRefused as exc:
@@ -141,11 +140,18 @@ class RolloutManager:
                         offer.model_id, exc, self.slot.model.model_id)
             self._report(offer, "refused_signature", str(exc))
             return
+        finished = self.store.outcome(offer.deployment)
+        if finished is not None:
+            # Finished before (its report lost, e.g. around a restart): say it again, do nothing.
+            # (A shadow run does not outlive the agent: nothing to say of it after a restart.)
+            if finished != "shadowing":
+                self._report(offer, finished, "reported again: the offer came after its outcome")
+            return
         if self._shadow is not None:
             self._end_shadow()  # a newer offer replaces the shadow run
         if offer.mode == "active" and weights_id(self.slot.model.model_id) == offer.model_id:
             log.info("model offer %d: %s already runs", offer.deployment, offer.model_id)
-            self.store.finish(offer.deployment)
+            self.store.finish(offer.deployment, "running")
             self._report(offer, "running", "already running")
             return
         path = self._obtain(offer)
@@ -221,7 +227,7 @@ class RolloutManager:
         log.warning("model offer %d (%s): %s: %s; keeping %s", offer.deployment, offer.model_id, outcome, detail,
                     self.slot.model.model_id)
         self.store.discard(offer)
-        self.store.finish(offer.deployment)
+        self.store.finish(offer.deployment, outcome)
         self._report(offer, outcome, detail)
 
     def _report(self, offer: ModelOffer, outcome: str, detail: str = "", agreement: dict | None = None) -> None:
@@ -238,7 +244,7 @@ class RolloutManager:
             self._fail(offer, "failed_load", f"cannot load the current model beside it: {exc}")
             return
         self._shadow = _Shadow(offer, self.wrap(candidate), self.wrap(reference), Agreement())
-        self.store.finish(offer.deployment)
+        self.store.finish(offer.deployment, "shadowing")
         self.recent.sample_every(offer.shadow_every)
         log.info("model offer %d: shadowing %s beside %s on every %d kept frame(s)", offer.deployment,
                  candidate.deployed_id, self.slot.model.model_id, offer.shadow_every)

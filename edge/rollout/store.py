@@ -2,7 +2,7 @@
 
 Layout (``--model-store``, default ``<spool dir>/models``)::
 
-    state.json                      current and previous (last good) model, finished deployments
+    state.json                      current and previous (last good) model, each finished deployment's outcome
     <sha256>/<file name>.onnx       an accepted file under the name it was offered with (the
                                     model id derives from the stem)
     <sha256>/<file name>.onnx.partial   a download in progress (continued after a restart)
@@ -52,7 +52,8 @@ class ModelStore:
         self.directory = Path(directory)
         self.current: StoredModel | None = None
         self.previous: StoredModel | None = None
-        self.finished: list[int] = []
+        self.finished: dict[int, str] = {}
+        """Outcome of each deployment this device finished (oldest first, the last :data:`FINISHED_KEPT`)."""
         self._read()
 
     def _read(self) -> None:
@@ -63,17 +64,17 @@ class ModelStore:
             doc = json.loads(path.read_text(encoding="utf-8"))
             self.current = _entry(doc.get("current"))
             self.previous = _entry(doc.get("previous"))
-            self.finished = [int(d) for d in doc.get("finished", [])]
+            self.finished = {int(d): str(outcome) for d, outcome in doc.get("finished", {}).items()}
         except (OSError, ValueError, TypeError, KeyError) as exc:
             log.warning("model store %s: unreadable %s (%s); starting from --model", self.directory, STATE_FILE, exc)
             self.current = self.previous = None
-            self.finished = []
+            self.finished = {}
 
     def _write(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         doc = {"current": asdict(self.current) if self.current else None,
                "previous": asdict(self.previous) if self.previous else None,
-               "finished": self.finished[-FINISHED_KEPT:]}
+               "finished": {str(d): outcome for d, outcome in list(self.finished.items())[-FINISHED_KEPT:]}}
         atomic_write_text(self.directory / STATE_FILE, json.dumps(doc, indent=2) + "\n")
 
     def path_of(self, model: StoredModel) -> Path:
@@ -100,13 +101,14 @@ class ModelStore:
                 return path
         return None
 
-    def is_finished(self, deployment: int) -> bool:
-        return deployment in self.finished
+    def outcome(self, deployment: int) -> str | None:
+        """The outcome ``deployment`` had here, if it is finished."""
+        return self.finished.get(deployment)
 
-    def finish(self, deployment: int) -> None:
-        """Remember that ``deployment`` has its outcome: repeats of its offer are ignored."""
-        if deployment not in self.finished:
-            self.finished.append(deployment)
+    def finish(self, deployment: int, outcome: str) -> None:
+        """Remember ``deployment``'s outcome: its offer is not acted on again."""
+        if self.finished.get(deployment) != outcome:
+            self.finished[deployment] = outcome
             self._write()
 
     def accept(self, offer: ModelOffer, running: Path | None = None) -> None:
@@ -118,8 +120,7 @@ class ModelStore:
             self.previous = self.current
         self.current = StoredModel(offer.sha256, offer.file_name, offer.name, offer.model_id, offer.deployment,
                                    time.time())
-        if offer.deployment not in self.finished:
-            self.finished.append(offer.deployment)
+        self.finished[offer.deployment] = "running"
         self._write()
         self._prune()
 
@@ -156,7 +157,7 @@ class ModelStore:
                 "current": {**asdict(self.current), "path": str(self.path_of(self.current))} if self.current else None,
                 "previous": {**asdict(self.previous), "path": str(self.path_of(self.previous))}
                 if self.previous else None,
-                "finished_deployments": self.finished[-20:]}
+                "finished": {str(d): outcome for d, outcome in list(self.finished.items())[-20:]}}
 
 
 def model_id_of(file_name: str, sha256: str) -> str:

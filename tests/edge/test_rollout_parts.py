@@ -75,7 +75,7 @@ def test_the_store_keeps_the_current_and_previous_models_and_survives_a_bad_stat
     reread = ModelStore(tmp_path / "models")
     assert (reread.current.deployment, reread.current.model_id) == (4, model_id(MODEL_PATH))
     assert (reread.previous.file_name, reread.previous.deployment) == ("started_with.onnx", 0)
-    assert reread.is_finished(4) and not reread.is_finished(5)
+    assert reread.outcome(4) == "running" and reread.outcome(5) is None
     # The same bytes offered under another name are found, and copied to that name (the id's stem).
     other = offer_for(renamed, deployment=5)
     assert other.sha256 == offer.sha256
