@@ -330,9 +330,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         counts = pipeline.run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         stopping.set()
         rollout.stop()  # before the sender: its last report may still go out
+        signal.signal(signal.SIGTERM, previous)  # (only now: a SIGTERM while the rollout ends must not kill)
         if metrics is not None:
             metrics.stop()
         for camera in cameras:

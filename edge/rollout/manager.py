@@ -209,7 +209,7 @@ class RolloutManager:
         if self._stop.is_set():
             return None  # the agent is stopping; the offer comes again after the restart
         try:
-            boxes = smoke_test(self.wrap(candidate), images)
+            boxes = smoke_test(self.wrap(candidate), images, model=candidate)
         except SmokeTestFailed as exc:
             self._fail(offer, "failed_smoke_test", str(exc))
             return None

@@ -1,5 +1,6 @@
-"""The smoke test a new model passes before it labels anything: it runs on recent kept frames and
-its output must be well-formed boxes with finite numbers."""
+"""The smoke test a new model passes before it labels anything: it runs on recent kept frames, its
+raw outputs must be finite (a model that outputs NaN would otherwise just find nothing: NaN scores
+fail every threshold), and its boxes well-formed."""
 
 from __future__ import annotations
 
@@ -16,13 +17,22 @@ class SmokeTestFailed(Exception):
     """``failed_smoke_test``: the detail says which frame and what was wrong."""
 
 
-def smoke_test(detector, images: Sequence[np.ndarray]) -> int:
-    """Run ``detector`` (``detect_many``) on ``images``; raise :class:`SmokeTestFailed` on an
-    exception or malformed output. Returns the boxes found (for the log)."""
+def smoke_test(detector, images: Sequence[np.ndarray], model=None) -> int:
+    """Run ``detector`` (``detect_many``, as the pipeline will) on ``images``, and ``model`` (the bare
+    :class:`~edge.detection.runner.Detector` inside it, if given) on the first of them for its raw
+    outputs; raise :class:`SmokeTestFailed` on an exception or malformed output. Returns the boxes
+    found (for the log)."""
     if not images:
         raise SmokeTestFailed("no recent kept frame to test the model on yet")
     try:
+        if model is not None:
+            for name, output in zip(model.head_output_names, model.infer(model.preprocess(images[0]).tensor)):
+                output = np.asarray(output)
+                if output.dtype.kind == "f" and not np.isfinite(output).all():
+                    raise SmokeTestFailed(f"the model's output {name!r} holds non-finite values on a recent frame")
         results = detector.detect_many(list(images))
+    except SmokeTestFailed:
+        raise
     except Exception as exc:  # whatever the runtime raises: the model is not fit to run
         raise SmokeTestFailed(f"the model failed on a recent frame: {exc}") from None
     if len(results) != len(images):

@@ -23,6 +23,7 @@ from edge.rollout.smoke import SmokeTestFailed, smoke_test
 from edge.rollout.store import STATE_FILE, ModelStore
 from tests.conftest import MODEL_PATH
 from tests.edge.rollout_double import RolloutCollector, offer_for
+from tests.edge.rollout_models import nan_variant
 
 
 @pytest.fixture
@@ -131,13 +132,19 @@ def test_the_smoke_test_refuses_malformed_output(result, problem):
         smoke_test(_Fixed(result), [np.zeros((480, 640, 3), np.uint8)])
 
 
-def test_the_smoke_test_passes_the_real_model_on_a_frame():
+def test_the_smoke_test_passes_the_real_model_and_refuses_one_that_outputs_nan(tmp_path):
     import cv2
 
     from tests.conftest import DATA_DIR
 
     image = cv2.imread(str(DATA_DIR / "mot" / "TUD-Campus" / "img1" / "000001.jpg"))
-    assert smoke_test(Detector(MODEL_PATH, threads=1), [image]) > 0
+    detector = Detector(MODEL_PATH, threads=1)
+    assert smoke_test(detector, [image], model=detector) > 0
+    # NaN scores pass no threshold: the boxes alone look fine (none), the raw output does not.
+    broken = Detector(nan_variant(tmp_path), threads=1)
+    assert smoke_test(broken, [image]) == 0
+    with pytest.raises(SmokeTestFailed, match="non-finite values"):
+        smoke_test(broken, [image], model=broken)
     with pytest.raises(SmokeTestFailed, match="no recent kept frame"):
         smoke_test(_Fixed(boxes()), [])
 

@@ -12,7 +12,8 @@ from edge.detection.model_file import model_id
 from edge.rollout.store import ModelStore
 from tests.conftest import MODEL_PATH
 from tests.edge.rollout_double import RolloutCollector, offer_for, signed, wait_until
-from tests.edge.test_rollout_swap import start_agent, stop_agent, variant
+from tests.edge.rollout_models import nan_variant, variant
+from tests.edge.test_rollout_swap import start_agent, stop_agent
 
 
 def test_unsigned_tampered_and_unloadable_models_are_refused_and_the_old_model_keeps_running(tmp_path):
@@ -21,6 +22,8 @@ def test_unsigned_tampered_and_unloadable_models_are_refused_and_the_old_model_k
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx model, but the bytes the offer names " * 100)
     collector.serve_file(broken)
+    nan = nan_variant(tmp_path)
+    collector.serve_file(nan)
     tampered = bytearray(v2.read_bytes())
     tampered[len(tampered) // 2] ^= 0x01  # one byte changed on the way
     key = collector.signing_key
@@ -30,6 +33,7 @@ def test_unsigned_tampered_and_unloadable_models_are_refused_and_the_old_model_k
         signed(offer_for(v2, deployment=3, device="other-cam"), key),  # another device's
         signed(offer_for(v2, deployment=4), key),  # served tampered: the SHA-256 differs
         signed(offer_for(broken, deployment=5), key),  # intact and signed, but no model
+        signed(offer_for(nan, deployment=7), key),  # loads, but outputs NaN on the recent frames
     ]
     original = model_id(MODEL_PATH)
     agent = start_agent(tmp_path, collector.credentials(tmp_path / "cam.toml"))
@@ -43,7 +47,7 @@ def test_unsigned_tampered_and_unloadable_models_are_refused_and_the_old_model_k
         # Shadow: the variant (the same weights) beside the running model, on every kept frame.
         collector.serve_file(v2)
         collector.offer = signed(offer_for(v2, deployment=6, mode="shadow", shadow_every=1), key)
-        wait_until(lambda: collector.outcomes(6).count("shadowing") >= 3, "shadow reports", process=agent)
+        wait_until(lambda: collector.outcomes(6).count("shadowing") >= 2, "shadow reports", process=agent)
         collector.offer = None
         summary = stop_agent(agent)
     finally:
@@ -55,6 +59,7 @@ def test_unsigned_tampered_and_unloadable_models_are_refused_and_the_old_model_k
     assert [collector.outcomes(d) for d in (1, 2, 3)] == [["refused_signature"]] * 3
     assert collector.outcomes(4) == ["refused_hash"]
     assert collector.outcomes(5) == ["downloaded", "failed_load"]
+    assert collector.outcomes(7) == ["downloaded", "failed_smoke_test"]
     details = {report.deployment: report.detail for report in collector.reports}
     assert "unsigned" in details[1] and "signature" in details[2] and "other-cam" in details[3]
     # Each refusal is logged once, although the offer came with several heartbeats.
@@ -68,11 +73,11 @@ def test_unsigned_tampered_and_unloadable_models_are_refused_and_the_old_model_k
     assert collector.outcomes(6)[0] == "downloaded"
     shadow = [report.agreement for report in collector.reports if report.deployment == 6 and report.agreement]
     assert shadow[0] == dict.fromkeys(shadow[0], 0) and shadow[1]["frames"] == 10
-    assert shadow[-1]["frames"] >= 20 and shadow[-1]["current_boxes"] > 0
+    assert len(shadow) >= 3 and shadow[-1]["frames"] >= 10 and shadow[-1]["current_boxes"] > 0
     # The same weights on the same frames: every box of one has its twin in the other.
     assert shadow[-1]["matched_boxes"] == shadow[-1]["current_boxes"] == shadow[-1]["candidate_boxes"]
     assert agreement_ratio(shadow[-1]) == 1.0
     store = ModelStore(tmp_path / "spool" / "models")
     assert store.current is None  # nothing accepted: a restart runs --model
-    assert not (store.directory / offers[4].sha256).exists()  # the failed file is not kept
+    assert not any((store.directory / offer.sha256).exists() for offer in offers[4:])  # failed files are not kept
     assert dataclasses.asdict(offers[0])["signature"] == ""

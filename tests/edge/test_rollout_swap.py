@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import onnx
 import pytest
 
 from edge.contract.downloads import sha256_of
@@ -21,25 +20,18 @@ from edge.rollout.store import ModelStore
 from edge.spool import Spool
 from tests.conftest import DATA_DIR, MODEL_PATH
 from tests.edge.rollout_double import RolloutCollector, offer_for, signed, wait_until
+from tests.edge.rollout_models import variant
 from tests.helpers import free_port
 
 PETS09 = DATA_DIR / "videos" / "pets09_s2l1_pedestrians_vtest_480x360.mp4"
 TUD = DATA_DIR / "mot" / "TUD-Campus" / "img1"
 
 
-def variant(tmp_path: Path, name: str = "nano_v2.onnx") -> Path:
-    """The shared model's weights in another file (one more metadata entry): another model id, the same boxes."""
-    model = onnx.load(str(MODEL_PATH))
-    onnx.helper.set_model_props(model, {"note": "variant"})
-    path = tmp_path / name
-    onnx.save(model, str(path))
-    return path
-
-
-def start_agent(tmp_path: Path, credentials: Path, *extra: str) -> subprocess.Popen:
+def start_agent(tmp_path: Path, credentials: Path, *extra: str, pace: float = 2) -> subprocess.Popen:
+    """The agent on an 80 s clip replayed at ``pace``: long enough for the test to stop it (SIGTERM)."""
     return subprocess.Popen(
         [sys.executable, "-m", "edge", "run", "--source", str(PETS09), "--model", str(MODEL_PATH),
-         "--credentials", str(credentials), "--spool-dir", str(tmp_path / "spool"), "--pace", "4",
+         "--credentials", str(credentials), "--spool-dir", str(tmp_path / "spool"), "--pace", str(pace),
          "--min-gap", "0.5", "--keyframes-per-minute", "0", "--threads", "1", "--status-interval", "0.2",
          "--json", *extra],
         stdout=subprocess.PIPE, stderr=open(tmp_path / "agent.log", "w"), text=True)
