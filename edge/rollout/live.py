@@ -47,6 +47,8 @@ class SwappableDetector:
         return self.detect_many([image])[0]
 
     def __getattr__(self, name: str):
+        if name.startswith("_"):  # (not yet set, e.g. while copying: no recursion into _current)
+            raise AttributeError(name)
         return getattr(self._current[1], name)
 
 
