@@ -71,6 +71,12 @@ class RolloutCollector:
         self.duplicates = 0
         self.statuses: list[str] = []
         """The model id of each heartbeat, in arrival order."""
+        self.heartbeats: list[tuple[float, str, dict]] = []
+        """(arrival time.monotonic(), model id, counters) of each heartbeat."""
+        self.frame_arrivals: list[float] = []
+        """time.monotonic() when each of :attr:`frames` arrived."""
+        self.bytes_served = 0
+        """Chunk bytes sent (headers and data)."""
         self.reports: list[ModelReport] = []
         self.files: dict[str, bytes] = {}
         """What the chunk requests are served from, by the SHA-256 a request names."""
@@ -125,6 +131,7 @@ class RolloutCollector:
                     else:
                         stored.add(header.seq)
                         self.frames.append(header)
+                        self.frame_arrivals.append(time.monotonic())
                 self._socket.send_multipart([identity, encode_reply(Reply.ack(header.seq, duplicate))])
                 continue
             doc = json.loads(parts[0])
@@ -132,6 +139,7 @@ class RolloutCollector:
                 status = parse_status(doc)
                 with self._lock:
                     self.statuses.append(status.model_id)
+                    self.heartbeats.append((time.monotonic(), status.model_id, status.counters))
                     offer = self.offer
                 self._socket.send_multipart([identity, encode_reply(Reply.noted(offer.to_json() if offer else None))])
             elif doc["type"] == "model_chunk":
@@ -143,8 +151,9 @@ class RolloutCollector:
                     continue
                 self.chunks_served[request.sha256] += 1
                 chunk = data[request.offset:request.offset + request.length]
-                self._socket.send_multipart(
-                    [identity, *encode_chunk_reply(ChunkReply(request.sha256, request.offset, len(data)), chunk)])
+                reply_parts = encode_chunk_reply(ChunkReply(request.sha256, request.offset, len(data)), chunk)
+                self.bytes_served += sum(len(part) for part in reply_parts)
+                self._socket.send_multipart([identity, *reply_parts])
             elif doc["type"] == "model_report":
                 report = parse_report(doc)
                 with self._lock:
