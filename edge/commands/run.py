@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
     )
     recent = RecentFrames(redacted(uplink))
     rollout = RolloutManager(
-        devices={device, *(camera.name for camera in cameras)},
+        device=device, devices={camera.name for camera in cameras},
         signing_key=credentials.model_signing_key if credentials else "", store=store,
         channel=RolloutChannel(lambda: sender.endpoint, credentials), slot=slot, load=load_detector,
         wrap=lambda d: tiled(d, det.tiles, det.tile_overlap, det.tile_full_frame), recent=recent,

@@ -49,19 +49,21 @@ class _Shadow:
 
 
 class RolloutManager:
-    def __init__(self, *, devices: Collection[str], signing_key: str, store: ModelStore, channel: RolloutChannel,
+    def __init__(self, *, device: str, devices: Collection[str], signing_key: str, store: ModelStore, channel: RolloutChannel,
                  slot: ModelSlot, load: Callable[[Path], object], wrap: Callable[[object], object],
                  recent: RecentFrames, check: Callable[[object], str] = lambda detector: ""):
         """
         Args:
-            devices: the names offers may be addressed to (the agent's device and its cameras').
+            device: the agent's device name (reports of offers addressed elsewhere go out under it).
+            devices: the names offers may be addressed to (``device`` and its cameras').
             signing_key: the collector's Ed25519 public key (hex) from the credentials; "" refuses all.
             load: a detector for a model file, with the running detector's settings.
             wrap: what the pipeline runs around a detector (tiling), for the smoke test and shadow.
             check: "" when a loaded candidate may replace the current model, else why not
                 (e.g. redaction targets a class the candidate names differently).
         """
-        self.devices = frozenset(devices)
+        self.device = device
+        self.devices = frozenset(devices) | {device}
         self.signing_key = signing_key
         self.store = store
         self.channel = channel
@@ -231,7 +233,10 @@ class RolloutManager:
         self._report(offer, outcome, detail)
 
     def _report(self, offer: ModelOffer, outcome: str, detail: str = "", agreement: dict | None = None) -> None:
-        self.channel.report(ModelReport(device=offer.device, deployment=offer.deployment, sha256=offer.sha256,
+        # Under the offer's device (one of this agent's cameras), or the agent's own name: the key
+        # that sends the report speaks for those only.
+        device = offer.device if offer.device in self.devices else self.device
+        self.channel.report(ModelReport(device=device, deployment=offer.deployment, sha256=offer.sha256,
                                         outcome=outcome, ts=time.time(), detail=detail[:MAX_DETAIL_CHARS],
                                         agreement=agreement))
 

@@ -62,6 +62,7 @@ def test_unsigned_tampered_and_unloadable_models_are_refused_and_the_old_model_k
     assert collector.outcomes(7) == ["downloaded", "failed_smoke_test"]
     details = {report.deployment: report.detail for report in collector.reports}
     assert "unsigned" in details[1] and "signature" in details[2] and "other-cam" in details[3]
+    assert {report.device for report in collector.reports} == {"cam"}  # (the key speaks for it alone)
     # Each refusal is logged once, although the offer came with several heartbeats.
     assert all(log.count(f"refusing model offer {d} ") == 1 for d in (1, 2, 3))
     # Nothing was swapped: every frame and heartbeat names the model the agent started with.
