@@ -3,12 +3,14 @@ store's state, shadow agreement counts and the smoke test's checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.contract.credentials import read_credentials
 from edge.contract.downloads import sha256_of
@@ -19,10 +21,11 @@ from edge.frame_detections import Detections
 from edge.rollout.agreement import Agreement, matched_pairs
 from edge.rollout.channel import RolloutChannel
 from edge.rollout.download import DownloadFailed, download
+from edge.rollout.offers import OfferRefused, verify_offer
 from edge.rollout.smoke import SmokeTestFailed, smoke_test
 from edge.rollout.store import STATE_FILE, ModelStore
 from tests.conftest import MODEL_PATH
-from tests.edge.rollout_double import RolloutCollector, offer_for
+from tests.edge.rollout_double import RolloutCollector, offer_for, public_hex, signed
 from tests.edge.rollout_models import nan_variant
 
 
@@ -167,3 +170,22 @@ def test_the_models_command_shows_the_store(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "edge", "models", "--model-store", str(tmp_path / "nowhere")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no model store" in missing.stderr
+
+
+def test_an_offer_is_verified_against_the_credentials_key_and_device():
+    key = Ed25519PrivateKey.generate()
+    public = public_hex(key)
+    offer = signed(offer_for(MODEL_PATH, deployment=1), key)
+    verify_offer(offer, public, {"cam", "cam/gate"})  # signed by the key, for this agent
+    verify_offer(signed(offer_for(MODEL_PATH, deployment=1, device="cam/gate"), key), public, {"cam", "cam/gate"})
+    refusals = [
+        (offer, "", "no model_signing_key"),  # credentials from before rollouts
+        (dataclasses.replace(offer, signature=""), public, "unsigned"),
+        (signed(offer_for(MODEL_PATH, deployment=1), Ed25519PrivateKey.generate()), public, "does not verify"),
+        (dataclasses.replace(offer, deployment=2), public, "does not verify"),  # a field changed after signing
+        (offer, public_hex(Ed25519PrivateKey.generate()), "does not verify"),
+        (signed(offer_for(MODEL_PATH, deployment=1, device="elsewhere"), key), public, "elsewhere"),
+    ]
+    for candidate, signing_key, why in refusals:
+        with pytest.raises(OfferRefused, match=why):
+            verify_offer(candidate, signing_key, {"cam", "cam/gate"})
