@@ -11,8 +11,10 @@ that multiplies
 * sharpness: the frame's sharpness relative to the scene's level (the blur gate's measure), at
   most 1; a frame blurred enough to be rejected is not considered at all.
 
-The size factor (the box's area over the largest area the track has shown so far) changes as
-later frames arrive, so the selector applies it itself (see :class:`edge.selection.coverage.TrackBook`).
+The size factor (the box's area over the largest area the track has shown so far, and how large
+boxes in that part of the picture usually are against their best: :mod:`edge.selection.sizes`)
+changes as later frames arrive, so the selector applies it itself (see
+:class:`edge.selection.coverage.TrackBook`); each box comes with its cell of the size map.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from edge.contract.wire import NO_TRACK
 from edge.frame_detections import Detections
+from edge.selection.sizes import cell_of
 
 TRUNCATED = 0.8
 """Factor of a box touching the image border: half of the object may be outside the picture."""
@@ -32,8 +35,9 @@ SURE_SCORE = 0.6
 """Detector score from which a box counts as fully confident."""
 
 
-def view_factors(detections: Detections, width: int, height: int, sharpness: float = 1.0) -> dict[int, tuple[float, float]]:
-    """Track id -> (box area in pixels, view factor in (0, 1]) for each tracked box of the frame."""
+def view_factors(detections: Detections, width: int, height: int,
+                 sharpness: float = 1.0) -> dict[int, tuple[float, float, int]]:
+    """Track id -> (box area in pixels, view factor in (0, 1], size-map cell) for each tracked box of the frame."""
     tracked = detections.tracker_id != NO_TRACK
     if not tracked.any():
         return {}
@@ -44,8 +48,8 @@ def view_factors(detections: Detections, width: int, height: int, sharpness: flo
     covered = _covered_share(xyxy, areas)
     confidence = np.minimum(1.0, detections.confidence.astype(np.float64) / SURE_SCORE)
     factor = np.where(touches, TRUNCATED, 1.0) * (1.0 - covered) * confidence * min(1.0, max(0.05, sharpness))
-    ids = detections.tracker_id
-    return {int(ids[i]): (float(areas[i]), float(max(factor[i], 1e-3))) for i in np.flatnonzero(tracked)}
+    ids, cells = detections.tracker_id, cell_of(xyxy, width, height)
+    return {int(ids[i]): (float(areas[i]), float(max(factor[i], 1e-3)), int(cells[i])) for i in np.flatnonzero(tracked)}
 
 
 def _covered_share(xyxy: np.ndarray, areas: np.ndarray) -> np.ndarray:
