@@ -108,6 +108,9 @@ class _Held:
     """Reason -> priority of each policy asking to keep the frame (a committed frame serves the
     same reasons for the frames after it: they lose them)."""
     signals: dict[str, float]
+    valued: tuple[float, int, int] = (0.0, 0, 0)
+    valued_at: int = -1
+    """The book's version ``valued`` was computed at (see :meth:`TrackBook.value`)."""
 
     @property
     def bonus(self) -> float:
@@ -138,8 +141,11 @@ class TrackBook:
     def __init__(self) -> None:
         self.tracks: dict[int, _Track] = {}
         self.sizes = SizeMap()
+        self.version = 0
+        """Changes whenever a value may change: a frame seen, a frame kept, tracks forgotten."""
 
     def see(self, views: dict[int, tuple[float, float, int]], ts: float) -> None:
+        self.version += 1
         for track_id, (area, _, cell) in views.items():
             track = self.tracks.get(track_id)
             if track is None:
@@ -153,11 +159,12 @@ class TrackBook:
             track.area_per_cell[cell] = (total + area, frames + 1)
 
     def quality(self, track_id: int, area: float, factor: float, cell: int) -> float:
-        """The view's factor times its size: the box's area over the track's largest so far, or
+        """What one view is worth: ``SEEN_WORTH`` for showing the object, plus the rest times the
+        square of its factor times its size, the box's area over the track's largest so far, or
         less where boxes are usually smaller than their best (the size map)."""
         track = self.tracks.get(track_id)
         best = track.best_area if track is not None else area
-        size = min(area / best if best > 0 else 1.0, self.sizes.expected(cell))
+        size = min(area / best if best > 0 else 1.0, self.sizes.expected[cell])
         return SEEN_WORTH + (1.0 - SEEN_WORTH) * (factor * size) ** VIEW_EXPONENT
 
     def leaving(self, now: float, leave_s: float) -> list[int]:
@@ -176,20 +183,32 @@ class TrackBook:
         return BETTER_VIEW_WEIGHT * max(0.0, quality - track.captured_quality)
 
     def value(self, held: _Held) -> tuple[float, int, int]:
-        """(value, new tracks, better views) of a held frame now."""
+        """(value, new tracks, better views) of a held frame now.
+
+        Computed once per state of the book (:attr:`version`): the buffer asks for every held
+        frame's value several times per frame."""
+        if held.valued_at == self.version:
+            return held.valued
+        tracks, expected, rest = self.tracks, self.sizes.expected, 1.0 - SEEN_WORTH
         value, new, better = held.bonus, 0, 0
-        for track_id, view in held.views.items():
-            track = self.tracks.get(track_id)
-            quality = self.quality(track_id, *view)
+        for track_id, (area, factor, cell) in held.views.items():
+            track = tracks.get(track_id)
+            best = track.best_area if track is not None else area
+            size = area / best if best > 0 else 1.0
+            if size > expected[cell]:
+                size = expected[cell]
+            quality = SEEN_WORTH + rest * (factor * size) ** VIEW_EXPONENT
             if track is None or track.captured_quality == 0.0:
                 value += quality
                 new += 1
             elif quality > track.captured_quality:
                 value += BETTER_VIEW_WEIGHT * (quality - track.captured_quality)
                 better += 1
-        return value, new, better
+        held.valued, held.valued_at = (value, new, better), self.version
+        return held.valued
 
     def capture(self, held: _Held) -> None:
+        self.version += 1
         for track_id, view in held.views.items():
             track = self.tracks.get(track_id)
             if track is not None:
@@ -202,6 +221,8 @@ class TrackBook:
         if len(self.tracks) - len(gone) > TRACKS_REMEMBERED:
             gone += sorted(set(self.tracks) - set(gone))[: len(self.tracks) - len(gone) - TRACKS_REMEMBERED]
         missed = sum(self.tracks[i].captured_quality == 0.0 for i in gone)
+        if gone:
+            self.version += 1
         for track_id in gone:
             track = self.tracks.pop(track_id)
             if track.frames >= MIN_TRACK_FRAMES:
@@ -400,6 +421,7 @@ class CoverageSelector:
         for later in self.held:
             for reason in held.asked:
                 later.asked.pop(reason, None)
+            later.valued_at = -1
         self.book.capture(held)
         counts.captured_tracks += new
         reasons = tuple(held.asked) + (("new_tracks",) if new else ()) + (("better_view",) if better else ())

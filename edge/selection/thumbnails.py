@@ -64,6 +64,9 @@ def changed_fractions(a: np.ndarray, others: np.ndarray, pixel_delta: int = 16) 
         raise ValueError(f"thumbnails differ in shape: {a.shape} vs {others.shape[1:]}")
     difference = a.astype(np.int16)[None] - others.astype(np.int16)
     flat = difference.reshape(len(others), -1)
-    shift = np.round(np.median(flat, axis=1)).astype(np.int16)
+    # The median without np.median's overhead (a third of this function's time on 1 KiB thumbnails).
+    middle = (flat.shape[1] - 1) // 2
+    ordered = np.partition(flat, (middle, flat.shape[1] // 2), axis=1)
+    shift = np.round((ordered[:, middle].astype(np.float64) + ordered[:, flat.shape[1] // 2]) / 2).astype(np.int16)
     changed = np.abs(flat - shift[:, None]) > pixel_delta
     return np.count_nonzero(changed, axis=1) / flat.shape[1]
