@@ -28,11 +28,23 @@ busy scene, where most frames show several new objects, from waiting too long. I
 * or at once when a held frame asks for a heartbeat (nothing kept for ``max_gap_s``): the best
   such frame shows the scene is still there, as with the previous rule.
 
-A committed frame drops every held frame before it (frames are released in order). Held frames
-are the pipeline's own decoded frames (no copy); the buffer's memory is at most ``max_held``
-frames, and a frame is released at most ``lookahead_s`` of source time after it arrived (for a
-live source at a steady rate, that is its extra latency). The minimum gap applies between
-committed frames. Quality gates (blur, black, frozen, obstruction) still veto: a rejected frame
+A committed frame drops every held frame before it (frames are released in order), and a frame
+is released at most ``lookahead_s`` of source time after it arrived (for a live source at a
+steady rate, that is its extra latency). The minimum gap applies between committed frames.
+
+**Memory.** Held frames are the pipeline's own decoded frames (no copy), with their analysis
+images (about 0.1 MB at the default ``analysis_max_side``). The buffer holds at most
+``max_held`` frames *and* at most ``max_held_megabytes`` of decoded pixels (but always the
+newest frame); past either bound the least valuable frame goes. So the buffer's memory is at
+most ``min(max_held * frame size, max(max_held_megabytes, one frame))`` plus 0.1 MB a frame:
+8 frames at up to 1080p (6.2 MB each) at the defaults, 4 at 3072x1728 (16 MB each). Holding
+JPEGs instead (at the uplink's quality, reused when kept) was measured and rejected: every
+frame worth something is held, nearly every frame on a busy scene, and encoding each costs
+0.3 ms at 320x240, 0.6 ms at 480x360, 1.6 ms at 960x540 and 19 ms at 3072x1728 (2 to 6 % of
+the detector's time below 1080p, more than the rest of the selector), to save memory that
+only matters above 1080p, where the bound in bytes caps it instead. A downscaled copy cannot
+be sent: the kept frame must be the picture the uplink would have sent. The committed frame's
+JPEG is made once (by the bytes budget, else by the uplink) from those same pixels. Quality gates (blur, black, frozen, obstruction) still veto: a rejected frame
 is never held.
 
 **Missed tracks.** A confirmed track gone for ``lookahead_s`` (its held frames are gone too) that no
@@ -42,6 +54,7 @@ committed frame showed is counted in ``counts.missed_tracks``: the agent's heart
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -237,6 +250,8 @@ class CoverageCounts(SelectionCounts):
     captured_tracks: int = 0
     held_peak: int = 0
     """Most frames the look-ahead buffer held at once."""
+    held_bytes_peak: int = 0
+    """Most decoded pixels (bytes) it held at once."""
     waited_s_max: float = 0.0
     """Longest a kept frame waited in the buffer (source seconds)."""
     committed_on: dict[str, int] = field(default_factory=dict)
@@ -244,7 +259,8 @@ class CoverageCounts(SelectionCounts):
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "missed_tracks": self.missed_tracks, "captured_tracks": self.captured_tracks,
-                "held_peak": self.held_peak, "waited_s_max": round(self.waited_s_max, 3),
+                "held_peak": self.held_peak, "held_megabytes_peak": round(self.held_bytes_peak / 1e6, 3),
+                "waited_s_max": round(self.waited_s_max, 3),
                 "committed_on": dict(self.committed_on)}
 
 
@@ -258,18 +274,23 @@ class CoverageSelector:
         budget: admits committed frames at their priority; None: every committed frame is kept.
         lookahead_s: longest a frame waits for a better one (source seconds). Longer finds better
             views and better-covering frames, at that much extra latency and memory.
-        max_held: most frames held at once (memory: that many decoded frames).
+        max_held: most frames held at once.
+        max_held_megabytes: most decoded pixels held at once, in 10^6 bytes (the newest frame
+            is held whatever its size); see "Memory" in the module docstring.
         leave_s: a track unseen this long counts as having left (commit its best frame now).
     """
 
     def __init__(self, policies: Sequence[SelectionPolicy], budget: Budget | None = None, lookahead_s: float = 3.0,
-                 max_held: int = 8, leave_s: float = 0.5, analysis_max_side: int = 320):
+                 max_held: int = 8, leave_s: float = 0.5, analysis_max_side: int = 320,
+                 max_held_megabytes: float = 64.0):
         if not policies:
             raise SettingError("policies", [], "at least one selection policy")
         if not 0 <= lookahead_s <= 60:
             raise SettingError("lookahead_s", lookahead_s, "seconds in 0..60")
         if isinstance(max_held, bool) or not isinstance(max_held, int) or not 1 <= max_held <= 256:
             raise SettingError("max_held", max_held, "an integer number of frames in 1..256")
+        if not (math.isfinite(max_held_megabytes) and max_held_megabytes > 0):
+            raise SettingError("max_held_megabytes", max_held_megabytes, "megabytes > 0")
         if not 0 < leave_s <= 60:
             raise SettingError("leave_s", leave_s, "seconds in (0, 60]")
         if isinstance(analysis_max_side, bool) or not isinstance(analysis_max_side, int) or not 32 <= analysis_max_side <= 4096:
@@ -280,6 +301,7 @@ class CoverageSelector:
         self.budget = budget
         self.lookahead_s = float(lookahead_s)
         self.max_held = max_held
+        self.max_held_bytes = max_held_megabytes * 1e6
         self.leave_s = min(float(leave_s), self.lookahead_s) if self.lookahead_s > 0 else float(leave_s)
         self.analysis_max_side = analysis_max_side
         self.history = KeptHistory()
@@ -359,11 +381,17 @@ class CoverageSelector:
 
     def _hold(self, held: _Held) -> None:
         self.held.append(held)
-        if len(self.held) > self.max_held:
+        while len(self.held) > self.max_held or (len(self.held) > 1 and self.held_bytes > self.max_held_bytes):
             # Drop the least valuable (never the newest: it may grow into the best); of equals, the latest.
             worst = min(self.held[:-1], key=lambda h: (self.book.value(h)[0], -h.ts))
             self.held.remove(worst)
         self.counts.held_peak = max(self.counts.held_peak, len(self.held))
+        self.counts.held_bytes_peak = max(self.counts.held_bytes_peak, self.held_bytes)
+
+    @property
+    def held_bytes(self) -> int:
+        """Decoded pixels the buffer holds now (the bound ``max_held_megabytes`` applies to)."""
+        return sum(h.candidate.frame.image.nbytes for h in self.held)
 
     def _commit_due(self, now: float, end: bool) -> list[Released]:
         released = []
