@@ -26,9 +26,10 @@ GRID = (8, 6)
 """Cells (columns, rows) of the map: coarse enough to learn from a few dozen tracks. A box's cell
 is ``row * columns + column`` of its centre (:func:`edge.selection.views.view_factors`)."""
 
-PRIOR_TRACKS = 2.0
-"""How many tracks' worth of "1" (no discount) a cell starts with: a single odd track does not
-decide it."""
+PRIOR_TRACKS = 1.0
+"""How many tracks' worth of "1" (no discount) a cell starts with: one pseudo-track, so the first
+real tracks move a cell most of the way (at 2, the far cells of the highway clip, crossed by
+few tracks, rated distant cars well above the share of their best they really showed)."""
 
 MIN_TRACK_FRAMES = 10
 """Tracks seen on fewer frames teach nothing: too short to have shown their best."""
