@@ -149,6 +149,8 @@ class UncertaintyPolicy:
         self.min_boxes = min_boxes
         self.same_box_iou = float(same_box_iou)
         self.priority = float(priority)
+        self._shown: tuple = ((0, -1), None, None)
+        """(history id, kept count) -> the boxes and classes of the recent kept frames, concatenated."""
 
     def vote(self, candidate: Candidate, history: KeptHistory) -> Vote:
         detections = candidate.detections
@@ -156,10 +158,12 @@ class UncertaintyPolicy:
         if not in_band.any():  # most frames: no box to match against the kept ones
             return Vote.abstain(_NO_UNCERTAIN)
         count = int(np.count_nonzero(in_band))
-        recent = [kept.detections for kept in history.recent(self.RECENT_KEPT) if len(kept.detections)]
-        if recent:  # one IoU against the boxes of all of them: matching any one of them is enough
-            shown_xyxy = np.concatenate([d.xyxy for d in recent])
-            shown_class = np.concatenate([d.class_id for d in recent])
+        if self._shown[0] != (id(history), history.total):  # the kept boxes change only on a keep
+            recent = [kept.detections for kept in history.recent(self.RECENT_KEPT) if len(kept.detections)]
+            self._shown = ((id(history), history.total), np.concatenate([d.xyxy for d in recent]) if recent else None,
+                           np.concatenate([d.class_id for d in recent]) if recent else None)
+        _, shown_xyxy, shown_class = self._shown
+        if shown_xyxy is not None:  # one IoU against the boxes of all of them: matching any one of them is enough
             iou = iou_xyxy(detections.xyxy[in_band], shown_xyxy)
             same_class = detections.class_id[in_band][:, None] == shown_class[None, :]
             count -= int(np.count_nonzero(np.any((iou >= self.same_box_iou) & same_class, axis=1)))
