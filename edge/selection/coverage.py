@@ -419,6 +419,10 @@ class CoverageSelector:
     def _commit_due(self, now: float, end: bool) -> list[Released]:
         released = []
         while self.held:
+            leaving = [] if end else self.book.leaving(now, self.leave_s)
+            if not (end or leaving or any("heartbeat" in h.asked for h in self.held)
+                    or now + self._frame_gap >= self.held[0].ts + self.lookahead_s):
+                break  # most frames: nothing due (held frames are in arrival order, the oldest first)
             valued = [(self.book.value(h)[0], h) for h in self.held]
             best_value, best = max(valued, key=lambda vh: vh[0])
             target, trigger = None, None
@@ -430,7 +434,6 @@ class CoverageSelector:
             elif now + self._frame_gap >= best.ts + self.lookahead_s:
                 target, trigger = best, "expiring"
             else:
-                leaving = self.book.leaving(now, self.leave_s)
                 showing = [(v, h) for v, h in valued if any(self.book.gain(h, i) > 0 for i in leaving)]
                 for track_id in leaving:  # a better view: one attempt per departure; a new track: until kept
                     self.book.tracks[track_id].left = True
