@@ -141,6 +141,8 @@ class _Held:
     valued: tuple[float, int, int] = (0.0, 0, 0)
     valued_at: int = -1
     """The book's version ``valued`` was computed at (see :meth:`TrackBook.value`)."""
+    refused: bool = False
+    """The budget refused it once already (it may still be kept later)."""
 
     @property
     def bonus(self) -> float:
@@ -465,7 +467,9 @@ class CoverageSelector:
         if self.budget is not None:
             veto = self.budget.admit(held.candidate, priority)
             if veto is not None:
-                counts.overruled[veto] += 1
+                if not held.refused:  # a frame left waiting is asked again on later frames: count it once
+                    counts.overruled[veto] += 1
+                    held.refused = True
                 if trigger != "leaving":
                     self.held.remove(held)
                 return None
