@@ -108,7 +108,7 @@ def test_the_selector_covers_at_least_what_uniform_sampling_covers(runs, clip, b
 @pytest.mark.slow
 @pytest.mark.parametrize("clip, budget", [("pets09", "default"), ("pets09", "5%"), ("highway", "5%")])
 def test_covered_objects_are_shown_near_their_best_view(runs, clip, budget):
-    # The highway at the default budget keeps 6 frames for 51 tracks: its median moves by a tenth
+    # The highway at the default budget keeps 6 frames for about 50 tracks: its median moves by a tenth
     # with one frame. With the detector on every frame (tests/bench/bench_selection.py) it is
     # above 0.6; with the detector on every 2nd frame, as here, 0.55. The benchmark reports it.
     kept, reference, _, _ = runs[clip]
