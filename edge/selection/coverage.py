@@ -49,6 +49,7 @@ heartbeat, it goes.
 A committed frame drops every held frame before it (frames are released in order), and a frame
 is released at most ``lookahead_s`` of source time after it arrived (for a live source at a
 steady rate, that is its extra latency). The minimum gap applies between committed frames.
+Quality gates (blur, black, frozen, obstruction) still veto: a rejected frame is never held.
 
 **Memory.** Held frames are the pipeline's own decoded frames (no copy), with their analysis
 images (about 0.1 MB at the default ``analysis_max_side``). The buffer holds at most
@@ -58,12 +59,11 @@ most ``min(max_held * frame size, max(max_held_megabytes, one frame))`` plus 0.1
 8 frames at up to 1080p (6.2 MB each) at the defaults, 4 at 3072x1728 (16 MB each). Holding
 JPEGs instead (at the uplink's quality, reused when kept) was measured and rejected: every
 frame worth something is held, nearly every frame on a busy scene, and encoding each costs
-0.3 ms at 320x240, 0.6 ms at 480x360, 1.6 ms at 960x540 and 19 ms at 3072x1728 (2 to 6 % of
-the detector's time below 1080p, more than the rest of the selector), to save memory that
+0.3 ms at 320x240, 0.6 ms at 480x360, 1.6 ms at 960x540 and 19 ms at 3072x1728 (1 to 8 % of
+the detector's 21 ms up to 960x540, as much as the rest of the selector), to save memory that
 only matters above 1080p, where the bound in bytes caps it instead. A downscaled copy cannot
 be sent: the kept frame must be the picture the uplink would have sent. The committed frame's
-JPEG is made once (by the bytes budget, else by the uplink) from those same pixels. Quality gates (blur, black, frozen, obstruction) still veto: a rejected frame
-is never held.
+JPEG is made once (by the bytes budget, else by the uplink) from those same pixels.
 
 **Missed tracks.** A confirmed track gone for ``lookahead_s`` (its held frames are gone too) that no
 committed frame showed is counted in ``counts.missed_tracks``: the agent's heartbeat and the
@@ -108,7 +108,8 @@ POLICY_WEIGHT = 0.3
 VIEW_EXPONENT = 2.0
 """A view's worth grows faster than its size: two objects near their best beat four at half size
 (measured on the highway clip with each track's real largest box known, choosing 6 frames
-offline: the exponent 1 gave a median best view of 0.58, 2 gave 0.68 at about the same coverage)."""
+offline: the exponent 1 gave a median best view of 0.58, 2 gave 0.68, covering 0.65 of the
+tracks against 0.69)."""
 
 SEEN_WORTH = 0.1
 """What showing an object at all is worth, whatever its view (the rest, ``1 - SEEN_WORTH``, scales
