@@ -183,7 +183,9 @@ class CoverageSettings:
     lookahead_s: float = 3.0
     """Longest a frame waits for a better one, in source seconds: a live source's extra latency."""
     max_held: int = 8
-    """Most frames waiting at once (memory: that many decoded frames)."""
+    """Most frames waiting at once."""
+    max_held_megabytes: float = 64.0
+    """Most decoded pixels waiting at once (10^6 bytes): 8 frames up to 1080p, fewer above."""
     leave_s: float = 0.5
     """A track unseen this long has left: its best held frame is committed now."""
 

@@ -70,7 +70,7 @@ def build_selector(config: SelectionConfig, jpeg_quality: int = DEFAULT_QUALITY,
         settings = config.coverage
         try:
             return CoverageSelector(policies, budget, settings.lookahead_s, settings.max_held, settings.leave_s,
-                                    config.analysis_max_side)
+                                    config.analysis_max_side, settings.max_held_megabytes)
         except SettingError as error:
             table = "selection" if error.key in ("policies", "analysis_max_side") else "selection.coverage"
             raise error.within(table, origins.get(f"{table}.{error.key}")) from None

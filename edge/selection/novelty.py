@@ -63,14 +63,16 @@ class SceneChangePolicy:
         self.pixel_delta = int(pixel_delta)
         self.compare_with_last = int(compare_with_last)
         self.priority = float(priority)
+        self._stacked: tuple[tuple[int, int], np.ndarray | None] = ((0, -1), None)
 
     def distance(self, candidate: Candidate, history: KeptHistory) -> float | None:
         """Smallest changed fraction against the recent kept frames (None with no kept frame)."""
-        recent = history.recent(self.compare_with_last)
-        if not recent:
+        if not len(history):
             return None
-        stack = np.stack([kept.thumbnail for kept in recent])
-        return float(changed_fractions(candidate.thumbnail, stack, self.pixel_delta).min())
+        if self._stacked[0] != (id(history), history.total):  # the kept thumbnails change only on a keep
+            recent = history.recent(self.compare_with_last)
+            self._stacked = ((id(history), history.total), np.stack([kept.thumbnail for kept in recent]))
+        return float(changed_fractions(candidate.thumbnail, self._stacked[1], self.pixel_delta).min())
 
     def vote(self, candidate: Candidate, history: KeptHistory) -> Vote:
         distance = self.distance(candidate, history)

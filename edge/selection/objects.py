@@ -149,27 +149,31 @@ class UncertaintyPolicy:
         self.min_boxes = min_boxes
         self.same_box_iou = float(same_box_iou)
         self.priority = float(priority)
+        self._shown: tuple = ((0, -1), None, None)
+        """(history id, kept count) -> the boxes and classes of the recent kept frames, concatenated."""
 
     def vote(self, candidate: Candidate, history: KeptHistory) -> Vote:
         detections = candidate.detections
-        uncertain = detections[(detections.confidence >= self.low) & (detections.confidence < self.high)]
-        for kept in history.recent(self.RECENT_KEPT):
-            if not len(uncertain):
-                break
-            uncertain = uncertain[~_matched(uncertain, kept.detections, self.same_box_iou)]
-        signals = (("uncertain_boxes", float(len(uncertain))),)
-        if len(uncertain) >= self.min_boxes:
+        in_band = (detections.confidence >= self.low) & (detections.confidence < self.high)
+        if not in_band.any():  # most frames: no box to match against the kept ones
+            return Vote.abstain(_NO_UNCERTAIN)
+        count = int(np.count_nonzero(in_band))
+        if self._shown[0] != (id(history), history.total):  # the kept boxes change only on a keep
+            recent = [kept.detections for kept in history.recent(self.RECENT_KEPT) if len(kept.detections)]
+            self._shown = ((id(history), history.total), np.concatenate([d.xyxy for d in recent]) if recent else None,
+                           np.concatenate([d.class_id for d in recent]) if recent else None)
+        _, shown_xyxy, shown_class = self._shown
+        if shown_xyxy is not None:  # one IoU against the boxes of all of them: matching any one of them is enough
+            iou = iou_xyxy(detections.xyxy[in_band], shown_xyxy)
+            same_class = detections.class_id[in_band][:, None] == shown_class[None, :]
+            count -= int(np.count_nonzero(np.any((iou >= self.same_box_iou) & same_class, axis=1)))
+        signals = (("uncertain_boxes", float(count)),)
+        if count >= self.min_boxes:
             return Vote.keep("uncertain", self.priority, signals)
         return Vote.abstain(signals)
 
 
-def _matched(boxes: Detections, others: Detections, min_iou: float) -> np.ndarray:
-    """Per box of ``boxes``: does a box of the same class in ``others`` overlap it by ``min_iou``?"""
-    if not len(others):
-        return np.zeros(len(boxes), bool)
-    iou = iou_xyxy(boxes.xyxy, others.xyxy)
-    same_class = boxes.class_id[:, None] == others.class_id[None, :]
-    return np.any((iou >= min_iou) & same_class, axis=1)
+_NO_UNCERTAIN = (("uncertain_boxes", 0.0),)
 
 
 class ObjectCountPolicy:

@@ -212,7 +212,8 @@ class ObstructionGate:
     """Reject frames where part of the picture went flat (flaw ``obstructed``).
 
     A finger, a leaf, a sticker or a splash close to the lens is out of focus and evenly lit, so
-    the tiles it covers lose their contrast. The picture is cut into 8x6 tiles; a tile is
+    the tiles it covers lose their contrast. The picture (the analysis image at half size: a
+    covered tile is flat at any scale) is cut into 8x6 tiles; a tile is
     *covered* when its gray-level standard deviation is below ``flat_contrast`` and below
     ``relative_contrast`` times its own running level (so a patch of sky or a white table that
     is always flat never counts). The frame is obstructed when at least ``max_covered_fraction``
@@ -241,7 +242,7 @@ class ObstructionGate:
         self.level = RunningLevel(adapt_s)
 
     def vote(self, candidate: Candidate, history: KeptHistory) -> Vote:
-        tiles = tile_contrast(candidate.gray)
+        tiles = tile_contrast(candidate.half)
         level = self.level.value
         if level is None or np.shape(level) != tiles.shape:
             self.level = RunningLevel(self.level.half_life_s)

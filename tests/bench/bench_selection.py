@@ -21,9 +21,10 @@ Cost: median microseconds of ``consider`` per frame at the default budget (and t
 selector's, whose policies it shares), against the median time of one ``Detector.detect`` (1 thread)
 on the same frames in the same run. Target: under 5 %.
 
-    python tests/bench/bench_selection.py [--clips tud,parking,highway,pets09]
+    python tests/bench/bench_selection.py [--clips tud,parking,highway,pets09] [--markdown FILE]
 
-Not a test: it prints a table and one JSON line.
+Not a test: it prints a table and one JSON line; ``--markdown`` also writes the tables as Markdown
+(the README's "Keyframe selection" benchmark section is that file's content).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def run_selector(selector, frames, updates):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", default=",".join(CLIPS), help="comma-separated subset of " + ", ".join(CLIPS))
+    parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
     args = parser.parse_args()
     from edge.config import SelectionConfig
     from edge.contract.motfile import read_mot_file
@@ -164,7 +166,29 @@ def main() -> int:
               f"{c['selector_us_mean']:>8} {c['previous_us_median']:>12} {c['detector_us_median']:>12} "
               f"{c['selector_over_detector']:>7.2%}")
     print(json.dumps({"coverage": rows, "cost": costs, "mean_points_over_uniform": round(mean_points, 2)}))
+    if args.markdown:
+        args.markdown.write_text(markdown(rows, costs, mean_points))
     return 0
+
+
+def markdown(rows, costs, mean_points) -> str:
+    lines = ["| clip | budget | tracks | kept | coverage | uniform | points | best view | uniform's | "
+             "previous: kept | coverage | uniform | best view |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['clip']} | {r['budget']} | {r['tracks']} | {r['kept']} | {r['coverage']:.3f} | "
+                     f"{r['uniform']:.3f} | {r['points_over_uniform']:+.1f} | {r['best_view']:.2f} | "
+                     f"{r['uniform_best_view']:.2f} | {r['previous_kept']} | {r['previous_coverage']:.3f} | "
+                     f"{r['previous_uniform']:.3f} | {r['previous_best_view']:.2f} |")
+    below = sum(r["coverage"] < r["uniform"] for r in rows)
+    lines += ["", f"Mean points over uniform: {mean_points:+.1f}; below uniform: {below} of {len(rows)}.", "",
+              "| clip | resolution | selector us (median) | p90 | mean | previous us | detector us | share |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in costs:
+        lines.append(f"| {c['clip']} | {c['resolution']} | {c['selector_us_median']} | {c['selector_us_p90']} | "
+                     f"{c['selector_us_mean']} | {c['previous_us_median']} | {c['detector_us_median']} | "
+                     f"{c['selector_over_detector']:.2%} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -106,11 +106,13 @@ def test_the_selector_covers_at_least_what_uniform_sampling_covers(runs, clip, b
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("clip", ["pets09", "highway"])
-def test_covered_objects_are_shown_near_their_best_view(runs, clip):
-    # At 5 % of the frames there is room for better views; the default budget favours coverage.
+@pytest.mark.parametrize("clip, budget", [("pets09", "default"), ("pets09", "5%"), ("highway", "5%")])
+def test_covered_objects_are_shown_near_their_best_view(runs, clip, budget):
+    # The highway at the default budget keeps 6 frames for about 50 tracks: its median moves by a tenth
+    # with one frame. With the detector on every frame (tests/bench/bench_selection.py) it is
+    # above 0.6; with the detector on every 2nd frame, as here, 0.55. The benchmark reports it.
     kept, reference, _, _ = runs[clip]
-    positions = kept["5%"]
+    positions = kept[budget]
     ours = median_best_view(positions, reference)
     _, uniform = uniform_scores(len(positions), reference)
     assert ours >= 0.6 and ours > uniform
@@ -155,20 +157,29 @@ def synthetic_stream(seconds: float, fps: float, seed: int = 7):
         yield Frame(index, ts, 0.0, pictures[index % len(pictures)]), detections, {i for _, i in boxes}
 
 
-def test_the_lookahead_stays_bounded_and_releases_within_its_latency_on_a_10_minute_stream():
+@pytest.mark.parametrize("max_held_megabytes", [64.0, 0.03])
+def test_the_lookahead_stays_bounded_and_releases_within_its_latency_on_a_10_minute_stream(max_held_megabytes):
+    # 0.03 MB holds three of these 64x48 frames (9,216 bytes each): the bound in bytes binds before max_held.
     fps = 10.0
-    selector = build_selector(SelectionConfig())
+    config = SelectionConfig()
+    config = replace(config, coverage=replace(config.coverage, max_held_megabytes=max_held_megabytes))
+    selector = build_selector(config)
     assert isinstance(selector, CoverageSelector)
-    seen, released, most_held = set(), [], 0
+    frame_bytes = 64 * 48 * 3
+    bound = min(selector.max_held, max(1, int(max_held_megabytes * 1e6) // frame_bytes))
+    seen, released, most_held, most_bytes = set(), [], 0, 0
     for frame, detections, ids in synthetic_stream(600.0, fps):
         seen |= ids
         decision = selector.consider(frame, detections)
         most_held = max(most_held, len(selector.held))
+        most_bytes = max(most_bytes, selector.held_bytes)
         released += [(r.frame.source_ts, frame.source_ts) for r in decision.released]
     released += [(r.frame.source_ts, r.frame.source_ts) for r in selector.flush()]
-    assert most_held <= selector.max_held and selector.counts.held_peak == most_held
-    # Live latency: every kept frame left the buffer within the look-ahead (at a steady rate).
+    assert most_held == bound and selector.counts.held_peak == most_held
+    assert most_bytes <= max_held_megabytes * 1e6 and selector.counts.held_bytes_peak == most_bytes
+    # Live latency, in source time: every kept frame left the buffer within the look-ahead of its arrival.
     assert released and max(at - ts for ts, at in released) <= selector.lookahead_s
+    assert selector.counts.waited_s_max <= selector.lookahead_s
     stamps = [ts for ts, _ in released]
     assert stamps == sorted(stamps)
     # The budget (12 a minute, 30 s of burst) binds, so objects are missed and counted.

@@ -44,6 +44,9 @@ def test_sample_writes_a_report_of_what_would_be_sent(tmp_path, capsys):
     assert all({"value", "new_tracks", "waited_s"} <= set(row["signals"]) for row in rows)
     assert sum(row["signals"]["new_tracks"] for row in rows) == summary["captured_tracks"] >= 1
     assert summary["missed_tracks"] >= 0 and sum(summary["committed_on"].values()) == summary["kept"]
+    # The look-ahead's memory: at most max_held (8) of these 640x480 frames (0.9216 MB each).
+    assert 1 <= summary["held_peak"] <= 8
+    assert summary["held_megabytes_peak"] == round(summary["held_peak"] * 0.9216, 3)
     assert "missed_tracks" in index
 
 

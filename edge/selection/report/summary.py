@@ -24,9 +24,11 @@ def summarize(rows: Sequence[dict], counts, sink: ReportSink, source: str, secon
         "kept_by_reason": dict(Counter(r for row in rows if row["keep"] for r in row["reasons"])),
         "rejected_by_flaw": dict(counts.rejected),
         "overruled_by": dict(counts.overruled),
-        # The coverage selector's: objects that left before a kept frame showed them, and those shown.
+        # The coverage selector's: objects that left before a kept frame showed them, and those
+        # shown; why kept frames were committed when they were; the most its look-ahead held.
         **({"missed_tracks": counts.missed_tracks, "captured_tracks": counts.captured_tracks,
-            "committed_on": dict(counts.committed_on)} if hasattr(counts, "missed_tracks") else {}),
+            "committed_on": dict(counts.committed_on), "held_peak": counts.held_peak,
+            "held_megabytes_peak": round(counts.held_bytes_peak / 1e6, 3)} if hasattr(counts, "missed_tracks") else {}),
         "seconds": round(seconds, 2),
     }
 

@@ -45,11 +45,13 @@ def plot_timeline(rows: Sequence[dict], thresholds: dict[str, float], path: Path
     figure, axes = plt.subplots(len(PANELS) + 1, 1, sharex=True, figsize=(13, 11),
                                 gridspec_kw={"height_ratios": [3, 3, 3, 2, 2]})
     for axis, (panel, series) in zip(axes, PANELS):
+        plotted = False  # a signal may be measured on no frame (scene change where objects are tracked)
         for name, label in series:
             signal, factor = SCALES.get(name, (name, 1.0))
             values = [row["signals"].get(signal) for row in rows]
             if all(v is None for v in values):
                 continue
+            plotted = True
             line = axis.plot(times, [None if v is None else v * factor for v in values], lw=0.9, label=label)[0]
             if signal in thresholds:
                 axis.axhline(thresholds[signal] * factor, color=line.get_color(), ls="--", lw=0.8)
@@ -57,7 +59,7 @@ def plot_timeline(rows: Sequence[dict], thresholds: dict[str, float], path: Path
             if row["keep"]:
                 axis.axvline(row["source_ts"], color="tab:green", alpha=0.25, lw=1.0)
         axis.set_ylabel(panel)
-        if axis.lines:
+        if plotted:
             axis.legend(loc="upper right", fontsize=7, ncol=3)
     _decisions(axes[-1], rows)
     axes[-1].set_xlabel("source time (s)")
