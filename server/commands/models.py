@@ -277,7 +277,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     from server.datadir import DataDir
     from server.media.options import media_from_args
     from server.models import ModelRegistryError
-    from server.models.deployments import canary_pick, deploy, known_devices
+    from server.models.deployments import canary_pick, check_agents, deploy, known_devices
     from server.models.registry import get_model
 
     if args.shadow_every is not None and not args.shadow:
@@ -287,6 +287,7 @@ def run_deploy(args: argparse.Namespace) -> int:
             model = get_model(conn, args.name)
             known = known_devices(conn, _allowlisted(args.data_dir))
         chosen = sorted(set(args.device)) if args.device else known
+        check_agents(chosen)
         unknown = [device for device in chosen if device not in known]
         if unknown:
             raise ModelRegistryError(f"unknown device {unknown[0]!r}: it sent no heartbeat and has no key "
@@ -312,11 +313,12 @@ def run_rollback(args: argparse.Namespace) -> int:
     from server.datadir import DataDir
     from server.media.options import media_from_args
     from server.models import ModelRegistryError
-    from server.models.deployments import known_devices, rollback
+    from server.models.deployments import check_agents, known_devices, rollback
 
     with DataDir.open(args.data_dir, database=args.database, media=media_from_args(args)) as store:
         with store.db.read("list the known devices") as conn:
             known = known_devices(conn, _allowlisted(args.data_dir))
+        check_agents([args.device])
         if args.device not in known:
             raise ModelRegistryError(f"unknown device {args.device!r} (known: {', '.join(known) or 'none yet'})")
         deployment = rollback(store.db, args.device, args.to, _operator())

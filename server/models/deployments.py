@@ -7,6 +7,10 @@ rollback`` goes back to. ``model_reports`` holds what the device said about a de
 (:class:`edge.contract.rollout.ModelReport`); a repeated outcome (a shadowing device reports its
 agreement again and again) updates that outcome's row instead of adding one.
 
+Deployments go to agents, by the name of their key: the cameras of a multi-camera agent
+(``site-1/gate``, see :data:`edge.contract.wire.CAMERA_SEPARATOR`) share its detector, so their
+heartbeats carry the agent's offer and count as the agent's heartbeats here.
+
 A device's pending offer is its newest deployment as long as no report of it has a final outcome
 (:data:`edge.contract.rollout.FINAL_OUTCOMES`): a newer deployment (a rollback, another model)
 replaces an older one that was never taken up.
@@ -23,7 +27,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import Connection, text
 
 from edge.contract.rollout import FINAL_OUTCOMES, MODES, ModelOffer, ModelReport, agreement_ratio
-from edge.contract.wire import weights_id
+from edge.contract.wire import CAMERA_SEPARATOR, weights_id
 from server.db import Database
 from server.models import ModelRegistryError
 from server.models.registry import get_model
@@ -75,10 +79,38 @@ class Deployment:
 # --- choosing devices ------------------------------------------------------------------------------
 
 
+def agent_of(device: str) -> str:
+    """The agent a device name belongs to: itself, or the agent of a camera (``site-1/gate``)."""
+    return device.split(CAMERA_SEPARATOR, 1)[0]
+
+
+def agent_heartbeats(conn: Connection) -> dict[str, dict]:
+    """Agent -> its newest heartbeat (device, model_id, received_at), its own or a camera's, with
+    ``cameras``: the camera device names that sent one."""
+    latest: dict[str, dict] = {}
+    cameras: dict[str, set[str]] = {}
+    for row in conn.execute(text("SELECT device, model_id, received_at FROM device_status ORDER BY received_at")):
+        agent = agent_of(row.device)
+        latest[agent] = {"device": row.device, "model_id": row.model_id, "received_at": row.received_at}
+        if row.device != agent:
+            cameras.setdefault(agent, set()).add(row.device)
+    for agent, heartbeat in latest.items():
+        heartbeat["cameras"] = sorted(cameras.get(agent, ()))
+    return latest
+
+
+def check_agents(devices: Iterable[str]) -> None:
+    """Refuse a camera's device name: deployments go to its agent."""
+    cameras = [device for device in devices if agent_of(device) != device]
+    if cameras:
+        raise ModelRegistryError(f"{cameras[0]!r} is a camera of agent {agent_of(cameras[0])!r}, whose cameras share "
+                                 f"one model: deploy to {agent_of(cameras[0])!r}")
+
+
 def known_devices(conn: Connection, allowlisted: Iterable[str] = ()) -> list[str]:
-    """Devices that sent a heartbeat, and the devices allowed to connect (``keys list``), sorted."""
-    reporting = conn.execute(text("SELECT device FROM device_status")).scalars().all()
-    return sorted(set(reporting) | set(allowlisted))
+    """Agents that sent a heartbeat (or whose cameras did), and the devices allowed to connect
+    (``keys list``), sorted."""
+    return sorted(set(agent_heartbeats(conn)) | set(allowlisted))
 
 
 def canary_pick(devices: Sequence[str], sha256: str, percent: float) -> list[str]:
@@ -106,13 +138,14 @@ def deploy(db: Database, name: str, devices: Sequence[str], mode: str = "active"
         raise ModelRegistryError(f"--shadow-every must be in [1, 10000], got {shadow_every}")
     if not devices:
         raise ModelRegistryError("no device to deploy to")
+    check_agents(devices)
     now = time.time() if now is None else now
     with db.write("deploy a model") as conn:
         model = get_model(conn, name)
-        running = dict(conn.execute(text("SELECT device, model_id FROM device_status")).all())
+        running = agent_heartbeats(conn)
         ids = []
         for device in devices:
-            previous = weights_id(running[device]) if device in running else None
+            previous = weights_id(running[device]["model_id"]) if device in running else None
             ids.append(conn.execute(text(
                 "INSERT INTO model_deployments (device, sha256, mode, shadow_every, kind, previous_model_id,"
                 " created_by, created_at) VALUES (:device, :sha256, :mode, :every, :kind, :previous, :by, :at)"
@@ -158,7 +191,8 @@ def rollback(db: Database, device: str, to: str | None = None, created_by: str =
 
 
 def pending_deployment(conn: Connection, device: str) -> Deployment | None:
-    """The deployment to offer ``device`` (its newest, unless a final outcome was reported)."""
+    """The deployment to offer ``device`` (its newest, unless a final outcome was reported); give
+    a camera's heartbeat the offer of :func:`agent_of` it."""
     row = conn.execute(text(
         f"{_SELECT} WHERE d.id = (SELECT MAX(id) FROM model_deployments WHERE device = :device)"
         f" AND NOT EXISTS (SELECT 1 FROM model_reports r WHERE r.deployment = d.id AND r.outcome IN ({_FINAL}))"),
@@ -242,9 +276,9 @@ def deployment_state(conn: Connection, deployment: Deployment) -> dict:
 
 
 def rollout_status(conn: Connection, allowlisted: Iterable[str] = ()) -> list[dict]:
-    """Per known device: the model its last heartbeat named (and its registered name), its newest
-    deployment with state and reports, and its newest shadow deployment's agreement."""
-    heartbeats = {row.device: row for row in conn.execute(text("SELECT device, model_id, received_at FROM device_status"))}
+    """Per known agent: the model its last heartbeat (or a camera's) named and its registered name,
+    its newest deployment with state and reports, and its newest shadow deployment's agreement."""
+    heartbeats = agent_heartbeats(conn)
     names = dict(conn.execute(text("SELECT model_id, name FROM model_registry ORDER BY added_at DESC")).all())
     deployed = conn.execute(text("SELECT DISTINCT device FROM model_deployments")).scalars().all()
     status = []
@@ -255,9 +289,10 @@ def rollout_status(conn: Connection, allowlisted: Iterable[str] = ()) -> list[di
         shadow_state = deployment_state(conn, shadow) if shadow else None
         status.append({
             "device": device,
-            "model_id": heartbeat.model_id if heartbeat else None,
-            "model": names.get(weights_id(heartbeat.model_id)) if heartbeat else None,
-            "heartbeat_at": heartbeat.received_at if heartbeat else None,
+            "model_id": heartbeat["model_id"] if heartbeat else None,
+            "model": names.get(weights_id(heartbeat["model_id"])) if heartbeat else None,
+            "heartbeat_at": heartbeat["received_at"] if heartbeat else None,
+            "cameras": heartbeat["cameras"] if heartbeat else [],
             "deployment": deployment_state(conn, history[0]) if history else None,
             "shadow": None if shadow_state is None else {
                 key: shadow_state[key] for key in ("id", "name", "state", "agreement", "agreement_ratio")},

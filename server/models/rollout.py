@@ -20,7 +20,13 @@ from edge.contract.rollout import ChunkReply, ChunkRequest, ModelOffer, ModelRep
 from edge.contract.wire import WireError
 from server.db import Database
 from server.media import MediaBackend
-from server.models.deployments import DeploymentMismatch, may_download, pending_deployment, record_report
+from server.models.deployments import (
+    DeploymentMismatch,
+    agent_of,
+    may_download,
+    pending_deployment,
+    record_report,
+)
 
 log = logging.getLogger("server.rollout")
 
@@ -49,9 +55,10 @@ class RolloutDesk:
         self._cache_bytes = cache_bytes
 
     def offer_for(self, device: str) -> dict | None:
-        """The signed offer (reply JSON) of ``device``'s pending deployment, or None."""
+        """The signed offer (reply JSON) of ``device``'s pending deployment (a camera's: its
+        agent's), or None."""
         with self.db.read("look up the device's pending model deployment") as conn:
-            deployment = pending_deployment(conn, device)
+            deployment = pending_deployment(conn, agent_of(device))
         if deployment is None:
             return None
         offer = self._signed.get(deployment.id)

@@ -4,6 +4,7 @@ the ``models deploy|rollback|status`` and ``keys show-signing-key`` command line
 
 import hashlib
 import json
+import shutil
 import stat
 import time
 from dataclasses import replace
@@ -47,17 +48,32 @@ def variant_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def collector_dir(tmp_path, database, variant_file):
-    """A data directory with two devices' credentials and both models registered."""
-    data_dir = tmp_path / "data"
+def make_collector_dir(folder, database, variant_file):
+    """A data directory with two devices' credentials (beside it) and both models registered."""
+    data_dir = folder / "data"
     keys = KeyStore(data_dir)
     for device in ("cam-1", "cam-2"):
-        keys.add_device(device, "tcp://127.0.0.1:0", tmp_path / f"{device}.toml")
+        keys.add_device(device, "tcp://127.0.0.1:0", folder / f"{device}.toml")
     with DataDir.open(data_dir, database=database) as store:
         add_model(store.db, store.media, MODEL, "nano")
         add_model(store.db, store.media, variant_file, "nano_v2")
     return data_dir
+
+
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory, variant_file):
+    """One SQLite collector to copy (registering runs the agent's loader, seconds on a loaded machine)."""
+    return make_collector_dir(tmp_path_factory.mktemp("template"), None, variant_file)
+
+
+@pytest.fixture
+def collector_dir(tmp_path, database, variant_file, sqlite_template):
+    if database is not None:
+        return make_collector_dir(tmp_path, database, variant_file)
+    shutil.copytree(sqlite_template, tmp_path / "data")
+    for device in ("cam-1", "cam-2"):
+        shutil.copy2(sqlite_template.parent / f"{device}.toml", tmp_path / f"{device}.toml")
+    return tmp_path / "data"
 
 
 class Device:
@@ -77,8 +93,9 @@ class Device:
         assert self.socket.poll(15_000), "the receiver must answer"
         return self.socket.recv_multipart()
 
-    def heartbeat(self, model_id: str) -> Reply:
-        [raw] = self.ask(encode_status(DeviceStatus(self.credentials.device, time.time(), model_id, {"fps": 5.0})))
+    def heartbeat(self, model_id: str, device: str | None = None) -> Reply:
+        status = DeviceStatus(device or self.credentials.device, time.time(), model_id, {"fps": 5.0})
+        [raw] = self.ask(encode_status(status))
         reply = decode_reply(raw)
         assert reply.ok and reply.status == "noted"
         return reply
@@ -219,6 +236,35 @@ def test_shadow_offers_carry_the_sample_rate_and_reports_give_the_agreement(tmp_
     assert "shadow deployment 1: nano_v2 agrees 0.800 with the running model on 32 frames" in out
     code, out, _ = cli(capsys, "models", "list", "--data-dir", str(collector_dir))
     assert "deployment 1 to cam-1 (shadow, deploy): shadowing" in out
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_multi_camera_agent_gets_its_offer_with_its_cameras_heartbeats(tmp_path, collector_dir, capsys):
+    KeyStore(collector_dir).add_device("site-1", "tcp://127.0.0.1:0", tmp_path / "site-1.toml")
+    running = ReceiverThread(collector_dir, secure=True)
+    site = Device(read_credentials(tmp_path / "site-1.toml"), running.endpoint)
+    try:
+        for camera in ("site-1/gate", "site-1/yard"):
+            assert site.heartbeat(f"{WEIGHTS_ID}@ort-cpu", device=camera).offer is None
+        code, _, err = cli(capsys, "models", "deploy", "nano_v2", "--device", "site-1/gate", "--data-dir",
+                           str(collector_dir))
+        assert code == 2 and "'site-1/gate' is a camera of agent 'site-1', whose cameras share one model" in err
+        code, out, _ = cli(capsys, "models", "deploy", "nano_v2", "--all", "--data-dir", str(collector_dir), "--json")
+        deployments = {d["device"]: d for d in json.loads(out)["deployments"]}
+        assert sorted(deployments) == ["cam-1", "cam-2", "site-1"]  # the agent, not each camera
+        assert deployments["site-1"]["previous_model_id"] == WEIGHTS_ID
+        offer = verified_offer(site.heartbeat(f"{WEIGHTS_ID}@ort-cpu", device="site-1/yard"), site.credentials)
+        assert offer.device == "site-1" and offer.deployment == deployments["site-1"]["id"]
+        assert hashlib.sha256(site.download(offer.sha256, 512 * 1024)).hexdigest() == offer.sha256
+        assert site.report(offer.deployment, offer.sha256, "running").status == "noted"
+        assert site.heartbeat(f"{offer.model_id}@ort-cpu", device="site-1/gate").offer is None
+    finally:
+        site.close()
+        running.close()
+    code, out, _ = cli(capsys, "models", "status", "--device", "site-1", "--data-dir", str(collector_dir), "--json")
+    [row] = json.loads(out)
+    assert row["cameras"] == ["site-1/gate", "site-1/yard"] and row["model"] == "nano_v2"
+    assert row["deployment"]["state"] == "running"
 
 
 def test_a_canary_takes_its_share_of_the_devices_at_least_one_the_same_each_time():
