@@ -11,7 +11,8 @@ import argparse
 from edge.contract.command_line import run_handler
 from edge.contract.errors import AgentError
 
-COMMANDS = ("run", "detect", "inspect", "benchmark", "sample", "track", "mot_eval", "quantize", "dynamic_batch", "check_config")
+COMMANDS = ("run", "detect", "inspect", "benchmark", "sample", "track", "mot_eval", "quantize", "dynamic_batch", "check_config",
+            "models")
 """Modules under ``edge.commands``; each registers its own subcommand name (``mot_eval`` is ``mot-eval``)."""
 
 DESCRIPTION = """\
@@ -28,6 +29,7 @@ examples:
   edgelabel-agent quantize --model yolox_nano.onnx --calibration clip.mp4 --out yolox_nano.int8.xml
   edgelabel-agent benchmark --model yolox_nano.int8.xml --source clip.mp4
   edgelabel-agent check-config /etc/edgelabel/agent.toml
+  edgelabel-agent models --model-store /var/lib/edgelabel-agent/models
 """
 
 

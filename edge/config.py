@@ -331,6 +331,8 @@ class UplinkConfig:
     """With several collectors: move to the next after this long without an ack for frames in flight."""
     flush_timeout_s: float = field(default=60.0, metadata=check(lambda v: v >= 0, "seconds >= 0"))
     spool_dir: str = ""
+    model_store: str = ""
+    """Where rollouts keep the models they deliver; "": ``models`` inside the spool directory."""
     spool_max_mb: float = field(default=1024.0, metadata=check(lambda v: v > 0, "megabytes above 0"))
     status_interval_s: float = field(default=10.0, metadata=check(lambda v: v > 0, "seconds above 0"))
 

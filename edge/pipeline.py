@@ -41,7 +41,7 @@ from edge.frame_detections import Detections
 from edge.selection import Decision
 from edge.sources import Frame, FrameSource
 from edge.tracking import ByteTracker, StridedTracker, Tracker, TrackEvent, TrackEventKind
-from edge.uplink import Keyframe
+from edge.uplink import Keyframe, LabelingModel
 
 log = logging.getLogger("edge.pipeline")
 
@@ -52,7 +52,9 @@ WAKE_S = 0.05
 
 class Detector(Protocol):
     """What the pipeline needs of a detector (see ``edge.detection.runner.Detector``); ``detect_many``
-    is optional (several frames at once)."""
+    is optional (several frames at once), and so is ``detect_labeled`` (``images`` ->
+    ``(LabelingModel, detections)``: a detector that a rollout may swap, see
+    ``edge.rollout.live``, says which model labeled the frames, and they carry it)."""
 
     def detect(self, image_bgr) -> Detections: ...
 
@@ -128,6 +130,10 @@ class Camera:
 
     def __post_init__(self) -> None:
         self.tracking = StridedTracker(self.tracker if self.tracker is not None else ByteTracker(), self.detect_every)
+        self.labeled_by: list[tuple[int, LabelingModel]] = []
+        """(first frame index, model) at each change of the model that labels this camera's
+        frames (selection thread only): predicted and look-ahead frames take the model of the
+        last detection at or before them."""
         self.frames: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self.detected: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self.opened: FrameSource | None = self.source if isinstance(self.source, FrameSource) else None
@@ -287,23 +293,29 @@ class Pipeline:
             if workers is not None:
                 workers.shutdown(wait=True, cancel_futures=True)
 
-    def _detect_many(self, frames: list[tuple[Camera, Frame]]) -> list[Detections]:
-        """Detections of each frame, in order; cameras with a detector of their own (other tiling)
-        are run as their own group."""
+    def _detect_many(self, frames: list[tuple[Camera, Frame]]) -> list[tuple[Detections, LabelingModel | None]]:
+        """Detections of each frame and the model that made them (None: the sink's), in order;
+        cameras with a detector of their own (other tiling) are run as their own group."""
         groups: dict[int, list[int]] = {}
         detectors = {}
         for index, (camera, _) in enumerate(frames):
             detector = camera.detector or self.detector
             detectors[id(detector)] = detector
             groups.setdefault(id(detector), []).append(index)
-        found: list[Detections | None] = [None] * len(frames)
+        found: list = [None] * len(frames)
         for key, indices in groups.items():
             images = [frames[i][1].image for i in indices]
+            model = None
+            detect_labeled = getattr(detectors[key], "detect_labeled", None)
             detect_many = getattr(detectors[key], "detect_many", None)
-            results = detect_many(images) if detect_many is not None else [
-                detectors[key].detect(image) for image in images]
+            if detect_labeled is not None:
+                model, results = detect_labeled(images)
+            elif detect_many is not None:
+                results = detect_many(images)
+            else:
+                results = [detectors[key].detect(image) for image in images]
             for index, detections in zip(indices, results):
-                found[index] = detections
+                found[index] = (detections, model)
         return found
 
     def _gather(self) -> list[tuple[Camera, object]] | None:
@@ -352,8 +364,8 @@ class Pipeline:
             if item is _END:
                 self._put_waiting(camera.detected, _END, even_if_stopped=True)
                 continue
-            detections = next(found) if id(item) in detected_ids else None
-            self._put_waiting(camera.detected, (item, detections))
+            detections, model = next(found) if id(item) in detected_ids else (None, None)
+            self._put_waiting(camera.detected, (item, detections, model))
 
     # --- per camera ------------------------------------------------------------------------------
 
@@ -369,14 +381,17 @@ class Pipeline:
                     except BaseException as exc:
                         camera.selection_error = exc
                     return
-                frame, detections = item
+                frame, detections, model = item
+                if model is not None and (not camera.labeled_by or camera.labeled_by[-1][1] != model):
+                    camera.labeled_by.append((frame.index, model))
                 update = camera.tracking.step(frame, detections)
                 camera.counts.tracks_confirmed += sum(e.kind is TrackEventKind.CONFIRMED for e in update.events)
                 decision = camera.selector.consider(frame, update.detections, track_events=update.events)
                 self._put_released(camera, decision.released)
                 if decision.keep:
                     camera.counts.frames_selected += 1
-                    self.sink.put(Keyframe(frame, update.detections, decision, camera=camera.name))
+                    self.sink.put(Keyframe(frame, update.detections, decision, camera=camera.name,
+                                           model=_labeled_by(camera, frame)))
         except BaseException as exc:  # re-raised in the pipeline thread
             camera.selection_error = exc
             self.stop()
@@ -388,7 +403,8 @@ class Pipeline:
         """Send the earlier frames a look-ahead selector decided to keep (``Decision.released``)."""
         for kept in released:
             camera.counts.frames_selected += 1
-            self.sink.put(Keyframe(kept.frame, kept.detections, kept.decision, camera=camera.name))
+            self.sink.put(Keyframe(kept.frame, kept.detections, kept.decision, camera=camera.name,
+                                   model=_labeled_by(camera, kept.frame)))
 
     def _capture(self, camera: Camera) -> None:
         try:
@@ -437,6 +453,19 @@ class Pipeline:
                     if dropped in (1, 10, 100) or dropped % 1000 == 0:
                         log.warning("detector is behind the live source%s: %d frame(s) dropped so far",
                                     f" of camera {camera.name}" if camera.name else "", dropped)
+
+
+def _labeled_by(camera: Camera, frame: Frame) -> LabelingModel | None:
+    """The model of the last detection at or before ``frame`` (None: the detector names none)."""
+    changes = camera.labeled_by
+    if not changes:
+        return None
+    if len(changes) > 8:
+        del changes[:-8]  # a look-ahead selector holds frames for seconds, not for eight swaps
+    for first_index, model in reversed(changes):
+        if first_index <= frame.index:
+            return model
+    return changes[0][1]  # a source that restarted its numbering
 
 
 def _drain_one(target: queue.Queue) -> bool:

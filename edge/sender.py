@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import zmq
@@ -77,6 +77,7 @@ class FrameSender:
         ack_timeout_s: float = 5.0,
         context: zmq.Context | None = None,
         failover_after_s: float | None = None,
+        on_offer: Callable[[dict], None] | None = None,
     ):
         """
         Args:
@@ -94,6 +95,9 @@ class FrameSender:
                 further switch until the window drains, see the module docstring). Shorter
                 leaves a dead node sooner, but also leaves a node that is only slow (each switch
                 resends the whole window).
+            on_offer: called (on the thread that polls) with the ``offer`` of any reply that
+                carries one (a model rollout, :mod:`edge.contract.rollout`), unchecked; it must
+                not block, since replies wait behind it.
         """
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
@@ -109,6 +113,7 @@ class FrameSender:
         if self.failover_after_s <= 0:
             raise ValueError(f"failover_after_s must be above 0, got {self.failover_after_s}")
         self.counts = SenderCounts()
+        self.on_offer = on_offer
         self._in_flight: dict[int, _InFlight] = {}
         self._own_context = context is None
         self._context = context or zmq.Context()
@@ -241,6 +246,8 @@ class FrameSender:
         except WireError as exc:
             log.warning("ignoring a reply the collector should not have sent: %s", exc)
             return None
+        if reply.offer is not None and self.on_offer is not None:
+            self.on_offer(reply.offer)
         if reply.seq is None:
             if not reply.ok:
                 log.warning("collector rejected a message it could not attribute: %s %s", reply.status, reply.detail)

@@ -35,6 +35,16 @@ REMOVE_BATCH_S = 0.2
 
 
 @dataclass(frozen=True)
+class LabelingModel:
+    """The model that labeled a frame: a rollout can swap the detector mid-stream, so each frame
+    carries its own (see ``edge.rollout``)."""
+
+    model_id: str
+    """``{weights id}@{runtime tag}``, as the wire's ``model_id``."""
+    class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Keyframe:
     frame: Frame
     detections: Detections
@@ -43,6 +53,8 @@ class Keyframe:
     """The device name the frame goes out under (``site-1/gate``); "" for the uplink's own device."""
     redactions: tuple[tuple[str, int], ...] = ()
     """(kind, count) of the redactions applied to ``frame`` (see edge.redaction); () for none."""
+    model: LabelingModel | None = None
+    """The model whose boxes ``detections`` hold; None: the uplink's ``model_id`` and ``class_names``."""
 
     def jpeg(self, quality: int) -> bytes:
         """The frame as a JPEG: the selector's encoding when it made one at this quality."""
@@ -75,6 +87,8 @@ class Uplink:
         self.spool = spool
         self.device = spool.device
         self.model_id = model_id
+        """What heartbeats name and frames without their own model carry; a rollout's swap replaces
+        it (one attribute assignment: the uplink thread sees the old or the new one)."""
         self.class_names = class_names
         self.jpeg_quality = jpeg_quality
         self.flush_timeout_s = flush_timeout_s
@@ -172,14 +186,15 @@ class Uplink:
         frame = keyframe.frame
         jpeg = keyframe.jpeg(self.jpeg_quality)
         height, width = frame.image.shape[:2]
+        model = keyframe.model or LabelingModel(self.model_id, self.class_names)
         header = FrameHeader(
             device=keyframe.camera or self.device,
             seq=0,  # the spool assigns it
             capture_ts=frame.capture_ts,
             width=width,
             height=height,
-            model_id=self.model_id,
-            class_names=self.class_names,
+            model_id=model.model_id,
+            class_names=model.class_names,
             labels=keyframe.detections.to_labels(),
             reasons=keyframe.decision.reasons,
             priority=keyframe.decision.priority,

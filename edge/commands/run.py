@@ -109,6 +109,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
               metavar="SECONDS")
     flags.add("spool_dir", "durable spool of frames waiting for the collector's ack", type=Path, metavar="DIR",
               shown="$XDG_STATE_HOME/edgelabel/spool/DEVICE, or ~/.local/state/...")
+    flags.add("model_store", "where model rollouts keep their files and which one was accepted; a restart "
+              "runs the accepted model instead of --model (which stays the fallback)", type=Path, metavar="DIR",
+              shown="SPOOL_DIR/models")
     flags.add("spool_max_mb", "spool size bound; when full, the lowest-priority, oldest frames are evicted",
               type=float, metavar="MB")
     flags.add("status_interval", "seconds between heartbeats to the collector", type=float, metavar="SECONDS")
@@ -134,6 +137,7 @@ RUN_FLAGS = {
     "failover_after": ("--failover-after", "uplink.failover_after_s"),
     "flush_timeout": ("--flush-timeout", "uplink.flush_timeout_s"),
     "spool_dir": ("--spool-dir", "uplink.spool_dir"),
+    "model_store": ("--model-store", "uplink.model_store"),
     "spool_max_mb": ("--spool-max-mb", "uplink.spool_max_mb"),
     "status_interval": ("--status-interval", "uplink.status_interval_s"),
     "metrics": ("--metrics", "metrics.address"),
@@ -194,6 +198,11 @@ def run(args: argparse.Namespace) -> int:
     from edge.models import resolve_model
     from edge.pacing import PacedSource
     from edge.pipeline import Pipeline
+    from edge.rollout.channel import RolloutChannel
+    from edge.rollout.live import ModelSlot
+    from edge.rollout.manager import RolloutManager
+    from edge.rollout.recent import RecentFrames
+    from edge.rollout.store import ModelStore
     from edge.sender import FrameSender
     from edge.sources import open_source, redact_url
     from edge.spool import Spool
@@ -223,19 +232,24 @@ def run(args: argparse.Namespace) -> int:
     from edge.selection import build_selector
 
     specs = camera_specs(config)
-    detector = Detector(
-        resolve_model(det.model),
-        score_threshold=det.score_threshold,
-        runtime=settings_from_config(det),
-        layout=det.layout or None,
-        class_names=read_labels_file(det.labels) if det.labels else None,
-    )
-    shared_detector = tiled(detector, det.tiles, det.tile_overlap, det.tile_full_frame)
+    runtime_settings = settings_from_config(det)
+    labels = read_labels_file(det.labels) if det.labels else None
+
+    def load_detector(path: Path) -> Detector:
+        """A detector for ``path`` with the flags' settings: the start's, and each rollout's."""
+        return Detector(path, score_threshold=det.score_threshold, runtime=runtime_settings,
+                        layout=det.layout or None, class_names=labels)
+
+    spool_dir = Path(up.spool_dir) if up.spool_dir else default_spool_dir(device)
+    store = ModelStore(Path(up.model_store) if up.model_store else spool_dir / "models")
+    detector = _accepted_detector(store, load_detector, det.model) or load_detector(resolve_model(det.model))
+    slot = ModelSlot(detector)
+    shared_detector = slot.detector_for(lambda d: tiled(d, det.tiles, det.tile_overlap, det.tile_full_frame))
     # Before the spool and the socket: a bad target or a missing face model fails here.
     from edge.redaction.redactor import redaction_stage
 
     redacted = redaction_stage(config.redaction, detector.class_names, config.origin_of("redaction.targets"))
-    spool = Spool(Path(up.spool_dir) if up.spool_dir else default_spool_dir(device), device,
+    spool = Spool(spool_dir, device,
                   max_bytes=int(up.spool_max_mb * 1024 * 1024), first_seq=first_sequence_number)
     stopping = threading.Event()
     cameras = []
@@ -251,11 +265,12 @@ def run(args: argparse.Namespace) -> int:
             build_selector(spec.selection, jpeg_quality=up.jpeg_quality, origins=dict(config.origins)),
             # Track ids continue after the last run's: the collector knows a track as (device, track id).
             tracker=ByteTracker(first_track_id=spool.next_track_id), detect_every=spec.detect_every,
-            detector=None if spec.tiles == det.tiles else tiled(detector, spec.tiles, det.tile_overlap,
-                                                                det.tile_full_frame),
+            detector=None if spec.tiles == det.tiles else slot.detector_for(
+                lambda d, tiles=spec.tiles: tiled(d, tiles, det.tile_overlap, det.tile_full_frame)),
         ))  # fmt: skip
     sender = FrameSender(endpoints, credentials, window=up.window, ack_timeout_s=up.ack_timeout_s,
                          failover_after_s=up.failover_after_s or None)
+    first_model = detector.deployed_id
     pipeline: Pipeline | None = None
 
     def statuses() -> dict[str, dict[str, float]]:
@@ -272,7 +287,22 @@ def run(args: argparse.Namespace) -> int:
         status_interval_s=up.status_interval_s,
         statuses=statuses,
     )
-    pipeline = Pipeline.for_cameras(cameras, shared_detector, redacted(uplink), detections_in_flight=detector.streams)
+    recent = RecentFrames(redacted(uplink))
+    rollout = RolloutManager(
+        device=device, devices={camera.name for camera in cameras},
+        signing_key=credentials.model_signing_key if credentials else "", store=store,
+        channel=RolloutChannel(lambda: sender.endpoint, credentials), slot=slot, load=load_detector,
+        wrap=lambda d: tiled(d, det.tiles, det.tile_overlap, det.tile_full_frame), recent=recent,
+        check=lambda candidate: redaction_conflict(config.redaction.targets, detector.class_names,
+                                                   candidate.class_names))
+    sender.on_offer = rollout.offer
+
+    def swapped(new_detector) -> None:
+        uplink.model_id = new_detector.deployed_id  # heartbeats from now on
+        uplink.class_names = tuple(new_detector.class_names)
+
+    slot.on_swap(swapped)
+    pipeline = Pipeline.for_cameras(cameras, shared_detector, recent, detections_in_flight=detector.streams)
     started = time.monotonic()
     # redact_url: a stream's password must not reach the log.
     described = ("; ".join(f"{camera.name}: {redact_url(spec.source)}" for camera, spec in zip(cameras, specs))
@@ -296,11 +326,13 @@ def run(args: argparse.Namespace) -> int:
         pipeline.stop()
 
     previous = signal.signal(signal.SIGTERM, stop)
+    rollout.start()
     try:
         counts = pipeline.run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         stopping.set()
+        rollout.stop()  # before the sender: its last report may still go out
+        signal.signal(signal.SIGTERM, previous)  # (only now: a SIGTERM while the rollout ends must not kill)
         if metrics is not None:
             metrics.stop()
         for camera in cameras:
@@ -312,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
     sent = sender.counts
     summary = {
         "device": device,
-        "model": detector.deployed_id,
+        "model": slot.model.model_id,
         "runtime": detector.runtime.description,
         "frames_read": counts.frames_read,
         "frames_dropped": counts.frames_dropped,
@@ -334,6 +366,7 @@ def run(args: argparse.Namespace) -> int:
         "failovers": sent.failovers,
         "jpeg_bytes_spooled": uplink.bytes_spooled,
         "spool_dir": str(spool.directory),
+        **({"first_model": first_model, "model_swaps": rollout.swaps} if rollout.swaps else {}),
         "seconds": round(counts.seconds, 3),
         # Frames through the whole pipeline per second (with --detect-every k the detector saw 1/k of them).
         "fps": round((counts.frames_read - counts.frames_dropped) / counts.seconds, 2) if counts.seconds else 0.0,
@@ -369,6 +402,37 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _accepted_detector(store, load_detector, fallback: str):
+    """The detector of the model a rollout last accepted, or None (then ``--model`` runs)."""
+    accepted = store.current
+    if accepted is None:
+        return None
+    path = store.path_of(accepted)
+    try:
+        detector = load_detector(path)
+    except Exception as exc:  # any load error: the fallback is exactly what --model is for
+        log.warning("the accepted model %s in the model store cannot be loaded (%s); starting on --model %s",
+                    path, exc, fallback)
+        return None
+    log.info("starting on the model last accepted by a rollout: %s (%s, deployment %d) from %s, instead of "
+             "--model %s", detector.model_id, accepted.name, accepted.deployment, store.directory, fallback)
+    return detector
+
+
+def redaction_conflict(targets, current_names, candidate_names) -> str:
+    """Why a candidate model would break redaction ("" when it would not): the redactor found its
+    classes by id in the current model's names, so a candidate must name them at the same ids."""
+    for target in targets:
+        name = "person" if target == "heads" else target
+        if target == "faces" or name not in current_names:
+            continue
+        expected = list(current_names).index(name)
+        if expected >= len(candidate_names) or candidate_names[expected] != name:
+            return (f"redaction of {target!r} needs class {name!r} at id {expected}, as in the current model; "
+                    "the new model names its classes differently")
+    return ""
 
 
 def camera_counters(camera, elapsed_s: float) -> dict[str, float]:

@@ -14,7 +14,7 @@ from edge.errors import ModelError
 ONNX = "onnx"
 OPENVINO_IR = "openvino-ir"
 
-_MODEL_ID_STEM_CHARS = 100
+MODEL_ID_STEM_CHARS = 100
 """With ``-`` and 8 hex digits, plus ``@`` and a runtime tag of up to 18 characters, a model id
 stays within the wire format's 128-character names."""
 
@@ -53,4 +53,4 @@ def model_id(path: Path) -> str:
                     digest.update(chunk)
     except OSError as exc:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
-    return f"{path.stem[:_MODEL_ID_STEM_CHARS]}-{digest.hexdigest()[:8]}"
+    return f"{path.stem[:MODEL_ID_STEM_CHARS]}-{digest.hexdigest()[:8]}"
