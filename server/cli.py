@@ -150,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_data_dir_argument(listing)
     listing.add_argument("--json", action="store_true")
+    signing = _parser(
+        key_commands, "show-signing-key", "print the public key that signs model offers (model_signing_key)",
+        "examples:\n  edgelabel-collector keys show-signing-key --data-dir /var/lib/edgelabel\n"
+        "  # credentials issued before model rollouts lack it: add it, then copy the file to the device again\n"
+        "  edgelabel-collector keys show-signing-key --data-dir /var/lib/edgelabel --add-to cam-01.toml\n",
+        cmd_keys_signing,
+    )
+    add_data_dir_argument(signing)
+    signing.add_argument("--add-to", type=Path, action="append", default=[], metavar="CREDENTIALS",
+                         help="write it into this credentials file as model_signing_key (repeatable)")
 
     stats = _parser(
         commands, "stats", "print what the collector has stored",
@@ -406,6 +416,18 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     else:
         for name, info in sorted(devices.items()):
             print(f"{name}\t{info['public_key']}")
+    return 0
+
+
+def cmd_keys_signing(args: argparse.Namespace) -> int:
+    from server.keys import KeyStore
+
+    keys = KeyStore(args.data_dir)
+    keys.collector_keys(create=False)  # the data directory of a collector, not any folder
+    print(keys.model_signing_keys().public)
+    for path in args.add_to:
+        keys.add_signing_key_to(path)
+        print(f"{path}: model_signing_key written (copy it to the device again)")
     return 0
 
 

@@ -1,6 +1,8 @@
 """CURVE keys of the collector and the allowlist of device keys, under ``<data_dir>/keys/``.
 
-``collector.json`` holds the collector's key pair (mode 0600). ``devices.json`` maps each device
+``collector.json`` holds the collector's key pair (mode 0600). ``model_signing.json`` holds the
+Ed25519 key pair that signs model offers (:mod:`edge.contract.rollout`); every credentials file
+carries its public half (``model_signing_key``). ``devices.json`` maps each device
 name to its public key; a device exists exactly as long as it is in that file, so removing it
 revokes the device for every new connection. The ZAP authenticator re-reads the file when it
 changes, so `keys add-device` / `keys remove-device` take effect on a running collector.
@@ -13,13 +15,20 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import zmq
 import zmq.auth.thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.contract.credentials import CollectorEndpoint, DeviceCredentials, write_credentials
+from edge.contract.credentials import (
+    CollectorEndpoint,
+    CredentialsError,
+    DeviceCredentials,
+    read_credentials,
+    write_credentials,
+)
 from edge.contract.files import atomic_write_text
 from edge.contract.wire import CAMERA_SEPARATOR
 from server.errors import CollectorError
@@ -42,6 +51,7 @@ class KeyStore:
         self.dir = Path(data_dir) / "keys"
         self.collector_file = self.dir / "collector.json"
         self.devices_file = self.dir / "devices.json"
+        self.signing_file = self.dir / "model_signing.json"
 
     def collector_keys(self, create: bool = True) -> KeyPair:
         """The collector's key pair, created on first use."""
@@ -54,7 +64,42 @@ class KeyStore:
         public, secret = (k.decode() for k in zmq.curve_keypair())
         _write_json(self.collector_file, {"public": public, "secret": secret})
         log.info("created collector key pair in %s", self.collector_file)
+        self.model_signing_keys()  # with the CURVE keys, so that every device's credentials can carry it
         return KeyPair(public=public, secret=secret)
+
+    def model_signing_keys(self, create: bool = True) -> KeyPair:
+        """The Ed25519 key pair that signs model offers, as hex (public: 32 bytes, secret: the
+        32-byte seed); created on first use (data directories from before rollouts have none)."""
+        if self.signing_file.exists():
+            doc = _read_json(self.signing_file)
+            return KeyPair(public=doc["public"], secret=doc["secret"])
+        if not create:
+            raise KeyStoreError(f"no model-signing key in {self.dir} (it is made by 'init', 'keys add-device' or "
+                                "the first model deployment)")
+        private = Ed25519PrivateKey.generate()
+        pair = KeyPair(public=private.public_key().public_bytes_raw().hex(), secret=private.private_bytes_raw().hex())
+        _write_json(self.signing_file, {"public": pair.public, "secret": pair.secret})
+        log.info("created the model-signing key pair in %s", self.signing_file)
+        return pair
+
+    def model_signer(self) -> Ed25519PrivateKey:
+        """The private key that signs model offers (created on first use)."""
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(self.model_signing_keys().secret))
+
+    def add_signing_key_to(self, path: Path) -> DeviceCredentials:
+        """Write this collector's model-signing key into the credentials file at ``path`` (issued
+        before rollouts existed), which must be one this collector issued."""
+        try:
+            credentials = read_credentials(path)
+        except CredentialsError as exc:
+            raise KeyStoreError(str(exc)) from None
+        collector = self.collector_keys(create=False)
+        if collector.public not in {c.public_key for c in credentials.collectors}:
+            raise KeyStoreError(f"{path} names other collectors' keys, not this data directory's "
+                                f"({collector.public}): it was issued elsewhere")
+        updated = replace(credentials, model_signing_key=self.model_signing_keys().public)
+        write_credentials(path, updated)
+        return updated
 
     def devices(self) -> dict[str, dict]:
         """Device name → {"public_key", "added_at"}."""
@@ -93,6 +138,7 @@ class KeyStore:
             device_public_key=public,
             device_secret_key=secret,
             collectors=tuple(CollectorEndpoint(e, collector.public) for e in endpoints),
+            model_signing_key=self.model_signing_keys().public,
         )
         # Write the device's file first: an allowlisted key nobody holds is harmless, a lost file is not.
         write_credentials(out, credentials)

@@ -13,6 +13,10 @@ answer at all: the agents keep its frames spooled and retransmit them, and the f
 the outage stores them (see :mod:`server.ingest.outage`, which logs the outage once). Any other
 failure (data the database refuses, a bug) would fail the same way again, so the batch is rejected
 as ``internal`` rather than retried for ever.
+
+The same socket carries model rollouts (:mod:`server.models.rollout`): a heartbeat's ``noted``
+carries the device's pending model offer, and the device's ``model_chunk`` requests and
+``model_report`` messages are answered in the order they came, between the frames of a batch.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import zmq
 
 from edge.contract import wire
 from edge.contract.limits import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
+from edge.contract.rollout import ChunkRequest, ModelReport
 from edge.contract.wire import DeviceStatus, FrameHeader, Reply, WireError
 from server.datadir import DataDir
 from server.dedup.frame_signature import FrameSignature, signature_of_gray
@@ -37,6 +42,7 @@ from server.handshake_log import HandshakeFailures
 from server.images import gray_for_signature, verify_jpeg
 from server.ingest.outage import OutageLog
 from server.keys import DeviceAuthenticator, KeyStore, split_user_id
+from server.models.rollout import RolloutDesk
 from server.redaction_policy import RedactionPolicy
 
 log = logging.getLogger("server.receiver")
@@ -75,6 +81,7 @@ class Receiver:
         batch_max: int = 64,
         context: zmq.Context | None = None,
         decode_threads: int | None = None,
+        rollout: RolloutDesk | None = None,
     ):
         """
         Args:
@@ -83,6 +90,8 @@ class Receiver:
             batch_max: most frames committed in one transaction. Larger batches amortise the
                 fsync of a commit over more frames (more throughput) but delay the first ack.
             decode_threads: threads that decode-check JPEGs (default: one per usable core).
+            rollout: offers, chunks and reports of model rollouts (default: the store's, signed
+                with the data directory's model-signing key, also in insecure mode).
         """
         self.store = store
         self.endpoint = endpoint
@@ -95,6 +104,7 @@ class Receiver:
         self._context = context or zmq.Context()
         self._auth: DeviceAuthenticator | None = None
         self._redaction = RedactionPolicy(keys) if keys is not None else None
+        self.rollout = rollout or RolloutDesk(store.db, store.media, (keys or KeyStore(store.data_dir)).model_signer)
         self._decoders = ThreadPoolExecutor(max_workers=decode_threads or len(os.sched_getaffinity(0)), thread_name_prefix="jpeg-check")
         # Load the duplicate index now (rebuilt from the database), not on the first batch.
         store.prepare_ingest()
@@ -176,6 +186,10 @@ class Receiver:
                 continue
             if isinstance(decoded, DeviceStatus):
                 self._note_status(identity, decoded)
+            elif isinstance(decoded, ChunkRequest):
+                self._serve_chunk(identity, parts, decoded)
+            elif isinstance(decoded, ModelReport):
+                self._note_report(identity, parts, decoded)
             else:
                 decoded_frames.append((identity, parts, *decoded))
         # Decoding the JPEGs is the costly check; OpenCV releases the GIL, so decode them in parallel.
@@ -209,12 +223,12 @@ class Receiver:
                 self.counts.retransmits += 1
             self._reply(identity, Reply.ack(header.seq, duplicate=not is_new))
 
-    def _check_message(self, parts: list[zmq.Frame],
-                       allowlist: dict[bytes, str] | None) -> tuple[FrameHeader, bytes] | DeviceStatus:
+    def _check_message(self, parts: list[zmq.Frame], allowlist: dict[bytes, str] | None
+                       ) -> tuple[FrameHeader, bytes] | DeviceStatus | ChunkRequest | ModelReport:
         """Everything but the JPEG decode: wire contract, and in secure mode the sender's identity
         and that its key is still allowed (a connection outlives a ``keys remove-device``)."""
         decoded = wire.decode_message([part.buffer for part in parts])
-        claimed = decoded.device if isinstance(decoded, DeviceStatus) else decoded[0].device
+        claimed = decoded[0].device if isinstance(decoded, tuple) else decoded.device
         if self.secure:
             user_id = parts[0].get("User-Id")
             if not user_id:
@@ -224,7 +238,7 @@ class Receiver:
                 raise WireError("unknown_device", f"the key of device {device!r} was revoked")
             if not speaks_for(device, claimed):
                 raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
-            if not isinstance(decoded, DeviceStatus):
+            if isinstance(decoded, tuple):
                 self._redaction.check(device, decoded[0])
         return decoded
 
@@ -238,6 +252,46 @@ class Receiver:
         except Exception:
             log.exception("could not record the status of device %r", status.device)
             self._reply(identity, Reply.reject(None, WireError("internal", "collector could not record the status")))
+            return
+        try:
+            offer = self.rollout.offer_for(status.device)
+        except Exception:  # the heartbeat is recorded; the offer follows with a later one
+            log.exception("could not look up a model offer for device %r", status.device)
+            offer = None
+        self._reply(identity, Reply.noted(offer))
+
+    def _serve_chunk(self, identity: bytes, parts: list[zmq.Frame], request: ChunkRequest) -> None:
+        try:
+            reply = self.rollout.chunk(request.device, request)
+        except WireError as exc:
+            self._reject(identity, parts, exc)
+            return
+        except StoreUnavailableError as exc:  # no answer: the device asks again
+            self.outage.failed(exc, 0)
+            return
+        except Exception as exc:
+            log.exception("serving a chunk of model %s failed", request.sha256)
+            self._reject(identity, parts, WireError("internal", f"collector could not read the model "
+                                                                f"({type(exc).__name__})"))
+            return
+        try:
+            self._socket.send_multipart([identity, *reply], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # gone or not reading: it asks again
+
+    def _note_report(self, identity: bytes, parts: list[zmq.Frame], report: ModelReport) -> None:
+        try:
+            self.rollout.note_report(report)
+        except WireError as exc:
+            self._reject(identity, parts, exc)
+            return
+        except StoreUnavailableError as exc:  # no answer: the device reports again
+            self.outage.failed(exc, 0)
+            return
+        except Exception as exc:
+            log.exception("recording a model report of device %r failed", report.device)
+            self._reject(identity, parts, WireError("internal", f"collector could not record the report "
+                                                                f"({type(exc).__name__})"))
             return
         self._reply(identity, Reply.noted())
 

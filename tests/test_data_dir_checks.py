@@ -19,6 +19,7 @@ ARGUMENTS = {
     ("keys", "add-device"): ["cam", "--endpoint", "tcp://127.0.0.1:5555", "--out", "{tmp}/cam.toml"],
     ("keys", "remove-device"): ["cam"],
     ("keys", "list"): [],
+    ("keys", "show-signing-key"): [],
     ("stats",): [],
     ("classes", "list"): [],
     ("classes", "import"): ["{tmp}/taxonomy.toml"],
@@ -36,6 +37,9 @@ ARGUMENTS = {
     ("models", "add"): [str(MODEL_PATH)],
     ("models", "list"): [],
     ("models", "evaluate"): ["yolox"],
+    ("models", "deploy"): ["yolox", "--all"],
+    ("models", "rollback"): ["cam"],
+    ("models", "status"): [],
 }
 
 

@@ -12,6 +12,9 @@ A status message (heartbeat) is one ZeroMQ frame: a JSON header of type ``status
 device's counters (fps, frames selected, spooled, dropped...). The collector keeps the last one
 per device.
 
+Two more one-part messages belong to model rollouts (:mod:`edge.contract.rollout`): a device's
+``model_chunk`` request and its ``model_report``; :func:`decode_message` validates them too.
+
 The collector answers every message with one JSON reply: an ack (``stored`` or ``duplicate`` for a
 frame, ``noted`` for a status) or a typed rejection whose ``code`` is one of :data:`REJECTION_CODES`.
 """
@@ -22,8 +25,10 @@ import json
 import math
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edge.contract import rollout
 from edge.contract.limits import (
     MAX_BOXES,
     MAX_CLASSES,
@@ -37,6 +42,7 @@ from edge.contract.limits import (
     MAX_REDACTION_KINDS,
     MAX_STATUS_COUNTERS,
 )
+from edge.contract.rollout import ChunkRequest, ModelReport
 
 SCHEMA_VERSION = 1
 
@@ -157,15 +163,17 @@ def encode_frame(header: FrameHeader, jpeg: bytes) -> list[bytes]:
 def decode_frame(parts: list[bytes]) -> tuple[FrameHeader, bytes]:
     """Parse and validate a frame message; raises :class:`WireError` on anything off-contract."""
     message = decode_message(parts)
-    if isinstance(message, DeviceStatus):
-        raise WireError("bad_header", "expected a frame message, got a status message")
+    if not isinstance(message, tuple):
+        raise WireError("bad_header", f"expected a frame message, got a {type(message).__name__} message")
     return message
 
 
-def decode_message(parts: list[bytes]) -> tuple[FrameHeader, bytes] | DeviceStatus:
-    """Parse and validate any message: ``(header, jpeg)`` for a frame, or a :class:`DeviceStatus`."""
+def decode_message(parts: list[bytes]) -> tuple[FrameHeader, bytes] | DeviceStatus | ChunkRequest | ModelReport:
+    """Parse and validate any message: ``(header, jpeg)`` for a frame, a :class:`DeviceStatus`, or a
+    rollout's :class:`~edge.contract.rollout.ChunkRequest` or :class:`~edge.contract.rollout.ModelReport`."""
     if not 1 <= len(parts) <= 2:
-        raise WireError("bad_parts", f"expected 1 (status) or 2 (frame: header, jpeg) message parts, got {len(parts)}")
+        raise WireError("bad_parts", f"expected 1 (status, model_chunk, model_report) or 2 (frame: header, jpeg) "
+                                     f"message parts, got {len(parts)}")
     raw_header = bytes(parts[0])
     if len(raw_header) > MAX_HEADER_BYTES:
         raise WireError("too_large", f"header is {len(raw_header)} bytes, limit {MAX_HEADER_BYTES}")
@@ -178,15 +186,27 @@ def decode_message(parts: list[bytes]) -> tuple[FrameHeader, bytes] | DeviceStat
     kind = doc.get("type") if isinstance(doc, dict) else None
     if not isinstance(kind, str):
         kind = None  # parse_header names the problem
-    expected_parts = {"frame": 2, "status": 1}.get(kind)
+    expected_parts = {"frame": 2, "status": 1, "model_chunk": 1, "model_report": 1}.get(kind)
     if expected_parts is not None and len(parts) != expected_parts:
         raise WireError("bad_parts", f"a {kind} message has {expected_parts} part(s), got {len(parts)}")
     if kind == "status":
         return parse_status(doc)
+    if kind in ("model_chunk", "model_report"):
+        return _parse_rollout(doc, rollout.parse_chunk_request if kind == "model_chunk" else rollout.parse_report)
     header = parse_header(doc)
     jpeg = bytes(parts[1])
     check_jpeg(jpeg, header.width, header.height)
     return header, jpeg
+
+
+def _parse_rollout(doc: dict, parse: Callable[[dict], ChunkRequest | ModelReport]) -> ChunkRequest | ModelReport:
+    if not _is_int(doc.get("v")) or doc.get("v") != rollout.SCHEMA_VERSION:
+        raise WireError("unsupported_version", f"schema version {doc.get('v')!r}, this side speaks "
+                                               f"{rollout.SCHEMA_VERSION}")
+    try:
+        return parse(doc)
+    except rollout.RolloutError as exc:
+        raise WireError("bad_header", str(exc)) from None
 
 
 def parse_header(doc: object) -> FrameHeader:

@@ -141,13 +141,17 @@ def reviewer_precision(conn: Connection) -> dict[str, list[dict]]:
 
 
 def list_models(db: Database) -> list[dict]:
-    """Every registered model with the devices running it and its reviewer precision per device
-    (``models list``)."""
+    """Every registered model with the devices running it, its reviewer precision per device and
+    its deployments (``models list``)."""
+    from server.models.deployments import deployments_by_model  # it builds on this module
+
     with db.read("list registered models") as conn:
         running = devices_running(conn)
         reviewed = reviewer_precision(conn)
+        deployed = deployments_by_model(conn)
         return [{**model.to_json(), "devices": running.get(model.model_id, []),
-                 "reviewed": reviewed.get(model.model_id, [])} for model in registered_models(conn)]
+                 "reviewed": reviewed.get(model.model_id, []), "deployments": deployed.get(model.sha256, [])}
+                for model in registered_models(conn)]
 
 
 def write_model_file(media: MediaBackend, model: RegisteredModel, directory: Path) -> Path:

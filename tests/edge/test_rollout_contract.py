@@ -56,3 +56,20 @@ def test_chunks_and_reports_round_trip():
     assert agreement_ratio(agreement) == 0.5
     with pytest.raises(RolloutError):
         parse_report({**report.to_json(), "outcome": "exploded"})
+
+
+def test_the_collector_decodes_chunk_requests_and_reports_like_other_messages_with_typed_rejections():
+    request = ChunkRequest("cam-1", SHA, offset=0, length=1024)
+    report = ModelReport("cam-1", 3, SHA, "running", ts=2.0)
+    assert wire.decode_message(encode_chunk_request(request)) == request
+    assert wire.decode_message(encode_report(report)) == report
+    cases = [(encode_chunk_request(request) + [b"extra"], "bad_parts"),
+             ([json.dumps({**request.to_json(), "sha256": "x"}).encode()], "bad_header"),
+             ([json.dumps({**report.to_json(), "v": 2}).encode()], "unsupported_version"),
+             ([json.dumps({**report.to_json(), "outcome": "exploded"}).encode()], "bad_header")]
+    for parts, code in cases:
+        with pytest.raises(wire.WireError) as refused:
+            wire.decode_message(parts)
+        assert refused.value.code == code
+    with pytest.raises(wire.WireError, match="expected a frame message, got a ChunkRequest message"):
+        wire.decode_frame(encode_chunk_request(request))

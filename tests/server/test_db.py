@@ -78,13 +78,14 @@ def test_a_database_of_the_previous_version_opens_unchanged(tmp_path):
     # 0008 (imported frames' source file) and 0012 (what the edge redacted) give each frame NULL
     # columns; 0009 adds an empty change log of the duplicate index; 0010 (login throttling) moves
     # the accounts' failure counts to a table of their own; 0011 numbers taxonomy aliases; 0013 points
-    # each track at its best view; 0014 adds an empty model registry.
+    # each track at its best view; 0014 adds an empty model registry, 0015 empty deployments and reports.
     added = ["0008_frame_source", "0009_dedup_index_changes", "0010_login_throttle", "0011_alias_position",
-             "0012_redaction", "0013_best_views", "0014_models"]
+             "0012_redaction", "0013_best_views", "0014_models", "0015_deployments"]
     assert after["frames"] == [row + (None, None, None) for row in before["frames"]]
     assert [name for name, _ in after["migrations"]] == [name for name, _ in before["migrations"]] + added
     assert after["migrations"][:-len(added)] == before["migrations"]
     assert after["dedup_index_changes"] == [] and after["login_throttle"] == [] and after["model_registry"] == []
+    assert after["model_deployments"] == [] and after["model_reports"] == []
     # Track 7's two boxes are equal (29 x 38): the earlier frame is its best view.
     assert after["track_best_views"] == [("cam-1", 7, 1, 29.0 * 38.0)]
     assert after["accounts"] == [row[:4] for row in before["accounts"]]
@@ -141,7 +142,8 @@ def test_migrations_are_files_of_their_feature_packages_with_the_names_recorded_
                       "0007_synthetic": "synthetic", "0008_frame_source": "importers",
                       "0009_dedup_index_changes": "dedup", "0010_login_throttle": "auth",
                       "0011_alias_position": "taxonomy", "0012_redaction": "ingest",
-                      "0013_best_views": "review", "0014_models": "models"}
+                      "0013_best_views": "review", "0014_models": "models",
+                      "0015_deployments": "models"}
     for name, package in owners.items():
         assert (REPO_ROOT / "server" / package / "migrations" / f"{name}.py").is_file()
 

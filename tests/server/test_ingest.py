@@ -150,7 +150,7 @@ def test_key_files_and_credentials_are_private_and_round_trip(tmp_path):
     for path in (tmp_path / "good.toml", keys.collector_file, keys.devices_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert read_credentials(tmp_path / "good.toml") == written
-    assert sorted(p.name for p in keys.dir.iterdir()) == ["collector.json", "devices.json"]  # no temporaries
+    assert sorted(p.name for p in keys.dir.iterdir()) == ["collector.json", "devices.json", "model_signing.json"]  # no temporaries
 
 
 def test_credentials_with_quotes_and_escapes_in_their_values_read_back(tmp_path):
