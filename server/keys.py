@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,12 +46,24 @@ class KeyPair:
     secret: str
 
 
+@dataclass(frozen=True)
+class DeviceSnapshot:
+    """``devices.json`` as read at one modification time: what one ingest batch is checked against."""
+
+    devices: Mapping[str, dict]
+    """Device name → its entry (``public_key``, ``added_at``, optional ``require_redaction``)."""
+    name_by_key: Mapping[bytes, str]
+    """Device name by Z85 public key: the allowlist."""
+
+
 class KeyStore:
     def __init__(self, data_dir: Path):
         self.dir = Path(data_dir) / "keys"
         self.collector_file = self.dir / "collector.json"
         self.devices_file = self.dir / "devices.json"
         self.signing_file = self.dir / "model_signing.json"
+        self._snapshot_lock = threading.Lock()
+        self._snapshot: tuple[int | None, DeviceSnapshot] | None = None
 
     def collector_keys(self, create: bool = True) -> KeyPair:
         """The collector's key pair, created on first use."""
@@ -106,6 +118,22 @@ class KeyStore:
         if not self.devices_file.exists():
             return {}
         return _read_json(self.devices_file).get("devices", {})
+
+    def current_devices(self) -> DeviceSnapshot:
+        """The device file as it is now, for a running collector: one ``stat`` a call, and a re-read
+        only when ``keys add-device``/``remove-device`` changed it. The allowlist and the redaction
+        policy both read this one snapshot, so a batch is never checked against two versions."""
+        with self._snapshot_lock:
+            try:
+                mtime = self.devices_file.stat().st_mtime_ns
+            except FileNotFoundError:
+                mtime = None
+            if self._snapshot is None or self._snapshot[0] != mtime:
+                devices = self.devices()
+                name_by_key = {entry["public_key"].encode(): name for name, entry in devices.items()}
+                self._snapshot = (mtime, DeviceSnapshot(devices, name_by_key))
+                log.info("device allowlist loaded: %d device(s)", len(name_by_key))
+            return self._snapshot[1]
 
     def add_device(self, name: str, endpoint: str | Sequence[str], out: Path, *,
                    require_redaction=()) -> DeviceCredentials:
@@ -170,9 +198,6 @@ class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
     def __init__(self, context: zmq.Context, keys: KeyStore):
         super().__init__(context=context, log=logging.getLogger("server.zap"))
         self._keys = keys
-        self._lock = threading.Lock()
-        self._mtime: float | None = None
-        self._name_by_key: dict[bytes, str] = {}
         self.denied = 0
         self._refused_keys: set[bytes] = set()
 
@@ -180,18 +205,9 @@ class DeviceAuthenticator(zmq.auth.thread.ThreadAuthenticator):
         super().start()
         self.configure_curve_callback(domain="*", credentials_provider=self)
 
-    def allowlist(self) -> dict[bytes, str]:
-        """Device name by Z85 public key, re-read when ``keys`` changed the file (one ``stat`` a call)."""
-        with self._lock:
-            try:
-                mtime = self._keys.devices_file.stat().st_mtime_ns
-            except FileNotFoundError:
-                mtime = None
-            if mtime != self._mtime:
-                self._mtime = mtime
-                self._name_by_key = {d["public_key"].encode(): name for name, d in self._keys.devices().items()}
-                log.info("device allowlist loaded: %d device(s)", len(self._name_by_key))
-            return self._name_by_key
+    def allowlist(self) -> Mapping[bytes, str]:
+        """Device name by Z85 public key, as the device file says now (see :meth:`KeyStore.current_devices`)."""
+        return self._keys.current_devices().name_by_key
 
     # Called by the ZAP thread with the client's Z85 public key.
     def callback(self, domain: str, z85_key: bytes) -> bool:

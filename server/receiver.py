@@ -41,9 +41,9 @@ from server.errors import CollectorError, StoreUnavailableError
 from server.handshake_log import HandshakeFailures
 from server.images import gray_for_signature, verify_jpeg
 from server.ingest.outage import OutageLog
-from server.keys import DeviceAuthenticator, KeyStore, split_user_id
+from server.keys import DeviceAuthenticator, DeviceSnapshot, KeyStore, split_user_id
 from server.models.rollout import RolloutDesk
-from server.redaction_policy import RedactionPolicy
+from server.redaction_policy import check_redaction
 
 log = logging.getLogger("server.receiver")
 
@@ -103,7 +103,7 @@ class Receiver:
         self._own_context = context is None
         self._context = context or zmq.Context()
         self._auth: DeviceAuthenticator | None = None
-        self._redaction = RedactionPolicy(keys) if keys is not None else None
+        self._keys = keys
         self.rollout = rollout or RolloutDesk(store.db, store.media, (keys or KeyStore(store.data_dir)).model_signer)
         self._decoders = ThreadPoolExecutor(max_workers=decode_threads or len(os.sched_getaffinity(0)), thread_name_prefix="jpeg-check")
         # Load the duplicate index now (rebuilt from the database), not on the first batch.
@@ -170,13 +170,13 @@ class Receiver:
 
     def _handle_batch(self, messages: list[list[zmq.Frame]]) -> None:
         decoded_frames: list[tuple[bytes, list[zmq.Frame], FrameHeader, bytes]] = []
-        # The allowlist as it is now, not as it was when each connection was made: see _check_message.
-        allowlist = self._auth.allowlist() if self._auth is not None else None
+        # The device keys as they are now, not as they were when each connection was made: see _check_message.
+        devices = self._keys.current_devices() if self._keys is not None else None
         for message in messages:
             self.counts.received += 1
             identity, parts = message[0].bytes, message[1:]
             try:
-                decoded = self._check_message(parts, allowlist)
+                decoded = self._check_message(parts, devices)
             except WireError as exc:
                 self._reject(identity, parts, exc)
                 continue
@@ -223,10 +223,11 @@ class Receiver:
                 self.counts.retransmits += 1
             self._reply(identity, Reply.ack(header.seq, duplicate=not is_new))
 
-    def _check_message(self, parts: list[zmq.Frame], allowlist: dict[bytes, str] | None
+    def _check_message(self, parts: list[zmq.Frame], devices: DeviceSnapshot | None
                        ) -> tuple[FrameHeader, bytes] | DeviceStatus | ChunkRequest | ModelReport:
-        """Everything but the JPEG decode: wire contract, and in secure mode the sender's identity
-        and that its key is still allowed (a connection outlives a ``keys remove-device``)."""
+        """Everything but the JPEG decode: wire contract, and in secure mode the sender's identity,
+        that its key is still allowed (a connection outlives a ``keys remove-device``) and that a
+        frame carries the redactions its key requires."""
         decoded = wire.decode_message([part.buffer for part in parts])
         claimed = decoded[0].device if isinstance(decoded, tuple) else decoded.device
         if self.secure:
@@ -234,12 +235,12 @@ class Receiver:
             if not user_id:
                 raise WireError("unknown_device", "connection is not authenticated as a device")
             device, z85_key = split_user_id(user_id)
-            if allowlist.get(z85_key) != device:
+            if devices.name_by_key.get(z85_key) != device:
                 raise WireError("unknown_device", f"the key of device {device!r} was revoked")
             if not speaks_for(device, claimed):
                 raise WireError("device_mismatch", f"message names device {claimed!r}, the key belongs to {device!r}")
             if isinstance(decoded, tuple):
-                self._redaction.check(device, decoded[0])
+                check_redaction(devices, device, decoded[0])
         return decoded
 
     def _note_status(self, identity: bytes, status: DeviceStatus) -> None:

@@ -10,10 +10,9 @@ who sent a frame.
 
 from __future__ import annotations
 
-import threading
-
 from edge.contract.limits import MAX_NAME_CHARS
 from edge.contract.wire import FrameHeader, WireError
+from server.keys import DeviceSnapshot
 
 POLICY_KEY = "require_redaction"
 
@@ -26,35 +25,19 @@ def parse_required(text: str) -> list[str]:
     return list(dict.fromkeys(kinds))
 
 
-class RedactionPolicy:
-    """The requirements of every device key, re-read when ``devices.json`` changes."""
+def required_kinds(devices: DeviceSnapshot, key_device: str) -> tuple[str, ...]:
+    """The redaction kinds the key of ``key_device`` requires; () for none."""
+    return tuple(devices.devices.get(key_device, {}).get(POLICY_KEY, ()))
 
-    def __init__(self, keys):
-        self._keys = keys
-        self._lock = threading.Lock()
-        self._mtime: int | None = None
-        self._required: dict[str, tuple[str, ...]] = {}
 
-    def required(self, key_device: str) -> tuple[str, ...]:
-        with self._lock:
-            try:
-                mtime = self._keys.devices_file.stat().st_mtime_ns
-            except FileNotFoundError:
-                mtime = None
-            if mtime != self._mtime:
-                self._mtime = mtime
-                self._required = {name: tuple(entry.get(POLICY_KEY, ()))
-                                  for name, entry in self._keys.devices().items()}
-            return self._required.get(key_device, ())
-
-    def check(self, key_device: str, header: FrameHeader) -> None:
-        """Raise ``redaction_required`` when the frame lacks a redaction its device's key requires."""
-        required = self.required(key_device)
-        if not required:
-            return
-        applied = {kind for kind, _ in header.redactions}
-        missing = [kind for kind in required if kind not in applied]
-        if missing:
-            raise WireError("redaction_required",
-                            f"device {key_device!r} must redact {', '.join(required)}; this frame lacks "
-                            f"{', '.join(missing)} (run the agent with --redact {','.join(required)})")
+def check_redaction(devices: DeviceSnapshot, key_device: str, header: FrameHeader) -> None:
+    """Raise ``redaction_required`` when the frame lacks a redaction its device's key requires."""
+    required = required_kinds(devices, key_device)
+    if not required:
+        return
+    applied = {kind for kind, _ in header.redactions}
+    missing = [kind for kind in required if kind not in applied]
+    if missing:
+        raise WireError("redaction_required",
+                        f"device {key_device!r} must redact {', '.join(required)}; this frame lacks "
+                        f"{', '.join(missing)} (run the agent with --redact {','.join(required)})")
