@@ -15,10 +15,11 @@ runs as a command. Reported per round and as medians:
     its whole run), so a heartbeat can fetch the offer before it returns: negative times.
     The offer rides on the reply to the agent's next heartbeat, so ``--status-interval`` (1 s here,
     10 s by default) bounds the wait before anything happens;
-  * bytes on the wire: the TCP payload the collector sent and received on the connection the
-    agent's rollout thread opens for the download (``ss -ti``'s bytes_sent / bytes_received of the
-    collector's socket that appeared after the deploy: ZMTP framing, CURVE boxes, chunk requests and
-    reports included), against the model file's size;
+  * bytes on the wire: the TCP payload the collector delivered to and received from the agent on
+    the connection the agent's rollout thread opens for the download (``ss -ti``'s bytes_acked /
+    bytes_received of the collector's socket that appeared after the deploy: ZMTP framing, CURVE
+    boxes, chunk requests and reports included; segments TCP sent again are counted apart),
+    against the model file's size;
   * agent fps and the longest stall: the agent's Prometheus counters (``--metrics``) scraped every
     50 ms; a frame counts as processed when it was read and not dropped. The longest stall is the
     time between two scrapes that saw the processed count move, from the deploy until 5 s after the
@@ -69,8 +70,9 @@ def collector(*args: str) -> str:
     return done.stdout
 
 
-def collector_sockets(port: int) -> dict[str, tuple[int, int]]:
-    """The collector's established TCP connections on ``port``: peer address -> (bytes_sent, bytes_received)."""
+def collector_sockets(port: int) -> dict[str, dict[str, int]]:
+    """The collector's established TCP connections on ``port``: peer address -> tcp_info byte
+    counters (bytes_sent counts retransmitted segments again, bytes_acked does not)."""
     out = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{port} )"], capture_output=True,
                          text=True, check=True).stdout
     sockets, peer = {}, None
@@ -79,10 +81,9 @@ def collector_sockets(port: int) -> dict[str, tuple[int, int]]:
         if not line.startswith((" ", "\t")) and len(fields) >= 4:
             peer = fields[-1] if ":" in fields[-1] else fields[3]
             continue
-        sent = re.search(r"bytes_sent:(\d+)", line)
-        received = re.search(r"bytes_received:(\d+)", line)
         if peer is not None:
-            sockets[peer] = (int(sent.group(1)) if sent else 0, int(received.group(1)) if received else 0)
+            sockets[peer] = {key: int(value) for key, value in
+                             re.findall(r"\b(bytes_sent|bytes_acked|bytes_received):(\d+)", line)}
             peer = None
     return sockets
 
@@ -226,8 +227,10 @@ def one_round(tmp: Path, args: argparse.Namespace) -> dict:
         "deploy_to_running_report_s": round(reports.get("running", float("nan")), 2),
         **{f"agent_{step}_s": round(log.steps[step] - deployed, 2) for step in AGENT_STEPS.values()
            if step in log.steps},
-        "wire_bytes_to_agent": sum(sent for sent, _ in opened.values()),
-        "wire_bytes_from_agent": sum(received for _, received in opened.values()),
+        "download_connections": len(opened),
+        "wire_bytes_to_agent": sum(c.get("bytes_acked", 0) for c in opened.values()),
+        "wire_bytes_retransmitted": sum(c.get("bytes_sent", 0) - c.get("bytes_acked", 0) for c in opened.values()),
+        "wire_bytes_from_agent": sum(c.get("bytes_received", 0) for c in opened.values()),
         "model_bytes": new_model.stat().st_size,
         "longest_stall_before_s": round(longest_stall(samples, started + 1, deployed), 3),
         "longest_stall_swap_s": round(longest_stall(samples, deployed, swapped + AFTER_SWAP_S), 3),
