@@ -46,6 +46,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from itertools import pairwise
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ AGENT_STEPS = {"downloading": "downloading", "smoke test passed": "smoke_test_pa
 def collector(*args: str) -> str:
     """Run ``edgelabel-collector ARGS`` as a process; its stdout."""
     done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=300)
+                          timeout=300, check=False)
     if done.returncode != 0:
         raise SystemExit(f"edgelabel-collector {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
     return done.stdout
@@ -105,8 +106,8 @@ class Scraper(threading.Thread):
                 time.sleep(self.period_s)
                 continue
             now = time.monotonic()
-            counts = {name: float(value) for name, value in
-                      re.findall(r"^edgelabel_agent_(frames_read|frames_dropped)_total\{[^}]*\} (\S+)$", text, re.M)}
+            counts = {name: float(value) for name, value in re.findall(
+                r"^edgelabel_agent_(frames_read|frames_dropped)_total\{[^}]*\} (\S+)$", text, re.MULTILINE)}
             if "frames_read" in counts:
                 self.samples.append((now, int(counts["frames_read"] - counts.get("frames_dropped", 0))))
             time.sleep(self.period_s)
@@ -136,8 +137,8 @@ def longest_stall(samples: list[tuple[float, int]], start: float, end: float) ->
     """Longest time within [start, end] between two scrapes that each saw the processed count move
     (at 20 fps and a scrape every 50 ms, about 0.05-0.1 s when nothing stalls)."""
     window = [(t, n) for t, n in samples if start <= t <= end]
-    moved = [t1 for (_, n0), (t1, n1) in zip(window, window[1:]) if n1 != n0]
-    return max((b - a for a, b in zip(moved, moved[1:])), default=0.0)
+    moved = [t1 for (_, n0), (t1, n1) in pairwise(window) if n1 != n0]
+    return max((b - a for a, b in pairwise(moved)), default=0.0)
 
 
 def fps(samples: list[tuple[float, int]], start: float, end: float) -> float:
