@@ -58,6 +58,7 @@ def test_the_agent_moves_to_the_second_node_when_the_first_is_killed_and_nothing
             time.sleep(0.2)
         node_a.kill()  # SIGKILL: no chance to finish a batch or answer what it holds
         node_a.wait()
+        stored_before_kill = len(stored_per_seq(database))
         stdout, stderr = agent.communicate(timeout=240)
     finally:
         for process in (agent, node_a):
@@ -81,7 +82,9 @@ def test_the_agent_moves_to_the_second_node_when_the_first_is_killed_and_nothing
     print("failover tally:", json.dumps({"selected": len(assigned), "stored": len(stored),
                                          "failovers": summary["failovers"], "retransmits": summary["retransmits"],
                                          "duplicate_acks": summary["duplicates"]}))
-    assert len(assigned) > 20  # a real stream, on both sides of the kill
+    # A real stream on both sides of the kill. How many frames the selector keeps from the paced
+    # replay depends on how far a loaded machine falls behind, so no fixed count beyond that.
+    assert len(assigned) >= 10 and len(stored) > stored_before_kill >= 5
     assert set(stored) == assigned  # every selected frame...
     assert set(stored.values()) == {1}  # ...each exactly once
     with DataDir.open_readonly(data_dir, database) as store:
