@@ -68,7 +68,7 @@ def test_a_model_deployed_mid_stream_is_swapped_in_between_frames_with_nothing_l
     server, _ = start_collector(data_dir, endpoint, stderr=log)
     agent = subprocess.Popen(
         [sys.executable, "-m", "edge", "run", "--source", str(PETS09), "--model", str(MODEL_PATH),
-         "--credentials", str(tmp_path / "cam.toml"), "--spool-dir", str(tmp_path / "spool"), "--pace", "4",
+         "--credentials", str(tmp_path / "cam.toml"), "--spool-dir", str(tmp_path / "spool"), "--pace", "2",
          "--min-gap", "0.5", "--keyframes-per-minute", "0", "--threads", "1", "--status-interval", "0.2",
          "--flush-timeout", "120", "--json"],
         stdout=subprocess.PIPE, stderr=(tmp_path / "agent.log").open("w"), text=True)
