@@ -46,6 +46,8 @@ from server.models.rollout import RolloutDesk
 from server.redaction_policy import check_redaction
 
 log = logging.getLogger("server.receiver")
+_FAILED = object()
+"""What :meth:`Receiver._rollout_step` returns for a step that failed (and was answered, or not)."""
 
 # ZeroMQ drops (and disconnects) any single message part larger than this before it reaches us,
 # which bounds memory under a flood; parts between the wire limits and this get a typed rejection.
@@ -262,39 +264,35 @@ class Receiver:
         self._reply(identity, Reply.noted(offer))
 
     def _serve_chunk(self, identity: bytes, parts: list[zmq.Frame], request: ChunkRequest) -> None:
-        try:
-            reply = self.rollout.chunk(request.device, request)
-        except WireError as exc:
-            self._reject(identity, parts, exc)
-            return
-        except StoreUnavailableError as exc:  # no answer: the device asks again
-            self.outage.failed(exc, 0)
-            return
-        except Exception as exc:
-            log.exception("serving a chunk of model %s failed", request.sha256)
-            self._reject(identity, parts, WireError("internal", f"collector could not read the model "
-                                                                f"({type(exc).__name__})"))
-            return
-        try:
-            self._socket.send_multipart([identity, *reply], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # gone or not reading: it asks again
+        reply = self._rollout_step(identity, parts, lambda: self.rollout.chunk(request.device, request),
+                                   f"serving a chunk of model {request.sha256}", "read the model")
+        if reply is not _FAILED:
+            try:
+                self._socket.send_multipart([identity, *reply], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # gone or not reading: it asks again
 
     def _note_report(self, identity: bytes, parts: list[zmq.Frame], report: ModelReport) -> None:
+        done = self._rollout_step(identity, parts, lambda: self.rollout.note_report(report),
+                                  f"recording a model report of device {report.device!r}", "record the report")
+        if done is not _FAILED:
+            self._reply(identity, Reply.noted())
+
+    def _rollout_step(self, identity: bytes, parts: list[zmq.Frame], step, what: str, could_not: str):
+        """``step()``'s result, or ``_FAILED``: a typed rejection for the device's own error
+        (or a bug, as ``internal``), no answer while the database or media store is down (the
+        device asks again)."""
         try:
-            self.rollout.note_report(report)
+            return step()
         except WireError as exc:
             self._reject(identity, parts, exc)
-            return
-        except StoreUnavailableError as exc:  # no answer: the device reports again
+        except StoreUnavailableError as exc:
             self.outage.failed(exc, 0)
-            return
         except Exception as exc:
-            log.exception("recording a model report of device %r failed", report.device)
-            self._reject(identity, parts, WireError("internal", f"collector could not record the report "
+            log.exception("%s failed", what)
+            self._reject(identity, parts, WireError("internal", f"collector could not {could_not} "
                                                                 f"({type(exc).__name__})"))
-            return
-        self._reply(identity, Reply.noted())
+        return _FAILED
 
     def _reject(self, identity: bytes, parts: list[zmq.Frame], error: WireError) -> None:
         self.counts.rejected[error.code] += 1
